@@ -1,0 +1,50 @@
+/**
+ * The `xalign` command. Each subcommand lives in its own module exporting
+ * `run(argv): Promise<number>`; this file only dispatches, so the CLI stays a
+ * thin front end over the library (the notebooks are the other one).
+ */
+import { XalignError } from "../util/errors.js";
+import { VERSION } from "../version.js";
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const COMMANDS: Record<string, Command> = {
+  doctor: { summary: "report versions, backends and why each is or is not available", load: () => import("./doctor.js") },
+};
+
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS);
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `xalign ${VERSION}: cross-lingual instruction tuning of LLaMA models\n\nUsage: xalign <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun \`xalign <command> --help\` for a command's options.`;
+}
+
+/** Runs the CLI with the given arguments; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "-V") {
+    console.log(VERSION);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`xalign: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load()).run(rest);
+  } catch (err) {
+    if (err instanceof XalignError) {
+      console.error(`xalign ${name}: ${err.name} [${err.code}]: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * One call initialises TensorFlow.js and chooses the backend.
+ *
+ * `auto` tries, in order: tensorflow (tfjs-node-gpu, then tfjs-node, when the
+ * user installed one and it loads), webgpu (Dawn through the `webgpu` package,
+ * a real GPU adapter only unless a software adapter is allowed), wasm, cpu.
+ * `XALIGN_BACKEND` or the `backend` option forces one; a forced backend that
+ * cannot start is a {@link BackendError} saying why and what to install.
+ *
+ * @example
+ * import { initEngine } from "xalign";
+ * const engine = await initEngine({ backend: "cpu" });
+ * console.log(engine.backend, engine.reason);
+ */
+import { createRequire } from "node:module";
+import * as tf from "@tensorflow/tfjs";
+import { BackendError } from "../util/errors.js";
+import { registerKernelFixes } from "./kernels.js";
+
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
+export const BACKENDS: readonly BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
+
+export interface EngineOptions {
+  /** A backend, or "auto" (default: $XALIGN_BACKEND, else "auto"). */
+  backend?: BackendName | "auto";
+  /** Accept a software WebGPU adapter (lavapipe, SwiftShader, llvmpipe). Default: $XALIGN_WEBGPU_SOFTWARE === "1". */
+  allowSoftwareAdapter?: boolean;
+  /** wasm threads (only honoured when the threaded build can start). */
+  threads?: number;
+}
+
+export interface BackendProbe {
+  name: BackendName;
+  available: boolean;
+  /** Why it is or is not available, in words. */
+  reason: string;
+  /** Adapter or device name, when known. */
+  device?: string;
+}
+
+export interface EngineInfo {
+  backend: BackendName;
+  /** Why this backend was chosen. */
+  reason: string;
+  device: string;
+  /** Every backend tried on the way, with why it was or was not taken. */
+  probes: BackendProbe[];
+  tfjsVersion: string;
+}
+
+const require = createRequire(import.meta.url);
+let current: EngineInfo | undefined;
+
+/** Silences TF.js's "install tfjs-node" banner and other console chatter. */
+function quietTfjs(): void {
+  tf.env().set("PROD", true);
+}
+
+function parseBackend(value: string | undefined, source: string): BackendName | "auto" {
+  if (value === undefined || value === "" || value === "auto") return "auto";
+  if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
+  throw new BackendError("XA_BACKEND_UNKNOWN", `unknown backend "${value}" in ${source}`, {
+    hint: `use one of auto, ${BACKENDS.join(", ")}`,
+  });
+}
+
+async function tryTensorflow(): Promise<BackendProbe> {
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      require.resolve(pkg);
+    } catch {
+      continue;
+    }
+    try {
+      await import(pkg);
+      if (tf.findBackend("tensorflow")) return { name: "tensorflow", available: true, reason: `${pkg} loaded`, device: pkg };
+    } catch (err) {
+      return { name: "tensorflow", available: false, reason: `${pkg} is installed but failed to load: ${firstLine(err)}` };
+    }
+  }
+  return {
+    name: "tensorflow",
+    available: false,
+    reason: "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (optional; see environment.md)",
+  };
+}
+
+async function tryWebgpu(allowSoftware: boolean): Promise<BackendProbe> {
+  let gpuModule: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+  try {
+    gpuModule = (await import("webgpu")) as unknown as typeof gpuModule;
+  } catch (err) {
+    return { name: "webgpu", available: false, reason: `the webgpu package (Dawn) did not load: ${firstLine(err)}` };
+  }
+  const flags = (process.env.XALIGN_DAWN_FLAGS ?? "").split(",").filter((f) => f.length > 0);
+  let gpu: GPU;
+  try {
+    Object.assign(globalThis, gpuModule.globals);
+    gpu = gpuModule.create(flags);
+  } catch (err) {
+    return { name: "webgpu", available: false, reason: `Dawn failed to start: ${firstLine(err)}` };
+  }
+  const featureLevel = process.env.XALIGN_WEBGPU_FEATURE_LEVEL;
+  const adapter = await gpu.requestAdapter(
+    featureLevel ? ({ featureLevel } as GPURequestAdapterOptions) : { powerPreference: "high-performance" },
+  );
+  if (!adapter) {
+    return {
+      name: "webgpu",
+      available: false,
+      reason: "Dawn found no GPU adapter (needs a Vulkan loader and a GPU driver; see environment.md)",
+    };
+  }
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  const device = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(" ") || "unknown adapter";
+  const software =
+    /swiftshader|lavapipe|llvmpipe|software|cpu/i.test(device) || (info as { isFallbackAdapter?: boolean })?.isFallbackAdapter === true;
+  if (software && !allowSoftware) {
+    return {
+      name: "webgpu",
+      available: false,
+      reason: `only a software adapter (${device}); set XALIGN_WEBGPU_SOFTWARE=1 to use it anyway`,
+      device,
+    };
+  }
+  // tfjs-backend-webgpu looks for navigator.gpu.
+  const nav = (globalThis as unknown as { navigator?: object }).navigator;
+  if (nav) Object.defineProperty(nav, "gpu", { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
+  try {
+    await import("@tensorflow/tfjs-backend-webgpu");
+  } catch (err) {
+    return { name: "webgpu", available: false, reason: `@tensorflow/tfjs-backend-webgpu failed to load: ${firstLine(err)}` };
+  }
+  return { name: "webgpu", available: true, reason: software ? `software adapter allowed: ${device}` : `GPU adapter: ${device}`, device };
+}
+
+async function tryWasm(threads: number | undefined): Promise<BackendProbe> {
+  try {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    if (threads !== undefined) wasm.setThreadsCount(threads);
+    return { name: "wasm", available: true, reason: "WebAssembly (SIMD) backend", device: "cpu (wasm simd, 1 thread)" };
+  } catch (err) {
+    return { name: "wasm", available: false, reason: `@tensorflow/tfjs-backend-wasm failed to load: ${firstLine(err)}` };
+  }
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split("\n")[0] ?? "";
+}
+
+async function probe(name: BackendName, options: EngineOptions): Promise<BackendProbe> {
+  switch (name) {
+    case "tensorflow":
+      return tryTensorflow();
+    case "webgpu":
+      return tryWebgpu(options.allowSoftwareAdapter ?? process.env.XALIGN_WEBGPU_SOFTWARE === "1");
+    case "wasm":
+      return tryWasm(options.threads);
+    case "cpu":
+      return { name: "cpu", available: true, reason: "plain JavaScript backend (always available)", device: "cpu (javascript)" };
+  }
+}
+
+async function activate(p: BackendProbe): Promise<boolean> {
+  try {
+    const ok = await tf.setBackend(p.name);
+    if (!ok) return false;
+    await tf.ready();
+    registerKernelFixes(p.name);
+    return true;
+  } catch (err) {
+    p.available = false;
+    p.reason = `${p.reason}; but it failed to initialise: ${firstLine(err)}`;
+    return false;
+  }
+}
+
+const INSTALL_HINTS: Record<BackendName, string> = {
+  tensorflow:
+    "npm install @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1); both download libtensorflow at install",
+  webgpu: "install a Vulkan loader (apt-get install libvulkan1) and a GPU driver, or set XALIGN_WEBGPU_SOFTWARE=1 for a software adapter",
+  wasm: "reinstall @tensorflow/tfjs-backend-wasm (npm ci)",
+  cpu: "",
+};
+
+/**
+ * Initialises TF.js on the requested backend (or the best available one) and
+ * returns which backend runs and why. Calling it again with the same request
+ * returns the current engine.
+ */
+export async function initEngine(options: EngineOptions = {}): Promise<EngineInfo> {
+  quietTfjs();
+  const requested =
+    options.backend !== undefined
+      ? parseBackend(options.backend, "the backend option")
+      : parseBackend(process.env.XALIGN_BACKEND, "XALIGN_BACKEND");
+  if (current && (requested === "auto" || requested === current.backend)) return current;
+  const probes: BackendProbe[] = [];
+  if (requested !== "auto") {
+    const p = await probe(requested, options);
+    probes.push(p);
+    if (!p.available || !(await activate(p))) {
+      throw new BackendError("XA_BACKEND_UNAVAILABLE", `backend "${requested}" was requested but cannot start: ${p.reason}`, {
+        hint: INSTALL_HINTS[requested] || "check `xalign doctor`",
+      });
+    }
+    current = {
+      backend: requested,
+      reason: `forced (${options.backend !== undefined ? "option" : "XALIGN_BACKEND"}): ${p.reason}`,
+      device: p.device ?? requested,
+      probes,
+      tfjsVersion: tf.version.tfjs,
+    };
+    return current;
+  }
+  for (const name of BACKENDS) {
+    const p = await probe(name, options);
+    probes.push(p);
+    if (p.available && (await activate(p))) {
+      const skipped = probes.filter((q) => q !== p).map((q) => `${q.name}: ${q.reason}`);
+      current = {
+        backend: name,
+        reason: `auto: ${p.reason}${skipped.length ? ` (skipped ${skipped.join("; ")})` : ""}`,
+        device: p.device ?? name,
+        probes,
+        tfjsVersion: tf.version.tfjs,
+      };
+      return current;
+    }
+  }
+  throw new BackendError("XA_BACKEND_NONE", "no TensorFlow.js backend could start", { hint: "run `xalign doctor`" });
+}
+
+/** Probes every backend without switching to it (for `xalign doctor`). */
+export async function probeBackends(options: EngineOptions = {}): Promise<BackendProbe[]> {
+  const out: BackendProbe[] = [];
+  for (const name of BACKENDS) out.push(await probe(name, options));
+  return out;
+}
+
+/** The engine chosen by the last {@link initEngine}, if any. */
+export function currentEngine(): EngineInfo | undefined {
+  return current;
+}
+
+export { registerKernelFixes } from "./kernels.js";
+export { tf };
