@@ -1,0 +1,133 @@
+/**
+ * The experiment file: one YAML document describing data, model, training
+ * stages and evaluation. Unknown keys, wrong types and impossible values are
+ * ConfigErrors naming the field (e.g. `stages[1].train.batch_size`).
+ */
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const probability = z.number().min(0).max(1);
+
+export const LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+
+export const LoraSchema = z.strictObject({
+  rank: positiveInt.default(8),
+  alpha: z.number().positive().default(16),
+  dropout: z.number().min(0).lt(1).default(0),
+  targets: z
+    .array(z.enum(LORA_TARGETS, { message: `a LoRA target must be one of ${LORA_TARGETS.join(", ")}` }))
+    .min(1)
+    .default(["q_proj", "v_proj"]),
+});
+
+/** HF LlamaConfig fields; vocab_size may be omitted to take the tokenizer's. */
+export const ModelSchema = z.strictObject({
+  preset: z.enum(["tiny-cpu", "small-gpu", "llama-7b"]).optional(),
+  /** A Hugging Face checkpoint folder to start from. */
+  from: z.string().optional(),
+  hidden_size: positiveInt.optional(),
+  intermediate_size: positiveInt.optional(),
+  num_hidden_layers: positiveInt.optional(),
+  num_attention_heads: positiveInt.optional(),
+  num_key_value_heads: positiveInt.optional(),
+  vocab_size: positiveInt.optional(),
+  rms_norm_eps: z.number().positive().optional(),
+  rope_theta: z.number().positive().optional(),
+  max_position_embeddings: positiveInt.optional(),
+  tie_word_embeddings: z.boolean().optional(),
+});
+
+export const TrainSchema = z
+  .strictObject({
+    epochs: z.number().positive().optional(),
+    max_steps: positiveInt.optional(),
+    batch_size: positiveInt.default(8),
+    grad_accum: positiveInt.default(1),
+    /** Sequence length for packed pretraining; maximum length for instructions. */
+    max_length: positiveInt.default(128),
+    lr: z.number().positive().default(1e-3),
+    schedule: z.enum(["constant", "linear", "cosine"]).default("cosine"),
+    warmup_steps: nonNegativeInt.optional(),
+    warmup_ratio: probability.optional(),
+    weight_decay: z.number().min(0).default(0),
+    /** Regular expressions of parameter names without weight decay. */
+    no_decay: z.array(z.string()).default(["norm", "bias", "embed_tokens"]),
+    beta1: probability.default(0.9),
+    beta2: probability.default(0.999),
+    eps: z.number().positive().default(1e-8),
+    clip_norm: z.number().positive().optional(),
+    eval_every: positiveInt.optional(),
+    eval_batches: positiveInt.default(8),
+    early_stopping_patience: positiveInt.optional(),
+    save_every: positiveInt.optional(),
+    keep_last: positiveInt.default(2),
+    log_every: positiveInt.default(1),
+    lora: LoraSchema.optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.epochs === undefined && t.max_steps === undefined) {
+      ctx.addIssue({ code: "custom", message: "set epochs or max_steps", path: ["epochs"] });
+    }
+    if (t.warmup_steps !== undefined && t.warmup_ratio !== undefined) {
+      ctx.addIssue({ code: "custom", message: "set warmup_steps or warmup_ratio, not both", path: ["warmup_steps"] });
+    }
+    if (t.warmup_steps !== undefined && t.max_steps !== undefined && t.warmup_steps > t.max_steps) {
+      ctx.addIssue({
+        code: "custom",
+        message: `warmup (${t.warmup_steps} steps) is longer than training (${t.max_steps} steps)`,
+        path: ["warmup_steps"],
+      });
+    }
+  });
+
+export const StageSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "a stage name uses letters, digits, _ . -"),
+  objective: z.enum(["causal-lm", "instruction"]).default("instruction"),
+  /** Data files: plain text for causal-lm; Alpaca JSON / JSONL for instruction. */
+  data: z.array(z.string()).min(1),
+  /** Validation files (same format); else `validation_ratio` of data is held out. */
+  validation: z.array(z.string()).optional(),
+  validation_ratio: z.number().min(0).lt(1).default(0.05),
+  prompt_format: z.enum(["alpaca", "chat"]).default("alpaca"),
+  train: TrainSchema,
+});
+
+export const TokenizerSchema = z.strictObject({
+  /** A tokenizer.json / tokenizer.model file or a folder holding one. */
+  path: z.string().optional(),
+  /** Train a byte-fallback BPE tokenizer on these files. */
+  train_on: z.array(z.string()).optional(),
+  vocab_size: positiveInt.default(2048),
+});
+
+export const ExperimentSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    seed: nonNegativeInt.default(0),
+    engine: z.enum(["tfjs", "torch-fsdp"]).default("tfjs"),
+    backend: z.enum(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"),
+    /** Where runs go: <output>/<name>/. */
+    output: z.string().default("runs"),
+    /** A synthetic world to generate first (`xalign synth build` options). */
+    synth: z.strictObject({ preset: z.string(), seed: nonNegativeInt.default(0), out: z.string() }).optional(),
+    tokenizer: TokenizerSchema,
+    model: ModelSchema,
+    stages: z.array(StageSchema).min(1),
+  })
+  .superRefine((e, ctx) => {
+    if (e.tokenizer.path === undefined && e.tokenizer.train_on === undefined) {
+      ctx.addIssue({ code: "custom", message: "set tokenizer.path or tokenizer.train_on", path: ["tokenizer"] });
+    }
+    const names = new Set<string>();
+    e.stages.forEach((s, i) => {
+      if (names.has(s.name)) ctx.addIssue({ code: "custom", message: `duplicate stage name "${s.name}"`, path: ["stages", i, "name"] });
+      names.add(s.name);
+    });
+  });
+
+export type LoraConfig = z.infer<typeof LoraSchema>;
+export type TrainConfig = z.infer<typeof TrainSchema>;
+export type StageConfig = z.infer<typeof StageSchema>;
+export type ModelSpec = z.infer<typeof ModelSchema>;
+export type ExperimentConfig = z.infer<typeof ExperimentSchema>;
