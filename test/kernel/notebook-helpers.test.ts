@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { afterEach, describe, it } from "node:test";
+import {
+  type DisplayMessage,
+  display,
+  InterruptedError,
+  interruptRequested,
+  interruptSignal,
+  JUPYTER_DISPLAY,
+  Progress,
+  requestInterrupt,
+  resetInterrupt,
+  setDisplayChannel,
+  throwIfInterrupted,
+  toMimeBundle,
+  updateDisplay,
+} from "../../src/notebook/index.js";
+
+function capture(): DisplayMessage[] {
+  const sent: DisplayMessage[] = [];
+  setDisplayChannel({ send: (m) => sent.push(m) });
+  return sent;
+}
+
+class Sink extends Writable {
+  chunks: string[] = [];
+  isTTY = false;
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.chunks.push(chunk.toString());
+    done();
+  }
+}
+
+afterEach(() => {
+  setDisplayChannel(undefined);
+  resetInterrupt();
+});
+
+describe("toMimeBundle", () => {
+  it("uses Deno's Symbol.for('Jupyter.display') convention and adds text/plain", () => {
+    const figure = { [Symbol.for("Jupyter.display")]: () => ({ "text/html": "<b>fig</b>", "application/json": { a: 1 } }) };
+    const bundle = toMimeBundle(figure);
+    assert.equal(bundle["text/html"], "<b>fig</b>");
+    assert.deepEqual(bundle["application/json"], { a: 1 });
+    assert.equal(typeof bundle["text/plain"], "string");
+  });
+  it("passes bundles through and inspects other values", () => {
+    assert.deepEqual(toMimeBundle({ "text/markdown": "# hi", "text/plain": "hi" }), { "text/markdown": "# hi", "text/plain": "hi" });
+    assert.deepEqual(toMimeBundle({ a: 1 }), { "text/plain": "{ a: 1 }" });
+    assert.deepEqual(toMimeBundle(2), { "text/plain": "2" });
+  });
+});
+
+describe("display / updateDisplay", () => {
+  it("sends display_data with an id, then update_display_data with the same id", () => {
+    const sent = capture();
+    const handle = display({ "text/plain": "a" }, { displayId: true });
+    handle.update("b");
+    updateDisplay(handle.displayId, "c");
+    assert.equal(sent.length, 3);
+    assert.equal(sent[0]?.update, false);
+    assert.equal(sent[0]?.displayId, handle.displayId);
+    assert.deepEqual(
+      sent.slice(1).map((m) => [m.update, m.displayId, m.data["text/plain"]]),
+      [
+        [true, handle.displayId, "b"],
+        [true, handle.displayId, "c"],
+      ],
+    );
+  });
+  it("sends no display id unless asked", () => {
+    const sent = capture();
+    display(1);
+    assert.equal(sent[0]?.displayId, undefined);
+  });
+});
+
+describe("interrupts", () => {
+  it("are seen through the flag, the signal and throwIfInterrupted, and reset per cell", () => {
+    const signal = interruptSignal();
+    assert.equal(interruptRequested(), false);
+    throwIfInterrupted();
+    requestInterrupt("test");
+    assert.equal(signal.aborted, true);
+    assert.equal(interruptRequested(), true);
+    assert.throws(() => throwIfInterrupted(), InterruptedError);
+    resetInterrupt();
+    assert.equal(interruptRequested(), false);
+    assert.equal(interruptSignal().aborted, false);
+  });
+});
+
+describe("Progress", () => {
+  it("in a kernel, shows one display and updates it in place with step, ETA and loss", () => {
+    const sent = capture();
+    let t = 0;
+    const p = new Progress({ total: 10, label: "train", now: () => t, minIntervalMs: 100 });
+    for (let step = 1; step <= 10; step++) {
+      t += 50;
+      p.update(step, { loss: 1 / step });
+    }
+    p.done();
+    const id = sent[0]?.displayId;
+    assert.ok(id);
+    assert.equal(sent[0]?.update, false);
+    assert.ok(sent.slice(1).every((m) => m.update && m.displayId === id));
+    // throttled: 10 steps at 50 ms with a 100 ms interval draw about every other step, plus the final one
+    assert.ok(sent.length < 10, `${sent.length} messages`);
+    const last = sent.at(-1)?.data["text/plain"] as string;
+    assert.match(last, /^train {2}10\/10 {2}\[=+\] {2}100% {2}00:01 {2}loss 0\.1$/);
+    assert.match(sent.at(-1)?.data["text/html"] as string, /<progress value="10" max="10"/);
+    const mid = p[JUPYTER_DISPLAY]();
+    assert.ok(typeof mid["text/plain"] === "string");
+  });
+  it("estimates the time left from the mean step time", () => {
+    let t = 0;
+    const p = new Progress({ total: 100, now: () => t, kernel: false, stream: new Sink() });
+    t = 10_000;
+    p.update(25);
+    assert.equal(p.etaSeconds(), 30);
+    assert.match(p.text(), /00:10<00:30/);
+  });
+  it("in a terminal that is not a TTY, writes a line per 10% and the final line to the stream", () => {
+    const sink = new Sink();
+    const p = new Progress({ total: 100, now: () => 0, kernel: false, stream: sink, minIntervalMs: 0 });
+    for (let i = 1; i <= 100; i++) p.update(i);
+    p.done();
+    assert.equal(sink.chunks.length, 12); // 0%, 10%..100%, and the final line
+    assert.ok(sink.chunks.every((c) => c.endsWith("\n") && !c.includes("\r")));
+  });
+  it("on a TTY, redraws one line with carriage returns", () => {
+    const sink = new Sink();
+    sink.isTTY = true;
+    const p = new Progress({ total: 3, now: () => 0, kernel: false, stream: sink, minIntervalMs: 0 });
+    p.update(1);
+    p.done();
+    assert.ok(sink.chunks.every((c) => c.startsWith("\r")));
+    assert.ok(sink.chunks.at(-1)?.endsWith("\n"));
+  });
+});
