@@ -76,8 +76,8 @@ export class AdamW {
   private slot(slots: Map<string, tf.Variable>, name: string, p: tf.Variable): tf.Variable {
     let s = slots.get(name);
     if (!s) {
-      const label = `adamw/${slots === this.m ? "m" : "v"}/${name}`;
-      s = tf.tidy(() => tf.variable(tf.zerosLike(p), false, label));
+      // Unnamed: TF.js variable names are global, and two optimisers may hold the same parameter names.
+      s = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
       slots.set(name, s);
     }
     return s;
@@ -100,11 +100,11 @@ export class AdamW {
     for (const [name, { m, v, shape }] of Object.entries(state.moments)) {
       this.m.set(
         name,
-        tf.tidy(() => tf.variable(tf.tensor(m, shape), false, `adamw/m/${name}`)),
+        tf.tidy(() => tf.variable(tf.tensor(m, shape), false)),
       );
       this.v.set(
         name,
-        tf.tidy(() => tf.variable(tf.tensor(v, shape), false, `adamw/v/${name}`)),
+        tf.tidy(() => tf.variable(tf.tensor(v, shape), false)),
       );
     }
   }
