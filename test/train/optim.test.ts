@@ -60,7 +60,7 @@ describe("AdamW", () => {
       grad.dispose();
     });
     const got = Array.from(p.dataSync());
-    got.forEach((x, j) => assert.ok(Math.abs(x - (ref[j] as number)) < 1e-6, `${x} vs ${ref[j]}`));
+    for (const [j, x] of got.entries()) assert.ok(Math.abs(x - (ref[j] as number)) < 1e-6, `${x} vs ${ref[j]}`);
     opt.dispose();
     p.dispose();
   });
