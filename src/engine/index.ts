@@ -64,11 +64,23 @@ function parseBackend(value: string | undefined, source: string): BackendName | 
   });
 }
 
+/** The `name` in an installed package's package.json, or undefined when it is not installed. */
+function installedName(pkg: string): string | undefined {
+  try {
+    return (require(`${pkg}/package.json`) as { name?: string }).name ?? pkg;
+  } catch {
+    return undefined;
+  }
+}
+
 async function tryTensorflow(): Promise<BackendProbe> {
+  const impostors: string[] = [];
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
-    try {
-      require.resolve(pkg);
-    } catch {
+    const name = installedName(pkg);
+    if (name === undefined) continue;
+    // package.json overrides @tensorflow/tfjs-node with plain tfjs (for danfojs-node): the folder exists, the binding does not.
+    if (name !== pkg) {
+      impostors.push(`node_modules/${pkg} is really ${name} (an npm override), not the native binding`);
       continue;
     }
     try {
@@ -78,10 +90,11 @@ async function tryTensorflow(): Promise<BackendProbe> {
       return { name: "tensorflow", available: false, reason: `${pkg} is installed but failed to load: ${firstLine(err)}` };
     }
   }
+  const missing = "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (optional; see environment.md)";
   return {
     name: "tensorflow",
     available: false,
-    reason: "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (optional; see environment.md)",
+    reason: impostors.length ? `${impostors.join("; ")} (optional; see environment.md)` : missing,
   };
 }
 
