@@ -1,0 +1,435 @@
+/**
+ * The training loop shared by pretraining and instruction tuning: gradient
+ * accumulation, AdamW, warmup schedules, global-norm clipping, NaN/Inf
+ * detection, validation and early stopping, atomic checkpoints holding
+ * everything needed for an exact resume, metrics.jsonl, and a live display.
+ *
+ * On the cpu backend a run stopped at step k and resumed from its checkpoint
+ * gives bitwise the same losses as an uninterrupted run: the weights and
+ * moments are saved as float32, and the data order and LoRA dropout masks
+ * depend only on (seed, epoch, step).
+ *
+ * @example
+ * const result = await train({ model, train: batches, config: stage.train, seed: 0, outDir: "runs/tiny/pretrain", saveModel });
+ */
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import type { TrainConfig } from "../config/schema.js";
+import { readSafetensors, type TensorToWrite, writeSafetensors } from "../model/safetensors.js";
+import { interruptSignal } from "../notebook/index.js";
+import { TrainingError } from "../util/errors.js";
+import { writeJsonAtomic } from "../util/fs.js";
+import { AdamW, clipByGlobalNorm } from "./adamw.js";
+import type { Batch, BatchSource, DataPosition } from "./batches.js";
+import { TrainingMonitor } from "./monitor.js";
+import { learningRate, type Schedule, warmupStepsFrom } from "./schedule.js";
+
+/** What the loop needs of a model. */
+export interface TrainableModel {
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar;
+}
+
+export interface TrainOptions {
+  model: TrainableModel;
+  /** The parameters to update, by name (all weights, or only LoRA adapters). */
+  params: ReadonlyMap<string, tf.Variable>;
+  train: BatchSource;
+  validation?: BatchSource;
+  config: TrainConfig;
+  seed: number;
+  /** The stage folder: metrics.jsonl and checkpoint-N/ go here. */
+  outDir: string;
+  /** Writes the model (HF layout, tokenizer, adapters...) into a checkpoint folder. */
+  saveModel: (dir: string) => Promise<void>;
+  /** Reads the trainable weights back from a checkpoint folder written by saveModel (for resume). */
+  loadModel: (dir: string) => Promise<void>;
+  /** Shown before the progress bar. */
+  label?: string;
+  /** Continue from the newest checkpoint in outDir (true) or from this checkpoint folder. */
+  resume?: boolean | string;
+  /** Stops after the current step when aborted (default: the kernel's / Ctrl-C interrupt signal). */
+  signal?: AbortSignal;
+  /** Task metrics computed at each evaluation (e.g. BLEU on a few examples). */
+  onEvaluate?: (step: number) => Promise<Record<string, number>>;
+  /** Called before each optimiser step with its 0-based index (LoRA seeds its dropout from it). */
+  beforeStep?: (step: number) => void;
+  /** Called after each optimiser step (for tests and custom logging). */
+  onStep?: (record: StepRecord) => void;
+  /** Show progress (default true). */
+  progress?: boolean;
+}
+
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  tokens: number;
+  tokens_per_s: number;
+  elapsed_s: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  totalSteps: number;
+  finalLoss: number;
+  bestValidationLoss: number | undefined;
+  validation: { step: number; loss: number }[];
+  interrupted: boolean;
+  stoppedEarly: boolean;
+  /** The last checkpoint written. */
+  checkpoint: string | undefined;
+  metricsFile: string;
+  history: StepRecord[];
+}
+
+interface TrainerState {
+  format: "xalign-trainer-state/1";
+  step: number;
+  position: DataPosition;
+  bestValidationLoss: number | null;
+  evalsWithoutImprovement: number;
+  tokensSeen: number;
+  elapsedSeconds: number;
+  totalSteps: number;
+}
+
+const STATE_FILE = "trainer_state.json";
+const OPTIMIZER_FILE = "optimizer.safetensors";
+
+/** Total optimiser steps of a stage. */
+export function totalStepsOf(config: TrainConfig, batchesPerEpoch: number): number {
+  if (config.max_steps !== undefined) return config.max_steps;
+  return Math.max(1, Math.ceil(((config.epochs ?? 1) * batchesPerEpoch) / config.grad_accum));
+}
+
+/** Runs (or resumes) one training stage. */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { model, params, config, outDir } = options;
+  await mkdir(outDir, { recursive: true });
+  const totalSteps = totalStepsOf(config, options.train.batchesPerEpoch);
+  const warmupSteps = warmupStepsFrom(totalSteps, {
+    ...(config.warmup_steps !== undefined ? { steps: config.warmup_steps } : {}),
+    ...(config.warmup_ratio !== undefined ? { ratio: config.warmup_ratio } : {}),
+  });
+  if (warmupSteps > totalSteps) {
+    throw new TrainingError("XA_TRAIN_WARMUP", `warmup (${warmupSteps} steps) is longer than training (${totalSteps} steps)`, {
+      field: "train.warmup_steps",
+    });
+  }
+  const schedule: Schedule = { kind: config.schedule, peak: config.lr, warmupSteps, totalSteps };
+  const noDecay = config.no_decay.map((p) => new RegExp(p));
+  const optimizer = new AdamW({
+    beta1: config.beta1,
+    beta2: config.beta2,
+    epsilon: config.eps,
+    weightDecay: config.weight_decay,
+    decay: (n) => !noDecay.some((r) => r.test(n)),
+  });
+  const byVariable = new Map<string, string>();
+  for (const [name, v] of params) byVariable.set(v.name, name);
+  const varList = [...params.values()];
+
+  let state: TrainerState = {
+    format: "xalign-trainer-state/1",
+    step: 0,
+    position: { epoch: 0, index: 0 },
+    bestValidationLoss: null,
+    evalsWithoutImprovement: 0,
+    tokensSeen: 0,
+    elapsedSeconds: 0,
+    totalSteps,
+  };
+  let lastCheckpoint: string | undefined;
+  if (options.resume) {
+    const dir = typeof options.resume === "string" ? options.resume : await latestCheckpoint(outDir);
+    if (dir) {
+      state = await restore(dir, params, optimizer, options.loadModel);
+      lastCheckpoint = dir;
+    }
+  }
+
+  const metricsFile = join(outDir, "metrics.jsonl");
+  const signal = options.signal ?? interruptSignal();
+  const monitor =
+    options.progress === false
+      ? undefined
+      : new TrainingMonitor({ total: totalSteps, label: options.label ?? "train", startStep: state.step });
+  const history: StepRecord[] = [];
+  const validation: { step: number; loss: number }[] = [];
+  const started = performance.now() - state.elapsedSeconds * 1000;
+  let interrupted = false;
+  let stoppedEarly = false;
+  let finalLoss = Number.NaN;
+
+  const nextBatch = (): Batch => {
+    let batches = options.train.epoch(state.position.epoch);
+    if (state.position.index >= batches.length) {
+      state.position = { epoch: state.position.epoch + 1, index: 0 };
+      batches = options.train.epoch(state.position.epoch);
+    }
+    const batch = batches[state.position.index] as Batch;
+    state.position = { ...state.position, index: state.position.index + 1 };
+    return batch;
+  };
+
+  const save = async (): Promise<void> => {
+    state.elapsedSeconds = (performance.now() - started) / 1000;
+    lastCheckpoint = await saveCheckpointAtomic(outDir, state, optimizer, options.saveModel, config.keep_last);
+  };
+
+  try {
+    while (state.step < totalSteps) {
+      if (signal.aborted) {
+        interrupted = true;
+        break;
+      }
+      options.beforeStep?.(state.step);
+      const stepStart = performance.now();
+      let lossSum = 0;
+      let tokens = 0;
+      let acc: Record<string, tf.Tensor> | undefined;
+      for (let micro = 0; micro < config.grad_accum; micro++) {
+        const batch = nextBatch();
+        tokens += batch.supervisedTokens;
+        const { value, grads } = tf.tidy(() => {
+          const [ids, labels, mask] = batchTensors(batch);
+          return tf.variableGrads(() => model.loss(ids, labels, mask), varList);
+        });
+        lossSum += (await value.data())[0] as number;
+        value.dispose();
+        acc = accumulate(acc, grads, byVariable);
+      }
+      const loss = lossSum / config.grad_accum;
+      if (!Number.isFinite(loss)) {
+        disposeAll(acc);
+        throw new TrainingError("XA_TRAIN_NONFINITE", `the loss became ${loss} at step ${state.step + 1}`, {
+          hint: `lower the learning rate or enable clip_norm; the last good checkpoint is ${lastCheckpoint ?? "none (no checkpoint was written yet)"}`,
+        });
+      }
+      const scaled = scaleGrads(acc as Record<string, tf.Tensor>, 1 / config.grad_accum);
+      const { norm, grads } = clipByGlobalNorm(scaled, config.clip_norm);
+      if (!Number.isFinite(norm)) {
+        disposeAll(grads);
+        throw new TrainingError("XA_TRAIN_NONFINITE", `the gradient norm became ${norm} at step ${state.step + 1}`, {
+          hint: `lower the learning rate; the last good checkpoint is ${lastCheckpoint ?? "none"}`,
+        });
+      }
+      const lr = learningRate(schedule, state.step);
+      optimizer.apply(params, grads, lr);
+      disposeAll(grads);
+      state.step++;
+      state.tokensSeen += tokens;
+      finalLoss = loss;
+      const record: StepRecord = {
+        step: state.step,
+        epoch: state.position.epoch,
+        loss,
+        lr,
+        grad_norm: norm,
+        tokens,
+        tokens_per_s: tokens / ((performance.now() - stepStart) / 1000),
+        elapsed_s: (performance.now() - started) / 1000,
+      };
+      history.push(record);
+      options.onStep?.(record);
+      if (state.step % config.log_every === 0 || state.step === totalSteps)
+        await appendFile(metricsFile, `${JSON.stringify({ split: "train", ...record })}\n`);
+      monitor?.step(state.step, { loss, lr, tokensPerSecond: record.tokens_per_s });
+
+      if (options.validation && config.eval_every && (state.step % config.eval_every === 0 || state.step === totalSteps)) {
+        const valLoss = evaluateLoss(model, options.validation, config.eval_batches);
+        const extra = options.onEvaluate ? await options.onEvaluate(state.step) : {};
+        validation.push({ step: state.step, loss: valLoss });
+        monitor?.validation(state.step, valLoss);
+        await appendFile(metricsFile, `${JSON.stringify({ split: "validation", step: state.step, loss: valLoss, ...extra })}\n`);
+        if (state.bestValidationLoss === null || valLoss < state.bestValidationLoss) {
+          state.bestValidationLoss = valLoss;
+          state.evalsWithoutImprovement = 0;
+        } else {
+          state.evalsWithoutImprovement++;
+        }
+        if (config.early_stopping_patience !== undefined && state.evalsWithoutImprovement >= config.early_stopping_patience) {
+          stoppedEarly = true;
+          break;
+        }
+      }
+      if (config.save_every && state.step % config.save_every === 0 && state.step < totalSteps) await save();
+    }
+    if (!lastCheckpoint?.endsWith(`checkpoint-${state.step}`)) await save();
+  } finally {
+    optimizer.dispose();
+  }
+  monitor?.done(interrupted ? "interrupted" : stoppedEarly ? "stopped early" : "done");
+  return {
+    steps: state.step,
+    totalSteps,
+    finalLoss,
+    bestValidationLoss: state.bestValidationLoss ?? undefined,
+    validation,
+    interrupted,
+    stoppedEarly,
+    checkpoint: lastCheckpoint,
+    metricsFile,
+    history,
+  };
+}
+
+/** Mean loss over the first `maxBatches` validation batches, weighted by supervised tokens. */
+export function evaluateLoss(model: TrainableModel, source: BatchSource, maxBatches: number): number {
+  const batches = source.epoch(0).slice(0, maxBatches);
+  let total = 0;
+  let weight = 0;
+  for (const batch of batches) {
+    const l = tf.tidy(() => {
+      const [ids, labels, mask] = batchTensors(batch);
+      return model.loss(ids, labels, mask).dataSync()[0] as number;
+    });
+    total += l * batch.supervisedTokens;
+    weight += batch.supervisedTokens;
+  }
+  return weight > 0 ? total / weight : Number.NaN;
+}
+
+function batchTensors(batch: Batch): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+  const shape: [number, number] = [batch.batchSize, batch.length];
+  return [
+    tf.tensor2d(batch.inputIds, shape, "int32"),
+    tf.tensor2d(batch.labels, shape, "int32"),
+    tf.tensor2d(batch.attentionMask, shape, "int32"),
+  ];
+}
+
+function accumulate(
+  acc: Record<string, tf.Tensor> | undefined,
+  grads: tf.NamedTensorMap,
+  byVariable: Map<string, string>,
+): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = acc ?? {};
+  for (const [varName, g] of Object.entries(grads)) {
+    const name = byVariable.get(varName) ?? varName;
+    const prev = out[name];
+    if (prev) {
+      out[name] = tf.add(prev, g);
+      prev.dispose();
+      g.dispose();
+    } else {
+      out[name] = g;
+    }
+  }
+  return out;
+}
+
+function scaleGrads(grads: Record<string, tf.Tensor>, factor: number): Record<string, tf.Tensor> {
+  if (factor === 1) return grads;
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, g] of Object.entries(grads)) {
+    out[name] = tf.mul(g, factor);
+    g.dispose();
+  }
+  return out;
+}
+
+function disposeAll(grads: Record<string, tf.Tensor> | undefined): void {
+  for (const g of Object.values(grads ?? {})) g.dispose();
+}
+
+/** The checkpoint-N folder with the highest N in `outDir`, if any. */
+export async function latestCheckpoint(outDir: string): Promise<string | undefined> {
+  const steps = await checkpointSteps(outDir);
+  const last = steps.at(-1);
+  return last === undefined ? undefined : join(outDir, `checkpoint-${last}`);
+}
+
+async function checkpointSteps(outDir: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => /^checkpoint-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+/**
+ * Writes checkpoint-<step> atomically: everything goes into a temp folder
+ * beside it, trainer_state.json last, and one rename publishes it. A kill at
+ * any point leaves the previous checkpoints intact and no partial folder
+ * under a checkpoint name. Keeps the newest `keepLast`.
+ */
+async function saveCheckpointAtomic(
+  outDir: string,
+  state: TrainerState,
+  optimizer: AdamW,
+  saveModel: (dir: string) => Promise<void>,
+  keepLast: number,
+): Promise<string> {
+  const final = join(outDir, `checkpoint-${state.step}`);
+  const tmp = join(outDir, `.tmp-checkpoint-${state.step}-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await saveModel(tmp);
+  const opt = await optimizer.getState();
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [name, { m, v, shape }] of Object.entries(opt.moments)) {
+    tensors[`${name}.exp_avg`] = { dtype: "F32", shape, data: m };
+    tensors[`${name}.exp_avg_sq`] = { dtype: "F32", shape, data: v };
+  }
+  await writeSafetensors(join(tmp, OPTIMIZER_FILE), tensors, { format: "xalign-adamw", step: String(opt.step) });
+  await writeJsonAtomic(join(tmp, STATE_FILE), state);
+  if (await exists(final)) {
+    const old = `${final}.old-${process.pid}`;
+    await rename(final, old);
+    await rename(tmp, final);
+    await rm(old, { recursive: true, force: true });
+  } else {
+    await rename(tmp, final);
+  }
+  const steps = await checkpointSteps(outDir);
+  for (const s of steps.slice(0, Math.max(0, steps.length - keepLast)))
+    await rm(join(outDir, `checkpoint-${s}`), { recursive: true, force: true });
+  return final;
+}
+
+async function restore(
+  dir: string,
+  params: ReadonlyMap<string, tf.Variable>,
+  optimizer: AdamW,
+  loadModel: (dir: string) => Promise<void>,
+): Promise<TrainerState> {
+  let state: TrainerState;
+  try {
+    state = JSON.parse(await readFile(join(dir, STATE_FILE), "utf8")) as TrainerState;
+  } catch (err) {
+    throw new TrainingError("XA_TRAIN_RESUME", `cannot read ${STATE_FILE}: ${(err as Error).message}`, {
+      file: join(dir, STATE_FILE),
+      hint: "resume from a complete checkpoint-N folder",
+    });
+  }
+  await loadModel(dir);
+  const opt = await readSafetensors(join(dir, OPTIMIZER_FILE));
+  const moments: Record<string, { m: Float32Array; v: Float32Array; shape: number[] }> = {};
+  for (const name of params.keys()) {
+    const m = opt[`${name}.exp_avg`];
+    const v = opt[`${name}.exp_avg_sq`];
+    if (m && v) moments[name] = { m: m.data as Float32Array, v: v.data as Float32Array, shape: m.shape };
+  }
+  // Every optimiser step advances the trainer's step by one, so the two counts agree.
+  optimizer.setState({ step: state.step, moments });
+  return state;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,223 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { TrainSchema } from "../../src/config/schema.js";
+import { initEngine } from "../../src/engine/index.js";
+import { loadCheckpoint } from "../../src/model/checkpoint.js";
+import type { LlamaConfig } from "../../src/model/config.js";
+import { LlamaModel } from "../../src/model/llama.js";
+import { readSafetensors } from "../../src/model/safetensors.js";
+import { packedBatches } from "../../src/train/batches.js";
+import { LoraAdapters } from "../../src/train/lora.js";
+import { train } from "../../src/train/trainer.js";
+import { modelPersistence } from "../../src/train/weights.js";
+import { TrainingError } from "../../src/util/errors.js";
+import { Rng } from "../../src/util/rng.js";
+import { tempDir } from "../helpers.js";
+
+const config: LlamaConfig = {
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 50,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  max_position_embeddings: 64,
+  tie_word_embeddings: false,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  pad_token_id: 0,
+} as LlamaConfig;
+
+const tokens = Array.from({ length: 2000 }, (_, i) => (i * 7 + Math.floor(i / 13)) % 50);
+const trainConfig = (extra: Record<string, unknown> = {}) =>
+  TrainSchema.parse({
+    max_steps: 6,
+    batch_size: 2,
+    max_length: 16,
+    lr: 1e-2,
+    warmup_steps: 2,
+    grad_accum: 2,
+    clip_norm: 1,
+    weight_decay: 0.01,
+    ...extra,
+  });
+
+function run(outDir: string, extra: Record<string, unknown> = {}, opts: { resume?: boolean; stopAfter?: number } = {}) {
+  const model = LlamaModel.init(config, new Rng(7));
+  const cfg = trainConfig(extra);
+  const controller = new AbortController();
+  return {
+    model,
+    result: train({
+      model,
+      params: model.variables,
+      train: packedBatches(tokens, { maxLength: cfg.max_length, batchSize: cfg.batch_size, seed: 3 }),
+      config: cfg,
+      seed: 3,
+      outDir,
+      ...modelPersistence(model),
+      resume: opts.resume ?? false,
+      signal: controller.signal,
+      progress: false,
+      onStep: (r) => {
+        if (opts.stopAfter !== undefined && r.step >= opts.stopAfter) controller.abort();
+      },
+    }),
+  };
+}
+
+before(async () => {
+  await initEngine({ backend: "cpu" });
+});
+
+describe("trainer", () => {
+  it("a run stopped at step 3 and resumed gives bitwise the losses of an uninterrupted run", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const a = run(join(dir, "a"));
+      const full = await a.result;
+      a.model.dispose();
+      assert.equal(full.steps, 6);
+      const b1 = run(join(dir, "b"), {}, { stopAfter: 3 });
+      const first = await b1.result;
+      b1.model.dispose();
+      assert.equal(first.interrupted, true);
+      assert.equal(first.steps, 3);
+      assert.ok(existsSync(join(dir, "b", "checkpoint-3", "trainer_state.json")));
+      const b2 = run(join(dir, "b"), {}, { resume: true });
+      const second = await b2.result;
+      b2.model.dispose();
+      const resumed = [...first.history, ...second.history].map((r) => r.loss);
+      assert.deepEqual(
+        resumed,
+        full.history.map((r) => r.loss),
+      );
+      const lines = readFileSync(join(dir, "b", "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        lines.map((l) => l.step),
+        [1, 2, 3, 4, 5, 6],
+      );
+      for (const k of ["loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"]) assert.ok(k in lines[0], k);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("keeps the tensor count constant across steps and frees everything after", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const before = tf.memory().numTensors;
+      const counts: number[] = [];
+      const model = LlamaModel.init(config, new Rng(1));
+      const cfg = trainConfig({ max_steps: 5, grad_accum: 1 });
+      await train({
+        model,
+        params: model.variables,
+        train: packedBatches(tokens, { maxLength: 16, batchSize: 2, seed: 1 }),
+        config: cfg,
+        seed: 1,
+        outDir: dir,
+        ...modelPersistence(model),
+        progress: false,
+        onStep: () => counts.push(tf.memory().numTensors),
+      });
+      assert.ok(
+        counts.slice(1).every((c) => c === counts[1]),
+        `tensor counts changed: ${counts}`,
+      );
+      model.dispose();
+      assert.equal(tf.memory().numTensors, before);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("stops with a clear error naming the step when the loss is not finite", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const model = LlamaModel.init(config, new Rng(1));
+      let calls = 0;
+      const poisoned = {
+        loss: (ids: tf.Tensor2D, labels: tf.Tensor2D, mask?: tf.Tensor2D) =>
+          (++calls > 2 ? tf.mul(model.loss(ids, labels, mask), Number.NaN) : model.loss(ids, labels, mask)) as tf.Scalar,
+      };
+      await assert.rejects(
+        train({
+          model: poisoned,
+          params: model.variables,
+          train: packedBatches(tokens, { maxLength: 16, batchSize: 2, seed: 1 }),
+          config: trainConfig({ grad_accum: 1, save_every: 1 }),
+          seed: 1,
+          outDir: dir,
+          ...modelPersistence(model),
+          progress: false,
+        }),
+        (err: unknown) => err instanceof TrainingError && /NaN at step 3/.test(err.message) && /checkpoint-2/.test(err.message),
+      );
+      assert.ok(existsSync(join(dir, "checkpoint-2", "trainer_state.json")), "the last good checkpoint is kept");
+      model.dispose();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("LoRA trains only the adapters, saves them under PEFT's names, and merges into a plain checkpoint", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const model = LlamaModel.init(config, new Rng(2));
+      const baseQ = Array.from(model.weight("model.layers.0.self_attn.q_proj.weight").dataSync());
+      const lora = LoraAdapters.attach(model, { rank: 4, alpha: 8, dropout: 0.1, targets: ["q_proj", "v_proj"] }, new Rng(5));
+      const ids = tf.tensor2d([[3, 4, 5, 6]], undefined, "int32");
+      const logitsBefore = model.forward(ids).dataSync().slice();
+      const result = await train({
+        model,
+        params: lora.params,
+        train: packedBatches(tokens, { maxLength: 16, batchSize: 2, seed: 1 }),
+        config: trainConfig({ grad_accum: 1, lr: 5e-2 }),
+        seed: 1,
+        outDir: dir,
+        ...modelPersistence(model, lora),
+        beforeStep: (s) => lora.beginStep(s),
+        progress: false,
+      });
+      assert.deepEqual(Array.from(model.weight("model.layers.0.self_attn.q_proj.weight").dataSync()), baseQ, "base weights frozen");
+      const saved = await readSafetensors(join(result.checkpoint!, "adapter_model.safetensors"));
+      assert.deepEqual(saved["base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight"]!.shape, [4, 32]);
+      assert.deepEqual(saved["base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"]!.shape, [16, 4]);
+      assert.equal(Object.keys(saved).length, 8);
+      const adapterCfg = JSON.parse(readFileSync(join(result.checkpoint!, "adapter_config.json"), "utf8"));
+      assert.deepEqual([adapterCfg.peft_type, adapterCfg.r, adapterCfg.lora_alpha], ["LORA", 4, 8]);
+      lora.training = false;
+      const withAdapters = model.forward(ids).dataSync().slice();
+      assert.ok(
+        withAdapters.some((v, i) => Math.abs(v - (logitsBefore[i] as number)) > 1e-6),
+        "adapters changed the output",
+      );
+      // Reload the adapters by name onto a fresh copy of the base model.
+      const base = LlamaModel.init(config, new Rng(2));
+      const reloaded = await LoraAdapters.load(base, result.checkpoint!);
+      reloaded.training = false;
+      const reloadedLogits = base.forward(ids).dataSync();
+      withAdapters.forEach((v, i) => assert.ok(Math.abs(v - (reloadedLogits[i] as number)) < 1e-5));
+      lora.merge();
+      const mergedDir = join(dir, "merged");
+      await modelPersistence(model).saveModel(mergedDir);
+      const merged = await loadCheckpoint(mergedDir);
+      const mergedLogits = merged.forward(ids).dataSync();
+      withAdapters.forEach((v, i) => assert.ok(Math.abs(v - (mergedLogits[i] as number)) < 1e-4));
+      for (const m of [model, base, merged]) m.dispose();
+      reloaded.dispose();
+      ids.dispose();
+    } finally {
+      await cleanup();
+    }
+  });
+});
