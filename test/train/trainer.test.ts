@@ -206,13 +206,13 @@ describe("trainer", () => {
       const reloaded = await LoraAdapters.load(base, result.checkpoint!);
       reloaded.training = false;
       const reloadedLogits = base.forward(ids).dataSync();
-      withAdapters.forEach((v, i) => assert.ok(Math.abs(v - (reloadedLogits[i] as number)) < 1e-5));
+      for (const [i, v] of withAdapters.entries()) assert.ok(Math.abs(v - (reloadedLogits[i] as number)) < 1e-5);
       lora.merge();
       const mergedDir = join(dir, "merged");
       await modelPersistence(model).saveModel(mergedDir);
       const merged = await loadCheckpoint(mergedDir);
       const mergedLogits = merged.forward(ids).dataSync();
-      withAdapters.forEach((v, i) => assert.ok(Math.abs(v - (mergedLogits[i] as number)) < 1e-4));
+      for (const [i, v] of withAdapters.entries()) assert.ok(Math.abs(v - (mergedLogits[i] as number)) < 1e-4);
       for (const m of [model, base, merged]) m.dispose();
       reloaded.dispose();
       ids.dispose();
