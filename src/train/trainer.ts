@@ -109,6 +109,7 @@ export function totalStepsOf(config: TrainConfig, batchesPerEpoch: number): numb
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { model, params, config, outDir } = options;
   await mkdir(outDir, { recursive: true });
+  await removeStaleTempFolders(outDir);
   const totalSteps = totalStepsOf(config, options.train.batchesPerEpoch);
   const warmupSteps = warmupStepsFrom(totalSteps, {
     ...(config.warmup_steps !== undefined ? { steps: config.warmup_steps } : {}),
@@ -431,5 +432,15 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Temp folders of saves that a killed process never finished. */
+async function removeStaleTempFolders(outDir: string): Promise<void> {
+  for (const name of await readdir(outDir)) {
+    const old = /^(checkpoint-\d+)\.old-\d+$/.exec(name);
+    // Killed between the two renames of a re-save: the old folder is the only complete copy.
+    if (old && !(await exists(join(outDir, old[1] as string)))) await rename(join(outDir, name), join(outDir, old[1] as string));
+    else if (old || name.startsWith(".tmp-checkpoint-")) await rm(join(outDir, name), { recursive: true, force: true });
   }
 }

@@ -221,3 +221,48 @@ describe("trainer", () => {
     }
   });
 });
+
+describe("checkpoint atomicity", () => {
+  it("a process killed in the middle of a save leaves the previous checkpoint intact and resumable", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readdirSync } = await import("node:fs");
+    const { fileURLToPath } = await import("node:url");
+    const { dir, cleanup } = await tempDir();
+    try {
+      const self = fileURLToPath(import.meta.url);
+      const ts = self.endsWith(".ts");
+      const child = spawn(
+        process.execPath,
+        [...(ts ? ["--import", "tsx"] : []), join(self, "..", `kill-save-child.${ts ? "ts" : "js"}`), dir],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          if (d.toString().includes("SAVING")) {
+            child.kill("SIGKILL");
+            resolve();
+          }
+        });
+        child.on("exit", (code) => reject(new Error(`child exited with ${code} before the save`)));
+      });
+      await new Promise((r) => child.on("exit", r));
+      const names = readdirSync(dir).sort();
+      assert.ok(names.includes("checkpoint-2"), `checkpoints: ${names}`);
+      assert.ok(!names.includes("checkpoint-3"), "no half-written checkpoint under a checkpoint name");
+      assert.ok(
+        names.some((n) => n.startsWith(".tmp-checkpoint-3")),
+        "the interrupted save stayed in its temp folder",
+      );
+      const reloaded = await loadCheckpoint(join(dir, "checkpoint-2"));
+      reloaded.dispose();
+      // Resuming continues from checkpoint-2 and cleans the stale temp folder.
+      const b = run(dir, { save_every: 1, keep_last: 5 }, { resume: true });
+      const res = await b.result;
+      b.model.dispose();
+      assert.equal(res.history[0]?.step, 3);
+      assert.ok(!readdirSync(dir).some((n) => n.startsWith(".tmp-checkpoint")), "stale temp folders removed");
+    } finally {
+      await cleanup();
+    }
+  });
+});
