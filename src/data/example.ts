@@ -47,7 +47,25 @@ export interface AlpacaRecord {
   output: string;
 }
 
-/** The Alpaca-layout view of an example, with exactly the fields instruction, input, output (in that order). */
-export function toAlpacaRecord(example: InstructionExample): AlpacaRecord {
-  return { instruction: example.instruction, input: example.input, output: example.output };
+/**
+ * The input with earlier dialogue turns folded in, for layouts that have no
+ * turns (Alpaca): one "User: ..." and one "Assistant: ..." line per earlier
+ * turn, then a blank line and the input. Without turns, the input unchanged.
+ */
+export function foldedInput(example: Pick<InstructionExample, "input" | "meta">): string {
+  const turns = example.meta?.turns;
+  if (!turns || turns.length === 0) return example.input;
+  const history = turns.map((t) => `User: ${t.user}\nAssistant: ${t.assistant}`).join("\n");
+  return example.input === "" ? history : `${history}\n\n${example.input}`;
+}
+
+/**
+ * The Alpaca-layout view of an example, with exactly the fields instruction,
+ * input, output (in that order); earlier turns are folded into the input.
+ *
+ * @example
+ * JSON.stringify(toAlpacaRecord(example)); // {"instruction":"...","input":"...","output":"..."}
+ */
+export function toAlpacaRecord(example: Pick<InstructionExample, "instruction" | "input" | "output" | "meta">): AlpacaRecord {
+  return { instruction: example.instruction, input: foldedInput(example), output: example.output };
 }

@@ -2,10 +2,41 @@
  * The cross-lingual data toolkit: readers, cleaning, instruction builders,
  * prompt formats and the training encoding, mixtures, export and statistics.
  */
-
+export {
+  buildCrossLingualGeneral,
+  buildGeneralInstructions,
+  buildQaInstructions,
+  buildTranslationInstructions,
+  type CrossLingualGeneralOptions,
+  type Direction,
+  exampleLanguage,
+  type GeneralOptions,
+  QA_INSTRUCTIONS,
+  type QaOptions,
+  type TranslationOptions,
+} from "./builders.js";
+export {
+  type CleanCounts,
+  type CleanOptions,
+  cleanPairs,
+  FILTER_NAMES,
+  type FilterName,
+  hash53,
+  normalizeForDedupe,
+  PairCleaner,
+} from "./clean.js";
 export { type EncodedExample, type EncodeOptions, encodeExample, IGNORE_INDEX, type PromptTokenizer } from "./encode.js";
-export { type AlpacaRecord, type ChatTurn, type ExampleMeta, type InstructionExample, type TaskKind, toAlpacaRecord } from "./example.js";
+export {
+  type AlpacaRecord,
+  type ChatTurn,
+  type ExampleMeta,
+  foldedInput,
+  type InstructionExample,
+  type TaskKind,
+  toAlpacaRecord,
+} from "./example.js";
 export { knownLanguages, type LanguageInfo, language, languageName, STUDY_LANGUAGES } from "./languages.js";
+export { type LineBatch, readLineBatches, readLines } from "./lines.js";
 export {
   ALPACA_PROMPT_NO_INPUT,
   ALPACA_PROMPT_WITH_INPUT,
@@ -16,4 +47,24 @@ export {
   renderChat,
   renderPrompt,
 } from "./prompt.js";
+export { type AlignedRow, readAligned, readMosesPairs, type SentencePair } from "./readers/aligned.js";
+export { readAlpacaJson } from "./readers/alpaca.js";
+export { type AlpacaFields, type FieldOptions, getField, pickFields, toAlpacaRecords, toSentencePairs } from "./readers/fields.js";
+export { FLORES_CODES, type FloresRow, floresFile, readFlores } from "./readers/flores.js";
+export { readJsonArray } from "./readers/json-array.js";
+export { type JsonRecord, readJsonl } from "./readers/jsonl.js";
+export { type ParquetOptions, readParquet } from "./readers/parquet.js";
+export { mlqaLanguages, type QaRecord, readSquad, type SquadOptions } from "./readers/squad.js";
+export { readTsvPairs, type TsvOptions } from "./readers/tsv.js";
+export {
+  buildHintedTranslation,
+  buildInteractiveTranslation,
+  corruptTranslation,
+  FOLLOW_UP_REQUESTS,
+  HINTS,
+  type HintedOptions,
+  type HintKind,
+  type InteractiveOptions,
+} from "./recipes.js";
+export { type ReadOptions, ReadReport } from "./report.js";
 export { fillTemplate, TRANSLATION_TEMPLATES } from "./templates.js";

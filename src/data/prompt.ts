@@ -7,7 +7,7 @@
  * x-LLM (the study's code) reuses: the response follows "### Response:" with no
  * separator, as in their train.py (`source + target`).
  */
-import type { ChatTurn, InstructionExample } from "./example.js";
+import { type ChatTurn, foldedInput, type InstructionExample } from "./example.js";
 
 export type PromptFormat = "alpaca" | "chat";
 
@@ -36,17 +36,19 @@ export const CHAT_SYSTEM =
   "The assistant gives helpful, detailed, and polite answers to the user's questions.";
 
 /**
- * The Alpaca prompt: the "with input" text when `input` is non-empty, else the
- * "no input" text. Earlier dialogue turns, if any, are not shown: builders put
- * what the model must see into `input`.
+ * The Alpaca prompt: the "with input" text when the input is non-empty, else
+ * the "no input" text. Earlier dialogue turns (`meta.turns`) are folded into
+ * the input exactly as the x-LLM JSON export does (see foldedInput).
  *
  * @example
  * renderAlpaca({ instruction: "Say hi.", input: "", output: "Hi!" }).prompt.endsWith("### Response:"); // true
  */
-export function renderAlpaca(example: Pick<InstructionExample, "instruction" | "input" | "output">): RenderedPrompt {
-  const template = example.input === "" ? ALPACA_PROMPT_NO_INPUT : ALPACA_PROMPT_WITH_INPUT;
-  // split/join rather than replace(): "$&" and friends in user text must stay literal.
-  const prompt = template.split("{instruction}").join(example.instruction).split("{input}").join(example.input);
+export function renderAlpaca(example: Pick<InstructionExample, "instruction" | "input" | "output" | "meta">): RenderedPrompt {
+  const input = foldedInput(example);
+  const template = input === "" ? ALPACA_PROMPT_NO_INPUT : ALPACA_PROMPT_WITH_INPUT;
+  // One pass with a replacer function: "$&" or "{input}" inside user text stays literal.
+  const values: Record<string, string> = { instruction: example.instruction, input };
+  const prompt = template.replace(/\{(instruction|input)\}/g, (_, key: string) => values[key] as string);
   return { prompt, response: example.output };
 }
 

@@ -48,5 +48,5 @@ export const TRANSLATION_TEMPLATES: readonly string[] = [
  * // "Translate the following sentences from English to Chinese."
  */
 export function fillTemplate(template: string, source: string, target: string): string {
-  return template.split("{source}").join(source).split("{target}").join(target);
+  return template.replace(/\{(source|target)\}/g, (_, key: string) => (key === "source" ? source : target));
 }

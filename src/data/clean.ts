@@ -1,0 +1,162 @@
+/**
+ * Cleaning filters for sentence pairs, applied in a fixed order; each removed
+ * pair is counted under the first filter that removed it:
+ * empty -> too short -> too long -> length ratio -> wrong script -> duplicate -> near duplicate.
+ * Lengths are in UTF-16 code units of the trimmed text (characters for CJK).
+ */
+import { DataError } from "../util/errors.js";
+import { language } from "./languages.js";
+import type { SentencePair } from "./readers/aligned.js";
+
+export interface CleanOptions {
+  /** Drop pairs with an empty (whitespace-only) side. Default true. */
+  dropEmpty?: boolean;
+  /** Minimum length of each side. Default 1. */
+  minLength?: number;
+  /** Maximum length of each side. Default none. */
+  maxLength?: number;
+  /** Maximum longer/shorter length ratio. Default none. */
+  maxRatio?: number;
+  /** "exact": same pair of texts; "normalized": also case, spacing and punctuation ignored. Default "none". */
+  dedupe?: "none" | "exact" | "normalized";
+  /** ISO code of the language the target side must be written in (its Unicode script). */
+  targetScript?: string;
+  /** ISO code the source side must be written in. */
+  sourceScript?: string;
+  /** Fraction of letters that must be in the expected script. Default 0.5. */
+  minScriptFraction?: number;
+}
+
+export const FILTER_NAMES = ["empty", "too short", "too long", "length ratio", "wrong script", "duplicate", "near duplicate"] as const;
+export type FilterName = (typeof FILTER_NAMES)[number];
+
+/** How many pairs came in, were kept, and were removed by each filter. */
+export interface CleanCounts {
+  input: number;
+  kept: number;
+  removed: Record<FilterName, number>;
+}
+
+function emptyCounts(): CleanCounts {
+  return { input: 0, kept: 0, removed: Object.fromEntries(FILTER_NAMES.map((n) => [n, 0])) as Record<FilterName, number> };
+}
+
+/** A 53-bit hash of a string (two FNV-1a variants), so the duplicate sets hold numbers, not texts. */
+export function hash53(text: string): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
+  }
+  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
+}
+
+const NON_WORD = /[\s\p{P}\p{S}]+/gu;
+
+/** Lower case with spaces, punctuation and symbols removed: the key of near-duplicate detection. */
+export function normalizeForDedupe(text: string): string {
+  return text.toLowerCase().replace(NON_WORD, "");
+}
+
+function scriptMatcher(lang: string): { letters: RegExp; inScript: RegExp } {
+  const scripts = language(lang).scripts;
+  return { letters: /\p{L}/gu, inScript: new RegExp(`[${scripts.map((s) => `\\p{Script=${s}}`).join("")}]`, "gu") };
+}
+
+function scriptFraction(text: string, m: { letters: RegExp; inScript: RegExp }): number {
+  const letters = text.match(m.letters)?.length ?? 0;
+  if (letters === 0) return 1;
+  return (text.match(m.inScript)?.length ?? 0) / letters;
+}
+
+/**
+ * A stateful pair filter (it remembers what it saw, for deduplication).
+ *
+ * @example
+ * const cleaner = new PairCleaner({ maxLength: 200, maxRatio: 3, dedupe: "normalized", targetScript: "zh" });
+ * if (cleaner.keep("Hello.", "你好。")) use(pair);
+ * cleaner.counts.removed["wrong script"];
+ */
+export class PairCleaner {
+  readonly counts: CleanCounts = emptyCounts();
+  private readonly options: Required<Omit<CleanOptions, "targetScript" | "sourceScript">>;
+  private readonly target: { letters: RegExp; inScript: RegExp } | undefined;
+  private readonly source: { letters: RegExp; inScript: RegExp } | undefined;
+  private readonly seen = new Set<number>();
+  private readonly seenNormalized = new Set<number>();
+
+  constructor(options: CleanOptions = {}) {
+    this.options = {
+      dropEmpty: options.dropEmpty ?? true,
+      minLength: options.minLength ?? 1,
+      maxLength: options.maxLength ?? Number.POSITIVE_INFINITY,
+      maxRatio: options.maxRatio ?? Number.POSITIVE_INFINITY,
+      dedupe: options.dedupe ?? "none",
+      minScriptFraction: options.minScriptFraction ?? 0.5,
+    };
+    for (const [field, v] of Object.entries(this.options)) {
+      if (typeof v === "number" && !(v >= 0))
+        throw new DataError("XA_DATA_CLEAN", `${field} must be a non-negative number, got ${v}`, { field: `clean.${field}` });
+    }
+    if (!["none", "exact", "normalized"].includes(this.options.dedupe)) {
+      throw new DataError("XA_DATA_CLEAN", `dedupe must be none, exact or normalized, got ${this.options.dedupe}`, {
+        field: "clean.dedupe",
+      });
+    }
+    this.target = options.targetScript ? scriptMatcher(options.targetScript) : undefined;
+    this.source = options.sourceScript ? scriptMatcher(options.sourceScript) : undefined;
+  }
+
+  /** The first filter that removes this pair, or undefined when it is kept (and remembered). */
+  check(src: string, tgt: string): FilterName | undefined {
+    const o = this.options;
+    const s = src.trim();
+    const t = tgt.trim();
+    if (o.dropEmpty && (s.length === 0 || t.length === 0)) return "empty";
+    if (s.length < o.minLength || t.length < o.minLength) return "too short";
+    if (s.length > o.maxLength || t.length > o.maxLength) return "too long";
+    if (o.maxRatio !== Number.POSITIVE_INFINITY && Math.max(s.length, t.length) > o.maxRatio * Math.max(1, Math.min(s.length, t.length)))
+      return "length ratio";
+    if (this.target && scriptFraction(t, this.target) < o.minScriptFraction) return "wrong script";
+    if (this.source && scriptFraction(s, this.source) < o.minScriptFraction) return "wrong script";
+    if (o.dedupe !== "none") {
+      const key = hash53(`${s}\u0000${t}`);
+      if (this.seen.has(key)) return "duplicate";
+      if (o.dedupe === "normalized") {
+        const nkey = hash53(`${normalizeForDedupe(s)}\u0000${normalizeForDedupe(t)}`);
+        if (this.seenNormalized.has(nkey)) return "near duplicate";
+        this.seenNormalized.add(nkey);
+      }
+      this.seen.add(key);
+    }
+    return undefined;
+  }
+
+  /** True when the pair passes every filter; updates the counts. */
+  keep(src: string, tgt: string): boolean {
+    this.counts.input++;
+    const removedBy = this.check(src, tgt);
+    if (removedBy === undefined) {
+      this.counts.kept++;
+      return true;
+    }
+    this.counts.removed[removedBy]++;
+    return false;
+  }
+}
+
+/**
+ * Filters a stream of pairs.
+ *
+ * @example
+ * const cleaner = new PairCleaner({ dedupe: "exact" });
+ * for await (const pair of cleanPairs(readMosesPairs("a.en", "a.zh"), cleaner)) use(pair);
+ */
+export async function* cleanPairs<P extends Pick<SentencePair, "src" | "tgt">>(
+  pairs: AsyncIterable<P> | Iterable<P>,
+  cleaner: PairCleaner,
+): AsyncGenerator<P> {
+  for await (const pair of pairs) if (cleaner.keep(pair.src, pair.tgt)) yield pair;
+}
