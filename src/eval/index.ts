@@ -1,0 +1,33 @@
+/**
+ * Evaluation: sacreBLEU-exact BLEU/chrF/chrF++ with signatures, spBLEU,
+ * bootstrap confidence intervals and paired tests, SQuAD/MLQA QA metrics and
+ * the study's containment score, ROUGE, multiple-choice accuracy, and the
+ * generation harness that writes predictions.jsonl and scores it by language.
+ */
+export { BLEU, type BLEUOptions, BLEUScore, computeBleu, SMOOTH_DEFAULTS, type SmoothMethod } from "./bleu.js";
+export {
+  type BootstrapOptions,
+  confidenceFromSamples,
+  type PairedBootstrapResult,
+  type PairedSystemResult,
+  pairedBootstrap,
+  scoreWithConfidence,
+} from "./bootstrap.js";
+export { CHRF, type CHRFOptions, CHRFScore, splitPunctuation } from "./chrf.js";
+export { formatFixed } from "./pytext.js";
+export type { Confidence, CorpusMetric, FormatOptions, ReferenceStreams, SegmentStatistics } from "./score.js";
+export { MetricScore, sumStatistics } from "./score.js";
+export { SACREBLEU_VERSION, Signature } from "./signature.js";
+export {
+  BLEU_TOKENIZERS,
+  type BleuTokenizer,
+  type BleuTokenizerName,
+  getBleuTokenizer,
+  isZhChar,
+  type PieceEncoder,
+  spmTokenizer,
+  tokenize13a,
+  tokenizeChar,
+  tokenizeIntl,
+  tokenizeZh,
+} from "./tokenizers.js";

@@ -1,0 +1,185 @@
+/**
+ * sacreBLEU's BLEU tokenisers, one small function each, chosen by name:
+ * `13a` (mteval-v13a, the default), `intl` (mteval-v14 international:
+ * Unicode punctuation and symbols), `zh` (CJK characters split, rest 13a),
+ * `char`, `none`, and `spm` (SentencePiece pieces, for spBLEU) built from a
+ * user-supplied model with {@link spmTokenizer}.
+ */
+import { AnalysisError } from "../util/errors.js";
+import { pySplit, pyStrip } from "./pytext.js";
+
+/** A BLEU tokeniser: a name for the signature and a line -> space-separated tokens function. */
+export interface BleuTokenizer {
+  /** What the signature prints after `tok:` (e.g. "13a", "flores101"). */
+  readonly signature: string;
+  /** Returns the line's tokens joined by single spaces. */
+  tokenize(line: string): string;
+}
+
+/** Names accepted by `new BLEU({ tokenize })`. */
+export type BleuTokenizerName = "13a" | "intl" | "zh" | "char" | "none";
+
+// The language-dependent part shared by 13a and zh (mteval's "Western" rules).
+const SPLIT_PUNCT = /([{-~[-` -&(-+:-@/])/gu;
+const PERIOD_COMMA_AFTER_NON_DIGIT = /([^0-9])([.,])/gu;
+const PERIOD_COMMA_BEFORE_NON_DIGIT = /([.,])([^0-9])/gu;
+const DASH_AFTER_DIGIT = /([0-9])(-)/gu;
+
+function regexpPostTokenize(line: string): string {
+  line = line.replace(SPLIT_PUNCT, " $1 ");
+  line = line.replace(PERIOD_COMMA_AFTER_NON_DIGIT, "$1 $2 ");
+  line = line.replace(PERIOD_COMMA_BEFORE_NON_DIGIT, " $1 $2");
+  line = line.replace(DASH_AFTER_DIGIT, "$1 $2 ");
+  return pySplit(line).join(" ");
+}
+
+/**
+ * mteval-v13a tokenisation as sacreBLEU does it.
+ *
+ * @example
+ * tokenize13a("Hello, world!"); // "Hello , world !"
+ */
+export function tokenize13a(line: string): string {
+  line = line.replaceAll("<skipped>", "").replaceAll("-\n", "").replaceAll("\n", " ");
+  if (line.includes("&")) {
+    line = line.replaceAll("&quot;", '"').replaceAll("&amp;", "&").replaceAll("&lt;", "<").replaceAll("&gt;", ">");
+  }
+  return regexpPostTokenize(` ${line} `);
+}
+
+const INTL_PUNCT_AFTER_NON_NUMBER = /(\P{N})(\p{P})/gu;
+const INTL_PUNCT_BEFORE_NON_NUMBER = /(\p{P})(\P{N})/gu;
+const INTL_SYMBOL = /(\p{S})/gu;
+
+/**
+ * mteval-v14 international tokenisation: punctuation split unless between
+ * digits, every symbol split. Like mteval-v14 (and sacreBLEU), a number
+ * followed by a final period keeps the period.
+ *
+ * @example
+ * tokenizeIntl("Ça coûte 1,5 €."); // "Ça coûte 1,5 € ."
+ */
+export function tokenizeIntl(line: string): string {
+  line = line.replace(INTL_PUNCT_AFTER_NON_NUMBER, "$1 $2 ");
+  line = line.replace(INTL_PUNCT_BEFORE_NON_NUMBER, " $1 $2");
+  line = line.replace(INTL_SYMBOL, " $1 ");
+  return pySplit(line).join(" ");
+}
+
+/**
+ * The code-point ranges sacreBLEU's `zh` tokeniser treats as Chinese. Its
+ * table writes two ranges with 5-digit `\u` escapes, which Python reads as a
+ * 4-digit escape plus a digit, so they really cover U+2001–U+2A6D (general
+ * punctuation, letterlike symbols, arrows, ...) and U+2F81–U+2FA1, and no
+ * astral character counts. We reproduce the ranges as they behave.
+ */
+const ZH_RANGES: ReadonlyArray<readonly [number, number]> = [
+  [0x3400, 0x4db5],
+  [0x4e00, 0x9fa5],
+  [0x9fa6, 0x9fbb],
+  [0xf900, 0xfa2d],
+  [0xfa30, 0xfa6a],
+  [0xfa70, 0xfad9],
+  [0x2001, 0x2a6d],
+  [0x2f81, 0x2fa1],
+  [0xff00, 0xffef],
+  [0x2e80, 0x2eff],
+  [0x3000, 0x303f],
+  [0x31c0, 0x31ef],
+  [0x2f00, 0x2fdf],
+  [0x2ff0, 0x2fff],
+  [0x3100, 0x312f],
+  [0x31a0, 0x31bf],
+  [0xfe10, 0xfe1f],
+  [0xfe30, 0xfe4f],
+  [0x2600, 0x26ff],
+  [0x2700, 0x27bf],
+  [0x3200, 0x32ff],
+  [0x3300, 0x33ff],
+];
+
+/** Whether sacreBLEU's `zh` tokeniser splits this code point off as a Chinese character. */
+export function isZhChar(codePoint: number): boolean {
+  for (const [start, end] of ZH_RANGES) if (codePoint >= start && codePoint <= end) return true;
+  return false;
+}
+
+/**
+ * sacreBLEU's `zh` tokenisation: each Chinese character becomes a token, the
+ * rest is tokenised like 13a (without 13a's entity unescaping).
+ *
+ * @example
+ * tokenizeZh("我爱NLP。"); // "我 爱 NLP 。"
+ */
+export function tokenizeZh(line: string): string {
+  line = pyStrip(line);
+  let out = "";
+  for (const ch of line) out += isZhChar(ch.codePointAt(0)!) ? ` ${ch} ` : ch;
+  return regexpPostTokenize(out);
+}
+
+/** Every code point is a token (sacreBLEU `char`). */
+export function tokenizeChar(line: string): string {
+  return Array.from(line).join(" ");
+}
+
+const BUILTIN: Record<BleuTokenizerName, BleuTokenizer> = {
+  "13a": { signature: "13a", tokenize: tokenize13a },
+  intl: { signature: "intl", tokenize: tokenizeIntl },
+  zh: { signature: "zh", tokenize: tokenizeZh },
+  char: { signature: "char", tokenize: tokenizeChar },
+  none: { signature: "none", tokenize: (line) => line },
+};
+
+/** The built-in tokeniser names, in sacreBLEU's spelling. */
+export const BLEU_TOKENIZERS: readonly BleuTokenizerName[] = Object.keys(BUILTIN) as BleuTokenizerName[];
+
+/**
+ * A SentencePiece model as we accept it: a function from text to pieces, or
+ * an object with `encodeToPieces` / `encodeAsPieces` (the src/tokenizer
+ * SentencePiece loader, or any wrapper around one).
+ */
+export type PieceEncoder =
+  | ((text: string) => string[])
+  | { encodeToPieces(text: string): string[] }
+  | { encodeAsPieces(text: string): string[] };
+
+/**
+ * An spBLEU tokeniser from a SentencePiece model: the line's pieces joined by
+ * spaces, as sacreBLEU's `spm`/`flores101` tokenisers do. Pass the
+ * Flores-101 model (sacrebleu_tokenizer_spm.model) to reproduce the study's
+ * spBLEU; `signature` is what the score's signature prints after `tok:`.
+ *
+ * @example
+ * const bleu = new BLEU({ tokenize: spmTokenizer((t) => sp.encodeToPieces(t), "flores101") });
+ */
+export function spmTokenizer(model: PieceEncoder, signature = "flores101"): BleuTokenizer {
+  let encode: (text: string) => string[];
+  if (typeof model === "function") encode = model;
+  else if ("encodeToPieces" in model && typeof model.encodeToPieces === "function") encode = (t) => model.encodeToPieces(t);
+  else if ("encodeAsPieces" in model && typeof model.encodeAsPieces === "function") encode = (t) => model.encodeAsPieces(t);
+  else {
+    throw new AnalysisError("XA_EVAL_SPM_MODEL", "the spm tokeniser needs a SentencePiece model", {
+      field: "tokenize",
+      hint: "pass a function (text) => pieces or an object with encodeToPieces(text)",
+    });
+  }
+  return { signature, tokenize: (line) => encode(line).join(" ") };
+}
+
+/** Resolves a tokeniser name (or passes a tokeniser object through). */
+export function getBleuTokenizer(tokenize: BleuTokenizerName | BleuTokenizer | string): BleuTokenizer {
+  if (typeof tokenize !== "string") return tokenize;
+  const found = (BUILTIN as Record<string, BleuTokenizer>)[tokenize];
+  if (found) return found;
+  if (tokenize === "spm" || tokenize === "flores101" || tokenize === "flores200") {
+    throw new AnalysisError("XA_EVAL_SPM_MODEL", `tokenizer "${tokenize}" needs a SentencePiece model, which xalign never downloads`, {
+      field: "tokenize",
+      hint: `pass tokenize: spmTokenizer(model, "${tokenize === "spm" ? "flores101" : tokenize}") with the model loaded from disk`,
+    });
+  }
+  throw new AnalysisError("XA_EVAL_TOKENIZER", `unknown BLEU tokenizer "${tokenize}"`, {
+    field: "tokenize",
+    hint: `use one of ${BLEU_TOKENIZERS.join(", ")} or spmTokenizer(model)`,
+  });
+}
