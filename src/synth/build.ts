@@ -1,0 +1,320 @@
+/**
+ * `buildSynthWorld`: every data set of a preset's languages, written in the
+ * formats the data toolkit reads, plus a manifest with settings, sizes,
+ * chance levels, measured similarity and file hashes. All sizes are checked
+ * before the first file is written; each file is written atomically.
+ */
+import { join } from "node:path";
+import { ConfigError } from "../util/errors.js";
+import { sha256, writeFileAtomic } from "../util/fs.js";
+import { Rng } from "../util/rng.js";
+import { VERSION } from "../version.js";
+import { Grammar } from "./grammar.js";
+import { BASE_SPEC, deriveLanguage, type LanguageSpec } from "./language.js";
+import { presetLanguages } from "./presets.js";
+import { Realizer } from "./realize.js";
+import { measureSimilarity, type Similarity } from "./similarity.js";
+import {
+  type AlpacaItem,
+  heldOutFacts,
+  locateLeaf,
+  planInstruction,
+  planQaPassage,
+  parallelSentence,
+  pretrainDocument,
+  renderInstruction,
+  renderPassage,
+
+} from "./tasks.js";
+import { generateWorld, RELATIONS } from "./world.js";
+
+/** How much of everything to generate. Counts are per language unless noted. */
+export interface SynthSizes {
+  people: number;
+  heldOutPeople: number;
+  places: number;
+  /** Parallel training pairs per language (English-X). */
+  parallel: number;
+  /** Flores-like held-out sentences (multi-way parallel). */
+  dev: number;
+  devtest: number;
+  /** Alpaca-like instructions per language (the same tasks in every language). */
+  instructions: number;
+  /** XQuAD-like passages (1-3 questions each), held-out people only. */
+  qa: number;
+  /** Pretraining documents (lines), all languages together. */
+  pretrain: number;
+}
+
+export const DEFAULT_SIZES: SynthSizes = {
+  people: 1500,
+  heldOutPeople: 300,
+  places: 120,
+  parallel: 10000,
+  dev: 500,
+  devtest: 500,
+  instructions: 2000,
+  qa: 300,
+  pretrain: 30000,
+};
+
+export interface SynthBuildOptions {
+  /** A preset group ("paper", "ladder"), a language code or codes joined by commas. */
+  preset: string;
+  seed: number;
+  sizes?: Partial<SynthSizes>;
+  /** Pretraining share per language code ("en" included); unnamed languages split the rest equally. */
+  mix?: Record<string, number>;
+  /** Share of pretraining documents followed by questions and answers (plain-text QA). */
+  pretrainQaShare?: number;
+  /** Sentences used to measure similarity to English. */
+  similaritySentences?: number;
+  /** Called with a short label as each part is done. */
+  onProgress?: (label: string, done: number, total: number) => void;
+}
+
+export interface ManifestFile {
+  path: string;
+  sha256: string;
+  bytes: number;
+  /** Lines for text files, records for JSON. */
+  count: number;
+}
+
+export interface SynthManifest {
+  generator: string;
+  version: string;
+  preset: string;
+  seed: number;
+  sizes: SynthSizes;
+  mix: Record<string, number>;
+  pretrainQaShare: number;
+  languages: LanguageSpec[];
+  /** Chance level of each QA set (mean over its questions of 1 / same-type candidates in the passage). */
+  qaChance: Record<string, number>;
+  qaQuestions: number;
+  similarity: Similarity[];
+  heldOutFacts: number;
+  files: ManifestFile[];
+}
+
+const SIZE_KEYS = Object.keys(DEFAULT_SIZES) as (keyof SynthSizes)[];
+
+/**
+ * Parses "parallel=8000,dev=500" into sizes; unknown keys and bad numbers are ConfigErrors.
+ *
+ * @example
+ * parseSizes("parallel=2000,qa=50"); // { parallel: 2000, qa: 50 }
+ */
+export function parseSizes(text: string): Partial<SynthSizes> {
+  const out: Partial<SynthSizes> = {};
+  for (const part of text.split(",").filter((p) => p.trim() !== "")) {
+    const [key, value] = part.split("=").map((s) => s.trim());
+    if (!SIZE_KEYS.includes(key as keyof SynthSizes)) {
+      throw new ConfigError("XA_SYNTH_SIZE", `unknown size "${key}"`, { field: "sizes", hint: `use ${SIZE_KEYS.join(", ")}` });
+    }
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError("XA_SYNTH_SIZE", `size ${key}=${value} is not a non-negative integer`, { field: `sizes.${key}` });
+    out[key as keyof SynthSizes] = n;
+  }
+  return out;
+}
+
+/** Parses "en=0.9,zh=0.02" into pretraining shares. */
+export function parseMix(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(",").filter((p) => p.trim() !== "")) {
+    const [key, value] = part.split("=").map((s) => s.trim());
+    const n = Number(value);
+    if (!key || !(n >= 0 && n <= 1)) throw new ConfigError("XA_SYNTH_MIX", `mix entry "${part}" needs a language code and a share in [0, 1]`, { field: "mix" });
+    out[key] = n;
+  }
+  return out;
+}
+
+/** The full pretraining mix: named shares kept, the rest split equally among unnamed languages. */
+export function resolveMix(codes: readonly string[], mix: Record<string, number> = {}): Record<string, number> {
+  const all = ["en", ...codes];
+  for (const k of Object.keys(mix)) {
+    if (!all.includes(k)) throw new ConfigError("XA_SYNTH_MIX", `mix names "${k}", which is not in this build`, { field: "mix", hint: `use ${all.join(", ")}` });
+  }
+  const given = { en: 0.86, ...mix } as Record<string, number>;
+  const named = all.filter((c) => given[c] !== undefined);
+  const rest = 1 - named.reduce((s, c) => s + (given[c] as number), 0);
+  const unnamed = all.filter((c) => given[c] === undefined);
+  if (rest < -1e-9 || (unnamed.length === 0 && Math.abs(rest) > 1e-6)) {
+    throw new ConfigError("XA_SYNTH_MIX", `pretraining shares sum to ${(1 - rest).toFixed(4)}, not 1`, { field: "mix", hint: "make the shares add up to 1" });
+  }
+  const out: Record<string, number> = {};
+  for (const c of all) out[c] = given[c] ?? Math.max(0, rest) / unnamed.length;
+  return out;
+}
+
+function checkSizes(s: SynthSizes): void {
+  for (const k of SIZE_KEYS) {
+    if (!Number.isInteger(s[k]) || s[k] < 0) throw new ConfigError("XA_SYNTH_SIZE", `size ${k}=${s[k]} is not a non-negative integer`, { field: `sizes.${k}` });
+  }
+  const facts = s.heldOutPeople * RELATIONS.length;
+  if (s.dev + s.devtest > facts) {
+    throw new ConfigError("XA_SYNTH_SIZE", `dev (${s.dev}) + devtest (${s.devtest}) sentences need more held-out facts than the world has (${facts})`, {
+      field: "sizes.dev",
+      hint: `lower dev/devtest or raise heldOutPeople (each held-out person gives ${RELATIONS.length} facts)`,
+    });
+  }
+}
+
+const lines = (xs: readonly string[]) => (xs.length ? `${xs.join("\n")}\n` : "");
+
+/**
+ * Generates and writes a synthetic world's data sets under `outDir`.
+ *
+ * @example
+ * const manifest = await buildSynthWorld("out/synth", { preset: "paper", seed: 1 });
+ * manifest.files.length;
+ */
+export async function buildSynthWorld(outDir: string, options: SynthBuildOptions): Promise<SynthManifest> {
+  const specs = presetLanguages(options.preset);
+  const sizes: SynthSizes = { ...DEFAULT_SIZES, ...options.sizes };
+  checkSizes(sizes);
+  const mix = resolveMix(
+    specs.map((s) => s.code),
+    options.mix,
+  );
+  const qaShare = options.pretrainQaShare ?? 0.3;
+  if (!(qaShare >= 0 && qaShare <= 1)) throw new ConfigError("XA_SYNTH_SHARE", `pretrainQaShare ${qaShare} is outside [0, 1]`, { field: "pretrainQaShare" });
+  const progress = options.onProgress ?? (() => {});
+  const root = new Rng(options.seed);
+  const world = generateWorld(root.fork("world"), { people: sizes.people, heldOutPeople: sizes.heldOutPeople, places: sizes.places });
+  const g = new Grammar(world);
+  const english = new Realizer(deriveLanguage(BASE_SPEC), world.names);
+  const realizers = specs.map((s) => new Realizer(deriveLanguage(s), world.names));
+  const all = [english, ...realizers];
+  const files = new Map<string, { text: string; count: number }>();
+  const steps = 6 + realizers.length;
+  let step = 0;
+
+  // Parallel corpora, one independent stream per language.
+  for (const r of realizers) {
+    const rng = root.fork(`parallel:${r.language.spec.code}`);
+    const en: string[] = [];
+    const xx: string[] = [];
+    for (let i = 0; i < sizes.parallel; i++) {
+      const s = parallelSentence(g, rng);
+      en.push(english.sentence(s.clause).text);
+      xx.push(r.sentence(s.clause).text);
+    }
+    const dir = `parallel/en-${r.language.spec.code}`;
+    files.set(`${dir}/train.en`, { text: lines(en), count: en.length });
+    files.set(`${dir}/train.${r.language.spec.code}`, { text: lines(xx), count: xx.length });
+    progress(`parallel en-${r.language.spec.code}`, ++step, steps);
+  }
+
+  // Flores-like held-out sets: distinct held-out facts, multi-way parallel.
+  const [devFacts, devtestFacts] = heldOutFacts(world, root.fork("flores"), sizes.dev, sizes.devtest);
+  const phrasing = root.fork("flores-phrasing");
+  for (const [split, facts] of [
+    ["dev", devFacts],
+    ["devtest", devtestFacts],
+  ] as const) {
+    const sentences = (facts ?? []).map((f) => g.fact(f.person, f.relation, phrasing));
+    for (const r of all) {
+      const out = sentences.map((s) => r.sentence(s.clause).text);
+      files.set(`flores/${split}/${r.language.spec.code}.${split}`, { text: lines(out), count: out.length });
+    }
+  }
+  progress("flores", ++step, steps);
+
+  // Alpaca-like instructions: one plan, realised in every language.
+  const irng = root.fork("instructions");
+  const plans = Array.from({ length: sizes.instructions }, () => planInstruction(g, irng));
+  for (const r of all) {
+    const items: AlpacaItem[] = plans.map((p) => renderInstruction(r, p));
+    files.set(`instructions/alpaca.${r.language.spec.code}.json`, { text: `${JSON.stringify(items, null, 1)}\n`, count: items.length });
+  }
+  progress("instructions", ++step, steps);
+
+  // XQuAD-like QA over held-out people.
+  const qrng = root.fork("qa");
+  const qa = Array.from({ length: sizes.qa }, () => planQaPassage(g, qrng));
+  const questions = qa.reduce((n, p) => n + p.questions.length, 0);
+  const chance = questions ? qa.reduce((s, p) => s + p.questions.reduce((t, q) => t + q.chance, 0), 0) / questions : 0;
+  const qaChance: Record<string, number> = {};
+  for (const r of all) {
+    const code = r.language.spec.code;
+    const data = qa.map((p, i) => {
+      const passage = renderPassage(r, p.sentences);
+      return {
+        title: `synth-${i}`,
+        paragraphs: [
+          {
+            context: passage.text,
+            qas: p.questions.map((q, k) => {
+              const a = locateLeaf(passage, q.sentence, q.leaf);
+              return {
+                id: `synth-${i}-${k}`,
+                question: r.sentence(q.question.clause).text,
+                answers: [{ text: a.text, answer_start: a.start }],
+                answer_type: q.question.type,
+                chance: round(q.chance),
+              };
+            }),
+          },
+        ],
+      };
+    });
+    qaChance[code] = round(chance);
+    const doc = { version: `xalign-synth-${VERSION}`, language: code, chance: round(chance), data };
+    files.set(`qa/xquad.${code}.json`, { text: `${JSON.stringify(doc, null, 1)}\n`, count: questions });
+  }
+  progress("qa", ++step, steps);
+
+  // The imbalanced pretraining corpus: one document per line, languages drawn by the mix.
+  const prng = root.fork("pretrain");
+  const weights = all.map((r) => mix[r.language.spec.code] as number);
+  const docs: string[] = [];
+  const langs: string[] = [];
+  for (let i = 0; i < sizes.pretrain; i++) {
+    const r = all[prng.weighted(weights)] as Realizer;
+    docs.push(pretrainDocument(g, r, prng, qaShare));
+    langs.push(r.language.spec.code);
+  }
+  files.set("pretrain/corpus.txt", { text: lines(docs), count: docs.length });
+  files.set("pretrain/corpus.langs", { text: lines(langs), count: langs.length });
+  progress("pretrain", ++step, steps);
+
+  const similarity = measureSimilarity(g, english, realizers, root.fork("similarity"), options.similaritySentences ?? 2000).map((s) => ({
+    ...s,
+    sharedTokenRate: round(s.sharedTokenRate),
+    crossingRate: round(s.crossingRate),
+  }));
+  progress("similarity", ++step, steps);
+
+  const listed: ManifestFile[] = [];
+  for (const [path, f] of [...files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    await writeFileAtomic(join(outDir, path), f.text);
+    listed.push({ path, sha256: sha256(f.text), bytes: Buffer.byteLength(f.text), count: f.count });
+  }
+  const manifest: SynthManifest = {
+    generator: "xalign synth build",
+    version: VERSION,
+    preset: options.preset,
+    seed: options.seed,
+    sizes,
+    mix,
+    pretrainQaShare: qaShare,
+    languages: [BASE_SPEC, ...specs],
+    qaChance,
+    qaQuestions: questions,
+    similarity,
+    heldOutFacts: world.heldOutPeople.length * RELATIONS.length,
+    files: listed,
+  };
+  await writeFileAtomic(join(outDir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  progress("manifest", ++step, steps);
+  return manifest;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10000) / 10000;
+}
+

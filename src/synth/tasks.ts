@@ -1,0 +1,277 @@
+/**
+ * The data sets of the world, language-neutral first (sentences, passages,
+ * questions), then realised per language: parallel pairs, a Flores-like
+ * held-out set, Alpaca-like instructions, XQuAD-like QA and the pretraining
+ * corpus. Every generator takes its own forked Rng, so sizing one part never
+ * shifts another.
+ */
+import { ConfigError } from "../util/errors.js";
+import type { Rng } from "../util/rng.js";
+import { type AnswerType, Grammar, type Question, type Sentence } from "./grammar.js";
+import { W } from "./lexicon.js";
+import type { Realized, Realizer } from "./realize.js";
+import { LeafBuilder, type Leaf } from "./syntax.js";
+import { type Person, RELATIONS, type Relation, type World } from "./world.js";
+
+/** A passage realised in one language, with each sentence's character offset. */
+export interface RenderedPassage {
+  readonly text: string;
+  readonly sentences: readonly Realized[];
+  readonly offsets: readonly number[];
+}
+
+/** The separator between sentences (and between passage, question and answer). */
+export function separator(r: Realizer): string {
+  return r.language.spec.spaces ? " " : "";
+}
+
+/** Realises a passage's sentences and joins them. */
+export function renderPassage(r: Realizer, sentences: readonly Sentence[]): RenderedPassage {
+  const sep = separator(r);
+  const out: Realized[] = [];
+  const offsets: number[] = [];
+  let text = "";
+  for (const s of sentences) {
+    if (out.length > 0) text += sep;
+    offsets.push(text.length);
+    const real = r.sentence(s.clause);
+    out.push(real);
+    text += real.text;
+  }
+  return { text, sentences: out, offsets };
+}
+
+/** The word expressing leaf `id` of sentence `index`: its text and start in the passage. */
+export function locateLeaf(p: RenderedPassage, index: number, id: number): { text: string; start: number } {
+  const s = p.sentences[index] as Realized;
+  const w = s.ids.findIndex((ids) => ids.includes(id));
+  if (w < 0) throw new Error(`synth: leaf ${id} not realised in sentence ${index}`);
+  return { text: s.words[w] as string, start: (p.offsets[index] as number) + (s.starts[w] as number) };
+}
+
+/** One question over a passage, language-neutral: where its answer is and its chance level. */
+export interface QaQuestion {
+  readonly question: Question;
+  /** Sentence of the passage holding the answer, and the answer's leaf id there. */
+  readonly sentence: number;
+  readonly leaf: number;
+  /** 1 / (distinct values of the answer's type in the passage). */
+  readonly chance: number;
+}
+
+export interface QaPassage {
+  readonly sentences: readonly Sentence[];
+  readonly questions: readonly QaQuestion[];
+}
+
+/** The questions a passage can answer unambiguously, one per stated fact. */
+export function passageQuestions(g: Grammar, sentences: readonly Sentence[], rng: Rng): QaQuestion[] {
+  const distinct = new Map<AnswerType, Set<number>>();
+  for (const s of sentences) {
+    for (const m of s.marks) {
+      let set = distinct.get(m.type);
+      if (!set) distinct.set(m.type, (set = new Set()));
+      set.add(m.key);
+    }
+  }
+  const out: QaQuestion[] = [];
+  const asked = new Set<string>();
+  sentences.forEach((s, index) => {
+    if (!s.fact) return;
+    const { person, relation } = s.fact;
+    let alt = (relation === "owns" || relation === "likes") && rng.float() < 0.4;
+    if (alt && !uniqueWho(g.world, sentences, person, relation)) alt = false;
+    const q = g.question(person, relation, alt);
+    const key = `${q.type}:${q.person}:${relation}:${alt}`;
+    if (asked.has(key)) return;
+    const mark = s.marks.find((m) => m.type === q.type && m.key === q.key);
+    if (!mark) return;
+    asked.add(key);
+    out.push({ question: q, sentence: index, leaf: mark.id, chance: 1 / (distinct.get(q.type)?.size ?? 1) });
+  });
+  return out;
+}
+
+/** "Who likes fish?" is fair only if no other stated fact of that relation has the same value. */
+function uniqueWho(world: World, sentences: readonly Sentence[], person: number, relation: Relation): boolean {
+  const me = world.people[person] as Person;
+  const value = (p: Person) => (relation === "owns" ? p.object * 1000 + p.color : p.food);
+  return !sentences.some((s) => s.fact && s.fact.relation === relation && s.fact.person !== person && value(world.people[s.fact.person] as Person) === value(me));
+}
+
+/** A parallel sentence: a fact (70%), an event (20%) or a place description (10%), from the train people. */
+export function parallelSentence(g: Grammar, rng: Rng): Sentence {
+  const pool = g.world.trainPeople;
+  const r = rng.float();
+  if (r < 0.7) return g.fact(rng.choice(pool), RELATIONS[rng.int(RELATIONS.length)] as Relation, rng);
+  if (r < 0.9) {
+    const p = rng.choice(pool);
+    return g.event(p, (g.world.people[p] as Person).friend, rng);
+  }
+  return g.placeFact(rng.int(g.world.places.length));
+}
+
+/** Distinct held-out facts for the Flores-like sets: dev first, then devtest. */
+export function heldOutFacts(world: World, rng: Rng, dev: number, devtest: number): { person: number; relation: Relation }[][] {
+  const all: { person: number; relation: Relation }[] = [];
+  for (const p of world.heldOutPeople) for (const relation of RELATIONS) all.push({ person: p, relation });
+  if (dev + devtest > all.length) {
+    throw new ConfigError("XA_SYNTH_SIZE", `dev (${dev}) + devtest (${devtest}) sentences need more held-out facts than the world has (${all.length})`, {
+      field: "sizes.dev",
+      hint: `lower dev/devtest or raise heldOutPeople (each held-out person gives ${RELATIONS.length} facts)`,
+    });
+  }
+  rng.shuffle(all);
+  return [all.slice(0, dev), all.slice(dev, dev + devtest)];
+}
+
+/** The kinds of Alpaca-like instruction the world yields, all with checkable answers. */
+export type InstructionKind = "qa" | "list" | "count" | "compare" | "repeat";
+
+/** A language-neutral instruction: clauses for the instruction, a passage input, an answer. */
+export interface InstructionPlan {
+  readonly kind: InstructionKind;
+  readonly instruction: readonly Sentence["clause"][];
+  readonly passage: readonly Sentence[];
+  /** For qa: the question under the passage. */
+  readonly question?: QaQuestion | undefined;
+  /** The answer: a leaf of the passage, a phrase, or a whole sentence of the passage. */
+  readonly answer: { readonly sentence: number; readonly leaf: number } | { readonly phrase: readonly Leaf[] } | { readonly repeat: number };
+}
+
+function imperative(verb: number, obj: ReturnType<LeafBuilder["np"]>, b: LeafBuilder, adjuncts: ReturnType<LeafBuilder["pp"]>[] = []) {
+  return { verb: [b.word(verb)], obj, adjuncts, inverts: false, predicate: false };
+}
+
+const theText = (b: LeafBuilder) => b.np([b.word(W.text)], b.word(W.the));
+
+/** Plans one instruction from the train people. */
+export function planInstruction(g: Grammar, rng: Rng): InstructionPlan {
+  const pool = g.world.trainPeople;
+  const r = rng.float();
+  const b = new LeafBuilder();
+  if (r < 0.1) {
+    const passage = g.passage(pool, rng, true);
+    const names = uniquePeople(passage);
+    const leaves: Leaf[] = [];
+    names.forEach((p, i) => {
+      if (i > 0) leaves.push(i === names.length - 1 ? b.word(W.and) : b.comma());
+      leaves.push(b.name((g.world.people[p] as Person).name));
+    });
+    const instruction = imperative(W.list, b.np([b.word(W.people, 1)], b.word(W.the)), b, [b.pp(W.in, theText(b))]);
+    return { kind: "list", instruction: [instruction], passage, answer: { phrase: leaves } };
+  }
+  if (r < 0.2) {
+    const passage = g.passage(pool, rng, true);
+    const n = uniquePeople(passage).length;
+    const q = {
+      subj: b.fixed([b.word(W.how), b.word(W.many), b.word(W.people, 1)]),
+      verb: [b.word(W.are)],
+      inverts: true,
+      predicate: false,
+      adjuncts: [b.pp(W.in, theText(b))],
+      question: { slot: "subj" as const, adjunct: -1 },
+    };
+    return { kind: "count", instruction: [q], passage, answer: { phrase: [new LeafBuilder().number(n)] } };
+  }
+  if (r < 0.3) {
+    const passage = [...g.passage(pool, rng, true)];
+    const people = uniquePeople(passage);
+    let [x, y] = [people[0] as number, people[1] as number];
+    if (people.length < 2 || (g.world.people[x] as Person).age === (g.world.people[y] as Person).age) {
+      x = passage.find((s) => s.fact)?.fact?.person ?? x;
+      y = (g.world.people[x] as Person).friend;
+    }
+    for (const p of [x, y]) {
+      if (!passage.some((s) => s.fact?.person === p && s.fact.relation === "age")) passage.splice(rng.int(passage.length + 1), 0, g.fact(p, "age", rng));
+    }
+    const px = g.world.people[x] as Person;
+    const py = g.world.people[y] as Person;
+    const older = px.age >= py.age ? x : y;
+    const which = rng.float() < 0.5;
+    const q = {
+      subj: b.fixed([b.word(W.who)]),
+      verb: [b.word(W.is)],
+      inverts: true,
+      obj: b.fixed([b.word(which ? W.older : W.younger)]),
+      predicate: true,
+      adjuncts: [],
+      question: { slot: "subj" as const, adjunct: -1 },
+      tail: b.fixed([b.name(px.name), b.word(W.or), b.name(py.name)]),
+    };
+    const answer = which === (older === x) ? x : y;
+    if (px.age === py.age) return planInstruction(g, rng);
+    return { kind: "compare", instruction: [q], passage, answer: { phrase: [new LeafBuilder().name((g.world.people[answer] as Person).name)] } };
+  }
+  if (r < 0.4) {
+    const passage = g.passage(pool, rng, true);
+    const first = rng.float() < 0.5;
+    const sentence = b.np([b.word(W.sentence)], b.word(W.the), [b.word(first ? W.first : W.last)], { of: b.word(W.of), np: theText(b) });
+    return { kind: "repeat", instruction: [imperative(W.repeat, sentence, b)], passage, answer: { repeat: first ? 0 : passage.length - 1 } };
+  }
+  for (;;) {
+    const passage = g.passage(pool, rng, true);
+    const questions = passageQuestions(g, passage, rng);
+    if (questions.length === 0) continue;
+    const question = rng.choice(questions);
+    const variant = rng.int(3);
+    const answerQ = imperative(W.answer, b.np([b.word(W.question)], b.word(W.the)), b);
+    const instruction =
+      variant === 0
+        ? [answerQ]
+        : variant === 1
+          ? [imperative(W.read, theText(b), b), answerQ]
+          : [imperative(W.answer, b.np([b.word(W.question)], b.word(W.the)), b, [b.pp(W.with, b.np([b.word(W.word)], b.word(W.a)))])];
+    return { kind: "qa", instruction, passage, question, answer: { sentence: question.sentence, leaf: question.leaf } };
+  }
+}
+
+function uniquePeople(passage: readonly Sentence[]): number[] {
+  const seen: number[] = [];
+  for (const s of passage) for (const m of s.marks) if (m.type === "person" && !seen.includes(m.key)) seen.push(m.key);
+  return seen;
+}
+
+/** An Alpaca record. */
+export interface AlpacaItem {
+  instruction: string;
+  input: string;
+  output: string;
+}
+
+/** Realises an instruction plan in one language. */
+export function renderInstruction(r: Realizer, plan: InstructionPlan): AlpacaItem {
+  const sep = separator(r);
+  const instruction = plan.instruction.map((c) => r.sentence(c).text).join(sep);
+  const passage = renderPassage(r, plan.passage);
+  const input = plan.question ? `${passage.text}\n${r.sentence(plan.question.question.clause).text}` : passage.text;
+  const a = plan.answer;
+  const output =
+    "leaf" in a ? locateLeaf(passage, a.sentence, a.leaf).text : "phrase" in a ? r.phrase(a.phrase).text : (passage.sentences[a.repeat] as Realized).text;
+  return { instruction, input, output };
+}
+
+/** A QA passage from the held-out people, with at least one question. */
+export function planQaPassage(g: Grammar, rng: Rng, maxQuestions = 3): QaPassage {
+  for (;;) {
+    const sentences = g.passage(g.world.heldOutPeople, rng, false);
+    const all = passageQuestions(g, sentences, rng);
+    if (all.length === 0) continue;
+    const questions = rng.shuffle(all).slice(0, 1 + rng.int(maxQuestions));
+    return { sentences, questions };
+  }
+}
+
+/** A pretraining document: a passage from the train people, sometimes followed by questions and answers. */
+export function pretrainDocument(g: Grammar, r: Realizer, rng: Rng, qaShare: number): string {
+  const sentences = g.passage(g.world.trainPeople, rng, true);
+  const passage = renderPassage(r, sentences);
+  if (rng.float() >= qaShare) return passage.text;
+  const sep = separator(r);
+  let text = passage.text;
+  const qs = passageQuestions(g, sentences, rng);
+  for (const q of qs.slice(0, 2)) {
+    text += `${sep}${r.sentence(q.question.clause).text}${sep}${locateLeaf(passage, q.sentence, q.leaf).text}${r.language.script.period}`;
+  }
+  return text;
+}
