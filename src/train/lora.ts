@@ -12,6 +12,7 @@
  * model.setTrainable(() => false); // base frozen: only lora.params are optimised
  * await lora.save("runs/x/adapter");
  */
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { LoraConfig } from "../config/schema.js";
@@ -80,7 +81,7 @@ export class LoraAdapters {
     const cfgFile = join(dir, ADAPTER_CONFIG_FILE);
     let raw: { r?: number; lora_alpha?: number; lora_dropout?: number; target_modules?: string[] };
     try {
-      raw = JSON.parse(await (await import("node:fs/promises")).readFile(cfgFile, "utf8"));
+      raw = JSON.parse(await readFile(cfgFile, "utf8"));
     } catch (err) {
       throw new CheckpointError("XA_LORA_CONFIG", `cannot read the adapter config: ${(err as Error).message}`, { file: cfgFile });
     }
@@ -149,6 +150,7 @@ export class LoraAdapters {
         data: () => transposedData(ad.b),
       };
     }
+    await mkdir(dir, { recursive: true });
     await writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), tensors, { format: "pt" });
     await writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), {
       peft_type: "LORA",

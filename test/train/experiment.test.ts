@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { loadExperiment } from "../../src/config/load.js";
+import { loadCheckpoint } from "../../src/model/checkpoint.js";
+import { runExperiment } from "../../src/train/experiment.js";
+import { Rng } from "../../src/util/rng.js";
+import { tempDir } from "../helpers.js";
+
+const WORDS = ["the", "cat", "dog", "sees", "a", "red", "blue", "ball", "house", "runs", "to", "big", "small"];
+
+async function writeWorld(dir: string): Promise<void> {
+  const rng = new Rng(11);
+  const sentence = () => Array.from({ length: 4 + rng.int(6) }, () => rng.choice(WORDS)).join(" ");
+  await writeFile(join(dir, "corpus.txt"), `${Array.from({ length: 400 }, sentence).join("\n")}\n`);
+  const records = Array.from({ length: 120 }, () => {
+    const s = sentence();
+    return { instruction: "Repeat the sentence backwards.", input: s, output: s.split(" ").reverse().join(" ") };
+  });
+  await writeFile(join(dir, "instruct.json"), JSON.stringify(records));
+  // The tokenizer also learns the prompt template's words, as a real run's would from its instruction data.
+  await writeFile(
+    join(dir, "prompts.txt"),
+    `${"Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n### Instruction:\nRepeat the sentence backwards.\n### Input:\n### Response:\n".repeat(20)}`,
+  );
+  await writeFile(
+    join(dir, "exp.yaml"),
+    `name: e2e
+seed: 5
+backend: cpu
+tokenizer:
+  train_on: [corpus.txt, prompts.txt]
+  vocab_size: 400
+model:
+  hidden_size: 32
+  intermediate_size: 64
+  num_hidden_layers: 1
+  num_attention_heads: 2
+stages:
+  - name: pretrain
+    objective: causal-lm
+    data: [corpus.txt]
+    validation_ratio: 0.1
+    train: { max_steps: 12, batch_size: 4, max_length: 32, lr: 0.01, warmup_steps: 2, eval_every: 6, eval_batches: 2 }
+  - name: instruct
+    objective: instruction
+    data: [instruct.json]
+    validation_ratio: 0.1
+    train: { max_steps: 6, batch_size: 4, max_length: 160, lr: 0.01, eval_every: 3, lora: { rank: 4, alpha: 8, targets: [q_proj, v_proj] } }
+`,
+  );
+}
+
+describe("experiment runner", () => {
+  it("pretrains then LoRA-tunes from a YAML file, writing HF folders, metrics and a manifest", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeWorld(dir);
+      const run = await runExperiment(await loadExperiment(join(dir, "exp.yaml")), { progress: false });
+      const runDir = join(dir, "runs", "e2e");
+      assert.equal(run.stages.length, 2);
+      const pre = run.stages[0]!.result!;
+      assert.equal(pre.steps, 12);
+      assert.equal(pre.validation.length, 2);
+      assert.ok(pre.validation[1]!.loss < pre.validation[0]!.loss, `validation loss fell: ${JSON.stringify(pre.validation)}`);
+      for (const f of [
+        "tokenizer/tokenizer.json",
+        "pretrain/final/config.json",
+        "pretrain/final/model.safetensors",
+        "pretrain/final/tokenizer.json",
+        "instruct/final/model.safetensors",
+        "instruct/adapter/adapter_config.json",
+        "instruct/metrics.jsonl",
+        "manifest.json",
+      ]) {
+        assert.ok(existsSync(join(runDir, f)), f);
+      }
+      const manifest = JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8"));
+      assert.equal(manifest.backend, "cpu");
+      assert.equal(manifest.stages.length, 2);
+      assert.match(manifest.data_sha256["corpus.txt"], /^[0-9a-f]{64}$/);
+      const bundle = run[Symbol.for("Jupyter.display") as never] as unknown as () => Record<string, string>;
+      assert.match(bundle.call(run)["text/html"]!, /<table>/);
+      const final = await loadCheckpoint(join(runDir, "instruct", "final"));
+      assert.equal(final.numParameters(), run.model.numParameters());
+      final.dispose();
+      run.model.dispose();
+      // A second run reuses both stages' final folders.
+      const again = await runExperiment(await loadExperiment(join(dir, "exp.yaml")), { progress: false });
+      assert.deepEqual(
+        again.stages.map((s) => s.result),
+        [undefined, undefined],
+      );
+      again.model.dispose();
+    } finally {
+      await cleanup();
+    }
+  });
+});
