@@ -332,35 +332,39 @@ export class Grammar {
 
   /**
    * A passage of 3-8 sentences about 2-4 people of `pool` (train or held-out
-   * people only), with events and, when `places` is true, place descriptions.
+   * people only): the same one to three relations stated for each of them, so
+   * every question has same-type distractors, plus events and, when `places`
+   * is true, place descriptions.
    */
   passage(pool: readonly number[], rng: Rng, places: boolean): Sentence[] {
-    const people = new Set<number>([rng.choice(pool)]);
-    const first = [...people][0] as number;
-    const want = 2 + rng.int(3);
-    if (rng.float() < 0.5) people.add((this.world.people[first] as Person).friend);
-    while (people.size < want) people.add(rng.choice(pool));
-    const total = 3 + rng.int(6);
-    const facts: Sentence[] = [];
-    const used = new Set<string>();
-    const list = [...people];
-    for (let guard = 0; facts.length < total - 1 && guard < 50; guard++) {
-      const p = list[facts.length % list.length] as number;
-      const relation = RELATIONS[rng.int(RELATIONS.length)] as Relation;
-      const key = `${Math.min(p, (this.world.people[p] as Person).friend)}:${relation}:${relation === "friend" ? "" : p}`;
-      if (used.has(key)) continue;
-      used.add(key);
-      facts.push(this.fact(p, relation, rng));
+    const k = 2 + rng.int(3);
+    const first = rng.choice(pool);
+    const people = [first];
+    if (rng.float() < 0.5) people.push((this.world.people[first] as Person).friend);
+    while (people.length < k) {
+      const p = rng.choice(pool);
+      if (!people.includes(p)) people.push(p);
     }
-    const out = [...facts];
-    const extra = total - out.length;
-    for (let i = 0; i < extra; i++) {
+    const relations = rng.shuffle([...RELATIONS]).slice(0, 1 + rng.int(Math.min(3, Math.floor(7 / k))));
+    const out: Sentence[] = [];
+    const friendsStated = new Set<number>();
+    for (const relation of relations) {
+      for (const p of people) {
+        if (relation === "friend") {
+          const pair = Math.min(p, (this.world.people[p] as Person).friend);
+          if (friendsStated.has(pair)) continue;
+          friendsStated.add(pair);
+        }
+        out.push(this.fact(p, relation, rng));
+      }
+    }
+    const extras = Math.max(3 - out.length, Math.min(8 - out.length, rng.int(3)));
+    for (let i = 0; i < extras; i++) {
       if (places && rng.float() < 0.4) {
-        const home = (this.world.people[rng.choice(list)] as Person).home;
-        out.push(this.placeFact(home));
+        out.push(this.placeFact((this.world.people[rng.choice(people)] as Person).home));
       } else {
-        const p = rng.choice(list);
-        const others = list.filter((q) => q !== p);
+        const p = rng.choice(people);
+        const others = people.filter((q) => q !== p);
         out.push(this.event(p, others.length > 0 ? rng.choice(others) : (this.world.people[p] as Person).friend, rng));
       }
     }

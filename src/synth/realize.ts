@@ -24,6 +24,8 @@ export interface Realized {
   readonly ids: readonly (readonly number[])[];
   /** Character offset of each word in text. */
   readonly starts: readonly number[];
+  /** Length of each word before any suffix: the span of the word's own leaf. */
+  readonly stems: readonly number[];
 }
 
 interface Unit {
@@ -31,6 +33,8 @@ interface Unit {
   ids: number[];
   /** Attaches to the previous word without a space (commas). */
   glue: boolean;
+  /** Length before suffixes. */
+  stem: number;
 }
 
 const ARTICLES = new Set<number>([W.the, W.a]);
@@ -77,7 +81,8 @@ export class Realizer {
 
   private leaf(out: Unit[], leaf: Leaf): void {
     if (leaf.kind === LeafKind.Word && !this.language.spec.articles && ARTICLES.has(leaf.value)) return;
-    out.push({ text: this.leafText(leaf), ids: [leaf.id], glue: leaf.kind === LeafKind.Comma });
+    const text = this.leafText(leaf);
+    out.push({ text, ids: [leaf.id], glue: leaf.kind === LeafKind.Comma, stem: text.length });
   }
 
   private leaves(out: Unit[], leaves: readonly Leaf[]): void {
@@ -216,7 +221,7 @@ export class Realizer {
     }
     if (q?.aux && spec.questions === "in-situ") this.leaf(out, q.aux);
     if (c.tail) {
-      out.push({ text: this.language.script.comma, ids: [], glue: true });
+      out.push({ text: this.language.script.comma, ids: [], glue: true, stem: 1 });
       this.fixed(out, c.tail);
     }
     return out;
@@ -231,6 +236,7 @@ export class Realizer {
     const words: string[] = [];
     const ids: number[][] = [];
     const starts: number[] = [];
+    const stems: number[] = [];
     let text = "";
     for (const u of units) {
       if (u.glue && words.length > 0) {
@@ -243,9 +249,10 @@ export class Realizer {
       text += t;
       words.push(t);
       ids.push(u.ids);
+      stems.push(u.stem);
     }
     text += punct;
-    return { text, words, ids, starts };
+    return { text, words, ids, starts, stems };
   }
 }
 

@@ -41,12 +41,16 @@ export function renderPassage(r: Realizer, sentences: readonly Sentence[]): Rend
   return { text, sentences: out, offsets };
 }
 
-/** The word expressing leaf `id` of sentence `index`: its text and start in the passage. */
+/**
+ * Where leaf `id` of sentence `index` is in the passage: the leaf's own text
+ * (a case suffix after it is not part of the answer) and its start.
+ */
 export function locateLeaf(p: RenderedPassage, index: number, id: number): { text: string; start: number } {
   const s = p.sentences[index] as Realized;
-  const w = s.ids.findIndex((ids) => ids.includes(id));
+  const w = s.ids.findIndex((ids) => ids[0] === id);
   if (w < 0) throw new Error(`synth: leaf ${id} not realised in sentence ${index}`);
-  return { text: s.words[w] as string, start: (p.offsets[index] as number) + (s.starts[w] as number) };
+  const word = s.words[w] as string;
+  return { text: word.slice(0, s.stems[w]), start: (p.offsets[index] as number) + (s.starts[w] as number) };
 }
 
 /** One question over a passage, language-neutral: where its answer is and its chance level. */

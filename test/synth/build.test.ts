@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { buildSynthWorld, generateWorld, parseMix, parseSizes, resolveMix, type SynthManifest } from "../../src/synth/index.js";
+import { ConfigError } from "../../src/util/errors.js";
+import { Rng } from "../../src/util/rng.js";
+import { tempDir } from "../helpers.js";
+
+const SIZES = { people: 240, heldOutPeople: 60, places: 30, parallel: 400, dev: 100, devtest: 100, instructions: 60, qa: 30, pretrain: 300 };
+
+interface Squad {
+  language: string;
+  chance: number;
+  data: { paragraphs: { context: string; qas: { id: string; question: string; answers: { text: string; answer_start: number }[] }[] }[] }[];
+}
+
+describe("xalign synth build", () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let manifest: SynthManifest;
+  const read = (p: string) => readFile(join(dir, "a", p), "utf8");
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    manifest = await buildSynthWorld(join(dir, "a"), { preset: "paper", seed: 5, sizes: SIZES });
+  });
+  after(() => cleanup());
+
+  it("writes every data set for the seven languages", async () => {
+    const paths = manifest.files.map((f) => f.path);
+    for (const l of ["ar", "el", "hi", "tr", "vi", "zh", "xx"]) {
+      for (const p of [
+        `parallel/en-${l}/train.en`,
+        `parallel/en-${l}/train.${l}`,
+        `flores/dev/${l}.dev`,
+        `flores/devtest/${l}.devtest`,
+        `instructions/alpaca.${l}.json`,
+        `qa/xquad.${l}.json`,
+      ]) {
+        assert.ok(paths.includes(p), `missing ${p}`);
+      }
+      const en = (await read(`parallel/en-${l}/train.en`)).split("\n");
+      const xx = (await read(`parallel/en-${l}/train.${l}`)).split("\n");
+      assert.equal(en.length, SIZES.parallel + 1);
+      assert.equal(xx.length, en.length, "Moses sides must have the same line count");
+    }
+    assert.ok(paths.includes("pretrain/corpus.txt"));
+    assert.ok(existsSync(join(dir, "a", "manifest.json")));
+  });
+
+  it("is byte-identical for a seed and differs for another", async () => {
+    const again = await buildSynthWorld(join(dir, "b"), { preset: "paper", seed: 5, sizes: SIZES });
+    assert.deepEqual(again.files, manifest.files);
+    for (const f of manifest.files.slice(0, 5)) assert.equal(await readFile(join(dir, "b", f.path), "utf8"), await read(f.path));
+    const other = await buildSynthWorld(join(dir, "c"), { preset: "xx", seed: 6, sizes: SIZES });
+    const en = (m: SynthManifest) => m.files.find((f) => f.path === "flores/dev/en.dev")?.sha256;
+    assert.notEqual(en(other), en(manifest));
+  });
+
+  it("held-out sets share no sentence and no person with training data", async () => {
+    const world = generateWorld(new Rng(5).fork("world"), { people: SIZES.people, heldOutPeople: SIZES.heldOutPeople, places: SIZES.places });
+    const heldOutNames = new Set(world.heldOutPeople.map((p) => world.names[p] as string));
+    const trainText = [await read("parallel/en-ar/train.en"), await read("pretrain/corpus.txt"), await read("instructions/alpaca.en.json")].join("\n");
+    const trainWords = new Set(trainText.match(/[A-Za-z]+/g));
+    for (const name of heldOutNames) assert.ok(!trainWords.has(name), `held-out person ${name} appears in training data`);
+    for (const l of ["en", "zh", "tr"]) {
+      const train = new Set((await read(`parallel/en-${l === "en" ? "ar" : l}/train.${l}`)).split("\n"));
+      for (const split of ["dev", "devtest"]) {
+        const held = (await read(`flores/${split}/${l}.${split}`)).trim().split("\n");
+        for (const s of held) assert.ok(!train.has(s), `${l} ${split} sentence in training: ${s}`);
+      }
+      const dev = new Set((await read(`flores/dev/${l}.dev`)).trim().split("\n"));
+      for (const s of (await read(`flores/devtest/${l}.devtest`)).trim().split("\n")) assert.ok(!dev.has(s));
+    }
+    const trainNames = new Set(world.trainPeople.map((p) => world.names[p] as string));
+    const qa = JSON.parse(await read("qa/xquad.en.json")) as Squad;
+    for (const d of qa.data) {
+      for (const word of d.paragraphs[0]?.context.match(/[A-Za-z]+/g) ?? []) assert.ok(!trainNames.has(word), `train person ${word} in held-out QA`);
+    }
+  });
+
+  it("QA sets are SQuAD JSON with in-language answer spans and a chance level", async () => {
+    for (const l of ["en", "ar", "hi", "tr", "zh", "xx"]) {
+      const qa = JSON.parse(await read(`qa/xquad.${l}.json`)) as Squad;
+      assert.equal(qa.language, l);
+      assert.ok(qa.chance > 0 && qa.chance < 1, `chance ${qa.chance}`);
+      assert.equal(qa.chance, manifest.qaChance[l]);
+      let n = 0;
+      for (const d of qa.data) {
+        for (const p of d.paragraphs) {
+          for (const q of p.qas) {
+            const a = q.answers[0];
+            assert.ok(a && a.text.length > 0);
+            assert.equal(p.context.slice(a.answer_start, a.answer_start + a.text.length), a.text, `${l} ${q.id}`);
+            n++;
+          }
+        }
+      }
+      assert.equal(n, manifest.qaQuestions);
+    }
+  });
+
+  it("instructions are Alpaca JSON, parallel across languages, with answers in the input", async () => {
+    const en = JSON.parse(await read("instructions/alpaca.en.json")) as { instruction: string; input: string; output: string }[];
+    const zh = JSON.parse(await read("instructions/alpaca.zh.json")) as typeof en;
+    assert.equal(en.length, SIZES.instructions);
+    assert.equal(zh.length, en.length);
+    for (const r of [...en, ...zh]) {
+      assert.deepEqual(Object.keys(r), ["instruction", "input", "output"]);
+      assert.ok(r.instruction.length > 0 && r.output.length > 0);
+    }
+    const qa = en.filter((r) => r.input.includes("\n"));
+    assert.ok(qa.length > 0);
+    for (const r of qa) assert.ok(r.input.split("\n")[0]?.includes(r.output), `answer "${r.output}" not in the passage`);
+  });
+
+  it("the pretraining corpus follows the mix", async () => {
+    const langs = (await read("pretrain/corpus.langs")).trim().split("\n");
+    assert.equal(langs.length, SIZES.pretrain);
+    const en = langs.filter((l) => l === "en").length / langs.length;
+    assert.ok(Math.abs(en - manifest.mix.en) < 0.06, `en share ${en}`);
+    assert.equal(Object.values(manifest.mix).reduce((a, b) => a + b, 0).toFixed(6), "1.000000");
+  });
+
+  it("bad input is a ConfigError and writes nothing", async () => {
+    const out = join(dir, "bad");
+    const code = (c: string) => (e: unknown) => e instanceof ConfigError && e.code === c;
+    await assert.rejects(buildSynthWorld(out, { preset: "paper", seed: 1, sizes: { ...SIZES, dev: 300, devtest: 200 } }), code("XA_SYNTH_SIZE"));
+    await assert.rejects(buildSynthWorld(out, { preset: "atlantis", seed: 1, sizes: SIZES }), code("XA_SYNTH_PRESET"));
+    await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: { ...SIZES, heldOutPeople: 300 } }), code("XA_SYNTH_SIZE"));
+    await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, mix: { en: 1.2 } }), code("XA_SYNTH_MIX"));
+    assert.ok(!existsSync(out) || (await readdir(out)).length === 0);
+    assert.throws(() => parseSizes("parallel=abc"), code("XA_SYNTH_SIZE"));
+    assert.throws(() => parseSizes("paralel=10"), code("XA_SYNTH_SIZE"));
+    assert.throws(() => parseMix("en=2"), code("XA_SYNTH_MIX"));
+    assert.throws(() => resolveMix(["zh"], { fr: 0.1 }), code("XA_SYNTH_MIX"));
+    const mix = resolveMix(["zh", "ar"], { en: 0.9 });
+    assert.equal(mix.en, 0.9);
+    assert.ok(Math.abs((mix.zh as number) - 0.05) < 1e-12 && Math.abs((mix.ar as number) - 0.05) < 1e-12);
+  });
+});
