@@ -19,6 +19,7 @@ export {
   validateConfig,
   writeConfig,
 } from "./config.js";
+export { chooseToken, type FinishReason, type GenerateOptions, type GenerateResult, generate, type TextDecoder } from "./generate.js";
 export { KvCache } from "./kvcache.js";
 export {
   type ForwardOptions,

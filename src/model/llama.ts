@@ -36,7 +36,7 @@ export type LinearAdapter = (x: tf.Tensor2D) => tf.Tensor2D;
 
 export interface ForwardOptions {
   /** [batch, past + t]: 1 for real tokens, 0 for padding (left or right). Covers cached positions too. */
-  attentionMask?: tf.Tensor2D;
+  attentionMask?: tf.Tensor2D | number[][];
   /** [batch, t] absolute positions. Default: from the mask (cumsum - 1) or past + 0..t-1. */
   positionIds?: tf.Tensor2D;
   /** Append keys/values to this cache and attend to everything in it. */
@@ -269,7 +269,7 @@ export class LlamaModel {
    * aligned with positions (the label at t is the token after position t);
    * negative labels (HF's -100) are ignored.
    */
-  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar {
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D | number[][]): tf.Scalar {
     return tf.tidy(() => causalLmLoss(this.forward(inputIds, attentionMask ? { attentionMask } : {}), labels));
   }
 
@@ -374,13 +374,15 @@ function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D 
   return tf.reshape(tf.add(tf.mul(halves, c), tf.mul(tf.reverse(halves, 3), s)), [b, t, heads, hd]);
 }
 
-function readMask(mask: tf.Tensor2D, batch: number, total: number): Int32Array {
-  if (mask.shape[0] !== batch || mask.shape[1] !== total) {
+function readMask(mask: tf.Tensor2D | number[][], batch: number, total: number): Int32Array {
+  const shape = Array.isArray(mask) ? [mask.length, mask[0]?.length ?? 0] : mask.shape;
+  if (shape[0] !== batch || shape[1] !== total || (Array.isArray(mask) && mask.some((row) => row.length !== total))) {
     throw new Error(
-      `LlamaModel.forward: attentionMask has shape [${mask.shape}], expected [${batch}, ${total}] (batch, cached + new positions)`,
+      `LlamaModel.forward: attentionMask has shape [${shape}], expected [${batch}, ${total}] (batch, cached + new positions)`,
     );
   }
-  return Int32Array.from(mask.dataSync(), (v) => (v > 0 ? 1 : 0));
+  const values = Array.isArray(mask) ? mask.flat() : mask.dataSync();
+  return Int32Array.from(values, (v) => (v > 0 ? 1 : 0));
 }
 
 /** Positions of the last t tokens: count of real tokens before each one (so left padding starts at 0). */

@@ -1,0 +1,172 @@
+/**
+ * Text generation with a KV cache: one forward over the (left-padded) prompts,
+ * then one position per step, attending to the cached keys/values instead of
+ * recomputing the prefix. Greedy by default; sampling with temperature, top-k
+ * and top-p from a seeded {@link Rng}, so a seed gives the same text. Rows stop
+ * at EOS, at a stop string, or after maxNewTokens; finished rows leave the
+ * batch (their cache rows are dropped).
+ *
+ * @example
+ * const out = await generate(model, [await tok.encode("Translate ...")], {
+ *   maxNewTokens: 64, tokenizer: tok, stopStrings: ["\n\n"],
+ * });
+ * out.texts[0];
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../util/rng.js";
+import { KvCache } from "./kvcache.js";
+import type { LlamaModel } from "./llama.js";
+
+/** Anything that turns ids into text (a {@link Tokenizer} from src/tokenizer fits). */
+export interface TextDecoder {
+  decode(ids: number[], options?: { skipSpecialTokens?: boolean }): Promise<string>;
+}
+
+export interface GenerateOptions {
+  /** Most tokens to generate per prompt (default 64). */
+  maxNewTokens?: number;
+  /** Sample instead of taking the most likely token (default false: greedy). */
+  doSample?: boolean;
+  /** Softmax temperature when sampling (default 1). */
+  temperature?: number;
+  /** Keep only the k most likely tokens when sampling (default 0: off). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p when sampling (default 1: off). */
+  topP?: number;
+  /** Seed or generator for sampling (default seed 0). */
+  seed?: number | Rng;
+  /** Token id(s) that end a sequence (default the config's eos_token_id). The EOS itself is not returned. */
+  eosTokenId?: number | number[];
+  /** Strings that end a sequence; needs `tokenizer`. The returned text stops before the string. */
+  stopStrings?: string[];
+  /** Decodes generated ids into `texts` (and checks stop strings). */
+  tokenizer?: TextDecoder;
+  /** Id used for left padding (default pad, else eos, else 0); masked out, so any id works. */
+  padTokenId?: number;
+}
+
+export type FinishReason = "eos" | "stop" | "length";
+
+export interface GenerateResult {
+  /** Generated ids per prompt (prompt and EOS excluded). */
+  tokens: number[][];
+  /** Decoded generations (when a tokenizer was given), cut before any stop string. */
+  texts: string[] | undefined;
+  finishReasons: FinishReason[];
+}
+
+/** Greedy or sampled continuation of each prompt (ids, BOS included if wanted). */
+export async function generate(model: LlamaModel, prompts: number[][], options: GenerateOptions = {}): Promise<GenerateResult> {
+  const cfg = model.config;
+  const maxNew = options.maxNewTokens ?? 64;
+  const eos = new Set(options.eosTokenId === undefined ? [cfg.eos_token_id] : ([] as number[]).concat(options.eosTokenId));
+  const stops = options.stopStrings ?? [];
+  if (stops.length > 0 && !options.tokenizer) throw new Error("generate: stopStrings need a tokenizer to decode with");
+  if (prompts.some((p) => p.length === 0)) throw new Error("generate: every prompt needs at least one token (e.g. BOS)");
+  const rng = options.seed instanceof Rng ? options.seed : new Rng(options.seed ?? 0);
+  const pad = options.padTokenId ?? cfg.pad_token_id ?? cfg.eos_token_id;
+  const tokens: number[][] = prompts.map(() => []);
+  const texts: string[] = prompts.map(() => "");
+  const reasons: FinishReason[] = prompts.map(() => "length");
+  if (prompts.length === 0 || maxNew <= 0) return { tokens, texts: options.tokenizer ? texts : undefined, finishReasons: reasons };
+
+  const width = Math.max(...prompts.map((p) => p.length));
+  // Rows still generating (indices into prompts) and their attention masks over cached + new positions.
+  let active = prompts.map((_, i) => i);
+  let masks = prompts.map((p) => [...new Array(width - p.length).fill(0), ...p.map(() => 1)]);
+  const cache = new KvCache(cfg.num_hidden_layers);
+  const head = cfg.tie_word_embeddings ? tf.keep(model.headWeight()) : undefined;
+  try {
+    let input = prompts.map((p) => [...new Array(width - p.length).fill(pad), ...p]);
+    for (let step = 0; step < maxNew && active.length > 0; step++) {
+      const ids = tf.tensor2d(input, [active.length, input[0]!.length], "int32");
+      const logits = model.forward(ids, { attentionMask: masks, cache, logits: "last", ...(head ? { headWeight: head } : {}) });
+      ids.dispose();
+      const values = (await logits.data()) as Float32Array;
+      logits.dispose();
+      const next: number[] = [];
+      const stillActive: number[] = [];
+      for (const [row, index] of active.entries()) {
+        const token = chooseToken(values.subarray(row * cfg.vocab_size, (row + 1) * cfg.vocab_size), options, rng);
+        let finished: FinishReason | undefined;
+        if (eos.has(token)) finished = "eos";
+        else {
+          tokens[index]!.push(token);
+          if (options.tokenizer) {
+            const text = await options.tokenizer.decode(tokens[index]!, { skipSpecialTokens: true });
+            const cut = firstStop(text, stops);
+            texts[index] = cut ?? text;
+            if (cut !== undefined) finished = "stop";
+          }
+        }
+        if (finished) reasons[index] = finished;
+        else {
+          stillActive.push(row);
+          next.push(token);
+        }
+      }
+      if (stillActive.length < active.length && stillActive.length > 0) cache.selectRows(stillActive);
+      masks = stillActive.map((row) => [...masks[row]!, 1]);
+      active = stillActive.map((row) => active[row]!);
+      input = next.map((t) => [t]);
+    }
+  } finally {
+    cache.dispose();
+    head?.dispose();
+  }
+  return { tokens, texts: options.tokenizer ? texts : undefined, finishReasons: reasons };
+}
+
+/** The text before the earliest stop string, or undefined when none occurs. */
+function firstStop(text: string, stops: string[]): string | undefined {
+  let cut: number | undefined;
+  for (const s of stops) {
+    const at = s.length > 0 ? text.indexOf(s) : -1;
+    if (at >= 0 && (cut === undefined || at < cut)) cut = at;
+  }
+  return cut === undefined ? undefined : text.slice(0, cut);
+}
+
+/** Argmax, or a sample after temperature, top-k and top-p. */
+export function chooseToken(
+  logits: Float32Array,
+  options: Pick<GenerateOptions, "doSample" | "temperature" | "topK" | "topP">,
+  rng: Rng,
+): number {
+  if (!options.doSample) return argmax(logits);
+  const temperature = options.temperature ?? 1;
+  if (!(temperature > 0)) return argmax(logits);
+  const n = logits.length;
+  let candidates = Array.from({ length: n }, (_, i) => i);
+  const topK = options.topK ?? 0;
+  const topP = options.topP ?? 1;
+  if ((topK > 0 && topK < n) || topP < 1) {
+    candidates.sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
+    if (topK > 0 && topK < n) candidates = candidates.slice(0, topK);
+  }
+  let max = Number.NEGATIVE_INFINITY;
+  for (const i of candidates) max = Math.max(max, logits[i] as number);
+  const weights = candidates.map((i) => Math.exp(((logits[i] as number) - max) / temperature));
+  if (topP < 1) {
+    const total = weights.reduce((a, b) => a + b, 0);
+    let acc = 0;
+    let keep = 0;
+    while (keep < weights.length && acc < topP * total) acc += weights[keep++] as number;
+    candidates = candidates.slice(0, Math.max(keep, 1));
+    weights.length = candidates.length;
+  }
+  return candidates[rng.weighted(weights)] as number;
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  let bestValue = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (v > bestValue) {
+      bestValue = v;
+      best = i;
+    }
+  }
+  return best;
+}
