@@ -3,7 +3,7 @@ import { buildSynthWorld, PRESET_GROUPS, PRESET_LANGUAGES, parseMix, parseSizes 
 import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 
-const HELP = `Usage: xalign synth build --preset PRESET --out DIR [--seed N] [--sizes k=v,...] [--mix lang=share,...]
+const HELP = `Usage: xalign synth build --preset PRESET --out DIR [--seed N] [--sizes k=v,...] [--mix lang=share,...] [--epochs N]
 
 Generates a synthetic multilingual world and writes, for each language of the
 preset: parallel train pairs (parallel/en-X/train.{en,X}), Flores-like held-out
@@ -17,6 +17,7 @@ corpus.langs) and manifest.json. The same seed gives byte-identical files.
   --sizes    people, heldOutPeople, places, parallel, dev, devtest, instructions, qa, pretrain
              e.g. --sizes parallel=2000,qa=100
   --mix      pretraining shares, e.g. en=0.9 (unnamed languages split the rest; default en=0.86)
+  --epochs   instruction sets to write, each sampled fresh (default 1; epoch k goes to instructions/epoch-k/)
   --quiet    no progress lines`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -35,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
       seed: { type: "string" },
       sizes: { type: "string" },
       mix: { type: "string" },
+      epochs: { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -47,20 +49,26 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof values.preset !== "string") throw new ConfigError("XA_CLI_ARGS", "--preset is required", { hint: "e.g. --preset paper" });
   if (typeof values.out !== "string") throw new ConfigError("XA_CLI_ARGS", "--out is required", { hint: "e.g. --out runs/synth" });
   const seed = values.seed === undefined ? 1 : Number(values.seed);
-  if (!Number.isInteger(seed) || seed < 0) throw new ConfigError("XA_CLI_ARGS", `--seed ${values.seed} is not a non-negative integer`, { field: "seed" });
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new ConfigError("XA_CLI_ARGS", `--seed ${values.seed} is not a non-negative integer`, { field: "seed" });
   const started = Date.now();
   const manifest = await buildSynthWorld(values.out, {
     preset: values.preset,
     seed,
     sizes: typeof values.sizes === "string" ? parseSizes(values.sizes) : {},
     mix: typeof values.mix === "string" ? parseMix(values.mix) : {},
+    instructionEpochs: values.epochs === undefined ? 1 : Number(values.epochs),
     onProgress: values.quiet ? undefined : (label, done, total) => process.stderr.write(`[${done}/${total}] ${label}\n`),
   });
   const bytes = manifest.files.reduce((s, f) => s + f.bytes, 0);
-  console.log(`wrote ${manifest.files.length + 1} files (${(bytes / 1e6).toFixed(1)} MB) to ${values.out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `wrote ${manifest.files.length + 1} files (${(bytes / 1e6).toFixed(1)} MB) to ${values.out} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   console.log("language  shared-token rate  crossing rate  QA chance");
   for (const s of manifest.similarity) {
-    console.log(`${s.code.padEnd(9)} ${s.sharedTokenRate.toFixed(3).padStart(17)}  ${s.crossingRate.toFixed(3).padStart(13)}  ${(manifest.qaChance[s.code] ?? 0).toFixed(3).padStart(9)}`);
+    console.log(
+      `${s.code.padEnd(9)} ${s.sharedTokenRate.toFixed(3).padStart(17)}  ${s.crossingRate.toFixed(3).padStart(13)}  ${(manifest.qaChance[s.code] ?? 0).toFixed(3).padStart(9)}`,
+    );
   }
   return 0;
 }

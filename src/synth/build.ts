@@ -5,6 +5,7 @@
  * before the first file is written; each file is written atomically.
  */
 import { join } from "node:path";
+import { FLORES_CODES } from "../data/readers/flores.js";
 import { ConfigError } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
@@ -18,13 +19,12 @@ import {
   type AlpacaItem,
   heldOutFacts,
   locateLeaf,
+  parallelSentence,
   planInstruction,
   planQaPassage,
-  parallelSentence,
   pretrainDocument,
   renderInstruction,
   renderPassage,
-
 } from "./tasks.js";
 import { generateWorld, RELATIONS } from "./world.js";
 
@@ -65,6 +65,8 @@ export interface SynthBuildOptions {
   sizes?: Partial<SynthSizes>;
   /** Pretraining share per language code ("en" included); unnamed languages split the rest equally. */
   mix?: Record<string, number>;
+  /** Instruction sets to write, each sampled fresh (epoch 0 in instructions/, epoch k in instructions/epoch-k/). */
+  instructionEpochs?: number;
   /** Share of pretraining documents followed by questions and answers (plain-text QA). */
   pretrainQaShare?: number;
   /** Sentences used to measure similarity to English. */
@@ -114,7 +116,8 @@ export function parseSizes(text: string): Partial<SynthSizes> {
       throw new ConfigError("XA_SYNTH_SIZE", `unknown size "${key}"`, { field: "sizes", hint: `use ${SIZE_KEYS.join(", ")}` });
     }
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError("XA_SYNTH_SIZE", `size ${key}=${value} is not a non-negative integer`, { field: `sizes.${key}` });
+    if (!Number.isInteger(n) || n < 0)
+      throw new ConfigError("XA_SYNTH_SIZE", `size ${key}=${value} is not a non-negative integer`, { field: `sizes.${key}` });
     out[key as keyof SynthSizes] = n;
   }
   return out;
@@ -126,7 +129,8 @@ export function parseMix(text: string): Record<string, number> {
   for (const part of text.split(",").filter((p) => p.trim() !== "")) {
     const [key, value] = part.split("=").map((s) => s.trim());
     const n = Number(value);
-    if (!key || !(n >= 0 && n <= 1)) throw new ConfigError("XA_SYNTH_MIX", `mix entry "${part}" needs a language code and a share in [0, 1]`, { field: "mix" });
+    if (!key || !(n >= 0 && n <= 1))
+      throw new ConfigError("XA_SYNTH_MIX", `mix entry "${part}" needs a language code and a share in [0, 1]`, { field: "mix" });
     out[key] = n;
   }
   return out;
@@ -136,14 +140,21 @@ export function parseMix(text: string): Record<string, number> {
 export function resolveMix(codes: readonly string[], mix: Record<string, number> = {}): Record<string, number> {
   const all = ["en", ...codes];
   for (const k of Object.keys(mix)) {
-    if (!all.includes(k)) throw new ConfigError("XA_SYNTH_MIX", `mix names "${k}", which is not in this build`, { field: "mix", hint: `use ${all.join(", ")}` });
+    if (!all.includes(k))
+      throw new ConfigError("XA_SYNTH_MIX", `mix names "${k}", which is not in this build`, {
+        field: "mix",
+        hint: `use ${all.join(", ")}`,
+      });
   }
   const given = { en: 0.86, ...mix } as Record<string, number>;
   const named = all.filter((c) => given[c] !== undefined);
   const rest = 1 - named.reduce((s, c) => s + (given[c] as number), 0);
   const unnamed = all.filter((c) => given[c] === undefined);
   if (rest < -1e-9 || (unnamed.length === 0 && Math.abs(rest) > 1e-6)) {
-    throw new ConfigError("XA_SYNTH_MIX", `pretraining shares sum to ${(1 - rest).toFixed(4)}, not 1`, { field: "mix", hint: "make the shares add up to 1" });
+    throw new ConfigError("XA_SYNTH_MIX", `pretraining shares sum to ${(1 - rest).toFixed(4)}, not 1`, {
+      field: "mix",
+      hint: "make the shares add up to 1",
+    });
   }
   const out: Record<string, number> = {};
   for (const c of all) out[c] = given[c] ?? Math.max(0, rest) / unnamed.length;
@@ -152,14 +163,19 @@ export function resolveMix(codes: readonly string[], mix: Record<string, number>
 
 function checkSizes(s: SynthSizes): void {
   for (const k of SIZE_KEYS) {
-    if (!Number.isInteger(s[k]) || s[k] < 0) throw new ConfigError("XA_SYNTH_SIZE", `size ${k}=${s[k]} is not a non-negative integer`, { field: `sizes.${k}` });
+    if (!Number.isInteger(s[k]) || s[k] < 0)
+      throw new ConfigError("XA_SYNTH_SIZE", `size ${k}=${s[k]} is not a non-negative integer`, { field: `sizes.${k}` });
   }
   const facts = s.heldOutPeople * RELATIONS.length;
   if (s.dev + s.devtest > facts) {
-    throw new ConfigError("XA_SYNTH_SIZE", `dev (${s.dev}) + devtest (${s.devtest}) sentences need more held-out facts than the world has (${facts})`, {
-      field: "sizes.dev",
-      hint: `lower dev/devtest or raise heldOutPeople (each held-out person gives ${RELATIONS.length} facts)`,
-    });
+    throw new ConfigError(
+      "XA_SYNTH_SIZE",
+      `dev (${s.dev}) + devtest (${s.devtest}) sentences need more held-out facts than the world has (${facts})`,
+      {
+        field: "sizes.dev",
+        hint: `lower dev/devtest or raise heldOutPeople (each held-out person gives ${RELATIONS.length} facts)`,
+      },
+    );
   }
 }
 
@@ -181,7 +197,12 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     options.mix,
   );
   const qaShare = options.pretrainQaShare ?? 0.3;
-  if (!(qaShare >= 0 && qaShare <= 1)) throw new ConfigError("XA_SYNTH_SHARE", `pretrainQaShare ${qaShare} is outside [0, 1]`, { field: "pretrainQaShare" });
+  if (!(qaShare >= 0 && qaShare <= 1))
+    throw new ConfigError("XA_SYNTH_SHARE", `pretrainQaShare ${qaShare} is outside [0, 1]`, { field: "pretrainQaShare" });
+  const epochs = options.instructionEpochs ?? 1;
+  if (!Number.isInteger(epochs) || epochs < 1 || epochs > 100) {
+    throw new ConfigError("XA_SYNTH_SIZE", `instructionEpochs ${epochs} is not an integer in [1, 100]`, { field: "instructionEpochs" });
+  }
   const progress = options.onProgress ?? (() => {});
   const root = new Rng(options.seed);
   const world = generateWorld(root.fork("world"), { people: sizes.people, heldOutPeople: sizes.heldOutPeople, places: sizes.places });
@@ -219,17 +240,20 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     const sentences = (facts ?? []).map((f) => g.fact(f.person, f.relation, phrasing));
     for (const r of all) {
       const out = sentences.map((s) => r.sentence(s.clause).text);
-      files.set(`flores/${split}/${r.language.spec.code}.${split}`, { text: lines(out), count: out.length });
+      files.set(`flores/${split}/${floresName(r.language.spec.code)}.${split}`, { text: lines(out), count: out.length });
     }
   }
   progress("flores", ++step, steps);
 
-  // Alpaca-like instructions: one plan, realised in every language.
-  const irng = root.fork("instructions");
-  const plans = Array.from({ length: sizes.instructions }, () => planInstruction(g, irng));
-  for (const r of all) {
-    const items: AlpacaItem[] = plans.map((p) => renderInstruction(r, p));
-    files.set(`instructions/alpaca.${r.language.spec.code}.json`, { text: `${JSON.stringify(items, null, 1)}\n`, count: items.length });
+  // Alpaca-like instructions: one plan, realised in every language; a fresh sample per epoch.
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const irng = root.fork(epoch === 0 ? "instructions" : `instructions:${epoch}`);
+    const plans = Array.from({ length: sizes.instructions }, () => planInstruction(g, irng));
+    for (const r of all) {
+      const items: AlpacaItem[] = plans.map((p) => renderInstruction(r, p));
+      const dir = epoch === 0 ? "instructions" : `instructions/epoch-${epoch}`;
+      files.set(`${dir}/alpaca.${r.language.spec.code}.json`, { text: `${JSON.stringify(items, null, 1)}\n`, count: items.length });
+    }
   }
   progress("instructions", ++step, steps);
 
@@ -314,7 +338,11 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   return manifest;
 }
 
+/** Flores-101 file names for the study's codes (what the data toolkit's Flores reader looks for), else the code. */
+export function floresName(code: string): string {
+  return FLORES_CODES[code]?.flores101 ?? code;
+}
+
 function round(x: number): number {
   return Math.round(x * 10000) / 10000;
 }
-

@@ -4,7 +4,7 @@
  * with their answer, and passages of 3-8 sentences about a few people.
  */
 import type { Rng } from "../util/rng.js";
-import { DAYS, LEXICON, EVENT_VERBS, GEO, lexemeId, MOTION_VERBS, OBJECTS, PERSON_VERBS, SIZES, W } from "./lexicon.js";
+import { DAYS, EVENT_VERBS, GEO, LEXICON, lexemeId, MOTION_VERBS, OBJECTS, PERSON_VERBS, SIZES, W } from "./lexicon.js";
 import { type Clause, type Leaf, LeafBuilder, type NounPhrase } from "./syntax.js";
 import { type Person, RELATIONS, type Relation, type World } from "./world.js";
 
@@ -37,7 +37,7 @@ export interface Question {
 }
 
 /** Foods English uses in the plural ("likes apples", but "likes bread"). */
-const COUNT_FOODS = new Set(["apple", "egg", "bean", "nut"].map(lexemeId));
+const COUNT_FOODS = new Set(["apple", "egg", "bean", "nut", "pear", "plum", "grape", "carrot", "onion"].map(lexemeId));
 
 function clause(parts: Partial<Clause> & { verb: Leaf[] }): Clause {
   return { inverts: false, predicate: false, adjuncts: [], ...parts };
@@ -75,12 +75,12 @@ export class Grammar {
     return b.of(b.np([head], b.word(W.the), adjs), W.of, this.person(b, marks, p));
   }
 
-  /** A sentence stating one fact about person p, in one of several phrasings. */
-  fact(p: number, relation: Relation, rng: Rng): Sentence {
+  /** A sentence stating one fact about person p, in one of several phrasings (`variant` 0 is the plainest). */
+  fact(p: number, relation: Relation, rng: Rng, variant?: number): Sentence {
     const b = new LeafBuilder();
     const m: Mark[] = [];
     const who = this.world.people[p] as Person;
-    const v = rng.nextU32();
+    const v = variant ?? rng.nextU32();
     let c: Clause;
     switch (relation) {
       case "home": {
@@ -124,7 +124,13 @@ export class Grammar {
             c = clause({ subj: this.person(b, m, p), verb: [b.word(W.is)], inverts: true, obj: b.np([job()], aJob()), predicate: true });
             break;
           default:
-            c = clause({ subj: this.ofPerson(b, m, b.word(W.job), p), verb: [b.word(W.is)], inverts: true, obj: b.np([job()]), predicate: true });
+            c = clause({
+              subj: this.ofPerson(b, m, b.word(W.job), p),
+              verb: [b.word(W.is)],
+              inverts: true,
+              obj: b.np([job()]),
+              predicate: true,
+            });
         }
         break;
       }
@@ -136,7 +142,13 @@ export class Grammar {
         };
         if (v % 2 === 0) {
           const subj = this.person(b, m, p);
-          c = clause({ subj, verb: [b.word(W.is)], inverts: true, obj: b.fixed([n(), b.word(W.years, 1), b.word(W.old)]), predicate: true });
+          c = clause({
+            subj,
+            verb: [b.word(W.is)],
+            inverts: true,
+            obj: b.fixed([n(), b.word(W.years, 1), b.word(W.old)]),
+            predicate: true,
+          });
         } else {
           const subj = this.ofPerson(b, m, b.word(W.age), p);
           c = clause({ subj, verb: [b.word(W.is)], inverts: true, obj: b.fixed([n()]), predicate: true });
@@ -178,14 +190,26 @@ export class Grammar {
         switch (v % 3) {
           case 0: {
             const subj = this.person(b, m, p);
-            c = clause({ subj, verb: [b.word(W.is)], inverts: true, obj: b.of(b.np([b.word(W.friend)], b.word(W.a)), W.of, this.person(b, m, who.friend)), predicate: true });
+            c = clause({
+              subj,
+              verb: [b.word(W.is)],
+              inverts: true,
+              obj: b.of(b.np([b.word(W.friend)], b.word(W.a)), W.of, this.person(b, m, who.friend)),
+              predicate: true,
+            });
             break;
           }
           case 1: {
             const a = this.person(b, m, p).head[0] as Leaf;
             const and = b.word(W.and);
             const c2 = this.person(b, m, who.friend).head[0] as Leaf;
-            c = clause({ subj: b.np([a, and, c2]), verb: [b.word(W.are)], inverts: true, obj: b.np([b.word(W.friend, 1)]), predicate: true });
+            c = clause({
+              subj: b.np([a, and, c2]),
+              verb: [b.word(W.are)],
+              inverts: true,
+              obj: b.np([b.word(W.friend, 1)]),
+              predicate: true,
+            });
             break;
           }
           default: {
@@ -215,7 +239,10 @@ export class Grammar {
     const m: Mark[] = [];
     const kind = rng.int(3);
     const subj = this.person(b, m, p);
-    const time = () => (rng.float() < 0.5 ? b.pp(W.on, b.np([b.word(rng.choice(DAYS))])) : b.pp(W.in, b.np([b.word(rng.float() < 0.5 ? W.morning : W.evening)], b.word(W.the))));
+    const time = () =>
+      rng.float() < 0.5
+        ? b.pp(W.on, b.np([b.word(rng.choice(DAYS))]))
+        : b.pp(W.in, b.np([b.word(rng.float() < 0.5 ? W.morning : W.evening)], b.word(W.the)));
     let c: Clause;
     if (kind === 0) {
       const size = rng.choice(SIZES);
@@ -226,7 +253,10 @@ export class Grammar {
     } else if (kind === 1) {
       const adjuncts = [b.pp(W.at, b.np([b.word(rng.choice(GEO))], b.word(W.the)))];
       if (rng.float() < 0.5) adjuncts.push(time());
-      const verb = rng.float() < 0.3 ? [b.word(rng.choice([W.often, W.always, W.sometimes])), b.word(rng.choice(PERSON_VERBS), 1)] : [b.word(rng.choice(PERSON_VERBS), 1)];
+      const verb =
+        rng.float() < 0.3
+          ? [b.word(rng.choice([W.often, W.always, W.sometimes])), b.word(rng.choice(PERSON_VERBS), 1)]
+          : [b.word(rng.choice(PERSON_VERBS), 1)];
       c = clause({ subj, verb, obj: this.person(b, m, other), adjuncts });
     } else {
       const adjuncts = [b.pp(W.near, b.np([b.word(rng.choice(GEO))], b.word(W.the)))];
@@ -265,19 +295,38 @@ export class Grammar {
     switch (relation) {
       case "home":
         return out(
-          clause({ subj: this.person(b, m, p), verb: [b.word(W.live)], adjuncts: [wh(W.where)], question: { slot: "adj", adjunct: 0, aux: b.word(W.does) } }),
+          clause({
+            subj: this.person(b, m, p),
+            verb: [b.word(W.live)],
+            adjuncts: [wh(W.where)],
+            question: { slot: "adj", adjunct: 0, aux: b.word(W.does) },
+          }),
           "place",
           who.home,
         );
       case "job":
         return out(
-          clause({ subj: this.ofPerson(b, m, b.word(W.job), p), verb: [b.word(W.is)], inverts: true, obj: wh(W.what), predicate: true, question: { slot: "obj", adjunct: -1 } }),
+          clause({
+            subj: this.ofPerson(b, m, b.word(W.job), p),
+            verb: [b.word(W.is)],
+            inverts: true,
+            obj: wh(W.what),
+            predicate: true,
+            question: { slot: "obj", adjunct: -1 },
+          }),
           "job",
           who.job,
         );
       case "age":
         return out(
-          clause({ subj: this.person(b, m, p), verb: [b.word(W.is)], inverts: true, obj: wh(W.how, W.old), predicate: true, question: { slot: "obj", adjunct: -1 } }),
+          clause({
+            subj: this.person(b, m, p),
+            verb: [b.word(W.is)],
+            inverts: true,
+            obj: wh(W.how, W.old),
+            predicate: true,
+            question: { slot: "obj", adjunct: -1 },
+          }),
           "number",
           who.age,
         );
@@ -301,10 +350,19 @@ export class Grammar {
       case "likes":
         if (alt) {
           const food = b.np([b.word(who.food, COUNT_FOODS.has(who.food) ? 1 : 0)]);
-          return out(clause({ subj: wh(W.who), verb: [b.word(W.like, 1)], obj: food, question: { slot: "subj", adjunct: -1 } }), "person", p);
+          return out(
+            clause({ subj: wh(W.who), verb: [b.word(W.like, 1)], obj: food, question: { slot: "subj", adjunct: -1 } }),
+            "person",
+            p,
+          );
         }
         return out(
-          clause({ subj: this.person(b, m, p), verb: [b.word(W.like)], obj: wh(W.what), question: { slot: "obj", adjunct: -1, aux: b.word(W.does) } }),
+          clause({
+            subj: this.person(b, m, p),
+            verb: [b.word(W.like)],
+            obj: wh(W.what),
+            question: { slot: "obj", adjunct: -1, aux: b.word(W.does) },
+          }),
           "food",
           who.food,
         );
@@ -323,7 +381,13 @@ export class Grammar {
         );
       default:
         return out(
-          clause({ subj: this.person(b, m, p), verb: [b.word(W.was), b.word(W.born)], inverts: true, adjuncts: [wh(W.when)], question: { slot: "adj", adjunct: 0 } }),
+          clause({
+            subj: this.person(b, m, p),
+            verb: [b.word(W.was), b.word(W.born)],
+            inverts: true,
+            adjuncts: [wh(W.when)],
+            question: { slot: "adj", adjunct: 0 },
+          }),
           "month",
           who.month,
         );

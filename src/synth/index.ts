@@ -6,6 +6,7 @@
 export {
   buildSynthWorld,
   DEFAULT_SIZES,
+  floresName,
   type ManifestFile,
   parseMix,
   parseSizes,
@@ -28,6 +29,7 @@ export { LEXICON, type Lexeme, W } from "./lexicon.js";
 export { PRESET_GROUPS, PRESET_LANGUAGES, presetLanguages } from "./presets.js";
 export { competenceProbe, firstSentence, type ProbeOptions, type ProbeResult, probePrompt, type SynthQaSet } from "./probe.js";
 export { type Realized, Realizer } from "./realize.js";
+export { orderBySimilarity, similarityTable } from "./report.js";
 export { SCRIPT_NAMES, type ScriptName } from "./scripts.js";
 export { alignmentLinks, commonTokens, crossings, measureSimilarity, type Similarity } from "./similarity.js";
 export {

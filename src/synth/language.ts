@@ -89,10 +89,13 @@ export function validateLanguageSpec(spec: LanguageSpec): void {
   }
   if (!SCRIPT_NAMES.includes(spec.script)) fail(at("script"), `unknown script "${spec.script}"`, `use one of ${SCRIPT_NAMES.join(", ")}`);
   if (!["svo", "sov", "vso"].includes(spec.order)) fail(at("order"), `unknown word order "${spec.order}"`, "use svo, sov or vso");
-  if (!["before", "after"].includes(spec.adjectives)) fail(at("adjectives"), `bad adjective order "${spec.adjectives}"`, "use before or after");
+  if (!["before", "after"].includes(spec.adjectives))
+    fail(at("adjectives"), `bad adjective order "${spec.adjectives}"`, "use before or after");
   if (!["pre", "post"].includes(spec.adpositions)) fail(at("adpositions"), `bad adpositions "${spec.adpositions}"`, "use pre or post");
-  if (!["none", "agglutinative"].includes(spec.morphology)) fail(at("morphology"), `bad morphology "${spec.morphology}"`, "use none or agglutinative");
-  if (!["english", "front", "in-situ"].includes(spec.questions)) fail(at("questions"), `bad questions "${spec.questions}"`, "use english, front or in-situ");
+  if (!["none", "agglutinative"].includes(spec.morphology))
+    fail(at("morphology"), `bad morphology "${spec.morphology}"`, "use none or agglutinative");
+  if (!["english", "front", "in-situ"].includes(spec.questions))
+    fail(at("questions"), `bad questions "${spec.questions}"`, "use english, front or in-situ");
 }
 
 /** Replacement order of the lexicon for a seed: the first share*N lexemes are replaced. */

@@ -49,29 +49,31 @@ function words(pos: Pos, cls: string, list: string): number[] {
 /** Lexeme ids by class: the vocabulary of the world. */
 export const JOBS = nouns(
   "job",
-  "teacher doctor farmer baker driver singer painter writer nurse pilot cook tailor miner sailor hunter judge guard clerk dancer potter",
+  "teacher doctor farmer baker driver singer painter writer nurse pilot cook tailor miner sailor hunter judge guard clerk dancer potter fisher builder smith barber actor poet lawyer vet",
 );
 export const OBJECTS = nouns(
   "object",
-  "boat car house horse dog cat book lamp drum bike cart coat hat bag ring clock cup box/boxes key bed chair table kite flute map",
+  "boat car house horse dog cat book lamp drum bike cart coat hat bag ring clock cup box/boxes key bed chair table kite flute map basket bell boot bowl brush/brushes candle comb fork glove jar knife/knives pen plate pot rope shoe sock spoon tent wheel",
 );
-export const FOODS = nouns("food", "bread rice fish soup cheese apple milk tea honey egg bean meat cake nut corn");
+export const FOODS = nouns(
+  "food",
+  "bread rice fish soup cheese apple milk tea honey egg bean meat cake nut corn pear plum grape carrot onion pie",
+);
 export const COLORS = words("adj", "color", "red blue green white black yellow brown gray pink orange");
-export const SIZES = words("adj", "size", "big small old new long short heavy light cheap fine");
-export const MONTHS = words(
-  "noun",
-  "month",
-  "January February March April May June July August September October November December",
-);
+export const SIZES = words("adj", "size", "big small old new long short heavy light cheap fine warm cold tidy dirty");
+export const MONTHS = words("noun", "month", "January February March April May June July August September October November December");
 export const DAYS = words("noun", "day", "Monday Tuesday Wednesday Thursday Friday Saturday Sunday");
 export const PLACE_TYPES = nouns("placetype", "city/cities town village port");
-export const GEO = nouns("geo", "river sea hill forest lake desert mountain bridge market school");
+export const GEO = nouns(
+  "geo",
+  "river sea hill forest lake desert mountain bridge market school park garden farm harbor library/libraries station temple castle",
+);
 export const EVENT_VERBS = verbs(
   "event",
-  "buy sell find carry paint build clean repair draw/draws wash/washes bring/brings",
+  "buy sell find carry/carries paint build clean/cleans repair draw/draws wash/washes bring/brings cut fix/fixes fill hide lift lose move open pick pull push/pushes send show throw",
 );
-export const PERSON_VERBS = verbs("social", "visit meet help call/calls thank");
-export const MOTION_VERBS = verbs("motion", "walk run sing swim sleep");
+export const PERSON_VERBS = verbs("social", "visit meet help call/calls thank greet teach/teaches follow invite");
+export const MOTION_VERBS = verbs("motion", "walk run sing swim sleep rest wait jump climb");
 
 /** Frequent words, by English spelling. */
 export const W = {
@@ -130,6 +132,7 @@ export const W = {
   sentence: add("noun", "misc", "sentence"),
   number: add("noun", "misc", "number"),
   word: add("noun", "misc", "word"),
+  use: add("verb", "task", "use"),
   first: add("adj", "misc", "first"),
   last: add("adj", "misc", "last"),
   answer: add("verb", "task", "answer"),

@@ -12,7 +12,16 @@ const base = { ...BASE_SPEC, anchors: true };
 /** Every named language. */
 export const PRESET_LANGUAGES: Readonly<Record<string, LanguageSpec>> = {
   xx: { ...base, code: "xx", name: "near-English control", share: 0.3 },
-  vi: { ...base, code: "vi", name: "Vietnamese-like", share: 0.6, script: "latin-vi", adjectives: "after", questions: "in-situ", articles: false },
+  vi: {
+    ...base,
+    code: "vi",
+    name: "Vietnamese-like",
+    share: 0.6,
+    script: "latin-vi",
+    adjectives: "after",
+    questions: "in-situ",
+    articles: false,
+  },
   el: { ...base, code: "el", name: "Greek-like", share: 0.6, script: "greek", questions: "front" },
   tr: {
     ...base,
@@ -26,7 +35,17 @@ export const PRESET_LANGUAGES: Readonly<Record<string, LanguageSpec>> = {
     questions: "in-situ",
     articles: false,
   },
-  hi: { ...base, code: "hi", name: "Hindi-like", share: 0.8, script: "devanagari", order: "sov", adpositions: "post", questions: "in-situ", articles: false },
+  hi: {
+    ...base,
+    code: "hi",
+    name: "Hindi-like",
+    share: 0.8,
+    script: "devanagari",
+    order: "sov",
+    adpositions: "post",
+    questions: "in-situ",
+    articles: false,
+  },
   ar: { ...base, code: "ar", name: "Arabic-like", share: 0.8, script: "arabic", order: "vso", adjectives: "after", questions: "front" },
   zh: { ...base, code: "zh", name: "Chinese-like", share: 1, script: "cjk", questions: "in-situ", articles: false, spaces: false },
   // The similarity ladder: one factor at a time, nested replaced sets (same lexiconSeed).
@@ -73,11 +92,15 @@ export function presetLanguages(preset: string): LanguageSpec[] {
   const codes = PRESET_GROUPS[preset] ?? preset.split(",").map((c) => c.trim());
   const known = [...Object.keys(PRESET_GROUPS), ...Object.keys(PRESET_LANGUAGES)].join(", ");
   if (codes.length === 0 || new Set(codes).size !== codes.length) {
-    throw new ConfigError("XA_SYNTH_PRESET", `preset "${preset}" names no language or one twice`, { field: "preset", hint: `use one of ${known}` });
+    throw new ConfigError("XA_SYNTH_PRESET", `preset "${preset}" names no language or one twice`, {
+      field: "preset",
+      hint: `use one of ${known}`,
+    });
   }
   return codes.map((code) => {
     const spec = PRESET_LANGUAGES[code];
-    if (!spec) throw new ConfigError("XA_SYNTH_PRESET", `unknown preset or language "${code}"`, { field: "preset", hint: `use one of ${known}` });
+    if (!spec)
+      throw new ConfigError("XA_SYNTH_PRESET", `unknown preset or language "${code}"`, { field: "preset", hint: `use one of ${known}` });
     return spec;
   });
 }

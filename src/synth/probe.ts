@@ -67,7 +67,9 @@ export async function competenceProbe(
   const results: ProbeResult[] = [];
   for (const set of sets) {
     if (!set || !Array.isArray(set.data)) {
-      throw new DataError("XA_SYNTH_QA", "a QA set has no data array", { hint: "pass the parsed qa/xquad.<lang>.json files of `xalign synth build`" });
+      throw new DataError("XA_SYNTH_QA", "a QA set has no data array", {
+        hint: "pass the parsed qa/xquad.<lang>.json files of `xalign synth build`",
+      });
     }
     const spaced = !/\p{Script=Han}/u.test(set.data[0]?.paragraphs[0]?.context ?? "");
     const items: { prompt: string; gold: string }[] = [];
@@ -82,13 +84,21 @@ export async function competenceProbe(
       const chunk = used.slice(i, i + batch);
       const outputs = await answer(chunk.map((c) => c.prompt));
       if (outputs.length !== chunk.length) {
-        throw new DataError("XA_SYNTH_PROBE", `answer() returned ${outputs.length} outputs for ${chunk.length} prompts`, { hint: "return one continuation per prompt" });
+        throw new DataError("XA_SYNTH_PROBE", `answer() returned ${outputs.length} outputs for ${chunk.length} prompts`, {
+          hint: "return one continuation per prompt",
+        });
       }
       chunk.forEach((c, k) => {
         if (c.gold !== "" && firstSentence(outputs[k] ?? "").includes(c.gold)) correct++;
       });
     }
-    results.push({ language: set.language, questions: used.length, correct, accuracy: used.length ? correct / used.length : 0, chance: set.chance });
+    results.push({
+      language: set.language,
+      questions: used.length,
+      correct,
+      accuracy: used.length ? correct / used.length : 0,
+      chance: set.chance,
+    });
   }
   return results;
 }

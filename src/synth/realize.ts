@@ -5,17 +5,9 @@
  * word alignment to any other language's realisation of the same clause.
  */
 import type { Language } from "./language.js";
-import { capitalize } from "./scripts.js";
-import {
-  type Clause,
-  type Constituent,
-  type FixedPhrase,
-  type Leaf,
-  LeafKind,
-  type NounPhrase,
-  type PrepPhrase,
-} from "./syntax.js";
 import { W } from "./lexicon.js";
+import { capitalize } from "./scripts.js";
+import { type Clause, type Constituent, type FixedPhrase, type Leaf, LeafKind, type NounPhrase, type PrepPhrase } from "./syntax.js";
 
 /** One realised sentence: its text and, per word, the leaf ids it expresses. */
 export interface Realized {

@@ -8,16 +8,7 @@ import { hashString } from "../util/rng.js";
 
 export type ScriptName = "latin" | "latin-tr" | "latin-vi" | "greek" | "cyrillic" | "devanagari" | "arabic" | "cjk";
 
-export const SCRIPT_NAMES: readonly ScriptName[] = [
-  "latin",
-  "latin-tr",
-  "latin-vi",
-  "greek",
-  "cyrillic",
-  "devanagari",
-  "arabic",
-  "cjk",
-];
+export const SCRIPT_NAMES: readonly ScriptName[] = ["latin", "latin-tr", "latin-vi", "greek", "cyrillic", "devanagari", "arabic", "cjk"];
 
 export interface Script {
   readonly name: ScriptName;
@@ -82,8 +73,32 @@ const LATIN_VI: Script = {
 };
 
 const GREEK_LETTERS: Record<string, string> = {
-  a: "α", b: "β", c: "κ", d: "δ", e: "ε", f: "φ", g: "γ", h: "χ", i: "ι", j: "τζ", k: "κ", l: "λ", m: "μ",
-  n: "ν", o: "ο", p: "π", q: "κ", r: "ρ", s: "σ", t: "τ", u: "ου", v: "β", w: "ου", x: "ξ", y: "ι", z: "ζ",
+  a: "α",
+  b: "β",
+  c: "κ",
+  d: "δ",
+  e: "ε",
+  f: "φ",
+  g: "γ",
+  h: "χ",
+  i: "ι",
+  j: "τζ",
+  k: "κ",
+  l: "λ",
+  m: "μ",
+  n: "ν",
+  o: "ο",
+  p: "π",
+  q: "κ",
+  r: "ρ",
+  s: "σ",
+  t: "τ",
+  u: "ου",
+  v: "β",
+  w: "ου",
+  x: "ξ",
+  y: "ι",
+  z: "ζ",
 };
 
 const greekFinalSigma = (w: string): string => (w.endsWith("σ") ? `${w.slice(0, -1)}ς` : w);
@@ -104,8 +119,32 @@ const GREEK: Script = {
 };
 
 const CYRILLIC_LETTERS: Record<string, string> = {
-  a: "а", b: "б", c: "к", d: "д", e: "е", f: "ф", g: "г", h: "х", i: "и", j: "дж", k: "к", l: "л", m: "м",
-  n: "н", o: "о", p: "п", q: "к", r: "р", s: "с", t: "т", u: "у", v: "в", w: "в", x: "кс", y: "й", z: "з",
+  a: "а",
+  b: "б",
+  c: "к",
+  d: "д",
+  e: "е",
+  f: "ф",
+  g: "г",
+  h: "х",
+  i: "и",
+  j: "дж",
+  k: "к",
+  l: "л",
+  m: "м",
+  n: "н",
+  o: "о",
+  p: "п",
+  q: "к",
+  r: "р",
+  s: "с",
+  t: "т",
+  u: "у",
+  v: "в",
+  w: "в",
+  x: "кс",
+  y: "й",
+  z: "з",
 };
 
 const CYRILLIC: Script = {
@@ -124,11 +163,34 @@ const CYRILLIC: Script = {
 };
 
 const DEVA_CONSONANTS: Record<string, string> = {
-  b: "ब", c: "क", d: "द", f: "फ", g: "ग", h: "ह", j: "ज", k: "क", l: "ल", m: "म", n: "न", p: "प", q: "क",
-  r: "र", s: "स", t: "त", v: "व", w: "व", x: "क्स", z: "ज़",
+  b: "ब",
+  c: "क",
+  d: "द",
+  f: "फ",
+  g: "ग",
+  h: "ह",
+  j: "ज",
+  k: "क",
+  l: "ल",
+  m: "म",
+  n: "न",
+  p: "प",
+  q: "क",
+  r: "र",
+  s: "स",
+  t: "त",
+  v: "व",
+  w: "व",
+  x: "क्स",
+  z: "ज़",
 };
 const DEVA_VOWELS: Record<string, [string, string]> = {
-  a: ["अ", ""], e: ["ए", "े"], i: ["इ", "ि"], o: ["ओ", "ो"], u: ["उ", "ु"], y: ["इ", "ि"],
+  a: ["अ", ""],
+  e: ["ए", "े"],
+  i: ["इ", "ि"],
+  o: ["ओ", "ो"],
+  u: ["उ", "ु"],
+  y: ["इ", "ि"],
 };
 
 function devanagariTransliterate(word: string): string {
@@ -169,8 +231,32 @@ const DEVANAGARI: Script = {
 };
 
 const ARABIC_LETTERS: Record<string, string> = {
-  a: "ا", b: "ب", c: "ك", d: "د", e: "ي", f: "ف", g: "غ", h: "ه", i: "ي", j: "ج", k: "ك", l: "ل", m: "م",
-  n: "ن", o: "و", p: "ب", q: "ق", r: "ر", s: "س", t: "ت", u: "و", v: "ف", w: "و", x: "كس", y: "ي", z: "ز",
+  a: "ا",
+  b: "ب",
+  c: "ك",
+  d: "د",
+  e: "ي",
+  f: "ف",
+  g: "غ",
+  h: "ه",
+  i: "ي",
+  j: "ج",
+  k: "ك",
+  l: "ل",
+  m: "م",
+  n: "ن",
+  o: "و",
+  p: "ب",
+  q: "ق",
+  r: "ر",
+  s: "س",
+  t: "ت",
+  u: "و",
+  v: "ف",
+  w: "و",
+  x: "كس",
+  y: "ي",
+  z: "ز",
 };
 
 const ARABIC: Script = {
@@ -189,9 +275,7 @@ const ARABIC: Script = {
 };
 
 /** A fixed pool of Han characters standing for syllables (CJK-like: one syllable, one character). */
-const HAN_POOL: readonly string[] = Array.from({ length: 480 }, (_, i) =>
-  String.fromCodePoint(0x4e00 + ((i * 7919 + 101) % 20902)),
-);
+const HAN_POOL: readonly string[] = Array.from({ length: 480 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919 + 101) % 20902)));
 
 function cjkTransliterate(word: string): string {
   const chunks = word.match(/[^aeiouy]*[aeiouy]+[^aeiouy]?(?![aeiouy])|[^aeiouy]+/g) ?? [word];

@@ -82,6 +82,11 @@ export function measureSimilarity(g: Grammar, english: Realizer, languages: read
       crossing += c.crossing;
       pairs += c.pairs;
     });
-    return { code: lang.language.spec.code, sharedTokenRate: total ? shared / total : 0, crossingRate: pairs ? crossing / pairs : 0, sentences: n };
+    return {
+      code: lang.language.spec.code,
+      sharedTokenRate: total ? shared / total : 0,
+      crossingRate: pairs ? crossing / pairs : 0,
+      sentences: n,
+    };
   });
 }

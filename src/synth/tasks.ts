@@ -7,10 +7,10 @@
  */
 import { ConfigError } from "../util/errors.js";
 import type { Rng } from "../util/rng.js";
-import { type AnswerType, Grammar, type Question, type Sentence } from "./grammar.js";
+import type { AnswerType, Grammar, Question, Sentence } from "./grammar.js";
 import { W } from "./lexicon.js";
 import type { Realized, Realizer } from "./realize.js";
-import { LeafBuilder, type Leaf } from "./syntax.js";
+import { type Leaf, LeafBuilder } from "./syntax.js";
 import { type Person, RELATIONS, type Relation, type World } from "./world.js";
 
 /** A passage realised in one language, with each sentence's character offset. */
@@ -100,7 +100,9 @@ export function passageQuestions(g: Grammar, sentences: readonly Sentence[], rng
 function uniqueWho(world: World, sentences: readonly Sentence[], person: number, relation: Relation): boolean {
   const me = world.people[person] as Person;
   const value = (p: Person) => (relation === "owns" ? p.object * 1000 + p.color : p.food);
-  return !sentences.some((s) => s.fact && s.fact.relation === relation && s.fact.person !== person && value(world.people[s.fact.person] as Person) === value(me));
+  return !sentences.some(
+    (s) => s.fact && s.fact.relation === relation && s.fact.person !== person && value(world.people[s.fact.person] as Person) === value(me),
+  );
 }
 
 /** A parallel sentence: a fact (70%), an event (20%) or a place description (10%), from the train people. */
@@ -120,17 +122,21 @@ export function heldOutFacts(world: World, rng: Rng, dev: number, devtest: numbe
   const all: { person: number; relation: Relation }[] = [];
   for (const p of world.heldOutPeople) for (const relation of RELATIONS) all.push({ person: p, relation });
   if (dev + devtest > all.length) {
-    throw new ConfigError("XA_SYNTH_SIZE", `dev (${dev}) + devtest (${devtest}) sentences need more held-out facts than the world has (${all.length})`, {
-      field: "sizes.dev",
-      hint: `lower dev/devtest or raise heldOutPeople (each held-out person gives ${RELATIONS.length} facts)`,
-    });
+    throw new ConfigError(
+      "XA_SYNTH_SIZE",
+      `dev (${dev}) + devtest (${devtest}) sentences need more held-out facts than the world has (${all.length})`,
+      {
+        field: "sizes.dev",
+        hint: `lower dev/devtest or raise heldOutPeople (each held-out person gives ${RELATIONS.length} facts)`,
+      },
+    );
   }
   rng.shuffle(all);
   return [all.slice(0, dev), all.slice(dev, dev + devtest)];
 }
 
 /** The kinds of Alpaca-like instruction the world yields, all with checkable answers. */
-export type InstructionKind = "qa" | "list" | "count" | "compare" | "repeat";
+export type InstructionKind = "qa" | "sentence" | "list" | "count" | "compare" | "repeat";
 
 /** A language-neutral instruction: clauses for the instruction, a passage input, an answer. */
 export interface InstructionPlan {
@@ -139,8 +145,12 @@ export interface InstructionPlan {
   readonly passage: readonly Sentence[];
   /** For qa: the question under the passage. */
   readonly question?: QaQuestion | undefined;
-  /** The answer: a leaf of the passage, a phrase, or a whole sentence of the passage. */
-  readonly answer: { readonly sentence: number; readonly leaf: number } | { readonly phrase: readonly Leaf[] } | { readonly repeat: number };
+  /** The answer: a leaf of the passage, a phrase, a sentence of the passage, or a new sentence. */
+  readonly answer:
+    | { readonly sentence: number; readonly leaf: number }
+    | { readonly phrase: readonly Leaf[] }
+    | { readonly repeat: number }
+    | { readonly clause: Sentence["clause"] };
 }
 
 function imperative(verb: number, obj: ReturnType<LeafBuilder["np"]>, b: LeafBuilder, adjuncts: ReturnType<LeafBuilder["pp"]>[] = []) {
@@ -187,7 +197,8 @@ export function planInstruction(g: Grammar, rng: Rng): InstructionPlan {
       y = (g.world.people[x] as Person).friend;
     }
     for (const p of [x, y]) {
-      if (!passage.some((s) => s.fact?.person === p && s.fact.relation === "age")) passage.splice(rng.int(passage.length + 1), 0, g.fact(p, "age", rng));
+      if (!passage.some((s) => s.fact?.person === p && s.fact.relation === "age"))
+        passage.splice(rng.int(passage.length + 1), 0, g.fact(p, "age", rng));
     }
     const px = g.world.people[x] as Person;
     const py = g.world.people[y] as Person;
@@ -205,19 +216,42 @@ export function planInstruction(g: Grammar, rng: Rng): InstructionPlan {
     };
     const answer = which === (older === x) ? x : y;
     if (px.age === py.age) return planInstruction(g, rng);
-    return { kind: "compare", instruction: [q], passage, answer: { phrase: [new LeafBuilder().name((g.world.people[answer] as Person).name)] } };
+    return {
+      kind: "compare",
+      instruction: [q],
+      passage,
+      answer: { phrase: [new LeafBuilder().name((g.world.people[answer] as Person).name)] },
+    };
   }
   if (r < 0.4) {
     const passage = g.passage(pool, rng, true);
     const first = rng.float() < 0.5;
     const sentence = b.np([b.word(W.sentence)], b.word(W.the), [b.word(first ? W.first : W.last)], { of: b.word(W.of), np: theText(b) });
-    return { kind: "repeat", instruction: [imperative(W.repeat, sentence, b)], passage, answer: { repeat: first ? 0 : passage.length - 1 } };
+    return {
+      kind: "repeat",
+      instruction: [imperative(W.repeat, sentence, b)],
+      passage,
+      answer: { repeat: first ? 0 : passage.length - 1 },
+    };
   }
   for (;;) {
     const passage = g.passage(pool, rng, true);
     const questions = passageQuestions(g, passage, rng);
     if (questions.length === 0) continue;
     const question = rng.choice(questions);
+    if (r < 0.55) {
+      // Rewriting: answer with the fact restated in its plainest phrasing.
+      const { person, relation } = question.question;
+      const use = imperative(W.use, b.np([b.word(W.sentence)], b.word(W.a)), b);
+      const answerQ = imperative(W.answer, b.np([b.word(W.question)], b.word(W.the)), b);
+      return {
+        kind: "sentence",
+        instruction: [answerQ, use],
+        passage,
+        question,
+        answer: { clause: g.fact(person, relation, rng, 0).clause },
+      };
+    }
     const variant = rng.int(3);
     const answerQ = imperative(W.answer, b.np([b.word(W.question)], b.word(W.the)), b);
     const instruction =
@@ -251,7 +285,13 @@ export function renderInstruction(r: Realizer, plan: InstructionPlan): AlpacaIte
   const input = plan.question ? `${passage.text}\n${r.sentence(plan.question.question.clause).text}` : passage.text;
   const a = plan.answer;
   const output =
-    "leaf" in a ? locateLeaf(passage, a.sentence, a.leaf).text : "phrase" in a ? r.phrase(a.phrase).text : (passage.sentences[a.repeat] as Realized).text;
+    "leaf" in a
+      ? locateLeaf(passage, a.sentence, a.leaf).text
+      : "phrase" in a
+        ? r.phrase(a.phrase).text
+        : "clause" in a
+          ? r.sentence(a.clause).text
+          : (passage.sentences[a.repeat] as Realized).text;
   return { instruction, input, output };
 }
 

@@ -82,9 +82,14 @@ function checkSizes(s: WorldSizes): void {
   }
   if (s.people > 5000) bad("people", `${s.people} people is more than the name space allows (5000)`, "use fewer people");
   if (s.places < 4 || s.places > 2000) bad("places", `places must be in [4, 2000], got ${s.places}`, "use e.g. 120");
-  if (s.heldOutPeople < 4 || s.heldOutPeople % 2 !== 0) bad("heldOutPeople", `heldOutPeople must be even and at least 4, got ${s.heldOutPeople}`, "use e.g. 300");
+  if (s.heldOutPeople < 4 || s.heldOutPeople % 2 !== 0)
+    bad("heldOutPeople", `heldOutPeople must be even and at least 4, got ${s.heldOutPeople}`, "use e.g. 300");
   if (s.people - s.heldOutPeople < 4 || (s.people - s.heldOutPeople) % 2 !== 0) {
-    bad("people", `people (${s.people}) must exceed heldOutPeople (${s.heldOutPeople}) by an even number of at least 4`, "raise people or lower heldOutPeople");
+    bad(
+      "people",
+      `people (${s.people}) must exceed heldOutPeople (${s.heldOutPeople}) by an even number of at least 4`,
+      "raise people or lower heldOutPeople",
+    );
   }
 }
 

@@ -3,12 +3,23 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildSynthWorld, generateWorld, parseMix, parseSizes, resolveMix, type SynthManifest } from "../../src/synth/index.js";
+import { floresFile, readAlpacaJson, readFlores, readMosesPairs, readSquad } from "../../src/data/index.js";
+import { buildSynthWorld, floresName, generateWorld, parseMix, parseSizes, resolveMix, type SynthManifest } from "../../src/synth/index.js";
 import { ConfigError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
 
-const SIZES = { people: 240, heldOutPeople: 60, places: 30, parallel: 400, dev: 100, devtest: 100, instructions: 60, qa: 30, pretrain: 300 };
+const SIZES = {
+  people: 240,
+  heldOutPeople: 60,
+  places: 30,
+  parallel: 400,
+  dev: 100,
+  devtest: 100,
+  instructions: 60,
+  qa: 30,
+  pretrain: 300,
+};
 
 interface Squad {
   language: string;
@@ -34,8 +45,8 @@ describe("xalign synth build", () => {
       for (const p of [
         `parallel/en-${l}/train.en`,
         `parallel/en-${l}/train.${l}`,
-        `flores/dev/${l}.dev`,
-        `flores/devtest/${l}.devtest`,
+        `flores/dev/${floresName(l)}.dev`,
+        `flores/devtest/${floresName(l)}.devtest`,
         `instructions/alpaca.${l}.json`,
         `qa/xquad.${l}.json`,
       ]) {
@@ -55,29 +66,38 @@ describe("xalign synth build", () => {
     assert.deepEqual(again.files, manifest.files);
     for (const f of manifest.files.slice(0, 5)) assert.equal(await readFile(join(dir, "b", f.path), "utf8"), await read(f.path));
     const other = await buildSynthWorld(join(dir, "c"), { preset: "xx", seed: 6, sizes: SIZES });
-    const en = (m: SynthManifest) => m.files.find((f) => f.path === "flores/dev/en.dev")?.sha256;
+    const en = (m: SynthManifest) => m.files.find((f) => f.path === "flores/dev/eng.dev")?.sha256;
     assert.notEqual(en(other), en(manifest));
   });
 
   it("held-out sets share no sentence and no person with training data", async () => {
-    const world = generateWorld(new Rng(5).fork("world"), { people: SIZES.people, heldOutPeople: SIZES.heldOutPeople, places: SIZES.places });
+    const world = generateWorld(new Rng(5).fork("world"), {
+      people: SIZES.people,
+      heldOutPeople: SIZES.heldOutPeople,
+      places: SIZES.places,
+    });
     const heldOutNames = new Set(world.heldOutPeople.map((p) => world.names[p] as string));
-    const trainText = [await read("parallel/en-ar/train.en"), await read("pretrain/corpus.txt"), await read("instructions/alpaca.en.json")].join("\n");
+    const trainText = [
+      await read("parallel/en-ar/train.en"),
+      await read("pretrain/corpus.txt"),
+      await read("instructions/alpaca.en.json"),
+    ].join("\n");
     const trainWords = new Set(trainText.match(/[A-Za-z]+/g));
     for (const name of heldOutNames) assert.ok(!trainWords.has(name), `held-out person ${name} appears in training data`);
     for (const l of ["en", "zh", "tr"]) {
       const train = new Set((await read(`parallel/en-${l === "en" ? "ar" : l}/train.${l}`)).split("\n"));
       for (const split of ["dev", "devtest"]) {
-        const held = (await read(`flores/${split}/${l}.${split}`)).trim().split("\n");
+        const held = (await read(`flores/${split}/${floresName(l)}.${split}`)).trim().split("\n");
         for (const s of held) assert.ok(!train.has(s), `${l} ${split} sentence in training: ${s}`);
       }
-      const dev = new Set((await read(`flores/dev/${l}.dev`)).trim().split("\n"));
-      for (const s of (await read(`flores/devtest/${l}.devtest`)).trim().split("\n")) assert.ok(!dev.has(s));
+      const dev = new Set((await read(`flores/dev/${floresName(l)}.dev`)).trim().split("\n"));
+      for (const s of (await read(`flores/devtest/${floresName(l)}.devtest`)).trim().split("\n")) assert.ok(!dev.has(s));
     }
     const trainNames = new Set(world.trainPeople.map((p) => world.names[p] as string));
     const qa = JSON.parse(await read("qa/xquad.en.json")) as Squad;
     for (const d of qa.data) {
-      for (const word of d.paragraphs[0]?.context.match(/[A-Za-z]+/g) ?? []) assert.ok(!trainNames.has(word), `train person ${word} in held-out QA`);
+      for (const word of d.paragraphs[0]?.context.match(/[A-Za-z]+/g) ?? [])
+        assert.ok(!trainNames.has(word), `train person ${word} in held-out QA`);
     }
   });
 
@@ -111,8 +131,9 @@ describe("xalign synth build", () => {
       assert.deepEqual(Object.keys(r), ["instruction", "input", "output"]);
       assert.ok(r.instruction.length > 0 && r.output.length > 0);
     }
-    const qa = en.filter((r) => r.input.includes("\n"));
-    assert.ok(qa.length > 0);
+    const qa = en.filter((r) => r.input.includes("\n") && !r.output.endsWith("."));
+    const sentence = en.filter((r) => r.input.includes("\n") && r.output.endsWith("."));
+    assert.ok(qa.length > 0 && sentence.length > 0);
     for (const r of qa) assert.ok(r.input.split("\n")[0]?.includes(r.output), `answer "${r.output}" not in the passage`);
   });
 
@@ -120,14 +141,58 @@ describe("xalign synth build", () => {
     const langs = (await read("pretrain/corpus.langs")).trim().split("\n");
     assert.equal(langs.length, SIZES.pretrain);
     const en = langs.filter((l) => l === "en").length / langs.length;
-    assert.ok(Math.abs(en - manifest.mix.en) < 0.06, `en share ${en}`);
-    assert.equal(Object.values(manifest.mix).reduce((a, b) => a + b, 0).toFixed(6), "1.000000");
+    assert.ok(Math.abs(en - (manifest.mix.en as number)) < 0.06, `en share ${en}`);
+    assert.equal(
+      Object.values(manifest.mix)
+        .reduce((a, b) => a + b, 0)
+        .toFixed(6),
+      "1.000000",
+    );
+  });
+
+  it("the data toolkit's readers read every file", async () => {
+    const root = join(dir, "a");
+    let pairs = 0;
+    for await (const p of readMosesPairs(join(root, "parallel/en-zh/train.en"), join(root, "parallel/en-zh/train.zh")))
+      pairs += p.src && p.tgt ? 1 : 0;
+    assert.equal(pairs, SIZES.parallel);
+    let rows = 0;
+    const files = Object.fromEntries(["en", "ar", "xx"].map((l) => [l, floresFile(join(root, "flores"), l, "devtest")]));
+    for await (const row of readFlores(files)) rows += row.texts.xx ? 1 : 0;
+    assert.equal(rows, SIZES.devtest);
+    let alpaca = 0;
+    for await (const r of readAlpacaJson(join(root, "instructions/alpaca.hi.json"))) alpaca += r.output ? 1 : 0;
+    assert.equal(alpaca, SIZES.instructions);
+    let qa = 0;
+    for await (const r of readSquad(join(root, "qa/xquad.tr.json"), { lang: "tr" }))
+      qa += r.context.includes(r.answers[0] as string) ? 1 : 0;
+    assert.equal(qa, manifest.qaQuestions);
+  });
+
+  it("writes a fresh instruction sample per epoch when asked", async () => {
+    const m = await buildSynthWorld(join(dir, "e"), {
+      preset: "xx",
+      seed: 5,
+      sizes: { ...SIZES, parallel: 0, pretrain: 0 },
+      instructionEpochs: 2,
+    });
+    const e0 = m.files.find((f) => f.path === "instructions/alpaca.xx.json");
+    const e1 = m.files.find((f) => f.path === "instructions/epoch-1/alpaca.xx.json");
+    assert.ok(e0 && e1 && e0.sha256 !== e1.sha256 && e1.count === SIZES.instructions);
+    assert.equal(
+      e0.sha256,
+      manifest.files.find((f) => f.path === "instructions/alpaca.xx.json")?.sha256,
+      "epoch 0 does not depend on the epoch count",
+    );
   });
 
   it("bad input is a ConfigError and writes nothing", async () => {
     const out = join(dir, "bad");
     const code = (c: string) => (e: unknown) => e instanceof ConfigError && e.code === c;
-    await assert.rejects(buildSynthWorld(out, { preset: "paper", seed: 1, sizes: { ...SIZES, dev: 300, devtest: 200 } }), code("XA_SYNTH_SIZE"));
+    await assert.rejects(
+      buildSynthWorld(out, { preset: "paper", seed: 1, sizes: { ...SIZES, dev: 300, devtest: 200 } }),
+      code("XA_SYNTH_SIZE"),
+    );
     await assert.rejects(buildSynthWorld(out, { preset: "atlantis", seed: 1, sizes: SIZES }), code("XA_SYNTH_PRESET"));
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: { ...SIZES, heldOutPeople: 300 } }), code("XA_SYNTH_SIZE"));
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, mix: { en: 1.2 } }), code("XA_SYNTH_MIX"));

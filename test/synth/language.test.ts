@@ -7,8 +7,8 @@ import {
   deriveLanguage,
   Grammar,
   generateWorld,
-  LEXICON,
   type LanguageSpec,
+  LEXICON,
   PRESET_LANGUAGES,
   parallelSentence,
   presetLanguages,
@@ -30,7 +30,8 @@ function sample(n: number) {
   const rng = new Rng(3);
   const out = [];
   for (let i = 0; i < n; i++) out.push(parallelSentence(g, rng).clause);
-  for (const p of world.trainPeople.slice(0, 20)) for (const r of RELATIONS) for (const alt of [false, true]) out.push(g.question(p, r, alt).clause);
+  for (const p of world.trainPeople.slice(0, 20))
+    for (const r of RELATIONS) for (const alt of [false, true]) out.push(g.question(p, r, alt).clause);
   return out;
 }
 
@@ -118,8 +119,14 @@ describe("derived languages", () => {
     const verbIds = new Set(fact.clause.verb.map((l) => l.id));
     const sov = realizer({ order: "sov" }).sentence(fact.clause);
     const vso = realizer({ order: "vso" }).sentence(fact.clause);
-    assert.ok(sov.ids[sov.ids.length - 1]?.some((id) => verbIds.has(id)), sov.text);
-    assert.ok(vso.ids[0]?.some((id) => verbIds.has(id)), vso.text);
+    assert.ok(
+      sov.ids[sov.ids.length - 1]?.some((id) => verbIds.has(id)),
+      sov.text,
+    );
+    assert.ok(
+      vso.ids[0]?.some((id) => verbIds.has(id)),
+      vso.text,
+    );
     const svo = realizer({ share: 1 });
     for (const c of sample(200)) {
       if (c.question) continue;
@@ -178,10 +185,19 @@ describe("derived languages", () => {
 
   it("bad specs and presets are ConfigErrors with a code", () => {
     for (const share of [-0.1, 1.5, Number.NaN]) {
-      assert.throws(() => deriveLanguage(spec({ share })), (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_SHARE");
+      assert.throws(
+        () => deriveLanguage(spec({ share })),
+        (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_SHARE",
+      );
     }
-    assert.throws(() => deriveLanguage(spec({ order: "osv" as "svo" })), (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_LANGUAGE");
-    assert.throws(() => presetLanguages("klingon"), (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_PRESET" && /klingon/.test(e.message));
+    assert.throws(
+      () => deriveLanguage(spec({ order: "osv" as "svo" })),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_LANGUAGE",
+    );
+    assert.throws(
+      () => presetLanguages("klingon"),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_PRESET" && /klingon/.test(e.message),
+    );
     assert.deepEqual(
       presetLanguages("paper").map((l) => l.code),
       ["ar", "el", "hi", "tr", "vi", "zh", "xx"],

@@ -6,14 +6,21 @@ import { DataError } from "../../src/util/errors.js";
 const set = (language: string, context: string, gold: string[]): SynthQaSet => ({
   language,
   chance: 0.25,
-  data: [{ title: "t", paragraphs: [{ context, qas: gold.map((g, i) => ({ id: `q${i}`, question: `Q${i}?`, answers: [{ text: g, answer_start: 0 }] })) }] }],
+  data: [
+    {
+      title: "t",
+      paragraphs: [{ context, qas: gold.map((g, i) => ({ id: `q${i}`, question: `Q${i}?`, answers: [{ text: g, answer_start: 0 }] })) }],
+    },
+  ],
 });
 
 describe("competence probe", () => {
   it("scores gold-contained-in-first-sentence per language, next to chance", async () => {
     const en = set("en", "Talo lives in Varnek.", ["Varnek", "Talo"]);
     const zh = set("zh", "Talo住Varnek。", ["Varnek"]);
-    const results = await competenceProbe([en, zh], async (prompts) => prompts.map((p) => (p.endsWith("Q0? ") ? "Varnek. Talo." : p.includes("住") ? "Varnek。" : "Babu. Talo")));
+    const results = await competenceProbe([en, zh], async (prompts) =>
+      prompts.map((p) => (p.endsWith("Q0? ") ? "Varnek. Talo." : p.includes("住") ? "Varnek。" : "Babu. Talo")),
+    );
     assert.deepEqual(
       results.map((r) => [r.language, r.correct, r.questions, r.chance]),
       [
