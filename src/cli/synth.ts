@@ -1,9 +1,18 @@
 /** `xalign synth build`: writes a synthetic world's data sets. */
-import { buildSynthWorld, PRESET_GROUPS, PRESET_LANGUAGES, parseMix, parseSizes } from "../synth/index.js";
+import {
+  buildSynthWorld,
+  PRESET_GROUPS,
+  PRESET_LANGUAGES,
+  parseMix,
+  parseSizes,
+  presetSimilarity,
+  similarityTable,
+} from "../synth/index.js";
 import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 
 const HELP = `Usage: xalign synth build --preset PRESET --out DIR [--seed N] [--sizes k=v,...] [--mix lang=share,...] [--epochs N]
+       xalign synth table [--preset PRESET] [--seed N]   (the measured similarity table, markdown)
 
 Generates a synthetic multilingual world and writes, for each language of the
 preset: parallel train pairs (parallel/en-X/train.{en,X}), Flores-like held-out
@@ -20,12 +29,23 @@ corpus.langs) and manifest.json. The same seed gives byte-identical files.
   --epochs   instruction sets to write, each sampled fresh (default 1; epoch k goes to instructions/epoch-k/)
   --quiet    no progress lines`;
 
+/** `xalign synth table --preset P [--seed N]`: the measured similarity table, as in datasets/README.md. */
+async function table(argv: string[]): Promise<number> {
+  const { values } = parseCommand("synth table", argv, { preset: { type: "string" }, seed: { type: "string" } }, false);
+  const seed = values.seed === undefined ? 1 : Number(values.seed);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new ConfigError("XA_CLI_ARGS", `--seed ${values.seed} is not a non-negative integer`, { field: "seed" });
+  console.log(similarityTable(presetSimilarity(typeof values.preset === "string" ? values.preset : "paper", seed)));
+  return 0;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h") {
     console.log(HELP);
     return sub === undefined ? 2 : 0;
   }
+  if (sub === "table") return table(rest);
   if (sub !== "build") throw new ConfigError("XA_CLI_ARGS", `unknown synth subcommand "${sub}"`, { hint: "run `xalign synth --help`" });
   const { values } = parseCommand(
     "synth build",

@@ -9,7 +9,6 @@ import { FLORES_CODES } from "../data/readers/flores.js";
 import { ConfigError } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
-import { VERSION } from "../version.js";
 import { Grammar } from "./grammar.js";
 import { BASE_SPEC, deriveLanguage, type LanguageSpec } from "./language.js";
 import { presetLanguages } from "./presets.js";
@@ -83,9 +82,12 @@ export interface ManifestFile {
   count: number;
 }
 
+/** The version of the generated data: bumped whenever the same seed would give different bytes. */
+export const SYNTH_FORMAT = 1;
+
 export interface SynthManifest {
   generator: string;
-  version: string;
+  format: number;
   preset: string;
   seed: number;
   sizes: SynthSizes;
@@ -287,7 +289,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
       };
     });
     qaChance[code] = round(chance);
-    const doc = { version: `xalign-synth-${VERSION}`, language: code, chance: round(chance), data };
+    const doc = { version: `xalign-synth-${SYNTH_FORMAT}`, language: code, chance: round(chance), data };
     files.set(`qa/xquad.${code}.json`, { text: `${JSON.stringify(doc, null, 1)}\n`, count: questions });
   }
   progress("qa", ++step, steps);
@@ -306,11 +308,9 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   files.set("pretrain/corpus.langs", { text: lines(langs), count: langs.length });
   progress("pretrain", ++step, steps);
 
-  const similarity = measureSimilarity(g, english, realizers, root.fork("similarity"), options.similaritySentences ?? 2000).map((s) => ({
-    ...s,
-    sharedTokenRate: round(s.sharedTokenRate),
-    crossingRate: round(s.crossingRate),
-  }));
+  const similarity = roundSimilarity(
+    measureSimilarity(g, english, realizers, root.fork("similarity"), options.similaritySentences ?? 2000),
+  );
   progress("similarity", ++step, steps);
 
   const listed: ManifestFile[] = [];
@@ -320,7 +320,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   }
   const manifest: SynthManifest = {
     generator: "xalign synth build",
-    version: VERSION,
+    format: SYNTH_FORMAT,
     preset: options.preset,
     seed: options.seed,
     sizes,
@@ -336,6 +336,35 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   await writeFileAtomic(join(outDir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   progress("manifest", ++step, steps);
   return manifest;
+}
+
+function roundSimilarity(rows: Similarity[]): Similarity[] {
+  return rows.map((s) => ({ ...s, sharedTokenRate: round(s.sharedTokenRate), crossingRate: round(s.crossingRate) }));
+}
+
+/**
+ * The similarity rows a build of `preset` with this seed and world would
+ * record in its manifest, without generating any data set.
+ *
+ * @example
+ * similarityTable(presetSimilarity("ladder", 1));
+ */
+export function presetSimilarity(
+  preset: string,
+  seed: number,
+  world: Partial<Pick<SynthSizes, "people" | "heldOutPeople" | "places">> = {},
+  sentences = 2000,
+): Pick<SynthManifest, "languages" | "similarity"> {
+  const specs = presetLanguages(preset);
+  const sizes = { ...DEFAULT_SIZES, ...world };
+  const root = new Rng(seed);
+  const w = generateWorld(root.fork("world"), { people: sizes.people, heldOutPeople: sizes.heldOutPeople, places: sizes.places });
+  const english = new Realizer(deriveLanguage(BASE_SPEC), w.names);
+  const realizers = specs.map((s) => new Realizer(deriveLanguage(s), w.names));
+  return {
+    languages: [BASE_SPEC, ...specs],
+    similarity: roundSimilarity(measureSimilarity(new Grammar(w), english, realizers, root.fork("similarity"), sentences)),
+  };
 }
 
 /** Flores-101 file names for the study's codes (what the data toolkit's Flores reader looks for), else the code. */
