@@ -35,8 +35,11 @@ export {
   type TaskKind,
   toAlpacaRecord,
 } from "./example.js";
+export { readExamples, toAlpacaJson, toJsonl, writeAlpacaJson, writeJsonl } from "./export.js";
 export { knownLanguages, type LanguageInfo, language, languageName, STUDY_LANGUAGES } from "./languages.js";
 export { type LineBatch, readLineBatches, readLines } from "./lines.js";
+export { type Manifest, type SplitCounts, splitCounts, writeMixture } from "./manifest.js";
+export { type BuildOptions, type BuildProgress, buildMixture, type MixtureResult, type SourceSummary } from "./mixture.js";
 export {
   ALPACA_PROMPT_NO_INPUT,
   ALPACA_PROMPT_WITH_INPUT,
@@ -67,4 +70,16 @@ export {
   type InteractiveOptions,
 } from "./recipes.js";
 export { type ReadOptions, ReadReport } from "./report.js";
+export { allocate, seededOrder, temperatureWeights } from "./sampling.js";
+export {
+  type CleanSpec,
+  CleanSpecSchema,
+  loadMixtureSpec,
+  type MixtureSpec,
+  MixtureSpecSchema,
+  parseMixtureSpec,
+  type SourceSpec,
+  SourceSpecSchema,
+} from "./spec.js";
+export { approximateTokens, computeStats, DataStats, type StatsOptions, type StatsRow } from "./stats.js";
 export { fillTemplate, TRANSLATION_TEMPLATES } from "./templates.js";

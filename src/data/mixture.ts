@@ -1,0 +1,352 @@
+/**
+ * Building a mixture from a spec: read -> clean -> build each source, take
+ * exact seeded counts, carve a validation split, shuffle, and cut nested
+ * scale subsets. Every random choice comes from one `Rng(spec.seed)` forked
+ * by a fixed label, so the same spec and seed give the same examples in the
+ * same order on every run and machine.
+ *
+ * Memory: readers, filters and builders stream; a source's built examples are
+ * held in memory so that counts and ratios can be exact (the study's mixtures
+ * are at most a few hundred thousand examples per source).
+ */
+import { isAbsolute, resolve } from "node:path";
+import { DataError } from "../util/errors.js";
+import { Rng } from "../util/rng.js";
+import { buildCrossLingualGeneral, buildGeneralInstructions, buildQaInstructions, buildTranslationInstructions } from "./builders.js";
+import { type CleanCounts, cleanPairs, PairCleaner } from "./clean.js";
+import type { AlpacaRecord, InstructionExample } from "./example.js";
+import { fileSize } from "./lines.js";
+import type { SentencePair } from "./readers/aligned.js";
+import { readMosesPairs } from "./readers/aligned.js";
+import { readAlpacaJson } from "./readers/alpaca.js";
+import { toAlpacaRecords, toSentencePairs } from "./readers/fields.js";
+import { floresFile, readFlores } from "./readers/flores.js";
+import { readJsonl } from "./readers/jsonl.js";
+import { readParquet } from "./readers/parquet.js";
+import { readSquad } from "./readers/squad.js";
+import { readTsvPairs } from "./readers/tsv.js";
+import { buildHintedTranslation, buildInteractiveTranslation } from "./recipes.js";
+import { ReadReport } from "./report.js";
+import { allocate, seededOrder, temperatureWeights } from "./sampling.js";
+import type { MixtureSpec, SourceSpec } from "./spec.js";
+
+export interface BuildProgress {
+  source: string;
+  /** 0-based index of the source, and how many there are. */
+  index: number;
+  sources: number;
+  bytesRead: number;
+  bytesTotal: number;
+}
+
+export interface BuildOptions {
+  /** Skip and count bad records instead of failing (the CLI's --skip-invalid). */
+  skipInvalid?: boolean;
+  onProgress?: (progress: BuildProgress) => void;
+}
+
+/** What happened to one source, for the manifest and the summary. */
+export interface SourceSummary {
+  name: string;
+  reader: SourceSpec["reader"];
+  build: SourceSpec["build"];
+  /** Language the examples are tagged with. */
+  lang: string;
+  /** Absolute paths of the files read. */
+  inputs: string[];
+  read: { records: number; skipped: Record<string, number> };
+  clean?: CleanCounts;
+  /** Examples after cleaning and building. */
+  available: number;
+  /** Taken into the mixture (train + validation). */
+  selected: number;
+  validation: number;
+  train: number;
+}
+
+export interface MixtureResult {
+  spec: MixtureSpec;
+  train: InstructionExample[];
+  validation: InstructionExample[];
+  /** Nested subsets of the train split, smallest first. */
+  scales: { size: number; train: InstructionExample[] }[];
+  sources: SourceSummary[];
+  /** Per-language weights and counts when temperature sampling was used. */
+  temperature?: { t: number; total: number; weights: Record<string, number>; counts: Record<string, number> };
+}
+
+interface BuiltSource {
+  spec: SourceSpec;
+  summary: SourceSummary;
+  examples: InstructionExample[];
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of items) out.push(x);
+  return out;
+}
+
+function exampleLang(s: SourceSpec): string {
+  if (s.lang) return s.lang;
+  if (s.src_lang && s.tgt_lang) return s.src_lang === "en" ? s.tgt_lang : s.src_lang;
+  return "und";
+}
+
+/** Reads, cleans and builds one source into examples. */
+async function buildSource(spec: MixtureSpec, s: SourceSpec, index: number, options: BuildOptions): Promise<BuiltSource> {
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(spec.baseDir, p));
+  const report = new ReadReport();
+  const inputs: string[] =
+    s.reader === "moses"
+      ? (s.files as [string, string]).map(at)
+      : s.reader === "flores"
+        ? [floresFile(at(s.path as string), s.src_lang as string, s.split), floresFile(at(s.path as string), s.tgt_lang as string, s.split)]
+        : [at(s.path as string)];
+  if (s.translated) inputs.push(at(s.translated));
+  const bytesTotal = await fileSize(inputs[0] as string);
+  const readOptions = {
+    skipInvalid: options.skipInvalid ?? false,
+    report,
+    onBytes: (bytesRead: number) => options.onProgress?.({ source: s.name, index, sources: spec.sources.length, bytesRead, bytesTotal }),
+  };
+  const file = inputs[0] as string;
+  let pairs: AsyncIterable<SentencePair> | undefined;
+  let records: AsyncIterable<AlpacaRecord> | undefined;
+  switch (s.reader) {
+    case "moses":
+      pairs = readMosesPairs(inputs[0] as string, inputs[1] as string, readOptions);
+      break;
+    case "tsv":
+      pairs = readTsvPairs(file, { ...readOptions, srcColumn: s.src_column, tgtColumn: s.tgt_column, header: s.header });
+      break;
+    case "flores":
+      pairs = (async function* () {
+        for await (const row of readFlores({ src: inputs[0] as string, tgt: inputs[1] as string }, readOptions))
+          yield { src: row.texts.src as string, tgt: row.texts.tgt as string, line: row.line };
+      })();
+      break;
+    case "jsonl":
+    case "parquet": {
+      const raw = s.reader === "jsonl" ? readJsonl(file, readOptions) : readParquet(file, readOptions);
+      const unit = s.reader === "jsonl" ? "line" : "row";
+      if (s.fields?.src !== undefined)
+        pairs = toSentencePairs(raw, { src: s.fields.src, tgt: s.fields.tgt ?? "tgt" }, { ...readOptions, file, unit });
+      else records = toAlpacaRecords(raw, { ...readOptions, file, unit, fields: s.fields ?? {} });
+      break;
+    }
+    case "alpaca":
+      records = readAlpacaJson(file, readOptions);
+      break;
+    case "squad":
+      break;
+  }
+  let cleaner: PairCleaner | undefined;
+  if (s.clean) {
+    const c = s.clean;
+    const targetLang = pairs ? s.tgt_lang : s.lang;
+    cleaner = new PairCleaner({
+      dropEmpty: c.drop_empty,
+      minLength: c.min_length,
+      ...(c.max_length !== undefined ? { maxLength: c.max_length } : {}),
+      ...(c.max_ratio !== undefined ? { maxRatio: c.max_ratio } : {}),
+      dedupe: c.dedupe,
+      ...(c.script && targetLang ? { targetScript: targetLang } : {}),
+      ...(c.script && pairs && s.src_lang ? { sourceScript: s.src_lang } : {}),
+      minScriptFraction: c.min_script_fraction,
+    });
+  }
+  // pairs are cleaned before building (so templates do not hide duplicates); other data after
+  if (pairs && cleaner) pairs = cleanPairs(pairs, cleaner);
+  const lang = exampleLang(s);
+  const langs = { srcLang: s.src_lang as string, tgtLang: s.tgt_lang as string, source: s.name };
+  let built: AsyncIterable<InstructionExample>;
+  switch (s.build) {
+    case "translation":
+      built = buildTranslationInstructions(pairs as AsyncIterable<SentencePair>, {
+        ...langs,
+        direction: s.direction,
+        template: s.template,
+      });
+      break;
+    case "interactive":
+      built = buildInteractiveTranslation(pairs as AsyncIterable<SentencePair>, { ...langs, turns: s.turns });
+      break;
+    case "hinted":
+      built = buildHintedTranslation(pairs as AsyncIterable<SentencePair>, {
+        ...langs,
+        seed: spec.seed,
+        ...(s.hint_mix ? { mix: s.hint_mix } : {}),
+      });
+      break;
+    case "general":
+      built = buildGeneralInstructions(records as AsyncIterable<AlpacaRecord>, { lang, source: s.name });
+      break;
+    case "cross-lingual-general":
+      built = buildCrossLingualGeneral(
+        records as AsyncIterable<AlpacaRecord>,
+        readAlpacaJson(inputs[inputs.length - 1] as string, { ...readOptions, onBytes: undefined }),
+        {
+          lang,
+          source: s.name,
+          file: inputs[inputs.length - 1] as string,
+          ...(s.response_hint !== undefined ? { responseHint: s.response_hint } : {}),
+        },
+      );
+      break;
+    case "qa":
+      built = buildQaInstructions(readSquad(file, { ...readOptions, ...(s.lang ? { lang: s.lang } : {}) }), {
+        source: s.name,
+        instructionLang: s.instruction_lang,
+      });
+      break;
+  }
+  if (!pairs && cleaner) {
+    const c = cleaner;
+    const source = built;
+    built = (async function* () {
+      for await (const ex of source) if (c.keep(ex.input === "" ? ex.instruction : `${ex.instruction}\n${ex.input}`, ex.output)) yield ex;
+    })();
+  }
+  const examples = await collect(built);
+  const summary: SourceSummary = {
+    name: s.name,
+    reader: s.reader,
+    build: s.build,
+    lang: examples[0]?.lang ?? lang,
+    inputs,
+    read: report.toJSON(),
+    ...(cleaner ? { clean: cleaner.counts } : {}),
+    available: examples.length,
+    selected: 0,
+    validation: 0,
+    train: 0,
+  };
+  return { spec: s, summary, examples };
+}
+
+/** How many examples each source contributes: count, ratio, temperature share, or all. */
+function sourceCounts(spec: MixtureSpec, built: BuiltSource[]): { counts: number[]; temperature?: MixtureResult["temperature"] } {
+  const counts = built.map((b) => {
+    const { count, ratio } = b.spec;
+    const n = b.examples.length;
+    if (count !== undefined) {
+      if (count > n) {
+        throw new DataError("XA_DATA_COUNT", `source "${b.spec.name}" has ${n} examples after cleaning, but count asks for ${count}`, {
+          file: spec.file,
+          field: `sources.${b.spec.name}.count`,
+          hint: "lower count, use ratio:, or relax the clean: filters",
+        });
+      }
+      return count;
+    }
+    if (ratio !== undefined) return Math.floor(ratio * n);
+    return n;
+  });
+  if (!spec.temperature) return { counts };
+  const free = built.map((b, i) => ({ b, i })).filter(({ b }) => b.spec.count === undefined && b.spec.ratio === undefined);
+  const sizes: Record<string, number> = {};
+  for (const { b } of free) sizes[b.summary.lang] = (sizes[b.summary.lang] ?? 0) + b.examples.length;
+  const weights = temperatureWeights(sizes, spec.temperature.t);
+  const perLang = allocate(spec.temperature.total, weights, sizes);
+  for (const lang of Object.keys(sizes)) {
+    const members = free.filter(({ b }) => b.summary.lang === lang);
+    const within = allocate(
+      perLang[lang] as number,
+      Object.fromEntries(members.map(({ b }) => [b.spec.name, b.examples.length])),
+      Object.fromEntries(members.map(({ b }) => [b.spec.name, b.examples.length])),
+    );
+    for (const { b, i } of members) counts[i] = within[b.spec.name] as number;
+  }
+  return { counts, temperature: { t: spec.temperature.t, total: spec.temperature.total, weights, counts: perLang } };
+}
+
+/**
+ * Builds a mixture in memory. Throws DataError on bad input (unless
+ * skipInvalid), on a count larger than a source, or a scale larger than the data.
+ *
+ * @example
+ * const spec = await loadMixtureSpec("mixture.yaml");
+ * const mix = await buildMixture(spec);
+ * mix.train.length; mix.scales[0].train.length;
+ */
+export async function buildMixture(spec: MixtureSpec, options: BuildOptions = {}): Promise<MixtureResult> {
+  const built: BuiltSource[] = [];
+  for (let i = 0; i < spec.sources.length; i++) built.push(await buildSource(spec, spec.sources[i] as SourceSpec, i, options));
+  const root = new Rng(spec.seed);
+  const { counts, temperature } = sourceCounts(spec, built);
+  const orders = built.map((b, i) => seededOrder(b.examples.length, root.fork(`source:${b.spec.name}`)).slice(0, counts[i]));
+  const selectedTotal = counts.reduce((a, b) => a + b, 0);
+  const validationTotal =
+    spec.validation === undefined ? 0 : spec.validation >= 1 ? spec.validation : Math.round(spec.validation * selectedTotal);
+  if (validationTotal >= selectedTotal && validationTotal > 0) {
+    throw new DataError("XA_DATA_VALIDATION", `validation asks for ${validationTotal} examples but the mixture has ${selectedTotal}`, {
+      file: spec.file,
+      field: "validation",
+    });
+  }
+  const byName = Object.fromEntries(built.map((b, i) => [b.spec.name, counts[i] as number]));
+  const validationPer = allocate(validationTotal, byName, byName);
+  const trainOrders: number[][] = [];
+  const trainParts: InstructionExample[][] = [];
+  const validationParts: InstructionExample[][] = [];
+  // the validation examples are the tail of each source's order, so no scale prefix can reach them
+  built.forEach((b, i) => {
+    const order = orders[i] as number[];
+    const v = validationPer[b.spec.name] as number;
+    const trainOrder = order.slice(0, order.length - v);
+    const validOrder = order.slice(order.length - v);
+    trainOrders.push(trainOrder);
+    trainParts.push(pickInOrder(b.examples, trainOrder, spec.shuffle));
+    validationParts.push(pickInOrder(b.examples, validOrder, spec.shuffle));
+    Object.assign(b.summary, { selected: order.length, validation: v, train: trainOrder.length });
+  });
+  const arrange = (items: InstructionExample[], label: string) => (spec.shuffle ? root.fork(label).shuffle([...items]) : items);
+  const train = arrange(trainParts.flat(), "shuffle:train");
+  const validation = arrange(validationParts.flat(), "shuffle:validation");
+  const scales = [...(spec.scales ?? [])]
+    .sort((a, b) => a - b)
+    .map((size) => ({ size, train: scaleSubset(spec, built, trainOrders, trainParts, train, size, root) }));
+  return { spec, train, validation, scales, sources: built.map((b) => b.summary), ...(temperature ? { temperature } : {}) };
+}
+
+/** The examples at `indices`, in that (seeded) order, or in file order when not shuffling. */
+function pickInOrder(examples: InstructionExample[], indices: number[], shuffle: boolean): InstructionExample[] {
+  return (shuffle ? indices : [...indices].sort((x, y) => x - y)).map((j) => examples[j] as InstructionExample);
+}
+
+function scaleSubset(
+  spec: MixtureSpec,
+  built: BuiltSource[],
+  trainOrders: number[][],
+  trainParts: InstructionExample[][],
+  train: InstructionExample[],
+  size: number,
+  root: Rng,
+): InstructionExample[] {
+  if (spec.scale_source === undefined) {
+    if (size > train.length) {
+      throw new DataError("XA_DATA_SCALE", `scale ${size} is larger than the train split (${train.length} examples)`, {
+        file: spec.file,
+        field: "scales",
+      });
+    }
+    // one fixed order over the train split; every scale is a prefix of it, so smaller scales nest in larger ones
+    const order = seededOrder(train.length, root.fork("scales")).slice(0, size);
+    return (spec.shuffle ? order : order.sort((a, b) => a - b)).map((j) => train[j] as InstructionExample);
+  }
+  const parts = built.map((b, i) => {
+    if (b.spec.name !== spec.scale_source) return trainParts[i] as InstructionExample[];
+    const order = trainOrders[i] as number[];
+    if (size > order.length) {
+      throw new DataError("XA_DATA_SCALE", `scale ${size} is larger than source "${b.spec.name}" (${order.length} train examples)`, {
+        file: spec.file,
+        field: "scales",
+      });
+    }
+    // a prefix of the source's seeded order, so each scale lies inside the next
+    return pickInOrder(b.examples, order.slice(0, size), spec.shuffle);
+  });
+  const items = parts.flat();
+  return spec.shuffle ? root.fork(`shuffle:scale:${size}`).shuffle(items) : items;
+}
