@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { run } from "../../src/cli/data.js";
+import { ConfigError, DataError } from "../../src/util/errors.js";
+import { tempDir } from "../helpers.js";
+
+let dir = "";
+let cleanup: () => Promise<void> = async () => {};
+before(async () => {
+  ({ dir, cleanup } = await tempDir("xalign-data-cli-"));
+  await writeFile(join(dir, "a.en"), "Hello.\nGood night.\nThank you.\n");
+  await writeFile(join(dir, "a.vi"), "Xin chào.\nChúc ngủ ngon.\nCảm ơn.\n");
+  await writeFile(join(dir, "b.vi"), "Xin chào.\n");
+  await writeFile(
+    join(dir, "mix.yaml"),
+    "name: tiny-vi\nseed: 3\nsources:\n  - { name: a, reader: moses, files: [a.en, a.vi], build: translation, src_lang: en, tgt_lang: vi }\nvalidation: 1\n",
+  );
+  await writeFile(
+    join(dir, "bad.yaml"),
+    "sources:\n  - { name: b, reader: moses, files: [a.en, b.vi], build: translation, src_lang: en, tgt_lang: vi }\n",
+  );
+});
+after(() => cleanup());
+
+async function capture(argv: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    return { code: await run(argv), out: lines.join("\n") };
+  } finally {
+    console.log = log;
+  }
+}
+
+describe("xalign data", () => {
+  it("build writes the mixture and prints a summary", async () => {
+    const out = join(dir, "out");
+    const { code, out: text } = await capture(["build", join(dir, "mix.yaml"), "--out", out]);
+    assert.equal(code, 0);
+    assert.match(text, /mixture tiny-vi \(seed 3\)/);
+    assert.match(text, /train 2, validation 1/);
+    const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { mixture: string };
+    assert.equal(manifest.mixture, "tiny-vi");
+    const train = JSON.parse(await readFile(join(out, "train.json"), "utf8")) as unknown[];
+    assert.equal(train.length, 2);
+  });
+
+  it("build stops on bad input, or skips and reports counts with --skip-invalid", async () => {
+    const out = join(dir, "out-bad");
+    await assert.rejects(
+      capture(["build", join(dir, "bad.yaml"), "--out", out]),
+      (e: unknown) => e instanceof DataError && e.code === "XA_DATA_LINE_COUNT",
+    );
+    await assert.rejects(readFile(join(out, "manifest.json")));
+    const { code, out: text } = await capture(["build", join(dir, "bad.yaml"), "--out", out, "--skip-invalid"]);
+    assert.equal(code, 0);
+    assert.match(text, /b skipped: unpaired line 2/);
+  });
+
+  it("stats prints a table per language and source", async () => {
+    const { code, out } = await capture(["stats", join(dir, "out", "train.jsonl")]);
+    assert.equal(code, 0);
+    assert.match(out, /\| vi \| a \| 2 \|/);
+    const json = await capture(["stats", join(dir, "out", "train.json"), "--json"]);
+    const parsed = JSON.parse(json.out) as { rows: { lang: string; examples: number }[] };
+    assert.equal(parsed.rows.at(-1)?.examples, 2);
+  });
+
+  it("rejects bad arguments", async () => {
+    await assert.rejects(capture(["build"]), (e: unknown) => e instanceof ConfigError);
+    await assert.rejects(capture(["build", "x.yaml", "--bogus"]), (e: unknown) => e instanceof ConfigError);
+    const { code } = await capture(["--help"]);
+    assert.equal(code, 0);
+  });
+});
