@@ -183,6 +183,17 @@ describe("derived languages", () => {
     assert.ok(q.text.endsWith(`${lang.forms[W.does]?.[0]}?`), q.text);
   });
 
+  it("articles can be dropped; front questions move the wh-word without inversion or do-support", () => {
+    const noArticles = realizer({ articles: false });
+    for (const c of sample(100)) assert.doesNotMatch(noArticles.sentence(c).text, /\b(the|The|a|an|A|An)\b/);
+    const front = realizer({ questions: "front" });
+    const p = world.trainPeople[5] as number;
+    const name = world.names[p] as string;
+    assert.equal(front.sentence(g.question(p, "home", false).clause).text, `Where ${name} live?`);
+    assert.equal(front.sentence(g.question(p, "age", false).clause).text, `How old ${name} is?`);
+    assert.equal(front.sentence(g.question(p, "born", false).clause).text, `When ${name} was born?`);
+  });
+
   it("bad specs and presets are ConfigErrors with a code", () => {
     for (const share of [-0.1, 1.5, Number.NaN]) {
       assert.throws(
