@@ -1,0 +1,83 @@
+/**
+ * Settings shared by the study notebooks: the synthetic world, tokenizer,
+ * base model and budgets. `quick` is sized for a 2-core CPU (a notebook in
+ * about ten minutes once the shared base model is cached); `full` for a GPU
+ * or a long CPU run. Every notebook records the settings it ran with.
+ */
+import type { BackendName } from "../engine/index.js";
+import type { SynthSizes } from "../synth/index.js";
+
+export type StudyMode = "quick" | "full";
+
+export interface StudySettings {
+  mode: StudyMode;
+  /** Seed of the world and the base model. Experiments take their own seeds. */
+  seed: number;
+  backend: BackendName | "auto";
+  /** The study's six languages, in the synthetic world's presets. */
+  languages: string[];
+  world: { preset: string; sizes: Partial<SynthSizes>; mix?: Record<string, number> };
+  tokenizer: { vocabSize: number };
+  model: {
+    hidden_size: number;
+    intermediate_size: number;
+    num_hidden_layers: number;
+    num_attention_heads: number;
+    max_position_embeddings: number;
+  };
+  pretrain: { steps: number; batchSize: number; maxLength: number; lr: number; warmupSteps: number };
+  tune: { epochs: number; batchSize: number; maxLength: number; lr: number; warmupRatio: number };
+  eval: { qaPerLanguage: number; translationsPerLanguage: number; maxNewTokens: number; batchSize: number };
+}
+
+export const STUDY_LANGUAGES = ["ar", "el", "hi", "tr", "vi", "zh"];
+
+const QUICK: StudySettings = {
+  mode: "quick",
+  seed: 1,
+  backend: "auto",
+  languages: STUDY_LANGUAGES,
+  world: { preset: "paper", sizes: { parallel: 8000, instructions: 1000, qa: 120, pretrain: 20000, dev: 200, devtest: 200 } },
+  tokenizer: { vocabSize: 3000 },
+  model: { hidden_size: 128, intermediate_size: 352, num_hidden_layers: 3, num_attention_heads: 4, max_position_embeddings: 256 },
+  pretrain: { steps: 500, batchSize: 16, maxLength: 96, lr: 3e-3, warmupSteps: 25 },
+  tune: { epochs: 1, batchSize: 16, maxLength: 192, lr: 1e-3, warmupRatio: 0.03 },
+  eval: { qaPerLanguage: 60, translationsPerLanguage: 60, maxNewTokens: 24, batchSize: 30 },
+};
+
+const FULL: StudySettings = {
+  mode: "full",
+  seed: 1,
+  backend: "auto",
+  languages: STUDY_LANGUAGES,
+  world: { preset: "paper", sizes: { parallel: 64000, instructions: 5000, qa: 300, pretrain: 120000, dev: 500, devtest: 500 } },
+  tokenizer: { vocabSize: 8000 },
+  model: { hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 8, num_attention_heads: 8, max_position_embeddings: 512 },
+  pretrain: { steps: 8000, batchSize: 32, maxLength: 256, lr: 6e-4, warmupSteps: 200 },
+  tune: { epochs: 3, batchSize: 32, maxLength: 384, lr: 2e-4, warmupRatio: 0.03 },
+  eval: { qaPerLanguage: 300, translationsPerLanguage: 500, maxNewTokens: 48, batchSize: 64 },
+};
+
+/** The settings of a mode, with overrides applied one level deep (e.g. `{ pretrain: { steps: 100 } }`). */
+export function studySettings(mode: StudyMode = "quick", overrides: DeepPartial<StudySettings> = {}): StudySettings {
+  const base = structuredClone(mode === "full" ? FULL : QUICK);
+  for (const [k, v] of Object.entries(overrides)) {
+    const key = k as keyof StudySettings;
+    const current = base[key];
+    if (
+      v !== undefined &&
+      current !== null &&
+      typeof current === "object" &&
+      !Array.isArray(current) &&
+      typeof v === "object" &&
+      !Array.isArray(v)
+    ) {
+      Object.assign(current, v);
+    } else if (v !== undefined) {
+      (base as unknown as Record<string, unknown>)[key] = v;
+    }
+  }
+  return base;
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };

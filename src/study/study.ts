@@ -1,0 +1,396 @@
+/**
+ * The study's building blocks for notebooks: a shared, cached synthetic world,
+ * tokenizer and English-dominant base model; instruction tuning from the base;
+ * QA and translation evaluation with the study's metrics; the competence probe.
+ * Notebooks compose these; each call is deterministic in its seeds.
+ *
+ * @example
+ * const study = await Study.prepare(studySettings("quick"));
+ * const tuned = await study.tune(await study.alpaca("en"), { seed: 0, label: "alpaca" });
+ * const qa = await study.evaluateQa(tuned.model, "vi");
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { TrainSchema } from "../config/schema.js";
+import { buildTranslationInstructions } from "../data/builders.js";
+import type { InstructionExample } from "../data/example.js";
+import { renderPrompt } from "../data/prompt.js";
+import { floresFile } from "../data/readers/flores.js";
+import { type EngineInfo, initEngine } from "../engine/index.js";
+import { BLEU, CHRF, scoreWithConfidence } from "../eval/index.js";
+import { qaScores } from "../eval/qa.js";
+import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.js";
+import { CONFIG_DEFAULTS, type LlamaConfig } from "../model/config.js";
+import { generate } from "../model/generate.js";
+import { LlamaModel } from "../model/llama.js";
+import { buildSynthWorld, competenceProbe, type ProbeResult, type SynthQaSet } from "../synth/index.js";
+import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/index.js";
+import { bucketedBatches, packedBatches } from "../train/batches.js";
+import { trainingTokenizer } from "../train/experiment.js";
+import { encodeExamples, readTextLines, tokenStream } from "../train/sequences.js";
+import { type TrainResult, train } from "../train/trainer.js";
+import { modelPersistence } from "../train/weights.js";
+import { DataError } from "../util/errors.js";
+import { Rng } from "../util/rng.js";
+import { cached, cacheKey } from "./cache.js";
+import type { StudySettings } from "./settings.js";
+
+/** Display names of the synthetic stand-ins (the study's languages, plus the near-English control). */
+export const LANGUAGE_NAMES: Record<string, string> = {
+  en: "English",
+  ar: "Arabic",
+  el: "Greek",
+  hi: "Hindi",
+  tr: "Turkish",
+  vi: "Vietnamese",
+  zh: "Chinese",
+  xx: "Near-English",
+};
+
+export interface TuneOptions {
+  seed: number;
+  label: string;
+  /** Folder for checkpoints and metrics (default: a folder under the cache's scratch). */
+  outDir: string;
+  /** Override the settings' epochs. */
+  epochs?: number;
+  /** Fixed number of optimiser steps instead of epochs. */
+  maxSteps?: number;
+  progress?: boolean;
+}
+
+export interface Tuned {
+  model: LlamaModel;
+  result: TrainResult;
+  examples: number;
+}
+
+export interface QaEvaluation {
+  lang: string;
+  count: number;
+  /** The study's score: gold answer contained in the output (%). */
+  contains: number;
+  exactMatch: number;
+  f1: number;
+  /** Score of a type-correct guess from the passage (%). */
+  chance: number;
+  predictions: { id: string; prediction: string; answers: string[] }[];
+}
+
+export interface TranslationEvaluation {
+  lang: string;
+  count: number;
+  bleu: number;
+  bleuHalfWidth: number;
+  chrf: number;
+  chrfHalfWidth: number;
+  signature: string;
+  hypotheses: string[];
+  references: string[];
+}
+
+export class Study {
+  private readonly qaSets = new Map<string, SynthQaSet>();
+
+  private constructor(
+    readonly settings: StudySettings,
+    readonly engine: EngineInfo,
+    readonly worldDir: string,
+    readonly tokenizer: Tokenizer,
+    readonly baseDir: string,
+  ) {}
+
+  /** Builds or loads (from the cache) the world, the tokenizer and the pretrained base model. */
+  static async prepare(settings: StudySettings, onStatus: (message: string) => void = (m) => console.log(m)): Promise<Study> {
+    const engine = await initEngine({ backend: settings.backend });
+    const worldConfig = {
+      preset: settings.world.preset,
+      seed: settings.seed,
+      sizes: settings.world.sizes,
+      mix: settings.world.mix ?? null,
+    };
+    const worldDir = await cached(
+      "world",
+      worldConfig,
+      async (dir) => {
+        await buildSynthWorld(dir, {
+          preset: settings.world.preset,
+          seed: settings.seed,
+          sizes: settings.world.sizes,
+          ...(settings.world.mix ? { mix: settings.world.mix } : {}),
+        });
+      },
+      onStatus,
+    );
+    const tokConfig = { world: cacheKey("world", worldConfig), vocabSize: settings.tokenizer.vocabSize };
+    const tokDir = await cached(
+      "tokenizer",
+      tokConfig,
+      async (dir) => (await trainStudyTokenizer(worldDir, settings.tokenizer.vocabSize)).save(dir),
+      onStatus,
+    );
+    const tokenizer = await loadTokenizer(tokDir);
+    const baseConfig = {
+      tokenizer: cacheKey("tokenizer", tokConfig),
+      model: settings.model,
+      pretrain: settings.pretrain,
+      seed: settings.seed,
+    };
+    const baseDir = await cached("base", baseConfig, (dir) => pretrainBase(settings, worldDir, tokenizer, dir), onStatus);
+    return new Study(settings, engine, worldDir, tokenizer, baseDir);
+  }
+
+  /** A fresh copy of the pretrained base model. */
+  loadBase(): Promise<LlamaModel> {
+    return loadCheckpoint(this.baseDir);
+  }
+
+  /** Alpaca-like instructions of the world in `lang` (epoch 0), as examples. */
+  async alpaca(lang: string, limit?: number): Promise<InstructionExample[]> {
+    const file = join(this.worldDir, "instructions", `alpaca.${lang}.json`);
+    const records = JSON.parse(await readFile(file, "utf8")) as { instruction: string; input: string; output: string }[];
+    return records
+      .slice(0, limit ?? records.length)
+      .map((r, i) => ({ id: `alpaca-${lang}:${i}`, ...r, lang, source: `alpaca-${lang}`, task: "general" }));
+  }
+
+  /** English–X sentence pairs of the training corpus (lines [offset, offset + count)). */
+  async parallel(lang: string, count: number, offset = 0): Promise<{ src: string; tgt: string }[]> {
+    const dir = join(this.worldDir, "parallel", `en-${lang}`);
+    const [en, x] = await Promise.all([readLinesOf(join(dir, "train.en")), readLinesOf(join(dir, `train.${lang}`))]);
+    if (offset + count > en.length) {
+      throw new DataError("XA_STUDY_PAIRS", `asked for ${offset + count} pairs but en-${lang} has ${en.length}`, {
+        file: dir,
+        hint: "raise world.sizes.parallel",
+      });
+    }
+    return en.slice(offset, offset + count).map((src, i) => ({ src, tgt: x[offset + i] as string }));
+  }
+
+  /** Translation instructions from the first `count` pairs: en→X ("target", the study's choice), X→en ("source") or both. */
+  async translationExamples(lang: string, count: number, side: "target" | "source" | "both" = "target"): Promise<InstructionExample[]> {
+    const pairs = await this.parallel(lang, count);
+    const out: InstructionExample[] = [];
+    const direction = side === "target" ? "forward" : side === "source" ? "reverse" : "both";
+    for await (const ex of buildTranslationInstructions(pairs, {
+      srcLang: "en",
+      tgtLang: lang,
+      direction,
+      source: `parallel-en-${lang}`,
+    })) {
+      out.push(ex);
+    }
+    return out;
+  }
+
+  /** The XQuAD-like QA set of a language. */
+  async qaSet(lang: string): Promise<SynthQaSet> {
+    const hit = this.qaSets.get(lang);
+    if (hit) return hit;
+    const set = JSON.parse(await readFile(join(this.worldDir, "qa", `xquad.${lang}.json`), "utf8")) as SynthQaSet;
+    this.qaSets.set(lang, set);
+    return set;
+  }
+
+  /** The native-language instruction the world's Alpaca-like data uses for extractive QA (the most frequent one). */
+  async qaInstruction(lang: string): Promise<string> {
+    const counts = new Map<string, number>();
+    for (const r of await this.alpaca(lang)) if (r.input.includes("\n")) counts.set(r.instruction, (counts.get(r.instruction) ?? 0) + 1);
+    const best = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
+    if (!best)
+      throw new DataError("XA_STUDY_QA_INSTRUCTION", `no extractive QA instruction in alpaca.${lang}.json`, {
+        file: join(this.worldDir, "instructions"),
+      });
+    return best[0];
+  }
+
+  /** Instruction-tunes a fresh copy of the base model on `examples`. */
+  async tune(examples: readonly InstructionExample[], options: TuneOptions): Promise<Tuned> {
+    const s = this.settings.tune;
+    const model = await this.loadBase();
+    const tok = trainingTokenizer(this.tokenizer);
+    const seqs = await encodeExamples(examples, tok, { maxLength: s.maxLength });
+    const rng = new Rng(options.seed);
+    const config = TrainSchema.parse({
+      ...(options.maxSteps !== undefined ? { max_steps: options.maxSteps } : { epochs: options.epochs ?? s.epochs }),
+      batch_size: s.batchSize,
+      max_length: s.maxLength,
+      lr: s.lr,
+      warmup_ratio: s.warmupRatio,
+      schedule: "cosine",
+      weight_decay: 0,
+      clip_norm: 1,
+      keep_last: 1,
+    });
+    const result = await train({
+      model,
+      params: model.variables,
+      train: bucketedBatches(seqs, { batchSize: s.batchSize, seed: rng.nextU32(), padId: tok.padId }),
+      config,
+      seed: options.seed,
+      outDir: options.outDir,
+      ...modelPersistence(model),
+      label: options.label,
+      progress: options.progress ?? true,
+    });
+    return { model, result, examples: seqs.length };
+  }
+
+  /** Greedy continuations of prompts, batched. */
+  async complete(model: LlamaModel, prompts: string[], maxNewTokens = this.settings.eval.maxNewTokens): Promise<string[]> {
+    const out: string[] = [];
+    const bs = this.settings.eval.batchSize;
+    const tok = trainingTokenizer(this.tokenizer);
+    for (let i = 0; i < prompts.length; i += bs) {
+      const chunk = prompts.slice(i, i + bs);
+      const ids = (await this.tokenizer.encodeBatch(chunk, { addBos: false, addEos: false })).map((r) => [tok.bosId, ...r]);
+      const res = await generate(model, ids, { maxNewTokens, tokenizer: this.tokenizer, stopStrings: ["\n"], padTokenId: tok.padId });
+      out.push(...(res.texts ?? []).map((t) => t.trim()));
+    }
+    return out;
+  }
+
+  /** Extractive QA with the native-language instruction in the Alpaca prompt; the study's scores. */
+  async evaluateQa(model: LlamaModel, lang: string, count = this.settings.eval.qaPerLanguage): Promise<QaEvaluation> {
+    const set = await this.qaSet(lang);
+    const instruction = await this.qaInstruction(lang);
+    const items: { id: string; prompt: string; answers: string[]; chance: number }[] = [];
+    for (const doc of set.data) {
+      for (const p of doc.paragraphs) {
+        for (const q of p.qas)
+          items.push({
+            id: q.id,
+            prompt: renderPrompt({ instruction, input: `${p.context}\n${q.question}`, output: "" }, "alpaca").prompt,
+            answers: q.answers.map((a) => a.text),
+            chance: q.chance ?? set.chance,
+          });
+      }
+    }
+    const picked = items.slice(0, count);
+    const predictions = await this.complete(
+      model,
+      picked.map((it) => it.prompt),
+    );
+    const scores = qaScores(picked.map((it, i) => ({ prediction: predictions[i] ?? "", answers: it.answers, lang })));
+    return {
+      lang,
+      count: picked.length,
+      contains: scores.contains,
+      exactMatch: scores.exactMatch,
+      f1: scores.f1,
+      chance: (100 * picked.reduce((a, it) => a + it.chance, 0)) / Math.max(1, picked.length),
+      predictions: picked.map((it, i) => ({ id: it.id, prediction: predictions[i] ?? "", answers: it.answers })),
+    };
+  }
+
+  /** en→X translation of the held-out (Flores-like) devtest sentences with template 0; BLEU and chrF with 95% CIs. */
+  async evaluateTranslation(
+    model: LlamaModel,
+    lang: string,
+    count = this.settings.eval.translationsPerLanguage,
+  ): Promise<TranslationEvaluation> {
+    const [en, x] = await Promise.all([
+      readLinesOf(floresFile(join(this.worldDir, "flores"), "en", "devtest")),
+      readLinesOf(floresFile(join(this.worldDir, "flores"), lang, "devtest")),
+    ]);
+    const pairs = en.slice(0, count).map((src, i) => ({ src, tgt: x[i] as string }));
+    const prompts: string[] = [];
+    for await (const ex of buildTranslationInstructions(pairs, { srcLang: "en", tgtLang: lang, template: 0, source: "flores" })) {
+      prompts.push(renderPrompt(ex, "alpaca").prompt);
+    }
+    const hypotheses = await this.complete(model, prompts, this.settings.eval.maxNewTokens * 2);
+    const references = pairs.map((p) => p.tgt);
+    const tokenize = /\p{Script=Han}/u.test(references.join("")) ? "zh" : "13a";
+    const bleu = scoreWithConfidence(new BLEU({ tokenize }), hypotheses, [references], { samples: 1000 });
+    const chrf = scoreWithConfidence(new CHRF(), hypotheses, [references], { samples: 1000 });
+    return {
+      lang,
+      count: pairs.length,
+      bleu: bleu.score,
+      bleuHalfWidth: bleu.confidence?.halfWidth ?? 0,
+      chrf: chrf.score,
+      chrfHalfWidth: chrf.confidence?.halfWidth ?? 0,
+      signature: String(bleu.signature ?? ""),
+      hypotheses,
+      references,
+    };
+  }
+
+  /** Plain-text QA accuracy of an untuned model per language, next to chance (has it learned the language at all?). */
+  async probe(
+    model: LlamaModel,
+    languages: string[] = ["en", ...this.settings.languages],
+    limit = this.settings.eval.qaPerLanguage,
+  ): Promise<ProbeResult[]> {
+    const sets = await Promise.all(languages.map((l) => this.qaSet(l)));
+    return competenceProbe(sets, (prompts) => this.complete(model, prompts), { limit, batchSize: this.settings.eval.batchSize });
+  }
+}
+
+async function readLinesOf(path: string): Promise<string[]> {
+  const text = await readFile(path, "utf8");
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
+}
+
+/** A BPE tokenizer on the world's pretraining corpus, a sample of its instructions (so prompt words are known) and parallel text. */
+async function trainStudyTokenizer(worldDir: string, vocabSize: number): Promise<Tokenizer> {
+  const texts: string[] = [];
+  const instructionsDir = join(worldDir, "instructions");
+  const { readdir } = await import("node:fs/promises");
+  for (const f of (await readdir(instructionsDir)).filter((n) => n.endsWith(".json")).sort()) {
+    const records = JSON.parse(await readFile(join(instructionsDir, f), "utf8")) as {
+      instruction: string;
+      input: string;
+      output: string;
+    }[];
+    for (const r of records.slice(0, 300)) texts.push(renderPrompt(r, "alpaca").prompt, r.output);
+  }
+  return trainBpeTokenizer({ texts, files: [join(worldDir, "pretrain", "corpus.txt")] }, { vocabSize });
+}
+
+/** Pretrains the base model on the world's imbalanced corpus and saves it (HF layout + tokenizer + metrics). */
+async function pretrainBase(settings: StudySettings, worldDir: string, tokenizer: Tokenizer, dir: string): Promise<void> {
+  const tok = trainingTokenizer(tokenizer);
+  const p = settings.pretrain;
+  const config: LlamaConfig = {
+    ...CONFIG_DEFAULTS,
+    ...settings.model,
+    num_key_value_heads: settings.model.num_attention_heads,
+    vocab_size: tokenizer.vocabSize,
+    tie_word_embeddings: true,
+    bos_token_id: tok.bosId,
+    eos_token_id: tok.eosId,
+    pad_token_id: tok.padId,
+  } as LlamaConfig;
+  const model = LlamaModel.init(config, new Rng(settings.seed).fork("base-init"));
+  try {
+    const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
+    const tokens = await tokenStream(lines, tok);
+    await train({
+      model,
+      params: model.variables,
+      train: packedBatches(tokens, { maxLength: p.maxLength, batchSize: p.batchSize, seed: settings.seed }),
+      config: TrainSchema.parse({
+        max_steps: p.steps,
+        batch_size: p.batchSize,
+        max_length: p.maxLength,
+        lr: p.lr,
+        warmup_steps: p.warmupSteps,
+        schedule: "cosine",
+        weight_decay: 0.01,
+        clip_norm: 1,
+        keep_last: 1,
+      }),
+      seed: settings.seed,
+      outDir: join(dir, "pretrain"),
+      ...modelPersistence(model),
+      label: "pretrain base",
+    });
+    await saveCheckpoint(model, dir);
+    await tokenizer.save(dir);
+  } finally {
+    model.dispose();
+  }
+}
