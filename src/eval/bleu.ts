@@ -106,8 +106,8 @@ export class BLEU implements CorpusMetric<BLEUScore> {
 
   /** The tokens BLEU counts for one segment (lowercasing, tokeniser, whitespace split). */
   tokens(segment: string): string[] {
-    const s = this.lowercase ? segment.toLowerCase() : segment;
-    return pySplit(this.tokenizer.tokenize(pyRstrip(s)));
+    const s = pyRstrip(this.lowercase ? segment.toLowerCase() : segment);
+    return this.tokenizer.tokens ? this.tokenizer.tokens(s) : pySplit(this.tokenizer.tokenize(s));
   }
 
   /** Corpus BLEU over hypotheses and reference streams (`references[k][i]`). */
@@ -215,20 +215,33 @@ export function computeBleu(
 }
 
 /**
- * Clipped n-gram counting for one segment at a time. Tokens get small
- * per-segment ids so an n-gram packs into one exact number (order tag in the
- * top bits), counted in an open-addressing table reused across segments.
+ * Clipped n-gram counting for one segment at a time. Tokens get corpus ids
+ * (one Map lookup each) and then small per-segment ids, so an n-gram packs
+ * into one exact number (order tag in the top bits) with an integer hash
+ * built alongside; counts live in an open-addressing table reused across
+ * segments, and all buffers are reused, so the loop allocates almost nothing.
  * Segments with too many distinct tokens to pack fall back to string keys.
  */
 class NgramCounter {
   private readonly base: number;
   private readonly orderTag: number;
-  private readonly local = new Map<string, number>();
+  // Token -> corpus id, then corpus id -> per-segment id via a stamp (no per-segment map).
+  private readonly vocab = new Map<string, number>();
+  private stamp = new Int32Array(1024).fill(-1);
+  private localOf = new Int32Array(1024);
+  private segment = 0;
+  private localCount = 0;
+  // Per-segment id sequences: hypothesis first, then each reference.
+  private idBuf = new Int32Array(1024);
+  // Table of n-gram key -> remaining reference count.
   private keys = new Float64Array(1024).fill(-1);
   private counts = new Int32Array(1024);
   private mask = 1023;
-  private readonly used: number[] = [];
-  private readonly scratch: number[] = [];
+  private used = new Int32Array(512);
+  private usedCount = 0;
+  // Scratch n-grams of one sequence.
+  private gramKeys = new Float64Array(1024);
+  private gramHashes = new Int32Array(1024);
   private readonly maxCounts = new Map<number, number>();
 
   constructor(private readonly order: number) {
@@ -244,76 +257,117 @@ class NgramCounter {
     out[offset + 1] = closestRefLength(hyp.length, refs);
     for (let n = 1; n <= order; n++) out[offset + 1 + order + n] = Math.max(0, hyp.length - n + 1);
 
-    this.local.clear();
-    const hypIds = this.ids(hyp);
-    const refIds = refs.map((r) => this.ids(r));
-    if (this.local.size > this.base) {
+    this.segment++;
+    this.localCount = 0;
+    let total = hyp.length;
+    for (const r of refs) total += r.length;
+    if (total > this.idBuf.length) this.idBuf = new Int32Array(2 * total);
+    let at = this.assignIds(hyp, 0);
+    const refStarts: number[] = [];
+    for (const r of refs) {
+      refStarts.push(at);
+      at = this.assignIds(r, at);
+    }
+    if (this.localCount > this.base) {
       this.countWithStrings(hyp, refs, out, offset);
       return;
     }
     this.reset();
-    if (refIds.length === 1) {
-      this.addAll(refIds[0]!);
+    if (refs.length === 1) {
+      this.addAll(refStarts[0]!, refs[0]!.length);
     } else {
       // Several references: an n-gram may match up to its largest count in any one of them.
       this.maxCounts.clear();
-      for (const ids of refIds) {
+      refs.forEach((r, k) => {
         this.reset();
-        this.addAll(ids);
-        for (const slot of this.used) {
+        this.addAll(refStarts[k]!, r.length);
+        for (let u = 0; u < this.usedCount; u++) {
+          const slot = this.used[u]!;
           const key = this.keys[slot]!;
           const c = this.counts[slot]!;
           if ((this.maxCounts.get(key) ?? 0) < c) this.maxCounts.set(key, c);
         }
-      }
+      });
       this.reset();
-      for (const [key, c] of this.maxCounts) this.counts[this.insert(key)] = c;
+      for (const [key, c] of this.maxCounts) this.counts[this.insert(key, hashOfKey(key))] = c;
     }
     // Consuming reference counts as hypothesis n-grams arrive sums min(hyp count, ref count).
-    const keys = this.ngrams(hypIds);
-    for (let j = 0; j < keys.length; j++) {
+    const grams = this.ngrams(0, hyp.length);
+    const keys = this.gramKeys;
+    const hashes = this.gramHashes;
+    const tag = this.orderTag;
+    for (let j = 0; j < grams; j++) {
       const key = keys[j]!;
-      const slot = this.find(key);
+      const slot = this.find(key, hashes[j]!);
       if (slot >= 0 && this.counts[slot]! > 0) {
         this.counts[slot]!--;
-        out[offset + 1 + Math.floor(key / this.orderTag)]!++;
+        out[offset + 1 + Math.floor(key / tag)]!++;
       }
     }
   }
 
-  private ids(tokens: string[]): Int32Array {
-    const out = new Int32Array(tokens.length);
+  /** Writes per-segment ids of `tokens` into idBuf from `at`; returns the end. */
+  private assignIds(tokens: string[], at: number): number {
+    const buf = this.idBuf;
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i]!;
-      let id = this.local.get(t);
-      if (id === undefined) {
-        id = this.local.size;
-        this.local.set(t, id);
+      let g = this.vocab.get(t);
+      if (g === undefined) {
+        g = this.vocab.size;
+        this.vocab.set(t, g);
+        if (g >= this.stamp.length) this.growStamps();
       }
-      out[i] = id;
+      if (this.stamp[g] !== this.segment) {
+        this.stamp[g] = this.segment;
+        this.localOf[g] = this.localCount++;
+      }
+      buf[at++] = this.localOf[g]!;
     }
-    return out;
+    return at;
   }
 
-  /** Every n-gram (n = 1..order) of `ids` as a packed key (reuses one scratch array). */
-  private ngrams(ids: Int32Array): number[] {
-    const keys = this.scratch;
-    keys.length = 0;
-    const len = ids.length;
+  private growStamps(): void {
+    const stamp = new Int32Array(this.stamp.length * 2).fill(-1);
+    stamp.set(this.stamp);
+    const localOf = new Int32Array(this.localOf.length * 2);
+    localOf.set(this.localOf);
+    this.stamp = stamp;
+    this.localOf = localOf;
+  }
+
+  /** Packs every n-gram (n = 1..order) of idBuf[start, start+len) into gramKeys/gramHashes; returns the count. */
+  private ngrams(start: number, len: number): number {
+    const need = len * this.order;
+    if (need > this.gramKeys.length) {
+      this.gramKeys = new Float64Array(2 * need);
+      this.gramHashes = new Int32Array(2 * need);
+    }
+    const keys = this.gramKeys;
+    const hashes = this.gramHashes;
+    const ids = this.idBuf;
+    const base = this.base;
+    const tag = this.orderTag;
+    const order = this.order;
+    let g = 0;
     for (let i = 0; i < len; i++) {
       let key = 0;
-      for (let n = 1; n <= this.order && i + n <= len; n++) {
-        key = key * this.base + ids[i + n - 1]!;
-        keys.push(key + n * this.orderTag);
+      for (let n = 1; n <= order && i + n <= len; n++) {
+        key = key * base + ids[start + i + n - 1]!;
+        const full = key + n * tag;
+        keys[g] = full;
+        hashes[g] = hashOfKey(full);
+        g++;
       }
     }
-    return keys;
+    return g;
   }
 
-  private addAll(ids: Int32Array): void {
-    const keys = this.ngrams(ids);
-    this.ensureCapacity(keys.length);
-    for (let j = 0; j < keys.length; j++) this.counts[this.insert(keys[j]!)]!++;
+  private addAll(start: number, len: number): void {
+    const grams = this.ngrams(start, len);
+    this.ensureCapacity(grams);
+    const keys = this.gramKeys;
+    const hashes = this.gramHashes;
+    for (let j = 0; j < grams; j++) this.counts[this.insert(keys[j]!, hashes[j]!)]!++;
   }
 
   private ensureCapacity(entries: number): void {
@@ -322,43 +376,36 @@ class NgramCounter {
     while (entries * 2 > size) size *= 2;
     this.keys = new Float64Array(size).fill(-1);
     this.counts = new Int32Array(size);
+    this.used = new Int32Array(size);
     this.mask = size - 1;
-    this.used.length = 0;
+    this.usedCount = 0;
   }
 
   private reset(): void {
-    for (const slot of this.used) {
+    for (let u = 0; u < this.usedCount; u++) {
+      const slot = this.used[u]!;
       this.keys[slot] = -1;
       this.counts[slot] = 0;
     }
-    this.used.length = 0;
+    this.usedCount = 0;
   }
 
-  private slotOf(key: number): number {
-    // Keys are exact integers below 2^53: mix the low and high 32-bit halves.
-    const lo = key >>> 0;
-    const hi = Math.floor(key / 4294967296);
-    let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 13;
-    return h & this.mask;
-  }
-
-  private insert(key: number): number {
-    let slot = this.slotOf(key);
+  private insert(key: number, hash: number): number {
+    let slot = hash & this.mask;
     for (;;) {
       const k = this.keys[slot]!;
       if (k === key) return slot;
       if (k === -1) {
         this.keys[slot] = key;
-        this.used.push(slot);
+        this.used[this.usedCount++] = slot;
         return slot;
       }
       slot = (slot + 1) & this.mask;
     }
   }
 
-  private find(key: number): number {
-    let slot = this.slotOf(key);
+  private find(key: number, hash: number): number {
+    let slot = hash & this.mask;
     for (;;) {
       const k = this.keys[slot]!;
       if (k === key) return slot;
@@ -377,6 +424,14 @@ class NgramCounter {
       if (r !== undefined) out[offset + 1 + Number(g.slice(0, g.indexOf(":")))]! += Math.min(c, r);
     }
   }
+}
+
+/** A table hash of a packed key (an exact integer below 2^53): mixes its two 32-bit halves. */
+function hashOfKey(key: number): number {
+  const lo = key | 0;
+  const hi = (key / 4294967296) | 0;
+  const h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
+  return h ^ (h >>> 15);
 }
 
 function stringNgrams(tokens: string[], order: number): Map<string, number> {

@@ -13,10 +13,43 @@ export {
   pairedBootstrap,
   scoreWithConfidence,
 } from "./bootstrap.js";
+export { choiceAccuracy, extractChoice } from "./choice.js";
 export { CHRF, type CHRFOptions, CHRFScore, splitPunctuation } from "./chrf.js";
+export {
+  type GenerationExample,
+  type GenerationProgress,
+  type GenerationResult,
+  type PredictionRecord,
+  type PromptTemplate,
+  type RunGenerationOptions,
+  readPredictions,
+  renderPrompt,
+  runGeneration,
+} from "./generation.js";
 export { formatFixed } from "./pytext.js";
+export {
+  containsAnswer,
+  exactMatch,
+  MLQA_LANGUAGES,
+  type NormalizeOptions,
+  normalizeAnswer,
+  type QaExample,
+  type QaScores,
+  qaScores,
+  tokenF1,
+} from "./qa.js";
+export { type RougeScores, type RougeTokenizer, type RougeValue, rougeL, rougeN, rougeScores, rougeTokens } from "./rouge.js";
 export type { Confidence, CorpusMetric, FormatOptions, ReferenceStreams, SegmentStatistics } from "./score.js";
 export { MetricScore, sumStatistics } from "./score.js";
+export {
+  type MetricName,
+  type ScoreRow,
+  type ScoreTable,
+  type ScoreTableOptions,
+  scoreByLanguage,
+  scoreTable,
+  scoreTableToDataFrame,
+} from "./scores.js";
 export { SACREBLEU_VERSION, Signature } from "./signature.js";
 export {
   BLEU_TOKENIZERS,

@@ -8,8 +8,9 @@
 /** Python's `str.isspace()` set (JS `\s` differs: it has U+FEFF, lacks U+001C–U+001F and U+0085). */
 const PY_WS_CLASS = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 const PY_WS_RUN = new RegExp(`[${PY_WS_CLASS}]+`, "g");
+// Python whitespace other than the plain space: when absent, split(" ") is exact and much faster.
+const PY_WS_NOT_SPACE = new RegExp(`[${PY_WS_CLASS.replace("\\x1c-\\x20", "\\x1c-\\x1f")}]`);
 const PY_WS_LEFT = new RegExp(`^[${PY_WS_CLASS}]+`);
-const PY_WS_RIGHT = new RegExp(`[${PY_WS_CLASS}]+$`);
 
 /**
  * Python's `str.split()` with no arguments: splits on runs of Python
@@ -19,6 +20,12 @@ const PY_WS_RIGHT = new RegExp(`[${PY_WS_CLASS}]+$`);
  * pySplit("  a\u0085b  "); // ["a", "b"]
  */
 export function pySplit(text: string): string[] {
+  if (!PY_WS_NOT_SPACE.test(text)) {
+    const pieces = text.split(" ");
+    const out: string[] = [];
+    for (const p of pieces) if (p !== "") out.push(p);
+    return out;
+  }
   const parts = text.split(PY_WS_RUN);
   if (parts.length > 0 && parts[0] === "") parts.shift();
   if (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
@@ -27,17 +34,36 @@ export function pySplit(text: string): string[] {
 
 /** Python's `str.strip()` (no arguments). */
 export function pyStrip(text: string): string {
-  return text.replace(PY_WS_LEFT, "").replace(PY_WS_RIGHT, "");
+  return pyRstrip(text.replace(PY_WS_LEFT, ""));
 }
 
 /** Python's `str.rstrip()` (no arguments). */
 export function pyRstrip(text: string): string {
-  return text.replace(PY_WS_RIGHT, "");
+  // A loop from the end: an end-anchored regex is tried at every position.
+  let end = text.length;
+  while (end > 0 && isPySpaceCode(text.charCodeAt(end - 1))) end--;
+  return end === text.length ? text : text.slice(0, end);
+}
+
+function isPySpaceCode(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
+  if (c < 0x85) return false;
+  return (
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000
+  );
 }
 
 /** Whether `ch` (one code point) is whitespace for Python. */
 export function pyIsSpace(ch: string): boolean {
-  return ch.length > 0 && pySplit(ch).length === 0;
+  return ch.length === 1 && isPySpaceCode(ch.charCodeAt(0));
 }
 
 /** The code points of a string, as Python indexes it (astral characters count once). */
