@@ -85,10 +85,16 @@ export class Grammar {
     switch (relation) {
       case "home": {
         const place = this.world.places[who.home];
-        switch (v % 4) {
+        switch (v % 5) {
           case 0:
             c = clause({ subj: this.person(b, m, p), verb: [b.word(W.live, 1)], adjuncts: [b.pp(W.in, this.place(b, m, who.home))] });
             break;
+          case 4: {
+            const subj = this.person(b, m, p);
+            const near = b.pp(W.near, b.np([b.word(place?.geo as number)], b.word(W.the)));
+            c = clause({ subj, verb: [b.word(W.live, 1)], adjuncts: [b.pp(W.in, this.place(b, m, who.home)), near] });
+            break;
+          }
           case 1: {
             const subj = this.person(b, m, p);
             const np = b.of(b.np([b.word(place?.type as number)], b.word(W.the)), W.of, this.place(b, m, who.home));
@@ -116,10 +122,16 @@ export class Grammar {
       case "job": {
         const job = () => this.marked(b, m, "job", who.job);
         const aJob = () => this.a(b, who.job);
-        switch (v % 3) {
+        switch (v % 4) {
           case 0:
             c = clause({ subj: this.person(b, m, p), verb: [b.word(W.work, 1)], adjuncts: [b.pp(W.as, b.np([job()], aJob()))] });
             break;
+          case 3: {
+            const subj = this.person(b, m, p);
+            const as = b.pp(W.as, b.np([job()], aJob()));
+            c = clause({ subj, verb: [b.word(W.work, 1)], adjuncts: [as, b.pp(W.in, this.place(b, m, who.home))] });
+            break;
+          }
           case 1:
             c = clause({ subj: this.person(b, m, p), verb: [b.word(W.is)], inverts: true, obj: b.np([job()], aJob()), predicate: true });
             break;
@@ -156,10 +168,11 @@ export class Grammar {
         break;
       }
       case "owns": {
-        if (v % 3 < 2) {
+        if (v % 4 !== 2) {
           const subj = this.person(b, m, p);
           const obj = b.np([this.marked(b, m, "object", who.object)], this.a(b, who.color), [this.marked(b, m, "color", who.color)]);
-          c = clause({ subj, verb: [b.word(v % 3 === 0 ? W.have : W.own, 1)], obj });
+          const adjuncts = v % 4 === 3 ? [b.pp(W.at, b.np([b.word(W.home)]))] : [];
+          c = clause({ subj, verb: [b.word(v % 4 === 1 ? W.own : W.have, 1)], obj, adjuncts });
         } else {
           const subj = this.ofPerson(b, m, this.marked(b, m, "object", who.object), p);
           c = clause({ subj, verb: [b.word(W.is)], inverts: true, obj: b.fixed([this.marked(b, m, "color", who.color)]), predicate: true });
@@ -168,10 +181,17 @@ export class Grammar {
       }
       case "likes": {
         const food = () => b.np([this.marked(b, m, "food", who.food, COUNT_FOODS.has(who.food) ? 1 : 0)]);
-        switch (v % 3) {
+        switch (v % 4) {
           case 0:
             c = clause({ subj: this.person(b, m, p), verb: [b.word(W.like, 1)], obj: food() });
             break;
+          case 3: {
+            const subj = this.person(b, m, p);
+            const obj = food();
+            const when = rng.float() < 0.5 ? b.np([b.word(W.day)], b.word(W.every)) : b.pp(W.in, b.np([b.word(W.morning)], b.word(W.the)));
+            c = clause({ subj, verb: [b.word(W.eat, 1)], obj, adjuncts: [when] });
+            break;
+          }
           case 1:
             c = clause({ subj: this.person(b, m, p), verb: [b.word(W.often), b.word(W.eat, 1)], obj: food() });
             break;
