@@ -101,6 +101,40 @@ export const TokenizerSchema = z.strictObject({
   vocab_size: positiveInt.default(2048),
 });
 
+/**
+ * How `engine: torch-fsdp` runs (src/launch): the torchrun topology, precision,
+ * FSDP policy and an optional Slurm header. Ignored by the tfjs engine.
+ */
+export const LaunchSchema = z.strictObject({
+  nodes: positiveInt.default(1),
+  gpus_per_node: positiveInt.default(1),
+  /** host:port of the rendezvous (node 0) for multi-node runs. */
+  rdzv_endpoint: z.string().optional(),
+  /** This machine's rank among the nodes (multi-node runs started by hand). */
+  node_rank: nonNegativeInt.optional(),
+  /** When set, batch_size x grad_accum x nodes x gpus_per_node must equal it (the study: 128). */
+  effective_batch: positiveInt.optional(),
+  bf16: z.boolean().default(true),
+  tf32: z.boolean().default(false),
+  /** Hugging Face TrainingArguments.fsdp; "" turns FSDP off (plain DDP). */
+  fsdp: z.string().default("full_shard auto_wrap"),
+  fsdp_wrap: z.string().default("LlamaDecoderLayer"),
+  gradient_checkpointing: z.boolean().default(false),
+  /** Executables on the GPU machines. */
+  python: z.string().default("python3"),
+  torchrun: z.string().default("torchrun"),
+  slurm: z
+    .strictObject({
+      partition: z.string().optional(),
+      account: z.string().optional(),
+      time: z.string().default("24:00:00"),
+      cpus_per_task: positiveInt.default(16),
+      mem: z.string().optional(),
+      port: positiveInt.default(29500),
+    })
+    .optional(),
+});
+
 export const ExperimentSchema = z
   .strictObject({
     name: z.string().min(1),
@@ -114,6 +148,7 @@ export const ExperimentSchema = z
     tokenizer: TokenizerSchema,
     model: ModelSchema,
     stages: z.array(StageSchema).min(1),
+    launch: LaunchSchema.optional(),
   })
   .superRefine((e, ctx) => {
     if (e.tokenizer.path === undefined && e.tokenizer.train_on === undefined) {
@@ -131,3 +166,4 @@ export type TrainConfig = z.infer<typeof TrainSchema>;
 export type StageConfig = z.infer<typeof StageSchema>;
 export type ModelSpec = z.infer<typeof ModelSchema>;
 export type ExperimentConfig = z.infer<typeof ExperimentSchema>;
+export type LaunchConfig = z.infer<typeof LaunchSchema>;
