@@ -15,7 +15,6 @@ const COMMANDS: Record<string, Command> = {
   train: { summary: "train an experiment's stages (pretraining, instruction tuning, LoRA)", load: () => import("./train.js") },
   synth: { summary: "generate the synthetic multilingual world (synth build)", load: () => import("./synth.js") },
   launch: { summary: "run a torch-fsdp experiment with torchrun or Slurm (--dry-run prints it)", load: () => import("./launch.js") },
-  launch: { summary: "run a torch-fsdp experiment with torchrun or Slurm (--dry-run prints it)", load: () => import("./launch.js") },
 };
 
 export function commandNames(): string[] {
