@@ -13,7 +13,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
+import { projectRoot, sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
 import { VERSION } from "../version.js";
 
 const MARKER = "xalign-cache.json";
@@ -31,7 +31,7 @@ export interface CacheEntry {
 
 /** The cache folder. */
 export function cacheRoot(): string {
-  return resolve(process.env.XALIGN_CACHE ?? join(process.cwd(), ".cache", "xalign"));
+  return resolve(process.env.XALIGN_CACHE ?? join(projectRoot(), ".cache", "xalign"));
 }
 
 /** The key of an artifact: kind, configuration and code version. */

@@ -1,0 +1,186 @@
+/**
+ * What a study notebook leaves behind: runs/<notebook>/<timestamp>/ with its
+ * tables (CSV and JSON), figures (standalone HTML), metrics.json (what
+ * `xalign verify` compares), findings.json (what `npm start` prints) and a
+ * manifest (parameters, seeds, data hashes, versions, backend, device,
+ * durations). Tables show themselves in the kernel.
+ *
+ * @example
+ * const record = await RunRecord.start("03-target-vs-source", { mode, seeds }, study);
+ * record.table("qa", rows);
+ * record.finding("Target-side translation data helps non-English QA", { gain: 3.2 });
+ * await record.finish();
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
+import { projectRoot, sha256File, writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
+import { VERSION } from "../version.js";
+import type { Study } from "./study.js";
+
+export type Row = Record<string, string | number | null>;
+
+/** A results table that shows itself in a notebook (HTML) and a terminal (aligned text). */
+export class Table {
+  constructor(
+    readonly name: string,
+    readonly rows: Row[],
+    readonly caption = "",
+  ) {}
+
+  columns(): string[] {
+    const cols: string[] = [];
+    for (const r of this.rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
+    return cols;
+  }
+
+  toCsv(): string {
+    const cols = this.columns();
+    const cell = (v: unknown) => {
+      const s = v === null || v === undefined ? "" : String(v);
+      return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    };
+    return `${[cols.map(cell).join(","), ...this.rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n")}\n`;
+  }
+
+  toText(): string {
+    const cols = this.columns();
+    const fmt = (v: unknown) =>
+      typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v === null || v === undefined ? "" : String(v);
+    const widths = cols.map((c) => Math.max(c.length, ...this.rows.map((r) => fmt(r[c]).length)));
+    const line = (vals: string[]) => vals.map((v, i) => v.padStart(widths[i] as number)).join("  ");
+    return [this.caption, line(cols), ...this.rows.map((r) => line(cols.map((c) => fmt(r[c]))))].filter((l) => l !== "").join("\n");
+  }
+
+  [JUPYTER_DISPLAY](): MimeBundle {
+    const cols = this.columns();
+    const esc = (v: unknown) => String(v ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c] ?? c);
+    const fmt = (v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : esc(v));
+    const html = `<table class="xalign-table">${this.caption ? `<caption>${esc(this.caption)}</caption>` : ""}<thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>${this.rows.map((r) => `<tr>${cols.map((c) => `<td>${fmt(r[c])}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+    return { "text/plain": this.toText(), "text/html": html };
+  }
+}
+
+/** A figure-like object: anything that can save itself as standalone HTML. */
+export interface SavableFigure {
+  saveHtml(path: string): Promise<void>;
+}
+
+export interface Finding {
+  notebook: string;
+  finding: string;
+  numbers: Record<string, number | string>;
+}
+
+export class RunRecord {
+  readonly tables: Record<string, Row[]> = {};
+  readonly findings: Finding[] = [];
+  readonly metrics: Record<string, number> = {};
+  private readonly started = Date.now();
+  private readonly durations: Record<string, number> = {};
+
+  private constructor(
+    readonly notebook: string,
+    readonly dir: string,
+    readonly parameters: Record<string, unknown>,
+    readonly study: Study | undefined,
+  ) {}
+
+  /** Starts a record in runs/<notebook>/<timestamp>/ (root: $XALIGN_RUNS, else ./runs). */
+  static async start(notebook: string, parameters: Record<string, unknown>, study?: Study): Promise<RunRecord> {
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const dir = join(runsRoot(), notebook, stamp);
+    return new RunRecord(notebook, dir, parameters, study);
+  }
+
+  /** Times a named part of the notebook (recorded in the manifest). */
+  async time<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    try {
+      return await work();
+    } finally {
+      this.durations[name] = (this.durations[name] ?? 0) + (Date.now() - t0) / 1000;
+    }
+  }
+
+  /** Saves a table as CSV and JSON and returns it for display. */
+  async table(name: string, rows: Row[], caption = ""): Promise<Table> {
+    this.tables[name] = rows;
+    const table = new Table(name, rows, caption);
+    await writeFileAtomic(join(this.dir, `${name}.csv`), table.toCsv());
+    await writeJsonAtomic(join(this.dir, `${name}.json`), rows);
+    return table;
+  }
+
+  /** Saves a figure as standalone HTML and returns it for display. */
+  async figure<F extends SavableFigure>(name: string, figure: F): Promise<F> {
+    await figure.saveHtml(join(this.dir, `${name}.html`));
+    return figure;
+  }
+
+  /** Records numbers that `xalign verify` compares on a rerun. */
+  metric(name: string, value: number): void {
+    this.metrics[name] = value;
+  }
+
+  /** Records a finding with its measured numbers (printed by `npm start`). */
+  finding(finding: string, numbers: Record<string, number | string>): Finding {
+    const f = { notebook: this.notebook, finding, numbers };
+    this.findings.push(f);
+    return f;
+  }
+
+  /** Writes metrics.json, findings.json and manifest.json. */
+  async finish(): Promise<string> {
+    const study = this.study;
+    const dataHashes: Record<string, string> = {};
+    if (study) {
+      const manifest = join(study.worldDir, "manifest.json");
+      dataHashes["world/manifest.json"] = await sha256File(manifest);
+      dataHashes["base/model.safetensors"] = await sha256File(join(study.baseDir, "model.safetensors"));
+    }
+    await writeJsonAtomic(join(this.dir, "metrics.json"), this.metrics);
+    await writeJsonAtomic(join(this.dir, "findings.json"), this.findings);
+    await writeJsonAtomic(join(this.dir, "manifest.json"), {
+      format: "xalign-notebook-run/1",
+      notebook: this.notebook,
+      parameters: this.parameters,
+      settings: study?.settings,
+      data_sha256: dataHashes,
+      artifacts: study ? { world: study.worldDir, base: study.baseDir } : undefined,
+      versions: { xalign: VERSION, tfjs: tf.version.tfjs, node: process.version },
+      backend: study?.engine.backend ?? tf.getBackend(),
+      device: study?.engine.device,
+      durations_s: { ...this.durations, total: (Date.now() - this.started) / 1000 },
+      tables: Object.keys(this.tables),
+      finished_at: new Date().toISOString(),
+    });
+    return this.dir;
+  }
+}
+
+/** Where notebook runs go. */
+export function runsRoot(): string {
+  return resolve(process.env.XALIGN_RUNS ?? join(projectRoot(), "runs"));
+}
+
+/** The newest finished run of a notebook (one with a manifest), if any. */
+export async function latestRun(notebook: string): Promise<string | undefined> {
+  const dir = join(runsRoot(), notebook);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch {
+    return undefined;
+  }
+  for (const name of names.reverse()) {
+    try {
+      await readFile(join(dir, name, "manifest.json"));
+      return join(dir, name);
+    } catch {
+      // unfinished run
+    }
+  }
+  return undefined;
+}
