@@ -5,6 +5,7 @@ import {
   PRESET_LANGUAGES,
   parseMix,
   parseSizes,
+  presetBpeSharing,
   presetSimilarity,
   similarityTable,
 } from "../synth/index.js";
@@ -12,7 +13,8 @@ import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 
 const HELP = `Usage: xalign synth build --preset PRESET --out DIR [--seed N] [--sizes k=v,...] [--mix lang=share,...] [--epochs N]
-       xalign synth table [--preset PRESET] [--seed N]   (the measured similarity table, markdown)
+       xalign synth table [--preset PRESET] [--seed N] [--bpe]   (the measured similarity table, markdown;
+                          --bpe adds the shared-token rate under a 4k BPE trained on the same sentences)
 
 Generates a synthetic multilingual world and writes, for each language of the
 preset: parallel train pairs (parallel/en-X/train.{en,X}), Flores-like held-out
@@ -31,11 +33,17 @@ corpus.langs) and manifest.json. The same seed gives byte-identical files.
 
 /** `xalign synth table --preset P [--seed N]`: the measured similarity table, as in datasets/README.md. */
 async function table(argv: string[]): Promise<number> {
-  const { values } = parseCommand("synth table", argv, { preset: { type: "string" }, seed: { type: "string" } }, false);
+  const { values } = parseCommand(
+    "synth table",
+    argv,
+    { preset: { type: "string" }, seed: { type: "string" }, bpe: { type: "boolean" } },
+    false,
+  );
   const seed = values.seed === undefined ? 1 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new ConfigError("XA_CLI_ARGS", `--seed ${values.seed} is not a non-negative integer`, { field: "seed" });
-  console.log(similarityTable(presetSimilarity(typeof values.preset === "string" ? values.preset : "paper", seed)));
+  const preset = typeof values.preset === "string" ? values.preset : "paper";
+  console.log(similarityTable(presetSimilarity(preset, seed), values.bpe ? await presetBpeSharing(preset, seed) : undefined));
   return 0;
 }
 

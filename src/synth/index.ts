@@ -3,6 +3,7 @@
  * derived languages of controlled distance, and the data sets of the study
  * (parallel, Flores-like, Alpaca-like, XQuAD-like, pretraining) built from it.
  */
+export { presetBpeSharing } from "./bpe-similarity.js";
 export {
   buildSynthWorld,
   DEFAULT_SIZES,
