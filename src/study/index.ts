@@ -6,4 +6,13 @@
 export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache } from "./cache.js";
 export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, Table } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
-export { LANGUAGE_NAMES, type QaEvaluation, Study, type TranslationEvaluation, type Tuned, type TuneOptions } from "./study.js";
+export {
+  type ArmResult,
+  type ArmSpec,
+  LANGUAGE_NAMES,
+  type QaEvaluation,
+  Study,
+  type TranslationEvaluation,
+  type Tuned,
+  type TuneOptions,
+} from "./study.js";

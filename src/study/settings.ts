@@ -26,7 +26,12 @@ export interface StudySettings {
     max_position_embeddings: number;
   };
   pretrain: { steps: number; batchSize: number; maxLength: number; lr: number; warmupSteps: number };
-  tune: { epochs: number; batchSize: number; maxLength: number; lr: number; warmupRatio: number };
+  /** Instruction tuning; examplesPerSource caps each data source of a mixture (Alpaca en, Alpaca X, translation pairs). */
+  tune: { epochs: number; batchSize: number; maxLength: number; lr: number; warmupRatio: number; examplesPerSource: number };
+  /** Translation-pair counts of the scaling experiments (nested subsets). */
+  scale: { pairs: number[] };
+  /** Seeds of the headline comparisons, chosen before any outcome was seen. */
+  seeds: number[];
   eval: { qaPerLanguage: number; translationsPerLanguage: number; maxNewTokens: number; batchSize: number };
 }
 
@@ -41,7 +46,9 @@ const QUICK: StudySettings = {
   tokenizer: { vocabSize: 3000 },
   model: { hidden_size: 128, intermediate_size: 352, num_hidden_layers: 3, num_attention_heads: 4, max_position_embeddings: 256 },
   pretrain: { steps: 500, batchSize: 16, maxLength: 96, lr: 3e-3, warmupSteps: 25 },
-  tune: { epochs: 1, batchSize: 16, maxLength: 192, lr: 1e-3, warmupRatio: 0.03 },
+  tune: { epochs: 1, batchSize: 16, maxLength: 192, lr: 1e-3, warmupRatio: 0.03, examplesPerSource: 300 },
+  scale: { pairs: [125, 250, 500, 1000, 2000] },
+  seeds: [0, 1, 2],
   eval: { qaPerLanguage: 60, translationsPerLanguage: 60, maxNewTokens: 24, batchSize: 30 },
 };
 
@@ -54,7 +61,9 @@ const FULL: StudySettings = {
   tokenizer: { vocabSize: 8000 },
   model: { hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 8, num_attention_heads: 8, max_position_embeddings: 512 },
   pretrain: { steps: 8000, batchSize: 32, maxLength: 256, lr: 6e-4, warmupSteps: 200 },
-  tune: { epochs: 3, batchSize: 32, maxLength: 384, lr: 2e-4, warmupRatio: 0.03 },
+  tune: { epochs: 3, batchSize: 32, maxLength: 384, lr: 2e-4, warmupRatio: 0.03, examplesPerSource: 5000 },
+  scale: { pairs: [1000, 2000, 4000, 8000, 16000, 32000, 64000] },
+  seeds: [0, 1, 2],
   eval: { qaPerLanguage: 300, translationsPerLanguage: 500, maxNewTokens: 48, batchSize: 64 },
 };
 

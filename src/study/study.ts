@@ -57,6 +57,8 @@ export interface TuneOptions {
   /** Fixed number of optimiser steps instead of epochs. */
   maxSteps?: number;
   progress?: boolean;
+  /** Keep checkpoints of the run (default false: metrics.jsonl only). */
+  checkpoints?: boolean;
 }
 
 export interface Tuned {
@@ -87,6 +89,27 @@ export interface TranslationEvaluation {
   signature: string;
   hypotheses: string[];
   references: string[];
+}
+
+export interface ArmSpec {
+  label: string;
+  seed: number;
+  examples: readonly InstructionExample[];
+  /** Training metrics go here. */
+  outDir: string;
+  qaLanguages?: string[];
+  translationLanguages?: string[];
+  progress?: boolean;
+}
+
+export interface ArmResult {
+  label: string;
+  seed: number;
+  examples: number;
+  steps: number;
+  finalLoss: number;
+  qa: Record<string, QaEvaluation>;
+  translation: Record<string, TranslationEvaluation>;
 }
 
 export class Study {
@@ -232,8 +255,39 @@ export class Study {
       ...modelPersistence(model),
       label: options.label,
       progress: options.progress ?? true,
+      checkpoints: options.checkpoints ?? false,
     });
     return { model, result, examples: seqs.length };
+  }
+
+  /**
+   * One arm of a comparison: tunes on `examples`, evaluates QA (and optionally
+   * translation) in each language, frees the model, and returns the numbers.
+   */
+  async runArm(arm: ArmSpec): Promise<ArmResult> {
+    const tuned = await this.tune(arm.examples, {
+      seed: arm.seed,
+      label: `${arm.label} (seed ${arm.seed})`,
+      outDir: arm.outDir,
+      ...(arm.progress !== undefined ? { progress: arm.progress } : {}),
+    });
+    try {
+      const qa: Record<string, QaEvaluation> = {};
+      for (const lang of arm.qaLanguages ?? []) qa[lang] = await this.evaluateQa(tuned.model, lang);
+      const translation: Record<string, TranslationEvaluation> = {};
+      for (const lang of arm.translationLanguages ?? []) translation[lang] = await this.evaluateTranslation(tuned.model, lang);
+      return {
+        label: arm.label,
+        seed: arm.seed,
+        examples: tuned.examples,
+        steps: tuned.result.steps,
+        finalLoss: tuned.result.finalLoss,
+        qa,
+        translation,
+      };
+    } finally {
+      tuned.model.dispose();
+    }
   }
 
   /** Greedy continuations of prompts, batched. */

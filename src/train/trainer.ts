@@ -58,6 +58,8 @@ export interface TrainOptions {
   onStep?: (record: StepRecord) => void;
   /** Show progress (default true). */
   progress?: boolean;
+  /** Write checkpoints (default true). Off for short throwaway runs: only metrics.jsonl is written. */
+  checkpoints?: boolean;
 }
 
 export interface StepRecord {
@@ -257,9 +259,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           break;
         }
       }
-      if (config.save_every && state.step % config.save_every === 0 && state.step < totalSteps) await save();
+      if (options.checkpoints !== false && config.save_every && state.step % config.save_every === 0 && state.step < totalSteps)
+        await save();
     }
-    if (!lastCheckpoint?.endsWith(`checkpoint-${state.step}`)) await save();
+    if (options.checkpoints !== false && !lastCheckpoint?.endsWith(`checkpoint-${state.step}`)) await save();
   } finally {
     optimizer.dispose();
   }
