@@ -34,6 +34,71 @@ export function exampleLanguage(srcLang: string, tgtLang: string): string {
 }
 
 /**
+ * The synchronous core of the translation builder, for batch pipelines: one
+ * call per pair appends one example (two for direction "both") to `out`.
+ *
+ * @example
+ * const builder = new TranslationInstructionBuilder({ srcLang: "en", tgtLang: "zh", source: "news-zh" });
+ * const out: InstructionExample[] = [];
+ * for (const pair of batch) builder.add(pair, out);
+ */
+export class TranslationInstructionBuilder {
+  private readonly forward: string[];
+  private readonly reverse: string[];
+  private readonly forwardTag: string;
+  private readonly reverseTag: string;
+  private readonly lang: string;
+  private readonly source: string;
+  private readonly direction: Direction;
+  private readonly template: "round-robin" | number;
+  private readonly count: number;
+  private n = 0;
+
+  constructor(options: TranslationOptions) {
+    const { srcLang, tgtLang, direction = "forward", template = "round-robin", source } = options;
+    const templates = options.templates ?? TRANSLATION_TEMPLATES;
+    if (templates.length === 0) throw new DataError("XA_DATA_TEMPLATE", "no translation templates", { field: "templates" });
+    if (template !== "round-robin" && !(Number.isInteger(template) && template >= 0 && template < templates.length)) {
+      throw new DataError("XA_DATA_TEMPLATE", `template must be "round-robin" or an index below ${templates.length}, got ${template}`, {
+        field: "template",
+      });
+    }
+    if (!["forward", "reverse", "both"].includes(direction)) {
+      throw new DataError("XA_DATA_DIRECTION", `direction must be forward, reverse or both, got ${direction}`, { field: "direction" });
+    }
+    this.lang = options.lang ?? exampleLanguage(srcLang, tgtLang);
+    this.forward = templates.map((t) => fillTemplate(t, languageName(srcLang), languageName(tgtLang)));
+    this.reverse = templates.map((t) => fillTemplate(t, languageName(tgtLang), languageName(srcLang)));
+    this.forwardTag = `${srcLang}-${tgtLang}`;
+    this.reverseTag = `${tgtLang}-${srcLang}`;
+    this.source = source;
+    this.direction = direction;
+    this.template = template;
+    this.count = templates.length;
+  }
+
+  /** Appends the example(s) for one pair to `out`. */
+  add(pair: Pick<SentencePair, "src" | "tgt">, out: InstructionExample[]): void {
+    if (this.direction !== "reverse") out.push(this.make(pair.src, pair.tgt, this.forward, this.forwardTag));
+    if (this.direction !== "forward") out.push(this.make(pair.tgt, pair.src, this.reverse, this.reverseTag));
+  }
+
+  private make(input: string, output: string, instructions: string[], direction: string): InstructionExample {
+    const t = this.template === "round-robin" ? this.n % this.count : this.template;
+    return {
+      id: `${this.source}:${this.n++}`,
+      instruction: instructions[t] as string,
+      input,
+      output,
+      lang: this.lang,
+      source: this.source,
+      task: "translation",
+      meta: { template: t, direction },
+    };
+  }
+}
+
+/**
  * Translation instructions from sentence pairs: instruction = a template with
  * the language names, input = the source sentence, output = its translation.
  *
@@ -41,56 +106,15 @@ export function exampleLanguage(srcLang: string, tgtLang: string): string {
  * for await (const ex of buildTranslationInstructions(pairs, { srcLang: "en", tgtLang: "zh", source: "news-zh" })) write(ex);
  */
 export async function* buildTranslationInstructions(
-  pairs:
-    | AsyncIterable<Pick<SentencePair, "src" | "tgt"> & { line?: number }>
-    | Iterable<Pick<SentencePair, "src" | "tgt"> & { line?: number }>,
+  pairs: AsyncIterable<Pick<SentencePair, "src" | "tgt">> | Iterable<Pick<SentencePair, "src" | "tgt">>,
   options: TranslationOptions,
 ): AsyncGenerator<InstructionExample> {
-  const { srcLang, tgtLang, direction = "forward", template = "round-robin", source } = options;
-  const templates = options.templates ?? TRANSLATION_TEMPLATES;
-  if (templates.length === 0) throw new DataError("XA_DATA_TEMPLATE", "no translation templates", { field: "templates" });
-  if (template !== "round-robin" && !(Number.isInteger(template) && template >= 0 && template < templates.length)) {
-    throw new DataError("XA_DATA_TEMPLATE", `template must be "round-robin" or an index below ${templates.length}, got ${template}`, {
-      field: "template",
-    });
-  }
-  if (!["forward", "reverse", "both"].includes(direction)) {
-    throw new DataError("XA_DATA_DIRECTION", `direction must be forward, reverse or both, got ${direction}`, { field: "direction" });
-  }
-  const lang = options.lang ?? exampleLanguage(srcLang, tgtLang);
-  const forward = templates.map((t) => fillTemplate(t, languageName(srcLang), languageName(tgtLang)));
-  const reverse = templates.map((t) => fillTemplate(t, languageName(tgtLang), languageName(srcLang)));
-  const forwardTag = `${srcLang}-${tgtLang}`;
-  const reverseTag = `${tgtLang}-${srcLang}`;
-  let n = 0;
-  const next = (): number => (template === "round-robin" ? n % templates.length : template);
+  const builder = new TranslationInstructionBuilder(options);
+  const out: InstructionExample[] = [];
   for await (const pair of pairs) {
-    if (direction !== "reverse") {
-      const t = next();
-      yield {
-        id: `${source}:${n++}`,
-        instruction: forward[t] as string,
-        input: pair.src,
-        output: pair.tgt,
-        lang,
-        source,
-        task: "translation",
-        meta: { template: t, direction: forwardTag },
-      };
-    }
-    if (direction !== "forward") {
-      const t = next();
-      yield {
-        id: `${source}:${n++}`,
-        instruction: reverse[t] as string,
-        input: pair.tgt,
-        output: pair.src,
-        lang,
-        source,
-        task: "translation",
-        meta: { template: t, direction: reverseTag },
-      };
-    }
+    builder.add(pair, out);
+    for (const ex of out) yield ex;
+    out.length = 0;
   }
 }
 

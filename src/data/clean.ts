@@ -60,15 +60,49 @@ export function normalizeForDedupe(text: string): string {
   return text.toLowerCase().replace(NON_WORD, "");
 }
 
-function scriptMatcher(lang: string): { letters: RegExp; inScript: RegExp } {
+/** Per BMP code unit: 0 not a letter, 1 a letter of the expected scripts, 2 another letter. */
+type ScriptTable = Uint8Array;
+const scriptTables = new Map<string, ScriptTable>();
+
+/**
+ * A lookup table for the scripts of a language, built once per script set, so
+ * the per-pair check is a loop over char codes rather than regex matching.
+ */
+function scriptTable(lang: string): ScriptTable {
   const scripts = language(lang).scripts;
-  return { letters: /\p{L}/gu, inScript: new RegExp(`[${scripts.map((s) => `\\p{Script=${s}}`).join("")}]`, "gu") };
+  const key = scripts.join("+");
+  let table = scriptTables.get(key);
+  if (table) return table;
+  table = new Uint8Array(0x10000);
+  const letter = /\p{L}/u;
+  const expected = new RegExp(`[${scripts.map((s) => `\\p{Script=${s}}`).join("")}]`, "u");
+  for (let c = 0; c < 0x10000; c++) {
+    if (c >= 0xd800 && c <= 0xdfff) continue;
+    const ch = String.fromCharCode(c);
+    if (letter.test(ch)) table[c] = expected.test(ch) ? 1 : 2;
+  }
+  scriptTables.set(key, table);
+  return table;
 }
 
-function scriptFraction(text: string, m: { letters: RegExp; inScript: RegExp }): number {
-  const letters = text.match(m.letters)?.length ?? 0;
-  if (letters === 0) return 1;
-  return (text.match(m.inScript)?.length ?? 0) / letters;
+/** Fraction of letters written in the table's scripts (1 when there are no letters). Astral letters count as other scripts. */
+function scriptFraction(text: string, table: ScriptTable): number {
+  let inScript = 0;
+  let letters = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      letters++;
+      i++;
+      continue;
+    }
+    const k = table[c] as number;
+    if (k !== 0) {
+      letters++;
+      if (k === 1) inScript++;
+    }
+  }
+  return letters === 0 ? 1 : inScript / letters;
 }
 
 /**
@@ -82,8 +116,8 @@ function scriptFraction(text: string, m: { letters: RegExp; inScript: RegExp }):
 export class PairCleaner {
   readonly counts: CleanCounts = emptyCounts();
   private readonly options: Required<Omit<CleanOptions, "targetScript" | "sourceScript">>;
-  private readonly target: { letters: RegExp; inScript: RegExp } | undefined;
-  private readonly source: { letters: RegExp; inScript: RegExp } | undefined;
+  private readonly target: ScriptTable | undefined;
+  private readonly source: ScriptTable | undefined;
   private readonly seen = new Set<number>();
   private readonly seenNormalized = new Set<number>();
 
@@ -105,8 +139,8 @@ export class PairCleaner {
         field: "clean.dedupe",
       });
     }
-    this.target = options.targetScript ? scriptMatcher(options.targetScript) : undefined;
-    this.source = options.sourceScript ? scriptMatcher(options.sourceScript) : undefined;
+    this.target = options.targetScript ? scriptTable(options.targetScript) : undefined;
+    this.source = options.sourceScript ? scriptTable(options.sourceScript) : undefined;
   }
 
   /** The first filter that removes this pair, or undefined when it is kept (and remembered). */

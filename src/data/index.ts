@@ -13,6 +13,7 @@ export {
   type GeneralOptions,
   QA_INSTRUCTIONS,
   type QaOptions,
+  TranslationInstructionBuilder,
   type TranslationOptions,
 } from "./builders.js";
 export {
@@ -50,7 +51,14 @@ export {
   renderChat,
   renderPrompt,
 } from "./prompt.js";
-export { type AlignedRow, readAligned, readMosesPairs, type SentencePair } from "./readers/aligned.js";
+export {
+  type AlignedRow,
+  readAligned,
+  readAlignedBatches,
+  readMosesPairBatches,
+  readMosesPairs,
+  type SentencePair,
+} from "./readers/aligned.js";
 export { readAlpacaJson } from "./readers/alpaca.js";
 export { type AlpacaFields, type FieldOptions, getField, pickFields, toAlpacaRecords, toSentencePairs } from "./readers/fields.js";
 export { FLORES_CODES, type FloresRow, floresFile, readFlores } from "./readers/flores.js";

@@ -12,12 +12,18 @@
 import { isAbsolute, resolve } from "node:path";
 import { DataError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
-import { buildCrossLingualGeneral, buildGeneralInstructions, buildQaInstructions, buildTranslationInstructions } from "./builders.js";
+import {
+  buildCrossLingualGeneral,
+  buildGeneralInstructions,
+  buildQaInstructions,
+  buildTranslationInstructions,
+  TranslationInstructionBuilder,
+} from "./builders.js";
 import { type CleanCounts, cleanPairs, PairCleaner } from "./clean.js";
 import type { AlpacaRecord, InstructionExample } from "./example.js";
 import { fileSize } from "./lines.js";
 import type { SentencePair } from "./readers/aligned.js";
-import { readMosesPairs } from "./readers/aligned.js";
+import { readMosesPairBatches } from "./readers/aligned.js";
 import { readAlpacaJson } from "./readers/alpaca.js";
 import { toAlpacaRecords, toSentencePairs } from "./readers/fields.js";
 import { floresFile, readFlores } from "./readers/flores.js";
@@ -112,10 +118,12 @@ async function buildSource(spec: MixtureSpec, s: SourceSpec, index: number, opti
   };
   const file = inputs[0] as string;
   let pairs: AsyncIterable<SentencePair> | undefined;
+  let pairBatches: AsyncIterable<SentencePair[]> | undefined;
   let records: AsyncIterable<AlpacaRecord> | undefined;
   switch (s.reader) {
     case "moses":
-      pairs = readMosesPairs(inputs[0] as string, inputs[1] as string, readOptions);
+      pairBatches = readMosesPairBatches(inputs[0] as string, inputs[1] as string, readOptions);
+      pairs = flatten(pairBatches);
       break;
     case "tsv":
       pairs = readTsvPairs(file, { ...readOptions, srcColumn: s.src_column, tgtColumn: s.tgt_column, header: s.header });
@@ -156,10 +164,17 @@ async function buildSource(spec: MixtureSpec, s: SourceSpec, index: number, opti
       minScriptFraction: c.min_script_fraction,
     });
   }
-  // pairs are cleaned before building (so templates do not hide duplicates); other data after
-  if (pairs && cleaner) pairs = cleanPairs(pairs, cleaner);
   const lang = exampleLang(s);
   const langs = { srcLang: s.src_lang as string, tgtLang: s.tgt_lang as string, source: s.name };
+  if (pairBatches && s.build === "translation") {
+    // the hot path (large parallel corpora): one await per batch, not per pair
+    const builder = new TranslationInstructionBuilder({ ...langs, direction: s.direction, template: s.template });
+    const examples: InstructionExample[] = [];
+    for await (const batch of pairBatches) for (const p of batch) if (!cleaner || cleaner.keep(p.src, p.tgt)) builder.add(p, examples);
+    return finish(examples);
+  }
+  // pairs are cleaned before building (so templates do not hide duplicates); other data after
+  if (pairs && cleaner) pairs = cleanPairs(pairs, cleaner);
   let built: AsyncIterable<InstructionExample>;
   switch (s.build) {
     case "translation":
@@ -208,21 +223,28 @@ async function buildSource(spec: MixtureSpec, s: SourceSpec, index: number, opti
       for await (const ex of source) if (c.keep(ex.input === "" ? ex.instruction : `${ex.instruction}\n${ex.input}`, ex.output)) yield ex;
     })();
   }
-  const examples = await collect(built);
-  const summary: SourceSummary = {
-    name: s.name,
-    reader: s.reader,
-    build: s.build,
-    lang: examples[0]?.lang ?? lang,
-    inputs,
-    read: report.toJSON(),
-    ...(cleaner ? { clean: cleaner.counts } : {}),
-    available: examples.length,
-    selected: 0,
-    validation: 0,
-    train: 0,
-  };
-  return { spec: s, summary, examples };
+  return finish(await collect(built));
+
+  function finish(examples: InstructionExample[]): BuiltSource {
+    const summary: SourceSummary = {
+      name: s.name,
+      reader: s.reader,
+      build: s.build,
+      lang: examples[0]?.lang ?? lang,
+      inputs,
+      read: report.toJSON(),
+      ...(cleaner ? { clean: cleaner.counts } : {}),
+      available: examples.length,
+      selected: 0,
+      validation: 0,
+      train: 0,
+    };
+    return { spec: s, summary, examples };
+  }
+}
+
+async function* flatten<T>(batches: AsyncIterable<T[]>): AsyncGenerator<T> {
+  for await (const batch of batches) for (const item of batch) yield item;
 }
 
 /** How many examples each source contributes: count, ratio, temperature share, or all. */
