@@ -75,12 +75,12 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
   let active = prompts.map((_, i) => i);
   let masks = prompts.map((p) => [...new Array(width - p.length).fill(0), ...p.map(() => 1)]);
   const cache = new KvCache(cfg.num_hidden_layers);
-  const head = cfg.tie_word_embeddings ? tf.keep(model.headWeight()) : undefined;
+  const plan = model.inferenceWeights();
   try {
     let input = prompts.map((p) => [...new Array(width - p.length).fill(pad), ...p]);
     for (let step = 0; step < maxNew && active.length > 0; step++) {
       const ids = tf.tensor2d(input, [active.length, input[0]!.length], "int32");
-      const logits = model.forward(ids, { attentionMask: masks, cache, logits: "last", ...(head ? { headWeight: head } : {}) });
+      const logits = model.forward(ids, { attentionMask: masks, cache, logits: "last", inferenceWeights: plan });
       ids.dispose();
       const values = (await logits.data()) as Float32Array;
       logits.dispose();
@@ -112,7 +112,6 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
     }
   } finally {
     cache.dispose();
-    head?.dispose();
   }
   return { tokens, texts: options.tokenizer ? texts : undefined, finishReasons: reasons };
 }

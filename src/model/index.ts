@@ -25,6 +25,7 @@ export {
   type ForwardOptions,
   fromHfLayout,
   hfShape,
+  type InferenceWeights,
   isTransposedInMemory,
   type LinearAdapter,
   LlamaModel,

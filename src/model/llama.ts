@@ -30,6 +30,7 @@ import type { Rng } from "../util/rng.js";
 import { headDim, type LlamaConfig, validateConfig } from "./config.js";
 import type { KvCache } from "./kvcache.js";
 import { causalLmLoss } from "./loss.js";
+import { applyRotary, RotaryTables, rotateHalfMatrix } from "./rope.js";
 
 /** A LoRA-style adapter: given the module's input [rows, in], the delta [rows, out] added to `x @ W`. */
 export type LinearAdapter = (x: tf.Tensor2D) => tf.Tensor2D;
@@ -43,8 +44,10 @@ export interface ForwardOptions {
   cache?: KvCache;
   /** "last": logits only for the last position ([batch, 1, vocab]); skips the head for the prefix. */
   logits?: "all" | "last";
-  /** The head as [hidden, vocab], when the caller already holds it (generation keeps one for a tied head). */
+  /** The head as [hidden, vocab] with the final norm folded in, when the caller already holds it. */
   headWeight?: tf.Tensor2D;
+  /** Fused weights from {@link LlamaModel.prepareInference} (what generate() uses). */
+  inferenceWeights?: InferenceWeights;
 }
 
 /** Names of the weights Hugging Face stores for `cfg`, in checkpoint order. */
@@ -100,26 +103,29 @@ export function fromHfLayout(name: string, t: tf.Tensor): tf.Tensor {
 
 let modelCounter = 0;
 
-/** Rotary tables for positions 0..n-1: cos and sign-folded sin, each [n, head_dim]. */
-function rotaryTables(n: number, dim: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
-  const half = dim / 2;
-  const cos = new Float32Array(n * dim);
-  const sin = new Float32Array(n * dim);
-  for (let i = 0; i < half; i++) {
-    // HF computes inv_freq in float32; round the same way.
-    const invFreq = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / dim)));
-    for (let p = 0; p < n; p++) {
-      const angle = Math.fround(p * invFreq);
-      const c = Math.cos(angle);
-      const s = Math.sin(angle);
-      cos[p * dim + i] = c;
-      cos[p * dim + half + i] = c;
-      // rotate_half(x) = [-x2, x1]: with the halves swapped (a reverse), the first half takes -sin.
-      sin[p * dim + i] = -s;
-      sin[p * dim + half + i] = s;
-    }
-  }
-  return { cos: tf.tensor2d(cos, [n, dim]), sin: tf.tensor2d(sin, [n, dim]) };
+/**
+ * Weights prepared for inference by {@link LlamaModel.prepareInference}: per
+ * layer the q|k|v and gate|up projections concatenated, with the preceding
+ * RMSNorm weight folded in, and the head with the final norm folded in. A
+ * decoding step then runs a few large ops instead of many small ones. Valid
+ * until the weights change; dispose() when done.
+ */
+export interface InferenceWeights {
+  layers: { qkv: tf.Tensor2D; gateUp: tf.Tensor2D }[];
+  head: tf.Tensor2D;
+  dispose(): void;
+}
+
+/** What every layer of one forward shares: rotary tables, attention bias, shapes. */
+interface ForwardContext {
+  batch: number;
+  t: number;
+  cos: tf.Tensor2D;
+  sin: tf.Tensor2D;
+  /** [b, kv, group * t, total], or undefined when every key is visible to every query. */
+  bias: tf.Tensor4D | undefined;
+  cache: KvCache | undefined;
+  plan: InferenceWeights | undefined;
 }
 
 export class LlamaModel {
@@ -127,13 +133,20 @@ export class LlamaModel {
   /** Weights by Hugging Face name; projections in [in, out] layout (see the module comment). */
   readonly variables: Map<string, tf.Variable>;
   private readonly adapters = new Map<string, LinearAdapter>();
-  private rope: { cos: tf.Tensor2D; sin: tf.Tensor2D; length: number } | undefined;
+  private readonly rope: RotaryTables;
+  private readonly rotateHalf: tf.Tensor2D;
+  /** Per rotary head (query heads first, then key heads): queries carry the attention scale 1/sqrt(head_dim). */
+  private readonly headScale: number[];
   private disposed = false;
+  private inferenceCache: { weights: InferenceWeights; dataIds: object[] } | undefined;
 
   private constructor(config: LlamaConfig, variables: Map<string, tf.Variable>) {
     this.config = config;
     this.variables = variables;
-    this.ensureRope(config.max_position_embeddings);
+    const hd = headDim(config);
+    this.rope = new RotaryTables(hd, config.rope_theta);
+    this.rotateHalf = rotateHalfMatrix(hd);
+    this.headScale = [...new Array(config.num_attention_heads).fill(1 / Math.sqrt(hd)), ...new Array(config.num_key_value_heads).fill(1)];
   }
 
   /**
@@ -211,7 +224,7 @@ export class LlamaModel {
    * e.g. "model.layers.3.self_attn.v_proj". Its output is added to the base projection.
    */
   setAdapter(module: string, adapter: LinearAdapter | undefined): void {
-    if (!this.variables.has(`${module}.weight`) || !isTransposedInMemory(`${module}.weight`)) {
+    if (!this.variables.has(`${module}.weight`) || !module.endsWith("_proj")) {
       throw new Error(`LlamaModel.setAdapter: ${module} is not a projection module of this model`);
     }
     if (adapter) this.adapters.set(module, adapter);
@@ -223,7 +236,7 @@ export class LlamaModel {
     return [...this.variables.keys()].filter((n) => n.endsWith("_proj.weight")).map((n) => n.slice(0, -".weight".length));
   }
 
-  /** `x @ W` for projection `module` (x: [rows, in]), plus the module's adapter delta. The one place projections happen. */
+  /** `x @ W` for projection `module` (x: [rows, in]), plus the module's adapter delta. */
   linear(module: string, x: tf.Tensor2D): tf.Tensor2D {
     const base = tf.matMul(x, this.weight(`${module}.weight`) as tf.Tensor2D) as tf.Tensor2D;
     const adapter = this.adapters.get(module);
@@ -233,34 +246,35 @@ export class LlamaModel {
   /** Logits [batch, t, vocab] (or [batch, 1, vocab] with `logits: "last"`) for int32 ids [batch, t]. */
   forward(inputIds: tf.Tensor2D, options: ForwardOptions = {}): tf.Tensor3D {
     this.assertAlive();
+    const cfg = this.config;
     const [batch, t] = inputIds.shape;
     const cache = options.cache;
     const past = cache?.length ?? 0;
-    const total = past + t;
-    const maskRows = options.attentionMask ? readMask(options.attentionMask, batch, total) : undefined;
-    const positions = options.positionIds ? Array.from(options.positionIds.dataSync()) : defaultPositions(maskRows, batch, past, t);
-    this.ensureRope(Math.max(total, ...positions) + 1);
+    const mask = options.attentionMask ? readMask(options.attentionMask, batch, past + t) : undefined;
+    const positions = options.positionIds ? options.positionIds.dataSync() : defaultPositions(mask, batch, past, t);
     const out = tf.tidy(() => {
-      const cfg = this.config;
-      const bias = attentionBias(maskRows, batch, past, t);
-      const pos = tf.tensor2d(positions, [batch, t], "int32");
-      const rope = this.rope!;
-      const cos = tf.gather(rope.cos, pos);
-      const sin = tf.gather(rope.sin, pos);
-      let h = tf.gather(this.weight("model.embed_tokens.weight"), inputIds.toInt()) as tf.Tensor3D;
+      const ctx: ForwardContext = {
+        batch,
+        t,
+        ...this.rope.rows(positions, this.headScale),
+        bias: attentionBias(mask, batch, past, t, cfg.num_key_value_heads, cfg.num_attention_heads / cfg.num_key_value_heads),
+        cache,
+        plan: options.inferenceWeights,
+      };
+      let h = tf.reshape(tf.gather(this.weight("model.embed_tokens.weight"), inputIds.toInt()), [
+        batch * t,
+        cfg.hidden_size,
+      ]) as tf.Tensor2D;
       for (let l = 0; l < cfg.num_hidden_layers; l++) {
-        const p = `model.layers.${l}`;
-        const attn = this.attention(l, this.rmsNorm(h, `${p}.input_layernorm.weight`), cos, sin, bias, cache);
-        h = tf.add(h, attn);
-        h = tf.add(h, this.feedForward(p, this.rmsNorm(h, `${p}.post_attention_layernorm.weight`)));
+        h = tf.add(h, this.attention(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
+        h = tf.add(h, this.feedForward(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
       }
-      if (options.logits === "last") h = tf.slice(h, [0, t - 1, 0], [batch, 1, cfg.hidden_size]);
-      const rows = h.shape[1];
-      const x = tf.reshape(this.rmsNorm(h, "model.norm.weight"), [batch * rows, cfg.hidden_size]) as tf.Tensor2D;
-      const logits = tf.matMul(x, options.headWeight ?? this.headWeight());
-      return tf.reshape(logits, [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
+      if (options.logits === "last") h = lastRows(h, batch, t);
+      const rows = h.shape[0] / batch;
+      const head = options.headWeight ?? ctx.plan?.head ?? this.foldedHead();
+      return tf.reshape(tf.matMul(rmsNormalize(h, cfg.rms_norm_eps), head), [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
     });
-    if (cache) cache.length = total;
+    if (cache) cache.length = past + t;
     return out;
   }
 
@@ -279,99 +293,161 @@ export class LlamaModel {
     return this.weight("lm_head.weight") as tf.Tensor2D;
   }
 
+  /**
+   * Fused, norm-folded weights for fast decoding (see {@link InferenceWeights}),
+   * built once and reused until a weight changes (a variable's assign() gives it
+   * new data, which this notices); the model owns and disposes them.
+   */
+  inferenceWeights(): InferenceWeights {
+    const ids = [...this.variables.values()].map((v) => v.dataId);
+    const cached = this.inferenceCache;
+    if (cached && cached.dataIds.length === ids.length && cached.dataIds.every((id, i) => id === ids[i])) return cached.weights;
+    cached?.weights.dispose();
+    const weights = this.prepareInference();
+    this.inferenceCache = { weights, dataIds: ids };
+    return weights;
+  }
+
+  /** Builds new {@link InferenceWeights} that the caller owns (prefer {@link inferenceWeights}, which caches). */
+  prepareInference(): InferenceWeights {
+    const layers = tf.tidy(() =>
+      Array.from({ length: this.config.num_hidden_layers }, (_, l) => {
+        const p = `model.layers.${l}`;
+        return {
+          qkv: tf.keep(
+            this.fused(`${p}.input_layernorm.weight`, [`${p}.self_attn.q_proj`, `${p}.self_attn.k_proj`, `${p}.self_attn.v_proj`]),
+          ),
+          gateUp: tf.keep(this.fused(`${p}.post_attention_layernorm.weight`, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`])),
+        };
+      }),
+    );
+    const head = tf.tidy(() => this.foldedHead());
+    return {
+      layers,
+      head,
+      dispose: () => {
+        for (const layer of layers) tf.dispose([layer.qkv, layer.gateUp]);
+        head.dispose();
+      },
+    };
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const v of this.variables.values()) v.dispose();
-    this.rope?.cos.dispose();
-    this.rope?.sin.dispose();
-    this.rope = undefined;
+    this.rotateHalf.dispose();
+    this.inferenceCache?.weights.dispose();
+    this.inferenceCache = undefined;
   }
 
   private assertAlive(): void {
     if (this.disposed) throw new Error("LlamaModel: used after dispose()");
   }
 
-  private ensureRope(n: number): void {
-    if (this.rope && this.rope.length >= n) return;
-    const length = Math.max(n, this.config.max_position_embeddings, (this.rope?.length ?? 0) * 2);
-    this.rope?.cos.dispose();
-    this.rope?.sin.dispose();
-    this.rope = { ...rotaryTables(length, headDim(this.config), this.config.rope_theta), length };
+  /**
+   * Projections that read the same RMSNorm output, as one [in, sum of outs]
+   * matrix with the norm weight folded into its rows: (x * w) @ W = x @ (w[:, None] * W).
+   * A column broadcast over W is fast where the row broadcast x * w is not, and
+   * the gradient still reaches both w and W.
+   */
+  private fused(normWeight: string, modules: string[]): tf.Tensor2D {
+    const w = tf.reshape(this.weight(normWeight), [-1, 1]);
+    const ws = modules.map((m) => this.weight(`${m}.weight`) as tf.Tensor2D);
+    return tf.mul(ws.length === 1 ? (ws[0] as tf.Tensor2D) : tf.concat(ws, 1), w) as tf.Tensor2D;
   }
 
-  /** RMSNorm: x / sqrt(mean(x^2) + eps) * weight, over the hidden axis. */
-  private rmsNorm(x: tf.Tensor3D, weightName: string): tf.Tensor3D {
-    const variance = tf.mean(tf.square(x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rms_norm_eps))), this.weight(weightName));
-  }
-
-  /** SwiGLU: down(silu(gate(x)) * up(x)). */
-  private feedForward(prefix: string, x: tf.Tensor3D): tf.Tensor3D {
-    const [b, t, d] = x.shape;
-    const x2 = tf.reshape(x, [b * t, d]) as tf.Tensor2D;
-    const gate = this.linear(`${prefix}.mlp.gate_proj`, x2);
-    const up = this.linear(`${prefix}.mlp.up_proj`, x2);
-    const hidden = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
-    return tf.reshape(this.linear(`${prefix}.mlp.down_proj`, hidden), [b, t, d]);
+  /** The head [hidden, vocab] with the final norm weight folded into its rows. */
+  private foldedHead(): tf.Tensor2D {
+    return tf.tidy(() => tf.mul(this.headWeight(), tf.reshape(this.weight("model.norm.weight"), [-1, 1])) as tf.Tensor2D);
   }
 
   /**
-   * Causal self-attention with rotary positions and grouped-query heads. The
+   * Projects the normalized x through modules that share it. Without adapters
+   * it is one matMul with the fused weight; with an adapter on any of them,
+   * each module goes through {@link linear} on the norm-weighted input.
+   */
+  private project(x: tf.Tensor2D, normWeight: string, modules: string[], planned: tf.Tensor2D | undefined): tf.Tensor2D {
+    if (modules.some((m) => this.adapters.has(m))) {
+      const input = tf.mul(x, this.weight(normWeight)) as tf.Tensor2D;
+      return tf.concat(
+        modules.map((m) => this.linear(m, input)),
+        1,
+      );
+    }
+    return tf.matMul(x, planned ?? this.fused(normWeight, modules));
+  }
+
+  /** SwiGLU feed-forward on normalized rows: down(silu(gate(x)) * up(x)). */
+  private feedForward(layer: number, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    const p = `model.layers.${layer}`;
+    const f = this.config.intermediate_size;
+    const gateUp = this.project(
+      x,
+      `${p}.post_attention_layernorm.weight`,
+      [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`],
+      ctx.plan?.layers[layer]?.gateUp,
+    );
+    const [gate, up] = tf.split(gateUp, [f, f], 1) as [tf.Tensor2D, tf.Tensor2D];
+    return this.linear(`${p}.mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D);
+  }
+
+  /**
+   * Causal self-attention on normalized rows [b * t, hidden], with rotary
+   * positions and grouped-query heads. Queries and keys get RoPE together; the
    * query heads sharing a key/value head are stacked along the time axis, so
    * grouped-query attention is one batched matMul with no repeated keys.
    */
-  private attention(
-    layer: number,
-    x: tf.Tensor3D,
-    cos: tf.Tensor,
-    sin: tf.Tensor,
-    bias: tf.Tensor,
-    cache: KvCache | undefined,
-  ): tf.Tensor3D {
+  private attention(layer: number, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     const cfg = this.config;
-    const [b, t, d] = x.shape;
+    const { batch: b, t } = ctx;
     const hd = headDim(cfg);
     const nh = cfg.num_attention_heads;
     const nkv = cfg.num_key_value_heads;
     const group = nh / nkv;
     const p = `model.layers.${layer}.self_attn`;
-    const x2 = tf.reshape(x, [b * t, d]) as tf.Tensor2D;
-    const q = applyRotary(tf.reshape(tf.mul(this.linear(`${p}.q_proj`, x2), 1 / Math.sqrt(hd)), [b, t, nh, hd]), cos, sin);
-    const k = applyRotary(tf.reshape(this.linear(`${p}.k_proj`, x2), [b, t, nkv, hd]), cos, sin);
-    const v = tf.reshape(this.linear(`${p}.v_proj`, x2), [b, t, nkv, hd]);
-    // Keys transposed to [b, kv, hd, t] once here, so scores need no transposed matMul.
-    let keysT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D;
-    let values = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D;
-    if (cache) ({ keysT, values } = cache.append(layer, keysT, values));
-    const total = keysT.shape[3];
-    // [b, t, nh, hd] -> [b, nh, t, hd] -> [b, kv, group * t, hd] (head h uses kv head h / group, as HF's repeat_kv).
-    const queries = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [b, nkv, group * t, hd]);
-    const scores = tf.reshape(tf.matMul(queries, keysT), [b, nkv, group, t, total]);
-    const probs = tf.softmax(tf.add(scores, bias));
-    const context = tf.matMul(tf.reshape(probs, [b, nkv, group * t, total]), values);
-    const merged = tf.reshape(tf.transpose(tf.reshape(context, [b, nh, t, hd]), [0, 2, 1, 3]), [b * t, d]) as tf.Tensor2D;
-    return tf.reshape(this.linear(`${p}.o_proj`, merged), [b, t, d]);
+    const qkv = this.project(
+      x,
+      `model.layers.${layer}.input_layernorm.weight`,
+      [`${p}.q_proj`, `${p}.k_proj`, `${p}.v_proj`],
+      ctx.plan?.layers[layer]?.qkv,
+    );
+    const [qk, v] = tf.split(qkv, [(nh + nkv) * hd, nkv * hd], 1) as [tf.Tensor2D, tf.Tensor2D];
+    const rotated = applyRotary(tf.reshape(qk, [b * t * (nh + nkv), hd]) as tf.Tensor2D, ctx.cos, ctx.sin, this.rotateHalf);
+    const [q, k] = tf.split(tf.reshape(rotated, [b, t, nh + nkv, hd]), [nh, nkv], 2) as [tf.Tensor4D, tf.Tensor4D];
+    // Keys are kept transposed ([b, kv, hd, t]) so scores need no transposed matMul; for t = 1 every layout change is a reshape.
+    const one = t === 1;
+    let keysT = (one ? tf.reshape(k, [b, nkv, hd, 1]) : tf.transpose(k, [0, 2, 3, 1])) as tf.Tensor4D;
+    let values = (one ? tf.reshape(v, [b, nkv, 1, hd]) : tf.transpose(tf.reshape(v, [b, t, nkv, hd]), [0, 2, 1, 3])) as tf.Tensor4D;
+    if (ctx.cache) ({ keysT, values } = ctx.cache.append(layer, keysT, values));
+    // [b, t, nh, hd] -> [b, kv, group * t, hd]: head h uses kv head h / group, as HF's repeat_kv.
+    const queries = one ? tf.reshape(q, [b, nkv, group, hd]) : tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [b, nkv, group * t, hd]);
+    let scores = tf.matMul(queries, keysT);
+    if (ctx.bias) scores = tf.add(scores, ctx.bias);
+    const context = tf.matMul(tf.softmax(scores), values);
+    const merged = one
+      ? tf.reshape(context, [b, nh * hd])
+      : tf.reshape(tf.transpose(tf.reshape(context, [b, nh, t, hd]), [0, 2, 1, 3]), [b * t, nh * hd]);
+    return this.linear(`${p}.o_proj`, merged as tf.Tensor2D);
   }
+}
+
+/** x / sqrt(mean(x^2) + eps) per row; the norm's weight is folded into the next projection. */
+function rmsNormalize(x: tf.Tensor2D, eps: number): tf.Tensor2D {
+  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), eps))) as tf.Tensor2D;
+}
+
+/** The last row of each sequence: [b * t, d] -> [b, d]. */
+function lastRows(h: tf.Tensor2D, batch: number, t: number): tf.Tensor2D {
+  if (t === 1) return h;
+  const d = h.shape[1];
+  return tf.reshape(tf.slice(tf.reshape(h, [batch, t, d]), [0, t - 1, 0], [batch, 1, d]), [batch, d]);
 }
 
 /** In-memory shape of a weight: HF's, transposed for projections. */
 export function memoryShape(cfg: LlamaConfig, name: string): number[] {
   const s = hfShape(cfg, name);
   return isTransposedInMemory(name) ? [s[1] as number, s[0] as number] : s;
-}
-
-/**
- * Rotary embedding, rotate-half convention: x * cos + rotate_half(x) * sin.
- * rotate_half is a reverse of the two halves with the sign folded into the sin
- * table, so it costs one op. x: [b, t, heads, hd]; cos/sin: [b, t, hd].
- */
-function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
-  const [b, t, heads, hd] = x.shape as [number, number, number, number];
-  const halves = tf.reshape(x, [b, t, heads, 2, hd / 2]);
-  const c = tf.reshape(cos, [b, t, 1, 2, hd / 2]);
-  const s = tf.reshape(sin, [b, t, 1, 2, hd / 2]);
-  return tf.reshape(tf.add(tf.mul(halves, c), tf.mul(tf.reverse(halves, 3), s)), [b, t, heads, hd]);
 }
 
 function readMask(mask: tf.Tensor2D | number[][], batch: number, total: number): Int32Array {
@@ -400,18 +476,35 @@ function defaultPositions(mask: Int32Array | undefined, batch: number, past: num
   return out;
 }
 
-/** Additive bias [b, 1, 1, t, total]: 0 where query i may see key j (causal and not padding), -1e9 elsewhere. */
-function attentionBias(mask: Int32Array | undefined, batch: number, past: number, t: number): tf.Tensor {
+/**
+ * Additive bias [b, kv, group * t, total] (the scores' shape, so the add needs
+ * no broadcasting): 0 where query i may see key j (causal, not padding),
+ * -1e9 elsewhere. Undefined when nothing is hidden (one new token, no padding).
+ */
+function attentionBias(
+  mask: Int32Array | undefined,
+  batch: number,
+  past: number,
+  t: number,
+  kv: number,
+  group: number,
+): tf.Tensor4D | undefined {
   const total = past + t;
-  const data = new Float32Array(batch * t * total);
+  if (t === 1 && (!mask || mask.every((m) => m === 1))) return undefined;
+  const rows = new Float32Array(batch * t * total);
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < t; i++) {
       const row = (b * t + i) * total;
       for (let j = 0; j < total; j++) {
-        const visible = j <= past + i && (!mask || mask[b * total + j] === 1);
-        if (!visible) data[row + j] = -1e9;
+        if (j > past + i || (mask && mask[b * total + j] !== 1)) rows[row + j] = -1e9;
       }
     }
   }
-  return tf.tensor(data, [batch, 1, 1, t, total], "float32");
+  const perBatch = t * total;
+  const data = new Float32Array(batch * kv * group * perBatch);
+  for (let b = 0; b < batch; b++) {
+    const src = rows.subarray(b * perBatch, (b + 1) * perBatch);
+    for (let c = 0; c < kv * group; c++) data.set(src, (b * kv * group + c) * perBatch);
+  }
+  return tf.tensor4d(data, [batch, kv, group * t, total]);
 }

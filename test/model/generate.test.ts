@@ -47,6 +47,7 @@ describe("generate", () => {
   ];
 
   it("greedy cached decoding equals recomputing the full sequence, for a batch of different lengths", async () => {
+    await generate(model, prompts, { maxNewTokens: 2 }); // builds the model's cached inference weights
     const before = tf.memory().numTensors;
     const out = await generate(model, prompts, { maxNewTokens: 12, eosTokenId: [] });
     assert.equal(tf.memory().numTensors, before, "generate leaks no tensors");
@@ -91,5 +92,20 @@ describe("generate", () => {
       assert.equal(chooseToken(logits, { doSample: true, topP: 0.01 }, rng), 1);
     }
     assert.equal(chooseToken(logits, {}, rng), 1);
+  });
+
+  it("notices changed weights (the cached fused weights are rebuilt)", async () => {
+    const other = LlamaModel.init(cfg, new Rng(4), { initializerRange: 0.3 });
+    const first = await generate(other, [prompts[0]!], { maxNewTokens: 6, eosTokenId: [] });
+    const before = tf.memory().numTensors;
+    const w = other.weight("model.layers.1.self_attn.v_proj.weight");
+    const scaled = tf.mul(w, 5);
+    w.assign(scaled);
+    scaled.dispose();
+    const second = await generate(other, [prompts[0]!], { maxNewTokens: 6, eosTokenId: [] });
+    assert.deepEqual(second.tokens[0], greedyWithoutCache(other, prompts[0]!, 6));
+    assert.notDeepEqual(second.tokens, first.tokens);
+    assert.equal(tf.memory().numTensors, before, "the old fused weights are disposed");
+    other.dispose();
   });
 });

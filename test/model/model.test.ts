@@ -210,7 +210,7 @@ describe("LlamaModel", () => {
     }
     const same = model.forward(input);
     assert.equal(seen.length, 14);
-    assert.equal(maxDiff(base, same), 0);
+    assert.ok(maxDiff(base, same) < 1e-5);
     model.setAdapter("model.layers.0.self_attn.v_proj", (x) => tf.fill([x.shape[0], 8], 0.5) as tf.Tensor2D);
     const changed = model.forward(input);
     assert.ok(maxDiff(base, changed) > 1e-3);

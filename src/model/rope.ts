@@ -1,0 +1,90 @@
+/**
+ * Rotary position embeddings, Hugging Face's rotate-half convention:
+ * x * cos + rotate_half(x) * sin with rotate_half(x) = [-x2, x1].
+ *
+ * The tables are built in JavaScript for exactly the rows a forward needs
+ * ([rows * heads, head_dim], one row per (token, head)), so applying RoPE is
+ * same-shape elementwise ops: broadcasting ops are many times slower than
+ * same-shape ones on the wasm backend. rotate_half is a matMul with a fixed
+ * signed permutation matrix (one fast op, and its gradient is a matMul too).
+ *
+ * @example
+ * const rope = new RotaryTables(64, 10000);
+ * const { cos, sin } = rope.rows([0, 1, 2], [0.125, 0.125, 1]); // 3 tokens x (2 query heads, 1 key head)
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export class RotaryTables {
+  readonly dim: number;
+  private readonly invFreq: Float64Array;
+  private readonly cosCache: Float32Array[] = [];
+  private readonly sinCache: Float32Array[] = [];
+
+  constructor(dim: number, theta: number) {
+    this.dim = dim;
+    const half = dim / 2;
+    this.invFreq = new Float64Array(half);
+    // HF computes inv_freq and the angles in float32; round the same way.
+    for (let i = 0; i < half; i++) this.invFreq[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / dim)));
+  }
+
+  /** cos and sin of position `p` over the head dimension (halves repeated, as HF's cat(freqs, freqs)). */
+  at(p: number): { cos: Float32Array; sin: Float32Array } {
+    let cos = this.cosCache[p];
+    let sin = this.sinCache[p];
+    if (!cos || !sin) {
+      const half = this.dim / 2;
+      cos = new Float32Array(this.dim);
+      sin = new Float32Array(this.dim);
+      for (let i = 0; i < half; i++) {
+        const angle = Math.fround(p * (this.invFreq[i] as number));
+        cos[i] = cos[half + i] = Math.cos(angle);
+        sin[i] = sin[half + i] = Math.sin(angle);
+      }
+      this.cosCache[p] = cos;
+      this.sinCache[p] = sin;
+    }
+    return { cos, sin };
+  }
+
+  /**
+   * Tables for tokens at `positions`, repeated for each head; head h's rows
+   * are multiplied by headScale[h] (the attention scale 1/sqrt(head_dim) is
+   * folded into the query heads this way).
+   */
+  rows(positions: ArrayLike<number>, headScale: number[]): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+    const heads = headScale.length;
+    const n = positions.length;
+    const d = this.dim;
+    const cos = new Float32Array(n * heads * d);
+    const sin = new Float32Array(n * heads * d);
+    for (let r = 0; r < n; r++) {
+      const t = this.at(positions[r] as number);
+      for (let h = 0; h < heads; h++) {
+        const s = headScale[h] as number;
+        const off = (r * heads + h) * d;
+        for (let i = 0; i < d; i++) {
+          cos[off + i] = (t.cos[i] as number) * s;
+          sin[off + i] = (t.sin[i] as number) * s;
+        }
+      }
+    }
+    return { cos: tf.tensor2d(cos, [n * heads, d]), sin: tf.tensor2d(sin, [n * heads, d]) };
+  }
+}
+
+/** The [dim, dim] matrix R with x @ R = rotate_half(x) = [-x2, x1]. */
+export function rotateHalfMatrix(dim: number): tf.Tensor2D {
+  const half = dim / 2;
+  const r = new Float32Array(dim * dim);
+  for (let i = 0; i < half; i++) {
+    r[(i + half) * dim + i] = -1;
+    r[i * dim + (i + half)] = 1;
+  }
+  return tf.tensor2d(r, [dim, dim]);
+}
+
+/** RoPE on rows [rows * heads, head_dim]: x * cos + rotate_half(x) * sin. */
+export function applyRotary(x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, rotateHalf: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.mul(x, cos), tf.mul(tf.matMul(x, rotateHalf), sin));
+}
