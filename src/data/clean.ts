@@ -43,14 +43,7 @@ function emptyCounts(): CleanCounts {
 
 /** A 53-bit hash of a string (two FNV-1a variants), so the duplicate sets hold numbers, not texts. */
 export function hash53(text: string): number {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
-  }
-  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
+  return pairHash(text, "", false);
 }
 
 const NON_WORD = /[\s\p{P}\p{S}]+/gu;
@@ -58,6 +51,45 @@ const NON_WORD = /[\s\p{P}\p{S}]+/gu;
 /** Lower case with spaces, punctuation and symbols removed: the key of near-duplicate detection. */
 export function normalizeForDedupe(text: string): string {
   return text.toLowerCase().replace(NON_WORD, "");
+}
+
+let skipTable: Uint8Array | undefined;
+
+/** 1 for BMP code units that normalisation drops (white space, punctuation, symbols). */
+function nonWordTable(): Uint8Array {
+  if (skipTable) return skipTable;
+  const table = new Uint8Array(0x10000);
+  const nonWord = /[\s\p{P}\p{S}]/u;
+  for (let c = 0; c < 0x10000; c++) if (!(c >= 0xd800 && c <= 0xdfff) && nonWord.test(String.fromCharCode(c))) table[c] = 1;
+  skipTable = table;
+  return table;
+}
+
+/**
+ * hash53 of `a + "\u0000" + b`, or with `normalized` of
+ * `normalizeForDedupe(a) + "\u0000" + normalizeForDedupe(b)`, without building
+ * those strings (this runs once per pair on the hot path). Astral characters
+ * (emoji) are kept by the fast path even where normalizeForDedupe drops them.
+ */
+export function pairHash(a: string, b: string, normalized: boolean): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  const skip = normalized ? nonWordTable() : undefined;
+  const parts = normalized ? [a.toLowerCase(), b.toLowerCase()] : [a, b];
+  for (let p = 0; p < 2; p++) {
+    const text = parts[p] as string;
+    if (p === 1) {
+      h1 = Math.imul(h1, 0x01000193);
+      h2 = Math.imul(h2, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (skip && skip[c] === 1) continue;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+  }
+  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
 }
 
 /** Per BMP code unit: 0 not a letter, 1 a letter of the expected scripts, 2 another letter. */
@@ -156,10 +188,10 @@ export class PairCleaner {
     if (this.target && scriptFraction(t, this.target) < o.minScriptFraction) return "wrong script";
     if (this.source && scriptFraction(s, this.source) < o.minScriptFraction) return "wrong script";
     if (o.dedupe !== "none") {
-      const key = hash53(`${s}\u0000${t}`);
+      const key = pairHash(s, t, false);
       if (this.seen.has(key)) return "duplicate";
       if (o.dedupe === "normalized") {
-        const nkey = hash53(`${normalizeForDedupe(s)}\u0000${normalizeForDedupe(t)}`);
+        const nkey = pairHash(s, t, true);
         if (this.seenNormalized.has(nkey)) return "near duplicate";
         this.seenNormalized.add(nkey);
       }

@@ -25,6 +25,7 @@ export {
   hash53,
   normalizeForDedupe,
   PairCleaner,
+  pairHash,
 } from "./clean.js";
 export { type EncodedExample, type EncodeOptions, encodeExample, IGNORE_INDEX, type PromptTokenizer } from "./encode.js";
 export {

@@ -11,7 +11,9 @@ import {
   corruptTranslation,
   HINTS,
   language,
+  normalizeForDedupe,
   PairCleaner,
+  pairHash,
   QA_INSTRUCTIONS,
   renderAlpaca,
   renderChat,
@@ -70,6 +72,14 @@ describe("cleaning filters", () => {
       if (language(lang).scripts[0] !== "Latin")
         assert.ok(!cleaner.keep("Hello world", "Hello world again"), `${lang}: Latin text is the wrong script`);
     }
+  });
+
+  it("hashes normalised pairs without building the normalised strings", () => {
+    const a = "Hello, World! «Quoted» — text";
+    const b = "Привет,   МИР!";
+    assert.equal(pairHash(a, b, true), pairHash(normalizeForDedupe(a), normalizeForDedupe(b), false));
+    assert.notEqual(pairHash(a, b, false), pairHash(b, a, false));
+    assert.notEqual(pairHash("ab", "c", false), pairHash("a", "bc", false));
   });
 
   it("keeps exact-only dedupe from removing near duplicates", () => {
