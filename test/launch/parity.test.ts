@@ -6,7 +6,7 @@
  * through both `tokenizers` bindings (when the Python package is importable).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -73,7 +73,7 @@ test("char tokenizer: Python encode_example = encodeExample (ids, labels, masks,
       ["chat", 512],
       ["chat", 2],
     ] as [PromptFormat, number][]) {
-      const r = spawnSync(python, [script, recordsFile, String(maxLength), format], { encoding: "utf8" });
+      const r: SpawnSyncReturns<string> = spawnSync(python, [script, recordsFile, String(maxLength), format], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
       const ts = RECORDS.map((rec) => encodeExample(rec, charTokenizer, { maxLength, format }));
       compare(parseJsonl(r.stdout), ts, `${format}/${maxLength}`);
