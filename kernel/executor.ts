@@ -6,7 +6,15 @@
 import { createRequire } from "node:module";
 import type { CompletionInfo, Converter } from "tslab/dist/converter.js";
 import type { ConverterSet, Executor } from "tslab/dist/executor.js";
-import { type CellDiagnostic, type CellRecord, cellScriptName, diagnosticsError, type ErrorContent, isInterruptError, thrownError } from "./traceback.js";
+import {
+  type CellDiagnostic,
+  type CellRecord,
+  cellScriptName,
+  diagnosticsError,
+  type ErrorContent,
+  isInterruptError,
+  thrownError,
+} from "./traceback.js";
 import { installProjectTypeScript, type ProjectSettings, takeSourceMaps } from "./typescript.js";
 
 const require = createRequire(import.meta.url);
@@ -69,7 +77,11 @@ export class CellExecutor {
       return {
         status: "error",
         interrupted: true,
-        error: { ename: "KeyboardInterrupt", evalue: "the cell was interrupted", traceback: [`KeyboardInterrupt: Cell In[${count}] was interrupted`] },
+        error: {
+          ename: "KeyboardInterrupt",
+          evalue: "the cell was interrupted",
+          traceback: [`KeyboardInterrupt: Cell In[${count}] was interrupted`],
+        },
       };
     }
     return { status: "error", error: thrownError(err, this.cells), interrupted: false };

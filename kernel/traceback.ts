@@ -47,7 +47,8 @@ export function diagnosticsError(count: number, source: string, diagnostics: Cel
     const where = d.file ? `${d.file}, line ${d.line}` : `Cell In[${count}], line ${d.line}, column ${d.column}`;
     traceback.push(`${where}: ${d.message}`);
     const text = d.file ? undefined : lines[d.line - 1];
-    if (text !== undefined) traceback.push(`${String(d.line).padStart(5)} | ${text}\n${" ".repeat(5)} | ${" ".repeat(Math.max(0, d.column - 1))}^`);
+    if (text !== undefined)
+      traceback.push(`${String(d.line).padStart(5)} | ${text}\n${" ".repeat(5)} | ${" ".repeat(Math.max(0, d.column - 1))}^`);
   }
   const evalue = first ? `${first.message} (${first.file ?? `Cell In[${count}]`}, line ${first.line})` : "type errors";
   return { ename: "TSError", evalue, traceback };

@@ -149,7 +149,11 @@ export function installProjectTypeScript(projectDir: string): ProjectSettings {
   // tslab imports TypeScript with __importStar, which copies own properties only.
   const adjusted = {} as TsApi;
   for (const key of Object.keys(ts)) {
-    Object.defineProperty(adjusted, key, { get: () => (ts as unknown as Record<string, unknown>)[key], enumerable: true, configurable: true });
+    Object.defineProperty(adjusted, key, {
+      get: () => (ts as unknown as Record<string, unknown>)[key],
+      enumerable: true,
+      configurable: true,
+    });
   }
   const createWatchCompilerHost = (rootFiles: unknown, options: Record<string, unknown>, ...rest: unknown[]): unknown =>
     ts.createWatchCompilerHost(rootFiles, { ...options, ...settings.options, inlineSourceMap: true }, ...rest);

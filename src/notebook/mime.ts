@@ -52,8 +52,14 @@ export function toMimeBundle(value: unknown): MimeBundle {
   if (isDisplayable(value)) bundle = { ...value[JUPYTER_DISPLAY]() };
   else if (isMimeBundle(value)) bundle = { ...value };
   else return { "text/plain": plainText(value) };
-  if (typeof bundle["text/plain"] !== "string") bundle["text/plain"] = plainText(value);
+  if (typeof bundle["text/plain"] !== "string") bundle["text/plain"] = isDisplayable(value) ? describe(value) : plainText(value);
   return bundle;
+}
+
+/** A short text stand-in for a displayable object without its own text/plain. */
+function describe(value: object): string {
+  const name = (value as { constructor?: { name?: string } }).constructor?.name;
+  return `<${name && name !== "Object" ? name : "display"}>`;
 }
 
 /** How the kernel prints a value as text: strings as themselves, everything else via util.inspect. */
