@@ -16,6 +16,7 @@ import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import { BackendError } from "../util/errors.js";
 import { registerKernelFixes } from "./kernels.js";
+import { registerThreadedWasm, wasmThreadsCount } from "./wasmThreads.js";
 
 export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 export const BACKENDS: readonly BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
@@ -25,7 +26,11 @@ export interface EngineOptions {
   backend?: BackendName | "auto";
   /** Accept a software WebGPU adapter (lavapipe, SwiftShader, llvmpipe). Default: $XALIGN_WEBGPU_SOFTWARE === "1". */
   allowSoftwareAdapter?: boolean;
-  /** wasm threads (only honoured when the threaded build can start). */
+  /**
+   * wasm threads (default: $XALIGN_WASM_THREADS, else 1). More than 1 starts
+   * tfjs's threaded SIMD build (see wasmThreads.ts); only honoured if the wasm
+   * backend has not started yet in this process.
+   */
   threads?: number;
 }
 
@@ -150,12 +155,37 @@ async function tryWebgpu(allowSoftware: boolean): Promise<BackendProbe> {
 
 async function tryWasm(threads: number | undefined): Promise<BackendProbe> {
   try {
-    const wasm = await import("@tensorflow/tfjs-backend-wasm");
-    if (threads !== undefined) wasm.setThreadsCount(threads);
-    return { name: "wasm", available: true, reason: "WebAssembly (SIMD) backend", device: "cpu (wasm simd, 1 thread)" };
+    await import("@tensorflow/tfjs-backend-wasm");
   } catch (err) {
     return { name: "wasm", available: false, reason: `@tensorflow/tfjs-backend-wasm failed to load: ${firstLine(err)}` };
   }
+  if (threads === undefined || threads <= 1) {
+    return { name: "wasm", available: true, reason: "WebAssembly (SIMD) backend", device: "cpu (wasm simd, 1 thread)" };
+  }
+  try {
+    const ok = await registerThreadedWasm(threads);
+    const note = ok ? `threaded SIMD build, ${threads} threads requested` : "single-threaded: the wasm backend had already started";
+    return { name: "wasm", available: true, reason: `WebAssembly (SIMD) backend, ${note}`, device: "cpu (wasm simd)" };
+  } catch (err) {
+    return {
+      name: "wasm",
+      available: true,
+      reason: `WebAssembly (SIMD) backend, 1 thread (threads failed: ${firstLine(err)})`,
+      device: "cpu (wasm simd)",
+    };
+  }
+}
+
+function threadsFromEnv(): number | undefined {
+  const raw = process.env.XALIGN_WASM_THREADS;
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new BackendError("XA_BACKEND_THREADS", `XALIGN_WASM_THREADS must be a positive integer, got "${raw}"`, {
+      hint: "unset it or set e.g. XALIGN_WASM_THREADS=2",
+    });
+  }
+  return n;
 }
 
 function firstLine(err: unknown): string {
@@ -169,7 +199,7 @@ async function probe(name: BackendName, options: EngineOptions): Promise<Backend
     case "webgpu":
       return tryWebgpu(options.allowSoftwareAdapter ?? process.env.XALIGN_WEBGPU_SOFTWARE === "1");
     case "wasm":
-      return tryWasm(options.threads);
+      return tryWasm(options.threads ?? threadsFromEnv());
     case "cpu":
       return { name: "cpu", available: true, reason: "plain JavaScript backend (always available)", device: "cpu (javascript)" };
   }
@@ -181,6 +211,10 @@ async function activate(p: BackendProbe): Promise<boolean> {
     if (!ok) return false;
     await tf.ready();
     registerKernelFixes(p.name);
+    if (p.name === "wasm") {
+      const n = wasmThreadsCount();
+      p.device = `cpu (wasm simd, ${n} thread${n === 1 ? "" : "s"})`;
+    }
     return true;
   } catch (err) {
     p.available = false;
@@ -258,4 +292,5 @@ export function currentEngine(): EngineInfo | undefined {
 }
 
 export { registerKernelFixes } from "./kernels.js";
+export { wasmThreadsCount } from "./wasmThreads.js";
 export { tf };
