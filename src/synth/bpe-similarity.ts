@@ -6,14 +6,9 @@
  * tokenizer trainer, so it is reported in tables but kept out of manifests.
  */
 import { trainBpeTokenizer } from "../tokenizer/index.js";
-import { Rng } from "../util/rng.js";
-import { DEFAULT_SIZES, type SynthSizes } from "./build.js";
-import { Grammar } from "./grammar.js";
-import { BASE_SPEC, deriveLanguage } from "./language.js";
-import { presetLanguages } from "./presets.js";
-import { Realizer } from "./realize.js";
+import { SynthWorld } from "./synth-world.js";
 import { parallelSentence } from "./tasks.js";
-import { generateWorld } from "./world.js";
+import type { WorldSizes } from "./world.js";
 
 /**
  * Per language: the share of its BPE tokens (by occurrence) whose id also
@@ -26,22 +21,15 @@ export async function presetBpeSharing(
   preset: string,
   seed: number,
   vocabSize = 4000,
-  world: Partial<Pick<SynthSizes, "people" | "heldOutPeople" | "places">> = {},
+  world: Partial<WorldSizes> = {},
   sentences = 2000,
 ): Promise<Record<string, number>> {
-  const specs = presetLanguages(preset);
-  const sizes = { ...DEFAULT_SIZES, ...world };
-  const root = new Rng(seed);
-  const w = generateWorld(root.fork("world"), { people: sizes.people, heldOutPeople: sizes.heldOutPeople, places: sizes.places });
-  const g = new Grammar(w);
-  const rng = root.fork("similarity");
-  const clauses = Array.from({ length: sentences }, () => parallelSentence(g, rng).clause);
-  const english = new Realizer(deriveLanguage(BASE_SPEC), w.names);
-  const en = clauses.map((c) => english.sentence(c).text);
-  const sides = specs.map((s) => {
-    const r = new Realizer(deriveLanguage(s), w.names);
-    return clauses.map((c) => r.sentence(c).text);
-  });
+  const sw = new SynthWorld(preset, seed, world);
+  const rng = sw.rng("similarity");
+  const clauses = Array.from({ length: sentences }, () => parallelSentence(sw.grammar, rng).clause);
+  const en = clauses.map((c) => sw.english.sentence(c).text);
+  const sides = sw.languages.map((r) => clauses.map((c) => r.sentence(c).text));
+  const specs = sw.specs;
   const tok = await trainBpeTokenizer({ texts: [en.join("\n"), ...sides.map((s) => s.join("\n"))] }, { vocabSize });
   const enIds = new Set((await tok.encodeBatch(en)).flat());
   const out: Record<string, number> = {};

@@ -8,24 +8,13 @@ import { join } from "node:path";
 import { FLORES_CODES } from "../data/readers/flores.js";
 import { ConfigError } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
-import { Rng } from "../util/rng.js";
-import { Grammar } from "./grammar.js";
-import { BASE_SPEC, deriveLanguage, type LanguageSpec } from "./language.js";
+import { BASE_SPEC, type LanguageSpec } from "./language.js";
 import { presetLanguages } from "./presets.js";
-import { Realizer } from "./realize.js";
+import type { Realizer } from "./realize.js";
 import { measureSimilarity, type Similarity } from "./similarity.js";
-import {
-  type AlpacaItem,
-  heldOutFacts,
-  locateLeaf,
-  parallelSentence,
-  planInstruction,
-  planQaPassage,
-  pretrainDocument,
-  renderInstruction,
-  renderPassage,
-} from "./tasks.js";
-import { generateWorld, RELATIONS } from "./world.js";
+import { SynthWorld } from "./synth-world.js";
+import { type AlpacaItem, heldOutFacts, locateLeaf, planQaPassage, pretrainDocument, renderInstruction, renderPassage } from "./tasks.js";
+import { RELATIONS } from "./world.js";
 
 /** How much of everything to generate. Counts are per language unless noted. */
 export interface SynthSizes {
@@ -206,11 +195,12 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     throw new ConfigError("XA_SYNTH_SIZE", `instructionEpochs ${epochs} is not an integer in [1, 100]`, { field: "instructionEpochs" });
   }
   const progress = options.onProgress ?? (() => {});
-  const root = new Rng(options.seed);
-  const world = generateWorld(root.fork("world"), { people: sizes.people, heldOutPeople: sizes.heldOutPeople, places: sizes.places });
-  const g = new Grammar(world);
-  const english = new Realizer(deriveLanguage(BASE_SPEC), world.names);
-  const realizers = specs.map((s) => new Realizer(deriveLanguage(s), world.names));
+  const sw = new SynthWorld(options.preset, options.seed, {
+    people: sizes.people,
+    heldOutPeople: sizes.heldOutPeople,
+    places: sizes.places,
+  });
+  const { world, grammar: g, english, languages: realizers } = sw;
   const all = [english, ...realizers];
   const files = new Map<string, { text: string; count: number }>();
   const steps = 6 + realizers.length;
@@ -218,14 +208,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
 
   // Parallel corpora, one independent stream per language.
   for (const r of realizers) {
-    const rng = root.fork(`parallel:${r.language.spec.code}`);
-    const en: string[] = [];
-    const xx: string[] = [];
-    for (let i = 0; i < sizes.parallel; i++) {
-      const s = parallelSentence(g, rng);
-      en.push(english.sentence(s.clause).text);
-      xx.push(r.sentence(s.clause).text);
-    }
+    const { en, text: xx } = sw.parallel(r.language.spec.code, sizes.parallel);
     const dir = `parallel/en-${r.language.spec.code}`;
     files.set(`${dir}/train.en`, { text: lines(en), count: en.length });
     files.set(`${dir}/train.${r.language.spec.code}`, { text: lines(xx), count: xx.length });
@@ -233,8 +216,8 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   }
 
   // Flores-like held-out sets: distinct held-out facts, multi-way parallel.
-  const [devFacts, devtestFacts] = heldOutFacts(world, root.fork("flores"), sizes.dev, sizes.devtest);
-  const phrasing = root.fork("flores-phrasing");
+  const [devFacts, devtestFacts] = heldOutFacts(world, sw.rng("flores"), sizes.dev, sizes.devtest);
+  const phrasing = sw.rng("flores-phrasing");
   for (const [split, facts] of [
     ["dev", devFacts],
     ["devtest", devtestFacts],
@@ -249,8 +232,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
 
   // Alpaca-like instructions: one plan, realised in every language; a fresh sample per epoch.
   for (let epoch = 0; epoch < epochs; epoch++) {
-    const irng = root.fork(epoch === 0 ? "instructions" : `instructions:${epoch}`);
-    const plans = Array.from({ length: sizes.instructions }, () => planInstruction(g, irng));
+    const plans = sw.instructionPlans(sizes.instructions, epoch);
     for (const r of all) {
       const items: AlpacaItem[] = plans.map((p) => renderInstruction(r, p));
       const dir = epoch === 0 ? "instructions" : `instructions/epoch-${epoch}`;
@@ -260,7 +242,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   progress("instructions", ++step, steps);
 
   // XQuAD-like QA over held-out people.
-  const qrng = root.fork("qa");
+  const qrng = sw.rng("qa");
   const qa = Array.from({ length: sizes.qa }, () => planQaPassage(g, qrng));
   const questions = qa.reduce((n, p) => n + p.questions.length, 0);
   const chance = questions ? qa.reduce((s, p) => s + p.questions.reduce((t, q) => t + q.chance, 0), 0) / questions : 0;
@@ -295,7 +277,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   progress("qa", ++step, steps);
 
   // The imbalanced pretraining corpus: one document per line, languages drawn by the mix.
-  const prng = root.fork("pretrain");
+  const prng = sw.rng("pretrain");
   const weights = all.map((r) => mix[r.language.spec.code] as number);
   const docs: string[] = [];
   const langs: string[] = [];
@@ -308,9 +290,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   files.set("pretrain/corpus.langs", { text: lines(langs), count: langs.length });
   progress("pretrain", ++step, steps);
 
-  const similarity = roundSimilarity(
-    measureSimilarity(g, english, realizers, root.fork("similarity"), options.similaritySentences ?? 2000),
-  );
+  const similarity = roundSimilarity(measureSimilarity(g, english, realizers, sw.rng("similarity"), options.similaritySentences ?? 2000));
   progress("similarity", ++step, steps);
 
   const listed: ManifestFile[] = [];
@@ -355,15 +335,10 @@ export function presetSimilarity(
   world: Partial<Pick<SynthSizes, "people" | "heldOutPeople" | "places">> = {},
   sentences = 2000,
 ): Pick<SynthManifest, "languages" | "similarity"> {
-  const specs = presetLanguages(preset);
-  const sizes = { ...DEFAULT_SIZES, ...world };
-  const root = new Rng(seed);
-  const w = generateWorld(root.fork("world"), { people: sizes.people, heldOutPeople: sizes.heldOutPeople, places: sizes.places });
-  const english = new Realizer(deriveLanguage(BASE_SPEC), w.names);
-  const realizers = specs.map((s) => new Realizer(deriveLanguage(s), w.names));
+  const sw = new SynthWorld(preset, seed, world);
   return {
-    languages: [BASE_SPEC, ...specs],
-    similarity: roundSimilarity(measureSimilarity(new Grammar(w), english, realizers, root.fork("similarity"), sentences)),
+    languages: [BASE_SPEC, ...sw.specs],
+    similarity: roundSimilarity(measureSimilarity(sw.grammar, sw.english, sw.languages, sw.rng("similarity"), sentences)),
   };
 }
 

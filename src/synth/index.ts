@@ -35,6 +35,7 @@ export { type Realized, Realizer } from "./realize.js";
 export { orderBySimilarity, similarityTable } from "./report.js";
 export { SCRIPT_NAMES, type ScriptName } from "./scripts.js";
 export { alignmentLinks, commonTokens, crossings, measureSimilarity, type Similarity } from "./similarity.js";
+export { SynthWorld } from "./synth-world.js";
 export {
   type AlpacaItem,
   type InstructionKind,

@@ -4,7 +4,16 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { floresFile, readAlpacaJson, readFlores, readMosesPairs, readSquad } from "../../src/data/index.js";
-import { buildSynthWorld, floresName, generateWorld, parseMix, parseSizes, resolveMix, type SynthManifest } from "../../src/synth/index.js";
+import {
+  buildSynthWorld,
+  floresName,
+  generateWorld,
+  parseMix,
+  parseSizes,
+  resolveMix,
+  type SynthManifest,
+  SynthWorld,
+} from "../../src/synth/index.js";
 import { ConfigError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
@@ -167,6 +176,17 @@ describe("xalign synth build", () => {
     for await (const r of readSquad(join(root, "qa/xquad.tr.json"), { lang: "tr" }))
       qa += r.context.includes(r.answers[0] as string) ? 1 : 0;
     assert.equal(qa, manifest.qaQuestions);
+  });
+
+  it("SynthWorld draws the build's data in memory; a smaller draw is a prefix", async () => {
+    const sw = new SynthWorld("paper", 5, { people: SIZES.people, heldOutPeople: SIZES.heldOutPeople, places: SIZES.places });
+    const { en, text } = sw.parallel("zh", 50);
+    assert.deepEqual(en, (await read("parallel/en-zh/train.en")).split("\n").slice(0, 50));
+    assert.deepEqual(text, (await read("parallel/en-zh/train.zh")).split("\n").slice(0, 50));
+    assert.throws(
+      () => sw.realizer("fr"),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_PRESET",
+    );
   });
 
   it("writes a fresh instruction sample per epoch when asked", async () => {
