@@ -1,0 +1,134 @@
+/**
+ * A plotly figure that shows itself in Jupyter (MIME bundle with the plotly
+ * JSON, offline HTML and a text summary) and saves as a standalone offline
+ * HTML file.
+ */
+import { writeFileAtomic } from "../util/fs.js";
+import { plotlyScriptTag, plotlyVersion, scriptSafeJson, takePlotlyInjection } from "./plotly.js";
+
+/** A plotly trace (see plotly.js's reference; kept loose on purpose). */
+export interface Trace {
+  type?: string;
+  name?: string;
+  [attribute: string]: unknown;
+}
+
+/** plotly layout and config objects. */
+export type Layout = Record<string, unknown>;
+export type PlotConfig = Record<string, unknown>;
+
+/** The MIME bundle a figure shows as. */
+export interface FigureBundle {
+  "application/vnd.plotly.v1+json": { data: Trace[]; layout: Layout; config: PlotConfig };
+  "text/html": string;
+  "text/plain": string;
+  [mime: string]: unknown;
+}
+
+let figureCounter = 0;
+
+const DEFAULT_CONFIG: PlotConfig = { responsive: true, displaylogo: false };
+
+/**
+ * A plotly figure.
+ *
+ * @example
+ * const fig = new Figure([{ type: "scatter", x: [1, 2], y: [3, 4] }], { title: { text: "demo" } });
+ * fig; // in a notebook cell: renders (plotly.js is included with the first figure only)
+ * await fig.saveHtml("runs/demo/figure.html");
+ */
+export class Figure {
+  readonly data: Trace[];
+  readonly layout: Layout;
+  readonly config: PlotConfig;
+
+  constructor(data: Trace[], layout: Layout = {}, config: PlotConfig = {}) {
+    this.data = data;
+    this.layout = { ...layout };
+    this.config = { ...DEFAULT_CONFIG, ...config };
+  }
+
+  /** The figure's title text, if any. */
+  get title(): string {
+    const t = this.layout.title;
+    if (typeof t === "string") return t;
+    if (t && typeof t === "object" && typeof (t as { text?: unknown }).text === "string") return (t as { text: string }).text;
+    return "";
+  }
+
+  /** The plotly JSON (data, layout, config). */
+  toJSON(): { data: Trace[]; layout: Layout; config: PlotConfig } {
+    return { data: this.data, layout: this.layout, config: this.config };
+  }
+
+  /** A one-line text description (the text/plain of the bundle). */
+  toString(): string {
+    const kinds = new Map<string, number>();
+    for (const t of this.data) kinds.set(t.type ?? "scatter", (kinds.get(t.type ?? "scatter") ?? 0) + 1);
+    const traces = [...kinds].map(([k, n]) => `${n} ${k}`).join(", ");
+    return `Figure${this.title ? ` "${this.title}"` : ""}: ${this.data.length} trace${this.data.length === 1 ? "" : "s"} (${traces})`;
+  }
+
+  /**
+   * An HTML fragment that draws the figure: a div and a script calling
+   * `Plotly.newPlot`. With `includePlotly`, the library is inlined first;
+   * otherwise it waits for `window.Plotly` defined by an earlier output.
+   */
+  toHtmlFragment(includePlotly: boolean): string {
+    figureCounter++;
+    const id = `xalign-plot-${process.pid.toString(36)}-${figureCounter}`;
+    const height = typeof this.layout.height === "number" ? `${this.layout.height}px` : "450px";
+    const spec = scriptSafeJson(this.toJSON());
+    return `${includePlotly ? `${plotlyScriptTag()}\n` : ""}<div id="${id}" class="xalign-plot" style="width:100%;height:${height};"></div>
+<script type="text/javascript">
+(function () {
+  var id = "${id}";
+  var spec = ${spec};
+  function draw() { window.Plotly.newPlot(id, spec.data, spec.layout, spec.config); }
+  if (window.Plotly) { draw(); return; }
+  var tries = 0;
+  var timer = setInterval(function () {
+    if (window.Plotly) { clearInterval(timer); draw(); }
+    else if (++tries > 100) {
+      clearInterval(timer);
+      var el = document.getElementById(id);
+      if (el) el.textContent = "plotly.js is not loaded on this page: run resetPlotlyInjection() from xalign's plot module and show the figure again.";
+    }
+  }, 100);
+})();
+</script>`;
+  }
+
+  /** A standalone offline HTML page (plotly.js inlined). */
+  toStandaloneHtml(): string {
+    const title = this.title || "xalign figure";
+    const escaped = title.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="generator" content="xalign (plotly.js ${plotlyVersion()})">
+<title>${escaped}</title>
+${plotlyScriptTag()}
+</head>
+<body>
+${this.toHtmlFragment(false)}
+</body>
+</html>
+`;
+  }
+
+  /** Writes the standalone HTML file atomically. */
+  async saveHtml(path: string): Promise<void> {
+    await writeFileAtomic(path, this.toStandaloneHtml());
+  }
+
+  /** The MIME bundle for Jupyter; plotly.js travels with the first figure of a session only. */
+  [Symbol.for("Jupyter.display")](): FigureBundle {
+    return {
+      "application/vnd.plotly.v1+json": this.toJSON(),
+      "text/html": this.toHtmlFragment(takePlotlyInjection()),
+      "text/plain": this.toString(),
+    };
+  }
+}

@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fitScalingLaw } from "../../src/analysis/index.js";
+import {
+  Figure,
+  type FigureBundle,
+  groupedBarChart,
+  heatmap,
+  lineChart,
+  lossCurves,
+  resetPlotlyInjection,
+  scalingLawChart,
+  smoothSeries,
+  Table,
+} from "../../src/plot/index.js";
+import { AnalysisError } from "../../src/util/errors.js";
+import { tempDir } from "../helpers.js";
+
+const DISPLAY = Symbol.for("Jupyter.display");
+const bundleOf = (fig: Figure) => (fig as unknown as Record<symbol, () => FigureBundle>)[DISPLAY]!();
+
+test("a figure's MIME bundle: plotly JSON, text/plain, and HTML carrying plotly.js only the first time", () => {
+  resetPlotlyInjection();
+  const fig = new Figure([{ type: "scatter", x: [1, 2], y: [3, 4], name: "a" }], { title: { text: "demo" } });
+  const first = bundleOf(fig);
+  assert.deepEqual(Object.keys(first).sort(), ["application/vnd.plotly.v1+json", "text/html", "text/plain"]);
+  assert.deepEqual(first["application/vnd.plotly.v1+json"].data, fig.data);
+  assert.equal(first["text/plain"], 'Figure "demo": 1 trace (1 scatter)');
+  assert.ok(first["text/html"].length > 1_000_000, "the first figure inlines plotly.js");
+  assert.match(first["text/html"], /window\.Plotly = Plotly/);
+  const second = bundleOf(fig);
+  assert.ok(second["text/html"].length < 10_000, "later figures reuse window.Plotly");
+  assert.match(second["text/html"], /Plotly\.newPlot/);
+  resetPlotlyInjection();
+  assert.ok(bundleOf(fig)["text/html"].length > 1_000_000);
+});
+
+test("embedded JSON cannot close the script element", () => {
+  const fig = new Figure([{ type: "bar", x: ["</script><b>x"], y: [1] }]);
+  const html = fig.toHtmlFragment(false);
+  assert.ok(!html.includes("</script><b>"));
+  assert.match(html, /\\u003c\/script>\\u003cb>x/);
+});
+
+test("saveHtml writes a standalone page atomically", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const path = join(dir, "figs", "loss.html");
+    await lossCurves({ runs: [{ name: "run", steps: [1, 2, 3], loss: [3, 2, 1.5] }] }).saveHtml(path);
+    const html = await readFile(path, "utf8");
+    assert.match(html, /^<!DOCTYPE html>/);
+    assert.match(html, /plotly\.js v\d/);
+    assert.deepEqual(await readdir(join(dir, "figs")), ["loss.html"]); // no temp file left
+  } finally {
+    await cleanup();
+  }
+});
+
+test("chart builders: bands, error bars, smoothing, heatmap shape", () => {
+  const line = lineChart({ series: [{ name: "zh", x: [1, 2], y: [3, 4], band: { lower: [2, 3], upper: [4, 5] } }], logX: true });
+  assert.equal(line.data.length, 2);
+  assert.equal(line.data[0]!.fill, "toself");
+  assert.deepEqual(line.data[0]!.x, [1, 2, 2, 1]);
+  assert.equal((line.layout.xaxis as { type: string }).type, "log");
+
+  const bars = groupedBarChart({
+    categories: ["ar", "zh"],
+    groups: [
+      { name: "x-LLaMA", values: [35, 41], errors: [1, 2] },
+      { name: "Alpaca", values: [20, 30] },
+    ],
+  });
+  assert.equal(bars.layout.barmode, "group");
+  assert.deepEqual((bars.data[0]!.error_y as { array: number[] }).array, [1, 2]);
+  assert.equal(bars.data[1]!.error_y, undefined);
+
+  assert.deepEqual(smoothSeries([1, 1, 1], 0.9), [1, 1, 1]);
+  const loss = lossCurves({ runs: [{ name: "r", steps: [0, 1], loss: [2, 1] }], smoothing: 0.5 });
+  assert.equal(loss.data.length, 2);
+
+  const hm = heatmap({
+    z: [
+      [0.1, 0.2],
+      [0.3, 0.4],
+      [0.5, 0.6],
+    ],
+    x: ["ar", "zh"],
+    y: [0, 1, 2],
+    zmin: 0,
+    zmax: 1,
+  });
+  assert.equal(hm.data[0]!.type, "heatmap");
+  const code = (c: string) => (e: unknown) => e instanceof AnalysisError && e.code === c;
+  assert.throws(() => heatmap({ z: [[1, 2]], x: ["a"], y: [0] }), code("XA_PLOT_SHAPE"));
+  assert.throws(() => lineChart({ series: [{ name: "a", x: [1, 2], y: [1] }] }), code("XA_PLOT_LENGTH_MISMATCH"));
+  assert.throws(() => lossCurves({ runs: [], smoothing: 1 }), code("XA_PLOT_SMOOTHING"));
+});
+
+test("scaling-law chart: measured points, fitted curve and its band per language", () => {
+  const points = [1e3, 1e4, 1e5, 1e6].map((n, i) => ({ n, score: 0.8 * Math.log(n) ** 1.6 + [0.3, -0.2, 0.1, -0.3][i]! }));
+  const fit = fitScalingLaw(points, "log-power");
+  const fig = scalingLawChart({ series: [{ name: "zh", points, fit }], yTitle: "spBLEU", extendTo: 1e7 });
+  assert.deepEqual(
+    fig.data.map((t) => t.mode ?? t.fill),
+    ["markers", "toself", "lines"],
+  );
+  const curve = fig.data[2]!;
+  assert.equal((curve.x as number[]).at(-1), 1e7);
+  assert.match(String(curve.name), /^zh fit: a·\(ln N\)\^b/);
+});
+
+test("Table shows as HTML and aligned text", () => {
+  const t = new Table(
+    [
+      { lang: "zh", bleu: 31.2, n: 1012 },
+      { lang: "<ar>", bleu: 25.044 },
+    ],
+    { caption: "spBLEU" },
+  );
+  const b = (t as unknown as Record<symbol, () => Record<string, string>>)[DISPLAY]!();
+  assert.match(b["text/html"]!, /<td>&lt;ar&gt;<\/td><td style="text-align:right">25\.04<\/td>/);
+  assert.equal(b["text/plain"], "spBLEU\nlang   bleu     n\n----  -----  ----\nzh    31.20  1012\n<ar>  25.04      ");
+  const s = Table.fromScores({ metrics: ["bleu"], languages: ["zh", "avg"], rows: [], table: { zh: { bleu: 30 }, avg: { bleu: 30 } } });
+  assert.deepEqual(s.columns, ["lang", "bleu"]);
+});
