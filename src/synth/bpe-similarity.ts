@@ -6,6 +6,7 @@
  * tokenizer trainer, so it is reported in tables but kept out of manifests.
  */
 import { trainBpeTokenizer } from "../tokenizer/index.js";
+import type { Preset } from "./presets.js";
 import { SynthWorld } from "./synth-world.js";
 import { parallelSentence } from "./tasks.js";
 import type { WorldSizes } from "./world.js";
@@ -18,7 +19,7 @@ import type { WorldSizes } from "./world.js";
  * await presetBpeSharing("paper", 1); // { ar: 0.37, ..., xx: 0.85 }
  */
 export async function presetBpeSharing(
-  preset: string,
+  preset: Preset,
   seed: number,
   vocabSize = 4000,
   world: Partial<WorldSizes> = {},

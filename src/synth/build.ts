@@ -9,7 +9,7 @@ import { FLORES_CODES } from "../data/readers/flores.js";
 import { ConfigError } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
 import { BASE_SPEC, type LanguageSpec } from "./language.js";
-import { presetLanguages } from "./presets.js";
+import { type Preset, presetName, resolvePreset } from "./presets.js";
 import type { Realizer } from "./realize.js";
 import { measureSimilarity, type Similarity } from "./similarity.js";
 import { SynthWorld } from "./synth-world.js";
@@ -47,8 +47,8 @@ export const DEFAULT_SIZES: SynthSizes = {
 };
 
 export interface SynthBuildOptions {
-  /** A preset group ("paper", "ladder"), a language code or codes joined by commas. */
-  preset: string;
+  /** A preset group ("paper", "ladder"), a language code, codes joined by commas, or custom specs. */
+  preset: Preset;
   seed: number;
   sizes?: Partial<SynthSizes>;
   /** Pretraining share per language code ("en" included); unnamed languages split the rest equally. */
@@ -180,7 +180,7 @@ const lines = (xs: readonly string[]) => (xs.length ? `${xs.join("\n")}\n` : "")
  * manifest.files.length;
  */
 export async function buildSynthWorld(outDir: string, options: SynthBuildOptions): Promise<SynthManifest> {
-  const specs = presetLanguages(options.preset);
+  const specs = resolvePreset(options.preset);
   const sizes: SynthSizes = { ...DEFAULT_SIZES, ...options.sizes };
   checkSizes(sizes);
   const mix = resolveMix(
@@ -301,7 +301,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const manifest: SynthManifest = {
     generator: "xalign synth build",
     format: SYNTH_FORMAT,
-    preset: options.preset,
+    preset: presetName(options.preset),
     seed: options.seed,
     sizes,
     mix,
@@ -330,7 +330,7 @@ function roundSimilarity(rows: Similarity[]): Similarity[] {
  * similarityTable(presetSimilarity("ladder", 1));
  */
 export function presetSimilarity(
-  preset: string,
+  preset: Preset,
   seed: number,
   world: Partial<Pick<SynthSizes, "people" | "heldOutPeople" | "places">> = {},
   sentences = 2000,

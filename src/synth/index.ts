@@ -29,7 +29,7 @@ export {
   type WordOrder,
 } from "./language.js";
 export { LEXICON, type Lexeme, W } from "./lexicon.js";
-export { PRESET_GROUPS, PRESET_LANGUAGES, presetLanguages } from "./presets.js";
+export { PRESET_GROUPS, PRESET_LANGUAGES, type Preset, presetLanguages, presetName, resolvePreset } from "./presets.js";
 export { competenceProbe, firstSentence, type ProbeOptions, type ProbeResult, probePrompt, type SynthQaSet } from "./probe.js";
 export { type Realized, Realizer } from "./realize.js";
 export { orderBySimilarity, similarityTable } from "./report.js";

@@ -5,7 +5,7 @@
  * "xx" is a near-English control. The ladder changes one factor at a time.
  */
 import { ConfigError } from "../util/errors.js";
-import { BASE_SPEC, type LanguageSpec } from "./language.js";
+import { BASE_SPEC, type LanguageSpec, validateLanguageSpec } from "./language.js";
 
 const base = { ...BASE_SPEC, anchors: true };
 
@@ -103,4 +103,39 @@ export function presetLanguages(preset: string): LanguageSpec[] {
       throw new ConfigError("XA_SYNTH_PRESET", `unknown preset or language "${code}"`, { field: "preset", hint: `use one of ${known}` });
     return spec;
   });
+}
+
+/** A preset name (or codes joined by commas), or custom language specs. */
+export type Preset = string | readonly LanguageSpec[];
+
+/**
+ * The languages of a preset name or a list of custom specs (validated; codes unique, not "en").
+ *
+ * @example
+ * resolvePreset([{ ...PRESET_LANGUAGES.v60, code: "v45", share: 0.45 }]);
+ */
+export function resolvePreset(preset: Preset): LanguageSpec[] {
+  if (typeof preset === "string") return presetLanguages(preset);
+  if (preset.length === 0)
+    throw new ConfigError("XA_SYNTH_PRESET", "the list of custom languages is empty", {
+      field: "preset",
+      hint: "pass at least one LanguageSpec",
+    });
+  const codes = new Set<string>();
+  return preset.map((spec) => {
+    validateLanguageSpec(spec);
+    if (spec.code === "en" || codes.has(spec.code)) {
+      throw new ConfigError("XA_SYNTH_PRESET", `language code "${spec.code}" is used twice (or is the base "en")`, {
+        field: `language.${spec.code}.code`,
+        hint: "give every derived language its own code",
+      });
+    }
+    codes.add(spec.code);
+    return { ...spec };
+  });
+}
+
+/** A preset's name for manifests: the string itself, or "custom:" and the codes. */
+export function presetName(preset: Preset): string {
+  return typeof preset === "string" ? preset : `custom:${preset.map((s) => s.code).join(",")}`;
 }

@@ -8,7 +8,7 @@ import { ConfigError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { Grammar } from "./grammar.js";
 import { BASE_SPEC, deriveLanguage, type LanguageSpec } from "./language.js";
-import { presetLanguages } from "./presets.js";
+import { type Preset, resolvePreset } from "./presets.js";
 import { Realizer } from "./realize.js";
 import { type InstructionPlan, parallelSentence, planInstruction } from "./tasks.js";
 import { DEFAULT_WORLD, generateWorld, type World, type WorldSizes } from "./world.js";
@@ -27,11 +27,11 @@ export class SynthWorld {
   readonly specs: readonly LanguageSpec[];
 
   constructor(
-    preset: string,
+    preset: Preset,
     readonly seed: number,
     sizes: Partial<WorldSizes> = {},
   ) {
-    this.specs = presetLanguages(preset);
+    this.specs = resolvePreset(preset);
     this.world = generateWorld(this.rng("world"), { ...DEFAULT_WORLD, ...sizes });
     this.grammar = new Grammar(this.world);
     this.english = new Realizer(deriveLanguage(BASE_SPEC), this.world.names);

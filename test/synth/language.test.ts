@@ -14,6 +14,7 @@ import {
   presetLanguages,
   RELATIONS,
   Realizer,
+  resolvePreset,
   W,
 } from "../../src/synth/index.js";
 import { ConfigError } from "../../src/util/errors.js";
@@ -208,6 +209,20 @@ describe("derived languages", () => {
     assert.throws(
       () => presetLanguages("klingon"),
       (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_PRESET" && /klingon/.test(e.message),
+    );
+    const custom = { ...(PRESET_LANGUAGES.v60 as LanguageSpec), code: "v45", share: 0.45 };
+    assert.equal(resolvePreset([custom])[0]?.share, 0.45);
+    assert.throws(
+      () => resolvePreset([custom, custom]),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_PRESET",
+    );
+    assert.throws(
+      () => resolvePreset([{ ...custom, share: 2 }]),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_SHARE",
+    );
+    assert.throws(
+      () => resolvePreset([]),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_PRESET",
     );
     assert.deepEqual(
       presetLanguages("paper").map((l) => l.code),
