@@ -15,7 +15,8 @@
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import { BackendError } from "../util/errors.js";
-import { registerKernelFixes } from "./kernels.js";
+import { registerKernelFixes, useNativeMatMul } from "./kernels.js";
+import { nativeStatus } from "./native.js";
 import { registerThreadedWasm, wasmThreadsCount } from "./wasmThreads.js";
 
 export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
@@ -27,7 +28,13 @@ export interface EngineOptions {
   /** Accept a software WebGPU adapter (lavapipe, SwiftShader, llvmpipe). Default: $XALIGN_WEBGPU_SOFTWARE === "1". */
   allowSoftwareAdapter?: boolean;
   /**
-   * wasm threads (default: $XALIGN_WASM_THREADS, else 1). More than 1 starts
+   * On the wasm backend, run matMul through the native BLAS addon when it is
+   * built (default: true unless $XALIGN_NATIVE is "0").
+   */
+  native?: boolean;
+  /**
+   * wasm threads (default: $XALIGN_WASM_THREADS, else 1). With the native
+   * addon on, these are BLAS threads and wasm itself stays single-threaded. More than 1 starts
    * tfjs's threaded SIMD build (see wasmThreads.ts); only honoured if the wasm
    * backend has not started yet in this process.
    */
@@ -198,22 +205,33 @@ async function probe(name: BackendName, options: EngineOptions): Promise<Backend
       return tryTensorflow();
     case "webgpu":
       return tryWebgpu(options.allowSoftwareAdapter ?? process.env.XALIGN_WEBGPU_SOFTWARE === "1");
-    case "wasm":
-      return tryWasm(options.threads ?? threadsFromEnv());
+    case "wasm": {
+      const native = options.native !== false ? nativeStatus() : undefined;
+      const threads = options.threads ?? threadsFromEnv();
+      const p = await tryWasm(native?.available ? undefined : threads);
+      if (p.available) p.reason += native ? `; ${native.reason}` : "; native BLAS acceleration off by request";
+      return p;
+    }
     case "cpu":
       return { name: "cpu", available: true, reason: "plain JavaScript backend (always available)", device: "cpu (javascript)" };
   }
 }
 
-async function activate(p: BackendProbe): Promise<boolean> {
+async function activate(p: BackendProbe, options: EngineOptions): Promise<boolean> {
   try {
     const ok = await tf.setBackend(p.name);
     if (!ok) return false;
     await tf.ready();
     registerKernelFixes(p.name);
     if (p.name === "wasm") {
+      const native = options.native !== false ? nativeStatus() : undefined;
       const n = wasmThreadsCount();
       p.device = `cpu (wasm simd, ${n} thread${n === 1 ? "" : "s"})`;
+      if (useNativeMatMul(native?.addon)) {
+        const blasThreads = options.threads ?? threadsFromEnv() ?? 1;
+        native?.addon?.setThreads(blasThreads);
+        p.device = `cpu (wasm simd + native ${native?.blas?.split(" ")[0] ?? "BLAS"} sgemm, ${blasThreads} BLAS thread${blasThreads === 1 ? "" : "s"})`;
+      }
     }
     return true;
   } catch (err) {
@@ -247,7 +265,7 @@ export async function initEngine(options: EngineOptions = {}): Promise<EngineInf
   if (requested !== "auto") {
     const p = await probe(requested, options);
     probes.push(p);
-    if (!p.available || !(await activate(p))) {
+    if (!p.available || !(await activate(p, options))) {
       throw new BackendError("XA_BACKEND_UNAVAILABLE", `backend "${requested}" was requested but cannot start: ${p.reason}`, {
         hint: INSTALL_HINTS[requested] || "check `xalign doctor`",
       });
@@ -264,7 +282,7 @@ export async function initEngine(options: EngineOptions = {}): Promise<EngineInf
   for (const name of BACKENDS) {
     const p = await probe(name, options);
     probes.push(p);
-    if (p.available && (await activate(p))) {
+    if (p.available && (await activate(p, options))) {
       const skipped = probes.filter((q) => q !== p).map((q) => `${q.name}: ${q.reason}`);
       current = {
         backend: name,
@@ -291,6 +309,7 @@ export function currentEngine(): EngineInfo | undefined {
   return current;
 }
 
-export { registerKernelFixes } from "./kernels.js";
+export { nativeMatMulOn, registerKernelFixes, useNativeMatMul } from "./kernels.js";
+export { NATIVE_BUILD_COMMAND, type NativeStatus, nativeStatus } from "./native.js";
 export { wasmThreadsCount } from "./wasmThreads.js";
 export { tf };

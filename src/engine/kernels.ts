@@ -8,6 +8,7 @@
  * - the cpu backend's UnsortedSegmentSum dominates a tiny training step.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { NativeAddon } from "./native.js";
 
 type KernelFunc = tf.KernelConfig["kernelFunc"];
 interface KernelArgs {
@@ -19,6 +20,11 @@ interface KernelArgs {
 interface HeapBackend extends tf.KernelBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+interface WasmBackend extends HeapBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } };
 }
 
 interface CpuBackend extends tf.KernelBackend {
@@ -35,6 +41,8 @@ export function registerKernelFixes(backendName: string): void {
   if (backendName === "wasm") {
     tf.registerKernel({ kernelName: "UnsortedSegmentSum", backendName, kernelFunc: wasmUnsortedSegmentSum as KernelFunc });
     wrapWasmBatchMatMul();
+    const fixed = tf.getKernel("BatchMatMul", "wasm");
+    if (fixed) plainWasmBatchMatMul = fixed;
   } else if (backendName === "cpu") {
     if (tf.getKernel("UnsortedSegmentSum", "cpu")) tf.unregisterKernel("UnsortedSegmentSum", "cpu");
     tf.registerKernel({ kernelName: "UnsortedSegmentSum", backendName, kernelFunc: cpuUnsortedSegmentSum as KernelFunc });
@@ -119,4 +127,61 @@ function wrapWasmBatchMatMul(): void {
       return out;
     }) as KernelFunc,
   });
+}
+
+let plainWasmBatchMatMul: tf.KernelConfig | undefined;
+let nativeOn = false;
+
+function product(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Switches the wasm backend's BatchMatMul between the native BLAS sgemm
+ * (`addon`) and TF.js's own kernel with the transpose fix (`undefined`).
+ * Call after the wasm backend started. Returns whether native is now on.
+ */
+export function useNativeMatMul(addon: NativeAddon | undefined): boolean {
+  const plain = plainWasmBatchMatMul;
+  if (!plain) return false;
+  const plainFn = plain.kernelFunc as (args: KernelArgs) => tf.TensorInfo;
+  tf.unregisterKernel("BatchMatMul", "wasm");
+  if (!addon) {
+    tf.registerKernel(plain);
+    nativeOn = false;
+    return false;
+  }
+  tf.registerKernel({
+    ...plain,
+    kernelFunc: ((args: KernelArgs) => {
+      const a = args.inputs.a as tf.TensorInfo;
+      const b = args.inputs.b as tf.TensorInfo;
+      const { transposeA = false, transposeB = false } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+      const ra = a.shape.length;
+      const rb = b.shape.length;
+      if (a.dtype !== "float32" || b.dtype !== "float32" || ra < 2 || rb < 2) return plainFn(args);
+      const m = a.shape[transposeA ? ra - 1 : ra - 2] as number;
+      const k = a.shape[transposeA ? ra - 2 : ra - 1] as number;
+      const kb = b.shape[transposeB ? rb - 1 : rb - 2] as number;
+      const n = b.shape[transposeB ? rb - 2 : rb - 1] as number;
+      const batchA = product(a.shape.slice(0, -2));
+      const batchB = product(b.shape.slice(0, -2));
+      if (k !== kb || k === 0 || m === 0 || n === 0 || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return plainFn(args);
+      const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+      if (product(outer) !== Math.max(batchA, batchB)) return plainFn(args);
+      const backend = args.backend as WasmBackend;
+      const out = backend.makeOutput([...outer, m, n], "float32");
+      // Read the heap after makeOutput: an allocation may have grown (and replaced) it.
+      const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset;
+      addon.sgemm(backend.wasm.HEAPU8, offset(a), offset(b), offset(out), batchA, batchB, m, n, k, transposeA, transposeB);
+      return out;
+    }) as KernelFunc,
+  });
+  nativeOn = true;
+  return true;
+}
+
+/** Whether the wasm backend's BatchMatMul currently runs through the native addon. */
+export function nativeMatMulOn(): boolean {
+  return nativeOn;
 }

@@ -1,0 +1,85 @@
+/**
+ * The optional native addon (src/engine/native, built at `npm install` by
+ * src/engine/native/build.mjs): sgemm through the platform BLAS, registered
+ * as the wasm backend's BatchMatMul, reading and writing the wasm heap in
+ * place. When it is absent or disabled (XALIGN_NATIVE=0) the wasm backend
+ * runs as it ships, and {@link nativeStatus} says why and how to enable it.
+ *
+ * @example
+ * const status = nativeStatus();
+ * console.log(status.available ? status.blas : status.reason);
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface NativeAddon {
+  sgemm(
+    heap: Uint8Array,
+    aOffset: number,
+    bOffset: number,
+    cOffset: number,
+    batchA: number,
+    batchB: number,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+  ): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  blas(): string;
+}
+
+export interface NativeStatus {
+  available: boolean;
+  /** Why it is on or off, in words, with the command that enables it when off. */
+  reason: string;
+  /** The BLAS build the addon links, when available. */
+  blas?: string;
+  addon?: NativeAddon;
+}
+
+export const NATIVE_BUILD_COMMAND = "apt-get install -y build-essential python3 libopenblas-dev && npm run build:native";
+
+const require = createRequire(import.meta.url);
+let cached: NativeStatus | undefined;
+
+/** src/engine/native from this file, whether it runs from src/ (tsx) or dist/src/ (compiled). */
+function nativeDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, "src", "engine", "native");
+    if (existsSync(join(candidate, "binding.gyp"))) return candidate;
+    dir = dirname(dir);
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), "native");
+}
+
+/** Loads the addon once; never throws. */
+export function nativeStatus(): NativeStatus {
+  if (cached) return cached;
+  if (process.env.XALIGN_NATIVE === "0") {
+    cached = { available: false, reason: "native BLAS acceleration is off: XALIGN_NATIVE=0" };
+    return cached;
+  }
+  const file = join(nativeDir(), "build", "Release", "xalign_native.node");
+  if (!existsSync(file)) {
+    cached = { available: false, reason: `native BLAS acceleration is off: the addon is not built (enable: ${NATIVE_BUILD_COMMAND})` };
+    return cached;
+  }
+  try {
+    const addon = require(file) as NativeAddon;
+    const blas = addon.blas();
+    cached = { available: true, reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}`, blas, addon };
+  } catch (err) {
+    const why = String(err instanceof Error ? err.message : err).split("\n")[0];
+    cached = {
+      available: false,
+      reason: `native BLAS acceleration is off: the addon failed to load: ${why} (rebuild: ${NATIVE_BUILD_COMMAND})`,
+    };
+  }
+  return cached;
+}

@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "xalign_native",
+      "sources": ["xalign_native.c"],
+      "cflags": ["-O3", "-std=c11"],
+      "conditions": [
+        ["OS=='linux'", {
+          "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/aarch64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
+          "libraries": ["-lopenblas"]
+        }],
+        ["OS=='mac'", {
+          "defines": ["XALIGN_ACCELERATE", "ACCELERATE_NEW_LAPACK"],
+          "libraries": ["-framework Accelerate"]
+        }]
+      ]
+    }
+  ]
+}

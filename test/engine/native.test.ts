@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { test } from "node:test";
+import { initEngine, NATIVE_BUILD_COMMAND, nativeMatMulOn, nativeStatus, tf, useNativeMatMul } from "../../src/engine/index.js";
+import { ReferenceLlama, referenceBatch, TINY_LLAMA } from "../../src/engine/reference.js";
+import { Rng } from "../../src/util/rng.js";
+import { repoRoot } from "../helpers.js";
+
+const status = nativeStatus();
+const skipNative = status.available ? false : `native addon not built here: ${status.reason}`;
+
+function randomTensor(shape: number[], seed: number): tf.Tensor {
+  const rng = new Rng(seed);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+    shape,
+  );
+}
+
+test("the install-time build never fails and says how to enable what is off", () => {
+  const child = spawnSync(process.execPath, [join(repoRoot(), "src", "engine", "native", "build.mjs")], {
+    encoding: "utf8",
+    env: { ...process.env, XALIGN_NATIVE: "0" },
+  });
+  assert.equal(child.status, 0);
+  assert.match(child.stdout, /native BLAS acceleration is off \(XALIGN_NATIVE=0\)/);
+  assert.match(child.stdout, /to enable it: .*npm run build:native/);
+});
+
+test("the native status always says whether acceleration is on, and how to enable it when off", () => {
+  if (status.available) assert.match(status.reason, /native sgemm through/);
+  else assert.ok(status.reason.includes(NATIVE_BUILD_COMMAND) || /XALIGN_NATIVE=0/.test(status.reason), status.reason);
+});
+
+test("native sgemm equals TF.js's matMul for every transpose and batch layout", { skip: skipNative }, async () => {
+  await initEngine({ backend: "wasm" });
+  const cases: [number[], number[]][] = [
+    [
+      [7, 5],
+      [5, 3],
+    ],
+    [
+      [4, 7, 5],
+      [4, 5, 3],
+    ],
+    [
+      [1, 7, 5],
+      [4, 5, 3],
+    ],
+    [
+      [4, 7, 5],
+      [5, 3],
+    ],
+    [
+      [2, 3, 9, 16],
+      [2, 3, 16, 9],
+    ],
+  ];
+  let seed = 1;
+  for (const [aShape, bShape] of cases) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      const swap = (s: number[]): number[] => [...s.slice(0, -2), s.at(-1) as number, s.at(-2) as number];
+      const a = randomTensor(ta ? swap(aShape) : aShape, seed++);
+      const b = randomTensor(tb ? swap(bShape) : bShape, seed++);
+      useNativeMatMul(undefined);
+      const plain = tf.matMul(a, b, ta, tb);
+      useNativeMatMul(status.addon);
+      assert.ok(nativeMatMulOn());
+      const native = tf.matMul(a, b, ta, tb);
+      assert.deepEqual(native.shape, plain.shape);
+      const p = plain.dataSync();
+      const n = native.dataSync();
+      for (let i = 0; i < p.length; i++) {
+        assert.ok(
+          Math.abs((p[i] as number) - (n[i] as number)) <= 1e-4,
+          `${aShape} x ${bShape} tA=${ta} tB=${tb} [${i}]: ${n[i]} vs ${p[i]}`,
+        );
+      }
+      tf.dispose([a, b, plain, native]);
+    }
+  }
+});
+
+test("with the native addon the tiny benchmark model trains to the plain wasm losses over 20 steps (1e-4)", {
+  skip: skipNative,
+}, async () => {
+  await initEngine({ backend: "wasm" });
+  const run = (native: boolean): number[] => {
+    useNativeMatMul(native ? status.addon : undefined);
+    const model = ReferenceLlama.init(TINY_LLAMA, 3);
+    const batch = referenceBatch(TINY_LLAMA, 8, 3);
+    const losses = Array.from({ length: 20 }, () => model.trainStep(batch));
+    model.dispose();
+    batch.dispose();
+    return losses;
+  };
+  const plain = run(false);
+  const native = run(true);
+  for (let i = 0; i < 20; i++) {
+    assert.ok(Math.abs((plain[i] as number) - (native[i] as number)) <= 1e-4, `step ${i}: native ${native[i]} vs plain ${plain[i]}`);
+  }
+  assert.ok((native[19] as number) < (native[0] as number));
+});
