@@ -8,6 +8,7 @@
  * import { Study, studySettings } from "xalign";
  * const study = await Study.prepare(studySettings("quick"));
  */
+export * as analysis from "./analysis/index.js";
 export * as config from "./config/index.js";
 export * as data from "./data/index.js";
 export * as engine from "./engine/index.js";
@@ -17,6 +18,7 @@ export * as model from "./model/index.js";
 export { generate, LlamaModel, loadCheckpoint, saveCheckpoint } from "./model/index.js";
 export * as notebook from "./notebook/index.js";
 export { display, Progress, updateDisplay } from "./notebook/index.js";
+export * as plot from "./plot/index.js";
 export * as study from "./study/index.js";
 export { Study, studySettings } from "./study/index.js";
 export * as synth from "./synth/index.js";

@@ -4,7 +4,8 @@
  */
 
 export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache } from "./cache.js";
-export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, Table } from "./record.js";
+export { armMean, armTable, mean, relativeChange, sd } from "./compare.js";
+export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
 export {
   type ArmResult,

@@ -14,52 +14,22 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
+import { Table } from "../plot/table.js";
 import { projectRoot, sha256File, writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { VERSION } from "../version.js";
 import type { Study } from "./study.js";
 
 export type Row = Record<string, string | number | null>;
 
-/** A results table that shows itself in a notebook (HTML) and a terminal (aligned text). */
-export class Table {
-  constructor(
-    readonly name: string,
-    readonly rows: Row[],
-    readonly caption = "",
-  ) {}
-
-  columns(): string[] {
-    const cols: string[] = [];
-    for (const r of this.rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
-    return cols;
-  }
-
-  toCsv(): string {
-    const cols = this.columns();
-    const cell = (v: unknown) => {
-      const s = v === null || v === undefined ? "" : String(v);
-      return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-    };
-    return `${[cols.map(cell).join(","), ...this.rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n")}\n`;
-  }
-
-  toText(): string {
-    const cols = this.columns();
-    const fmt = (v: unknown) =>
-      typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v === null || v === undefined ? "" : String(v);
-    const widths = cols.map((c) => Math.max(c.length, ...this.rows.map((r) => fmt(r[c]).length)));
-    const line = (vals: string[]) => vals.map((v, i) => v.padStart(widths[i] as number)).join("  ");
-    return [this.caption, line(cols), ...this.rows.map((r) => line(cols.map((c) => fmt(r[c]))))].filter((l) => l !== "").join("\n");
-  }
-
-  [JUPYTER_DISPLAY](): MimeBundle {
-    const cols = this.columns();
-    const esc = (v: unknown) => String(v ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c] ?? c);
-    const fmt = (v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : esc(v));
-    const html = `<table class="xalign-table">${this.caption ? `<caption>${esc(this.caption)}</caption>` : ""}<thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>${this.rows.map((r) => `<tr>${cols.map((c) => `<td>${fmt(r[c])}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
-    return { "text/plain": this.toText(), "text/html": html };
-  }
+/** Rows as CSV (RFC 4180 quoting), columns in first-seen order. */
+export function toCsv(rows: readonly Row[]): string {
+  const cols: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
+  const cell = (v: unknown) => {
+    const s = v === null || v === undefined ? "" : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return `${[cols.map(cell).join(","), ...rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n")}\n`;
 }
 
 /** A figure-like object: anything that can save itself as standalone HTML. */
@@ -107,8 +77,8 @@ export class RunRecord {
   /** Saves a table as CSV and JSON and returns it for display. */
   async table(name: string, rows: Row[], caption = ""): Promise<Table> {
     this.tables[name] = rows;
-    const table = new Table(name, rows, caption);
-    await writeFileAtomic(join(this.dir, `${name}.csv`), table.toCsv());
+    const table = new Table(rows, caption ? { caption } : {});
+    await writeFileAtomic(join(this.dir, `${name}.csv`), toCsv(rows));
     await writeJsonAtomic(join(this.dir, `${name}.json`), rows);
     return table;
   }

@@ -91,6 +91,15 @@ export interface TranslationEvaluation {
   references: string[];
 }
 
+export interface WorldManifest {
+  preset: string;
+  seed: number;
+  mix: Record<string, number>;
+  similarity: { code: string; sharedTokenRate: number; crossingRate: number; sentences: number }[];
+  languages: { code: string; name: string; share: number; script: string; order: string }[];
+  [key: string]: unknown;
+}
+
 export interface ArmSpec {
   label: string;
   seed: number;
@@ -161,6 +170,23 @@ export class Study {
     };
     const baseDir = await cached("base", baseConfig, (dir) => pretrainBase(settings, worldDir, tokenizer, dir), onStatus);
     return new Study(settings, engine, worldDir, tokenizer, baseDir);
+  }
+
+  /** The world's manifest: languages, sizes, chance levels and measured similarity to English. */
+  async worldManifest(): Promise<WorldManifest> {
+    return JSON.parse(await readFile(join(this.worldDir, "manifest.json"), "utf8")) as WorldManifest;
+  }
+
+  /** Each study language's measured distance from English, as table rows. */
+  async similarity(): Promise<{ lang: string; name: string; shared_token_rate: number; crossing_rate: number; pretrain_share: number }[]> {
+    const m = await this.worldManifest();
+    return m.similarity.map((s) => ({
+      lang: s.code,
+      name: LANGUAGE_NAMES[s.code] ?? s.code,
+      shared_token_rate: s.sharedTokenRate,
+      crossing_rate: s.crossingRate,
+      pretrain_share: m.mix[s.code] ?? 0,
+    }));
   }
 
   /** A fresh copy of the pretrained base model. */
