@@ -2,7 +2,9 @@
 for test/launch/parity.test.ts, which runs the same tokenizer through xalign's
 encodeExample. Standard library only.
 
-    python3 python/tests/encode_with_char_tokenizer.py RECORDS.json MAX_LENGTH FORMAT > encoded.jsonl
+    python3 python/tests/encode_with_char_tokenizer.py RECORDS.json FORMAT:MAX_LENGTH... > encoded.json
+
+prints {"FORMAT:MAX_LENGTH": [encoded record, ...], ...}.
 """
 
 import json
@@ -24,12 +26,14 @@ class CharTokenizer:
 
 
 def main():
-    records_path, max_length, fmt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    with open(records_path, encoding="utf-8") as f:
+    with open(sys.argv[1], encoding="utf-8") as f:
         records = json.load(f)
     tokenizer = CharTokenizer()
-    for record in records:
-        print(json.dumps(encode_example(record, tokenizer, max_length, fmt)))
+    out = {}
+    for case in sys.argv[2:]:
+        fmt, max_length = case.split(":")
+        out[case] = [encode_example(r, tokenizer, int(max_length), fmt) for r in records]
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
  * through both `tokenizers` bindings (when the Python package is importable).
  */
 import assert from "node:assert/strict";
-import { type SpawnSyncReturns, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -67,16 +67,18 @@ test("char tokenizer: Python encode_example = encodeExample (ids, labels, masks,
     const recordsFile = join(tmp.dir, "records.json");
     await writeFile(recordsFile, JSON.stringify(RECORDS));
     const script = join(repoRoot(), "python", "tests", "encode_with_char_tokenizer.py");
-    for (const [format, maxLength] of [
+    const cases: [PromptFormat, number][] = [
       ["alpaca", 512],
       ["alpaca", 40],
       ["chat", 512],
       ["chat", 2],
-    ] as [PromptFormat, number][]) {
-      const r: SpawnSyncReturns<string> = spawnSync(python, [script, recordsFile, String(maxLength), format], { encoding: "utf8" });
-      assert.equal(r.status, 0, r.stderr);
+    ];
+    const r = spawnSync(python, [script, recordsFile, ...cases.map(([f, n]) => `${f}:${n}`)], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const byCase = JSON.parse(r.stdout) as Record<string, Encoded[]>;
+    for (const [format, maxLength] of cases) {
       const ts = RECORDS.map((rec) => encodeExample(rec, charTokenizer, { maxLength, format }));
-      compare(parseJsonl(r.stdout), ts, `${format}/${maxLength}`);
+      compare(byCase[`${format}:${maxLength}`] ?? [], ts, `${format}/${maxLength}`);
       if (maxLength === 512) {
         assert.ok(ts.some((e) => e.truncated) && ts.some((e) => !e.truncated), "the records cover truncated and whole sequences");
         assert.ok(

@@ -260,3 +260,23 @@ test("bad launches are ConfigErrors naming the field", async () => {
     await tmp.cleanup();
   }
 });
+
+test("xalign launch --dry-run prints the plan; bad flags are ConfigErrors", async () => {
+  const { run } = await import("../../src/cli/launch.js");
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => printed.push(args.join(" "));
+  try {
+    assert.equal(await run([join(repoRoot(), "examples", "paper-7b.yaml"), "--dry-run", "--json"]), 0);
+  } finally {
+    console.log = log;
+  }
+  const summary = JSON.parse(printed.join("\n"));
+  assert.equal(summary.format, "xalign-launch-plan/1");
+  assert.equal(summary.stages[0].effective_batch, 128);
+  await assert.rejects(
+    run([join(repoRoot(), "examples", "paper-7b.yaml"), "--dry-run", "--nodes", "two"]),
+    configError("XA_CLI_ARGS", /--nodes/),
+  );
+  await assert.rejects(run([join(repoRoot(), "examples", "paper-7b.yaml"), "--gpus"]), configError("XA_CLI_ARGS"));
+});

@@ -16,8 +16,9 @@ const CANDIDATES = [process.env.XALIGN_PYTHON, "python3", "/usr/bin/python3", "p
 export function findPython(modules: readonly string[] = []): PythonProbe {
   const reasons: string[] = [];
   for (const python of [...new Set(CANDIDATES)]) {
-    const code = modules.length > 0 ? `import ${modules.join(", ")}` : "import sys";
-    const r = spawnSync(python, ["-c", code], { encoding: "utf8", timeout: 60_000 });
+    // find_spec locates a package without importing it (importing torch takes seconds).
+    const code = `import importlib.util, sys\nmissing = [m for m in sys.argv[1:] if importlib.util.find_spec(m) is None]\nif missing: sys.exit("No module named " + ", ".join(missing))`;
+    const r = spawnSync(python, ["-c", code, ...modules], { encoding: "utf8", timeout: 60_000 });
     if (r.error) {
       reasons.push(`${python}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
       continue;
