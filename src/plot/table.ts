@@ -12,6 +12,8 @@ export interface TableOptions {
   /** Decimals for non-integer numbers (default 2). */
   digits?: number;
   caption?: string;
+  /** Columns always printed with `digits` decimals, even when every value is whole (scores). */
+  fixedColumns?: readonly string[];
 }
 
 function escapeHtml(s: string): string {
@@ -29,6 +31,7 @@ export class Table {
   readonly columns: readonly string[];
   readonly digits: number;
   readonly caption: string | undefined;
+  private readonly fixed: ReadonlySet<string>;
 
   constructor(rows: ReadonlyArray<Record<string, Cell>>, options: TableOptions = {}) {
     this.rows = rows;
@@ -37,23 +40,29 @@ export class Table {
     this.columns = cols;
     this.digits = options.digits ?? 2;
     this.caption = options.caption;
+    this.fixed = new Set(options.fixedColumns ?? []);
   }
 
   /** A score table (from scoreByLanguage) as languages × metrics. */
-  static fromScores(scores: ScoreTable, options: Omit<TableOptions, "columns"> = {}): Table {
+  static fromScores(scores: ScoreTable, options: Omit<TableOptions, "columns" | "fixedColumns"> = {}): Table {
     const rows = scores.languages.map((lang) => ({ lang, ...scores.table[lang] }));
-    return new Table(rows, { ...options, columns: ["lang", ...scores.metrics] });
+    return new Table(rows, { ...options, columns: ["lang", ...scores.metrics], fixedColumns: scores.metrics });
   }
 
-  private cell(value: Cell): string {
+  /** Columns whose numbers are all integers print without decimals (counts); others with `digits`. */
+  private integerColumn(column: string): boolean {
+    return !this.fixed.has(column) && this.rows.every((r) => typeof r[column] !== "number" || Number.isInteger(r[column]));
+  }
+
+  private cell(value: Cell, column: string): string {
     if (value === null || value === undefined) return "";
-    if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(this.digits);
+    if (typeof value === "number") return this.integerColumn(column) ? String(value) : value.toFixed(this.digits);
     return String(value);
   }
 
   /** Fixed-width text with right-aligned numbers. */
   toString(): string {
-    const cells = this.rows.map((r) => this.columns.map((c) => this.cell(r[c])));
+    const cells = this.rows.map((r) => this.columns.map((c) => this.cell(r[c], c)));
     const widths = this.columns.map((c, j) => Math.max(c.length, ...cells.map((row) => row[j]!.length)));
     const numeric = this.columns.map((c) => this.rows.some((r) => typeof r[c] === "number"));
     const fmt = (row: string[]) => row.map((v, j) => (numeric[j] ? v.padStart(widths[j]!) : v.padEnd(widths[j]!))).join("  ");
@@ -68,7 +77,7 @@ export class Table {
         const tds = this.columns.map((c) => {
           const v = r[c];
           const align = typeof v === "number" ? ' style="text-align:right"' : "";
-          return `<td${align}>${escapeHtml(this.cell(v))}</td>`;
+          return `<td${align}>${escapeHtml(this.cell(v, c))}</td>`;
         });
         return `<tr>${tds.join("")}</tr>`;
       })
