@@ -11,12 +11,16 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const COMMANDS: Record<string, Command> = {
   doctor: { summary: "report versions, backends and why each is or is not available", load: () => import("./doctor.js") },
   kernel: { summary: "install, list or remove the xalign Jupyter kernelspec (no Python needed)", load: () => import("./kernel.js") },
-  run: { summary: "execute a notebook headless with the xalign kernel (-p key=value, --out, --timeout, --allow-errors)", load: () => import("./run.js") },
+  run: {
+    summary: "execute a notebook headless with the xalign kernel (-p key=value, --out, --timeout, --allow-errors)",
+    load: () => import("./run.js"),
+  },
   data: { summary: "build a data mixture from a YAML spec, or print statistics of an example file", load: () => import("./data.js") },
   cache: { summary: "list or clear the notebooks' shared artifacts (world, tokenizer, base model)", load: () => import("./cache.js") },
   train: { summary: "train an experiment's stages (pretraining, instruction tuning, LoRA)", load: () => import("./train.js") },
   synth: { summary: "generate the synthetic multilingual world (synth build)", load: () => import("./synth.js") },
   launch: { summary: "run a torch-fsdp experiment with torchrun or Slurm (--dry-run prints it)", load: () => import("./launch.js") },
+  eval: { summary: "score translations (sacreBLEU-exact BLEU/chrF) or a predictions.jsonl by language", load: () => import("./eval.js") },
 };
 
 export function commandNames(): string[] {
