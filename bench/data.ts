@@ -132,13 +132,17 @@ async function main(): Promise<void> {
           [...process.execArgv, self, "--child", mode, "--en", enPath, "--zh", zhPath, "--repeats", String(repeats)],
           { encoding: "utf8" },
         );
-        const r = JSON.parse(out) as { pairs: number; seconds: number; maxRssMiB: number };
+        const r = JSON.parse(out) as { pairs: number; seconds: number; cpuSeconds: number; maxRssMiB: number };
         const rate = n / r.seconds;
-        if (mode === "read-lines") baseline = rate;
+        const cpuRate = n / r.cpuSeconds;
+        if (mode === "read-lines") baseline = cpuRate;
+        const fmt = (x: number) => Math.round(x).toLocaleString("en");
         rows.push(
-          `| ${n.toLocaleString("en")} (${mib.toFixed(1)} MiB) | ${mode} | ${Math.round(rate).toLocaleString("en")} | ${(rate / baseline).toFixed(2)} | ${r.maxRssMiB.toFixed(0)} |`,
+          `| ${n.toLocaleString("en")} (${mib.toFixed(1)} MiB) | ${mode} | ${fmt(rate)} | ${fmt(cpuRate)} | ${(cpuRate / baseline).toFixed(2)} | ${r.maxRssMiB.toFixed(0)} |`,
         );
-        console.error(`${n} ${mode}: ${Math.round(rate)} pairs/s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
+        console.error(
+          `${n} ${mode}: ${fmt(rate)} pairs/s wall, ${fmt(cpuRate)} pairs per CPU-second, peak RSS ${r.maxRssMiB.toFixed(0)} MiB`,
+        );
       }
     }
   } finally {

@@ -134,7 +134,7 @@ export async function* readMosesPairs(srcPath: string, tgtPath: string, options:
 }
 
 /**
- * The same pairs a batch (about 1 MiB of text) at a time: one await per
+ * The same pairs a batch (one 64 KiB chunk of text) at a time: one await per
  * batch instead of per pair, for throughput-bound pipelines.
  *
  * @example

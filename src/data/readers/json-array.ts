@@ -12,7 +12,7 @@ import { emptyFile, fileSize, firstInvalidByte } from "../lines.js";
 import { type ReadOptions, ReadReport } from "../report.js";
 import type { JsonRecord } from "./jsonl.js";
 
-const CHUNK = 1 << 20;
+const CHUNK = 1 << 16;
 
 /** Bytes at the end of `buf` that start a UTF-8 sequence the chunk does not finish. */
 function incompleteTail(buf: Uint8Array): number {
