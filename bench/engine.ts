@@ -29,10 +29,13 @@ interface Variant {
   env?: Record<string, string>;
 }
 
+const PLAIN = { XALIGN_NATIVE: "0" };
 const VARIANTS: Variant[] = [
   { label: "cpu", backend: "cpu", threads: 1 },
-  { label: "wasm", backend: "wasm", threads: 1 },
-  { label: "wasm-2t", backend: "wasm", threads: 2 },
+  { label: "wasm", backend: "wasm", threads: 1, env: PLAIN },
+  { label: "wasm-2t", backend: "wasm", threads: 2, env: PLAIN },
+  { label: "wasm+blas", backend: "wasm", threads: 1 },
+  { label: "wasm+blas-2t", backend: "wasm", threads: 2 },
   { label: "webgpu", backend: "webgpu", threads: 1 },
 ];
 
@@ -84,7 +87,7 @@ async function measureMatmul(): Promise<MatmulResult> {
   return { gflops, peakRssMiB: peakRssMiB() };
 }
 
-function measureTraining(model: ModelName, steps: number, warmup: number): TrainResult {
+async function measureTraining(model: ModelName, steps: number, warmup: number): Promise<TrainResult> {
   const { config, batch: batchSize } = MODELS[model];
   const llama = ReferenceLlama.init(config, 7);
   const batch = referenceBatch(config, batchSize, 7);
@@ -92,7 +95,7 @@ function measureTraining(model: ModelName, steps: number, warmup: number): Train
   let firstLoss = Number.NaN;
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
-    const loss = llama.trainStep(batch);
+    const loss = await llama.trainStep(batch);
     if (i === 0) firstLoss = loss;
     if (i >= warmup) times.push(performance.now() - start);
   }
@@ -102,9 +105,32 @@ function measureTraining(model: ModelName, steps: number, warmup: number): Train
   return { msPerStep: ms, tokensPerS: ((batchSize * config.seqLen) / ms) * 1000, firstLoss, peakRssMiB: peakRssMiB(), steps };
 }
 
+/** Kernel time per step by kernel name, from tf.profile over one step after warm-up. */
+async function profileStep(model: ModelName): Promise<void> {
+  const { config, batch: batchSize } = MODELS[model];
+  const llama = ReferenceLlama.init(config, 7);
+  const batch = referenceBatch(config, batchSize, 7);
+  await llama.trainStep(batch);
+  const start = performance.now();
+  const info = await tf.profile(() => llama.trainStep(batch) as unknown as tf.TensorContainer);
+  const wall = performance.now() - start;
+  const byName = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += Number(await k.kernelTimeMs);
+    e.calls++;
+    byName.set(k.name, e);
+  }
+  const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  console.log(JSON.stringify({ wallMs: wall, dispatches: info.kernels.length, kernels: rows.slice(0, 15) }));
+  llama.dispose();
+  batch.dispose();
+}
+
 async function worker(variant: Variant, task: string, steps: number, warmup: number): Promise<void> {
   await initEngine({ backend: variant.backend, threads: variant.threads });
-  const result = task === "matmul" ? await measureMatmul() : measureTraining(task as ModelName, steps, warmup);
+  if (task.startsWith("profile-")) return profileStep(task.slice("profile-".length) as ModelName);
+  const result = task === "matmul" ? await measureMatmul() : await measureTraining(task as ModelName, steps, warmup);
   const threads = variant.backend === "wasm" ? wasmThreadsCount() : variant.threads;
   console.log(JSON.stringify({ ...result, threads }));
 }
@@ -233,6 +259,7 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       models: { type: "string", default: "tiny,larger" },
       variants: { type: "string" },
+      profile: { type: "boolean", default: false },
     },
   });
   if (values.worker) {
@@ -242,6 +269,29 @@ async function main(): Promise<void> {
     return;
   }
   const wanted = values.variants?.split(",");
+  if (values.profile) {
+    for (const label of wanted ?? ["wasm+blas"]) {
+      const v = VARIANTS.find((x) => x.label === label) as Variant;
+      for (const model of (values.models ?? "tiny,larger").split(",")) {
+        const r = runVariant<{ wallMs: number; dispatches: number; kernels: [string, { ms: number; calls: number }][] }>(
+          v,
+          `profile-${model}`,
+          1,
+          1,
+        );
+        if (typeof r === "string") {
+          console.log(`${label} ${model}: ${r}`);
+          continue;
+        }
+        console.log(
+          `\n### Profile: ${model} on ${label}: one step ${fmt(r.wallMs)} ms under tf.profile, ${r.dispatches} kernel dispatches\n`,
+        );
+        console.log("| kernel | calls | ms |\n|---|---|---|");
+        for (const [name, e] of r.kernels) console.log(`| ${name} | ${e.calls} | ${fmt(e.ms)} |`);
+      }
+    }
+    return;
+  }
   await orchestrate({
     quick: values.quick ?? false,
     models: (values.models ?? "tiny,larger").split(",") as ModelName[],

@@ -11,7 +11,7 @@
  * @example
  * const step = ReferenceLlama.init(TINY_LLAMA, 7);
  * const batch = referenceBatch(TINY_LLAMA, 8, 7);
- * const loss = step.trainStep(batch); // one Adam step, returns the loss before it
+ * const loss = await step.trainStep(batch); // one Adam step, returns the loss before it
  * step.dispose(); batch.dispose();
  */
 import * as tf from "@tensorflow/tfjs";
@@ -217,10 +217,10 @@ export class ReferenceLlama {
     });
   }
 
-  /** One Adam step; returns the loss before the update. */
-  trainStep(batch: ReferenceBatch): number {
+  /** One Adam step; returns the loss before the update (read asynchronously: webgpu cannot read synchronously in Node). */
+  async trainStep(batch: ReferenceBatch): Promise<number> {
     const loss = this.optimizer.minimize(() => this.loss(batch.inputIds, batch.labels), true) as tf.Scalar;
-    const value = loss.dataSync()[0] as number;
+    const value = (await loss.data())[0] as number;
     loss.dispose();
     return value;
   }

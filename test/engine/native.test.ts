@@ -91,17 +91,18 @@ test("with the native addon the tiny benchmark model trains to the plain wasm lo
   skip: skipNative,
 }, async () => {
   await initEngine({ backend: "wasm" });
-  const run = (native: boolean): number[] => {
+  const run = async (native: boolean): Promise<number[]> => {
     useNativeMatMul(native ? status.addon : undefined);
     const model = ReferenceLlama.init(TINY_LLAMA, 3);
     const batch = referenceBatch(TINY_LLAMA, 8, 3);
-    const losses = Array.from({ length: 20 }, () => model.trainStep(batch));
+    const losses: number[] = [];
+    for (let i = 0; i < 20; i++) losses.push(await model.trainStep(batch));
     model.dispose();
     batch.dispose();
     return losses;
   };
-  const plain = run(false);
-  const native = run(true);
+  const plain = await run(false);
+  const native = await run(true);
   for (let i = 0; i < 20; i++) {
     assert.ok(Math.abs((plain[i] as number) - (native[i] as number)) <= 1e-4, `step ${i}: native ${native[i]} vs plain ${plain[i]}`);
   }

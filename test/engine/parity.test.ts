@@ -11,7 +11,7 @@ async function lossesOn(backend: BackendName): Promise<number[]> {
   const batch = referenceBatch(TEST_LLAMA, 2, 11);
   const losses: number[] = [];
   const before = tf.memory().numTensors;
-  for (let i = 0; i < STEPS; i++) losses.push(model.trainStep(batch));
+  for (let i = 0; i < STEPS; i++) losses.push(await model.trainStep(batch));
   const after = tf.memory().numTensors;
   model.dispose();
   batch.dispose();

@@ -18,7 +18,7 @@ test("wasm threads start in Node and train to the same losses as one thread", as
   assert.deepEqual(Array.from(tf.matMul(a, b).dataSync()), [4, 5, 10, 11]);
   const model = ReferenceLlama.init(TEST_LLAMA, 11);
   const batch = referenceBatch(TEST_LLAMA, 2, 11);
-  const loss = model.trainStep(batch);
+  const loss = await model.trainStep(batch);
   // parity.test.ts pins the same seeded step on one thread / the cpu backend.
   assert.ok(Math.abs(loss - 4.169502) < 1e-4, `first loss ${loss}`);
   model.dispose();
