@@ -120,8 +120,7 @@ export const LaunchSchema = z.strictObject({
   fsdp: z.string().default("full_shard auto_wrap"),
   fsdp_wrap: z.string().default("LlamaDecoderLayer"),
   gradient_checkpointing: z.boolean().default(false),
-  /** Executables on the GPU machines. */
-  python: z.string().default("python3"),
+  /** The torchrun executable on the GPU machines (e.g. .venv-torch/bin/torchrun). */
   torchrun: z.string().default("torchrun"),
   slurm: z
     .strictObject({

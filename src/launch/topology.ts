@@ -15,7 +15,6 @@ export interface LaunchOverrides {
   nodeRank?: number;
   /** A Hugging Face LLaMA folder replacing `model.from` (and `tokenizer.path` when it pointed at the same folder). */
   modelDir?: string;
-  python?: string;
   torchrun?: string;
 }
 
@@ -48,7 +47,6 @@ export function resolveLaunchSettings(launch: LaunchConfig | undefined, override
     ...(overrides.gpusPerNode !== undefined ? { gpus_per_node: overrides.gpusPerNode } : {}),
     ...(overrides.rdzvEndpoint !== undefined ? { rdzv_endpoint: overrides.rdzvEndpoint } : {}),
     ...(overrides.nodeRank !== undefined ? { node_rank: overrides.nodeRank } : {}),
-    ...(overrides.python !== undefined ? { python: overrides.python } : {}),
     ...(overrides.torchrun !== undefined ? { torchrun: overrides.torchrun } : {}),
   };
 }
