@@ -168,11 +168,14 @@ async function loadChild(dir: string, backend: BackendName): Promise<void> {
   await initEngine({ backend });
   const baseline = process.memoryUsage().rss;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const model = await loadCheckpoint(dir);
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const params = model.numParameters();
   // maxRSS is in kilobytes.
-  console.log(JSON.stringify({ ms, params, baselineMb: baseline / 2 ** 20, peakMb: process.resourceUsage().maxRSS / 1024 }));
+  console.log(JSON.stringify({ ms, cpuMs, params, baselineMb: baseline / 2 ** 20, peakMb: process.resourceUsage().maxRSS / 1024 }));
   model.dispose();
 }
 
@@ -196,10 +199,10 @@ async function benchLoad(backends: BackendName[]): Promise<string[]> {
         lines.push(`| ${backend} | load failed: ${(child.stderr || last).split("\n")[0]} | | | |`);
         continue;
       }
-      const r = JSON.parse(last) as { ms: number; params: number; baselineMb: number; peakMb: number };
+      const r = JSON.parse(last) as { ms: number; cpuMs: number; params: number; baselineMb: number; peakMb: number };
       const weightsMb = (r.params * 4) / 2 ** 20;
       lines.push(
-        `| ${backend} | ${(r.params / 1e6).toFixed(1)}M (${weightsMb.toFixed(0)} MB f32, 4 shards) | ${(r.ms / 1000).toFixed(2)} s | ${r.peakMb.toFixed(0)} MB (${r.baselineMb.toFixed(0)} MB before load) | ${(r.peakMb - r.baselineMb).toFixed(0)} MB = ${((r.peakMb - r.baselineMb) / weightsMb).toFixed(2)}x weights |`,
+        `| ${backend} | ${(r.params / 1e6).toFixed(1)}M (${weightsMb.toFixed(0)} MB f32, 4 shards) | ${(r.ms / 1000).toFixed(2)} s (${(r.cpuMs / 1000).toFixed(2)} CPU-s) | ${r.peakMb.toFixed(0)} MB (${r.baselineMb.toFixed(0)} MB before load) | ${(r.peakMb - r.baselineMb).toFixed(0)} MB = ${((r.peakMb - r.baselineMb) / weightsMb).toFixed(2)}x weights |`,
       );
     }
     lines.unshift(`(checkpoint written in ${(writeMs / 1000).toFixed(1)} s)`);

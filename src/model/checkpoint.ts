@@ -163,6 +163,7 @@ export async function loadCheckpoint(dir: string, options: { config?: LlamaConfi
     const file = locations.get(name) as string;
     byFile.set(file, [...(byFile.get(file) ?? []), name]);
   }
+  reserveWasmHeap(names.reduce((sum, name) => sum + hfShape(cfg, name).reduce((a, b) => a * b, 1) * 4, 0));
   const tensors = new Map<string, tf.Tensor>();
   try {
     for (const [file, fileNames] of byFile) {
@@ -203,4 +204,18 @@ export async function loadCheckpoint(dir: string, options: { config?: LlamaConfi
     throw err;
   }
   return LlamaModel.fromTensors(cfg, tensors);
+}
+
+/**
+ * On the wasm backend, grows the heap once to hold `bytes` more. Growing it
+ * tensor by tensor copies the whole heap at each step, which made loading a
+ * 100M-parameter checkpoint take several times longer (measured: BENCHMARKS.md).
+ * The block is freed at once; the allocator reuses it for the weights.
+ */
+function reserveWasmHeap(bytes: number): void {
+  if (tf.getBackend() !== "wasm") return;
+  const wasm = (tf.backend() as unknown as { wasm?: { _malloc(n: number): number; _free(p: number): void } }).wasm;
+  if (!wasm) return;
+  const ptr = wasm._malloc(Math.ceil(bytes * 1.1));
+  if (ptr) wasm._free(ptr);
 }

@@ -136,24 +136,31 @@ export function chooseToken(
   const temperature = options.temperature ?? 1;
   if (!(temperature > 0)) return argmax(logits);
   const n = logits.length;
-  let candidates = Array.from({ length: n }, (_, i) => i);
   const topK = options.topK ?? 0;
   const topP = options.topP ?? 1;
+  let candidates = Array.from({ length: n }, (_, i) => i);
   if ((topK > 0 && topK < n) || topP < 1) {
-    candidates.sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
-    if (topK > 0 && topK < n) candidates = candidates.slice(0, topK);
+    // A native sort of the values finds the cut-off; one pass then keeps the tokens above it
+    // (a comparator sort of 32000 indices would cost milliseconds per token).
+    const sorted = Float32Array.from(logits).sort().reverse();
+    let keep = topK > 0 && topK < n ? topK : n;
+    if (topP < 1) {
+      const top = sorted[0] as number;
+      let total = 0;
+      for (let i = 0; i < keep; i++) total += Math.exp(((sorted[i] as number) - top) / temperature);
+      let acc = 0;
+      let m = 0;
+      while (m < keep && acc < topP * total) acc += Math.exp(((sorted[m++] as number) - top) / temperature);
+      keep = Math.max(m, 1);
+    }
+    const cutoff = sorted[keep - 1] as number;
+    candidates = [];
+    for (let i = 0; i < n; i++) if ((logits[i] as number) > cutoff) candidates.push(i);
+    for (let i = 0; i < n && candidates.length < keep; i++) if (logits[i] === cutoff) candidates.push(i);
   }
   let max = Number.NEGATIVE_INFINITY;
   for (const i of candidates) max = Math.max(max, logits[i] as number);
   const weights = candidates.map((i) => Math.exp(((logits[i] as number) - max) / temperature));
-  if (topP < 1) {
-    const total = weights.reduce((a, b) => a + b, 0);
-    let acc = 0;
-    let keep = 0;
-    while (keep < weights.length && acc < topP * total) acc += weights[keep++] as number;
-    candidates = candidates.slice(0, Math.max(keep, 1));
-    weights.length = candidates.length;
-  }
   return candidates[rng.weighted(weights)] as number;
 }
 

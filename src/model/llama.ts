@@ -36,10 +36,14 @@ import { applyRotary, RotaryTables, rotateHalfMatrix } from "./rope.js";
 export type LinearAdapter = (x: tf.Tensor2D) => tf.Tensor2D;
 
 export interface ForwardOptions {
-  /** [batch, past + t]: 1 for real tokens, 0 for padding (left or right). Covers cached positions too. */
+  /**
+   * [batch, past + t]: 1 for real tokens, 0 for padding (left or right). Covers cached positions too.
+   * Masks and positions are read on the JS side (they shape the bias and rotary tables); pass arrays
+   * on webgpu, where a tensor's dataSync is not available in Node.
+   */
   attentionMask?: tf.Tensor2D | number[][];
   /** [batch, t] absolute positions. Default: from the mask (cumsum - 1) or past + 0..t-1. */
-  positionIds?: tf.Tensor2D;
+  positionIds?: tf.Tensor2D | number[][];
   /** Append keys/values to this cache and attend to everything in it. */
   cache?: KvCache;
   /** "last": logits only for the last position ([batch, 1, vocab]); skips the head for the prefix. */
@@ -251,7 +255,10 @@ export class LlamaModel {
     const cache = options.cache;
     const past = cache?.length ?? 0;
     const mask = options.attentionMask ? readMask(options.attentionMask, batch, past + t) : undefined;
-    const positions = options.positionIds ? options.positionIds.dataSync() : defaultPositions(mask, batch, past, t);
+    const given = options.positionIds;
+    const positions = given ? (Array.isArray(given) ? given.flat() : given.dataSync()) : defaultPositions(mask, batch, past, t);
+    if (positions.length !== batch * t)
+      throw new Error(`LlamaModel.forward: positionIds has ${positions.length} entries, expected ${batch * t}`);
     const out = tf.tidy(() => {
       const ctx: ForwardContext = {
         batch,

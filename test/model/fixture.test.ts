@@ -41,13 +41,13 @@ for (const backend of ["cpu", "wasm", "webgpu"] as const) {
       const before = tf.memory().numTensors;
       const logits = model.forward(inputIds);
       assert.deepEqual(logits.shape, ref.logits!.shape);
-      const logitErr = maxAbsDiff(logits.dataSync(), ref.logits!.data);
+      const logitErr = maxAbsDiff(await logits.data(), ref.logits!.data);
       logits.dispose();
       assert.ok(logitErr < 1e-4, `logits max abs error ${logitErr}`);
       assert.equal(tf.memory().numTensors, before, "forward leaks no tensors");
 
       const { value, grads } = tf.variableGrads(() => model.loss(inputIds, labelT));
-      const loss = value.dataSync()[0] as number;
+      const loss = (await value.data())[0] as number;
       assert.ok(Math.abs(loss - (ref.loss!.data[0] as number)) < 1e-5, `loss ${loss} vs ${ref.loss!.data[0]}`);
       let checked = 0;
       let worst = 0;
@@ -57,14 +57,16 @@ for (const backend of ["cpu", "wasm", "webgpu"] as const) {
         const hf = toHfLayout(name, g);
         const want = ref[`grad.${name}`];
         assert.ok(want, `reference gradient for ${name}`);
-        const rel = maxAbsDiff(hf.dataSync(), want.data) / maxAbs(want.data);
+        const rel = maxAbsDiff(await hf.data(), want.data) / maxAbs(want.data);
         assert.ok(rel < 1e-4, `${name}: gradient relative error ${rel}`);
         worst = Math.max(worst, rel);
         hf.dispose();
         checked++;
       }
       assert.equal(checked, 2 * 9 + 2);
-      t.diagnostic(`${backend}: logits max abs error ${logitErr.toExponential(2)}, loss ${loss} (reference ${ref.loss!.data[0]}), worst gradient relative error ${worst.toExponential(2)}`);
+      t.diagnostic(
+        `${backend}: logits max abs error ${logitErr.toExponential(2)}, loss ${loss} (reference ${ref.loss!.data[0]}), worst gradient relative error ${worst.toExponential(2)}`,
+      );
       value.dispose();
       tf.dispose(grads);
       assert.equal(tf.memory().numTensors, before, "a gradient step leaks no tensors");

@@ -92,6 +92,9 @@ describe("generate", () => {
       assert.equal(chooseToken(logits, { doSample: true, topP: 0.01 }, rng), 1);
     }
     assert.equal(chooseToken(logits, {}, rng), 1);
+    const ties = new Float32Array([2, 2, 9, 2]);
+    for (let i = 0; i < 20; i++)
+      assert.ok([0, 2].includes(chooseToken(ties, { doSample: true, topK: 2 }, rng)), "ties at the cut-off never push out a larger logit");
   });
 
   it("notices changed weights (the cached fused weights are rebuilt)", async () => {

@@ -150,6 +150,11 @@ describe("LlamaModel", () => {
         ],
       },
     );
+    const explicit = model.forward(ids([[1, 7, 3, 9]]), { positionIds: [[0, 1, 2, 3]] });
+    assert.equal(maxDiff(explicit, alone), 0);
+    const shifted = model.forward(ids([[1, 7, 3, 9]]), { positionIds: [[0, 2, 5, 6]] });
+    assert.ok(maxDiff(shifted, alone) > 1e-4, "relative positions matter (a uniform shift would not: RoPE is relative)");
+    tf.dispose([explicit, shifted]);
     const left = tf.slice(batch, [0, 2, 0], [1, 4, tiny.vocab_size]);
     const right = tf.slice(batch, [1, 0, 0], [1, 4, tiny.vocab_size]);
     assert.ok(maxDiff(left, alone) < 1e-5, `left padding differs by ${maxDiff(left, alone)}`);
