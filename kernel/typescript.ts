@@ -155,8 +155,19 @@ export function installProjectTypeScript(projectDir: string): ProjectSettings {
       configurable: true,
     });
   }
-  const createWatchCompilerHost = (rootFiles: unknown, options: Record<string, unknown>, ...rest: unknown[]): unknown =>
-    ts.createWatchCompilerHost(rootFiles, { ...options, ...settings.options, inlineSourceMap: true }, ...rest);
+  const createWatchCompilerHost = (rootFiles: unknown, options: Record<string, unknown>, ...rest: unknown[]): unknown => {
+    const host = ts.createWatchCompilerHost(rootFiles, { ...options, ...settings.options, inlineSourceMap: true }, ...rest) as object;
+    // tslab assigns afterProgramCreate to grab the builder; hand it one whose emit also fixes shorthand properties.
+    let afterProgramCreate: ((builder: Builder) => void) | undefined;
+    Object.defineProperty(host, "afterProgramCreate", {
+      configurable: true,
+      set: (callback: (builder: Builder) => void) => {
+        afterProgramCreate = callback;
+      },
+      get: () => (builder: Builder) => afterProgramCreate?.(withShorthandFix(ts, builder)),
+    });
+    return host;
+  };
   const transpileModule: TsApi["transpileModule"] = (input, transpileOptions) => {
     const match = INLINE_MAP.exec(input);
     if (!match?.[1] || transpileOptions.compilerOptions?.module !== ts.ModuleKind.CommonJS) {
@@ -181,6 +192,52 @@ export function installProjectTypeScript(projectDir: string): ProjectSettings {
   cached.exports = adjusted;
   installed = settings;
   return settings;
+}
+
+/** The parts of TypeScript's builder program and AST API the shorthand fix uses. */
+interface Builder {
+  emit(file: unknown, write: unknown, cancel: unknown, onlyDts: unknown, transformers?: { before?: unknown[] }): unknown;
+  getProgram(): { getTypeChecker(): Checker };
+}
+interface Checker {
+  getShorthandAssignmentValueSymbol(node: unknown): { declarations?: { getSourceFile(): { fileName: string } }[] } | undefined;
+}
+interface AstApi {
+  isShorthandPropertyAssignment(node: unknown): node is { name: { text: string }; objectAssignmentInitializer?: unknown };
+  visitEachChild<T>(node: T, visit: (node: unknown) => unknown, context: unknown): T;
+  factory: {
+    createPropertyAssignment(name: unknown, value: unknown): unknown;
+    createPropertyAccessExpression(target: unknown, name: string): unknown;
+    createIdentifier(name: string): unknown;
+  };
+}
+
+/**
+ * tslab rewrites a reference to an earlier cell's variable `x` as
+ * `exports.x`, but misses the shorthand `{ x }` (it asks the checker for the
+ * property's symbol, not the variable's), so `{ x }` throws "x is not
+ * defined". A transformer run before tslab's writes `{ x: exports.x }`.
+ */
+function withShorthandFix(tsModule: TsApi, builder: Builder): Builder {
+  const ts = tsModule as unknown as AstApi;
+  const emit = builder.emit.bind(builder);
+  builder.emit = (file, write, cancel, onlyDts, transformers) => {
+    const checker = builder.getProgram().getTypeChecker();
+    const fromEarlierCell = (node: unknown): boolean =>
+      (checker.getShorthandAssignmentValueSymbol(node)?.declarations ?? []).some((d) => d.getSourceFile().fileName.endsWith("__prev__.d.ts"));
+    const before = (context: unknown) => (root: unknown) => {
+      const visit = (node: unknown): unknown => {
+        if (ts.isShorthandPropertyAssignment(node) && !node.objectAssignmentInitializer && fromEarlierCell(node)) {
+          const name = node.name.text;
+          return ts.factory.createPropertyAssignment(name, ts.factory.createPropertyAccessExpression(ts.factory.createIdentifier("exports"), name));
+        }
+        return ts.visitEachChild(node, visit, context);
+      };
+      return visit(root);
+    };
+    return emit(file, write, cancel, onlyDts, { ...transformers, before: [before, ...(transformers?.before ?? [])] });
+  };
+  return builder;
 }
 
 /** The source maps recorded for a converted output (and forgets them). */
