@@ -280,3 +280,18 @@ test("xalign launch --dry-run prints the plan; bad flags are ConfigErrors", asyn
   );
   await assert.rejects(run([join(repoRoot(), "examples", "paper-7b.yaml"), "--gpus"]), configError("XA_CLI_ARGS"));
 });
+
+test("the launch: block is strict: an unknown key is a ConfigError with its line", async () => {
+  const tmp = await tempDir();
+  try {
+    await assert.rejects(torchExperiment(tmp.dir, { extra: "launch:\n  gpus: 8" }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.code, "XA_CONFIG_INVALID");
+      assert.match(err.message, /launch.*unknown key "gpus"/);
+      assert.ok(err.line !== undefined);
+      return true;
+    });
+  } finally {
+    await tmp.cleanup();
+  }
+});
