@@ -226,6 +226,8 @@ describe("Alpaca JSON (streamed)", () => {
       ]),
     );
     await assert.rejects(collect(readAlpacaJson(p)), dataError("XA_DATA_UTF8", p, 2));
+    const tail = await write("tail.json", Buffer.concat([Buffer.from('[{"instruction":"a","output":"b"}]\n'), Buffer.from([0xe4, 0xb8])]));
+    await assert.rejects(collect(readAlpacaJson(tail)), dataError("XA_DATA_UTF8", tail, 2));
     const report = new ReadReport();
     assert.equal((await collect(readAlpacaJson(p, { skipInvalid: true, report }))).length, 1);
     assert.equal(report.skipped["invalid UTF-8"], 1);

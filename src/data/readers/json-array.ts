@@ -117,6 +117,8 @@ export async function* readJsonArray(path: string, options: ReadOptions = {}): A
       if (!valid) objectDirty ||= text.slice(objectStart).includes("\uFFFD");
     }
   }
+  if (carry && !options.skipInvalid)
+    fail("invalid UTF-8 (an incomplete character at the end of the file)", line, "re-encode the file as UTF-8", "XA_DATA_UTF8");
   if (!sawContent) return emptyFile(path, options, report);
   if (depth > 0) fail("the file ends inside an object", objectLine, "the file looks truncated; re-export it");
   if (!ended) fail("the file ends before the closing ]", line, "the file looks truncated; re-export it");
