@@ -56,7 +56,7 @@ describe("xalign kernel (protocol 5.3 over ZeroMQ)", () => {
 
   it("reports a thrown error as an `error` message with ename, evalue and the cell's line numbers", async () => {
     const code =
-      "function check(n: number): number {\n  if (n > 1) {\n    throw new RangeError("too big: " + n);\n  }\n  return n;\n}\ncheck(5);";
+      "function check(n: number): number {\n  if (n > 1) {\n    throw new RangeError('too big: ' + n);\n  }\n  return n;\n}\ncheck(5);";
     const { reply, outputs } = await kernel.execute(code, { stopOnError: false });
     assert.equal(content(reply).status, "error");
     assert.equal(content(reply).ename, "RangeError");
