@@ -224,12 +224,17 @@ function withShorthandFix(tsModule: TsApi, builder: Builder): Builder {
   builder.emit = (file, write, cancel, onlyDts, transformers) => {
     const checker = builder.getProgram().getTypeChecker();
     const fromEarlierCell = (node: unknown): boolean =>
-      (checker.getShorthandAssignmentValueSymbol(node)?.declarations ?? []).some((d) => d.getSourceFile().fileName.endsWith("__prev__.d.ts"));
+      (checker.getShorthandAssignmentValueSymbol(node)?.declarations ?? []).some((d) =>
+        d.getSourceFile().fileName.endsWith("__prev__.d.ts"),
+      );
     const before = (context: unknown) => (root: unknown) => {
       const visit = (node: unknown): unknown => {
         if (ts.isShorthandPropertyAssignment(node) && !node.objectAssignmentInitializer && fromEarlierCell(node)) {
           const name = node.name.text;
-          return ts.factory.createPropertyAssignment(name, ts.factory.createPropertyAccessExpression(ts.factory.createIdentifier("exports"), name));
+          return ts.factory.createPropertyAssignment(
+            name,
+            ts.factory.createPropertyAccessExpression(ts.factory.createIdentifier("exports"), name),
+          );
         }
         return ts.visitEachChild(node, visit, context);
       };
