@@ -47,6 +47,8 @@ export {
   ALPACA_PROMPT_WITH_INPUT,
   CHAT_SYSTEM,
   type PromptFormat,
+  type PromptSpans,
+  promptSpans,
   type RenderedPrompt,
   renderAlpaca,
   renderChat,

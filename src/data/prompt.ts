@@ -84,3 +84,27 @@ export function renderPrompt(
 ): RenderedPrompt {
   return format === "chat" ? renderChat(example) : renderAlpaca(example);
 }
+
+/** The full training text of an example and where its response (the loss span) lies in it. */
+export interface PromptSpans {
+  /** prompt + response. */
+  text: string;
+  /** [start, end) of the response in `text`, in UTF-16 code units. */
+  response: [number, number];
+}
+
+/**
+ * The character span of the response: what a tokenizer with offsets needs to
+ * build the loss mask without re-rendering.
+ *
+ * @example
+ * const { text, response: [start, end] } = promptSpans(example);
+ * text.slice(start, end) === renderPrompt(example).response; // true
+ */
+export function promptSpans(
+  example: Pick<InstructionExample, "instruction" | "input" | "output" | "meta">,
+  format: PromptFormat = "alpaca",
+): PromptSpans {
+  const { prompt, response } = renderPrompt(example, format);
+  return { text: prompt + response, response: [prompt.length, prompt.length + response.length] };
+}

@@ -6,8 +6,10 @@ import {
   IGNORE_INDEX,
   type InstructionExample,
   type PromptTokenizer,
+  promptSpans,
   renderAlpaca,
   renderChat,
+  renderPrompt,
   TRANSLATION_TEMPLATES,
 } from "../../src/data/index.js";
 import { DataError } from "../../src/util/errors.js";
@@ -53,6 +55,14 @@ describe("prompt formats", () => {
     assert.ok(prompt.includes("\nUSER: Hi\nASSISTANT: Hello!\nUSER: Translate the following"));
     assert.ok(prompt.endsWith("\n\nHello.\nASSISTANT:"));
     assert.equal(response, " 你好。");
+  });
+
+  it("gives the response span inside the full text", () => {
+    for (const format of ["alpaca", "chat"] as const) {
+      const { text, response } = promptSpans(example, format);
+      assert.equal(text.slice(response[0], response[1]), renderPrompt(example, format).response);
+      assert.equal(response[1], text.length);
+    }
   });
 
   it("has 33 distinct templates, template 0 the canonical sentence", () => {
