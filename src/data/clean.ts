@@ -53,43 +53,120 @@ export function normalizeForDedupe(text: string): string {
   return text.toLowerCase().replace(NON_WORD, "");
 }
 
-let skipTable: Uint8Array | undefined;
+let foldTable: Uint16Array | undefined;
 
-/** 1 for BMP code units that normalisation drops (white space, punctuation, symbols). */
-function nonWordTable(): Uint8Array {
-  if (skipTable) return skipTable;
-  const table = new Uint8Array(0x10000);
+/**
+ * Per BMP code unit, what normalisation makes of it: 0 = dropped (white space,
+ * punctuation, symbols), else its lower-case code unit (itself where lower
+ * case is not one code unit).
+ */
+function normalizationTable(): Uint16Array {
+  if (foldTable) return foldTable;
+  const table = new Uint16Array(0x10000);
   const nonWord = /[\s\p{P}\p{S}]/u;
-  for (let c = 0; c < 0x10000; c++) if (!(c >= 0xd800 && c <= 0xdfff) && nonWord.test(String.fromCharCode(c))) table[c] = 1;
-  skipTable = table;
+  for (let c = 1; c < 0x10000; c++) {
+    if (c >= 0xd800 && c <= 0xdfff) {
+      table[c] = c;
+      continue;
+    }
+    const ch = String.fromCharCode(c);
+    if (nonWord.test(ch)) continue;
+    const lower = ch.toLowerCase();
+    table[c] = lower.length === 1 ? lower.charCodeAt(0) : c;
+  }
+  foldTable = table;
   return table;
 }
 
-/**
- * hash53 of `a + "\u0000" + b`, or with `normalized` of
- * `normalizeForDedupe(a) + "\u0000" + normalizeForDedupe(b)`, without building
- * those strings (this runs once per pair on the hot path). Astral characters
- * (emoji) are kept by the fast path even where normalizeForDedupe drops them.
- */
-export function pairHash(a: string, b: string, normalized: boolean): number {
+/** The two 32-bit halves of the last hashPairInto result (module scratch: no allocation per pair). */
+let hashHi = 0;
+let hashLo = 0;
+
+function hashPairInto(a: string, b: string, normalized: boolean): void {
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193;
-  const skip = normalized ? nonWordTable() : undefined;
-  const parts = normalized ? [a.toLowerCase(), b.toLowerCase()] : [a, b];
+  const fold = normalized ? normalizationTable() : undefined;
   for (let p = 0; p < 2; p++) {
-    const text = parts[p] as string;
+    const text = p === 0 ? a : b;
     if (p === 1) {
       h1 = Math.imul(h1, 0x01000193);
       h2 = Math.imul(h2, 0x5bd1e995) ^ (h2 >>> 15);
     }
     for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (skip && skip[c] === 1) continue;
+      let c = text.charCodeAt(i);
+      if (fold) {
+        c = fold[c] as number;
+        if (c === 0) continue;
+      }
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
     }
   }
-  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
+  hashHi = h1 >>> 0;
+  hashLo = h2 >>> 0;
+}
+
+/**
+ * A 53-bit hash of `a + "\u0000" + b`, or with `normalized` of
+ * `normalizeForDedupe(a) + "\u0000" + normalizeForDedupe(b)`, computed
+ * without building those strings. The fast path lower-cases per code unit, so
+ * it differs from normalizeForDedupe only for characters whose lower case is
+ * longer (İ) and for astral symbols (emoji), which it keeps.
+ */
+export function pairHash(a: string, b: string, normalized: boolean): number {
+  hashPairInto(a, b, normalized);
+  return hashHi * 0x200000 + (hashLo & 0x1fffff);
+}
+
+/**
+ * A set of 64-bit hashes in two typed arrays (open addressing, linear
+ * probing): 8 bytes a slot and no allocation per insert, where a Set of
+ * 53-bit numbers would box every key.
+ */
+class HashSet64 {
+  private hi = new Uint32Array(1 << 12);
+  private lo = new Uint32Array(1 << 12);
+  private size = 0;
+
+  /** True when (hi, lo) is in the set. */
+  has(hi: number, lo: number): boolean {
+    if (hi === 0 && lo === 0) lo = 1;
+    const i = this.slot(hi, lo);
+    return this.hi[i] !== 0 || this.lo[i] !== 0;
+  }
+
+  /** Adds (hi, lo); false when it was already there. */
+  add(hi: number, lo: number): boolean {
+    if (hi === 0 && lo === 0) lo = 1; // (0, 0) marks an empty slot
+    if ((this.size + 1) * 2 > this.hi.length) this.grow();
+    const i = this.slot(hi, lo);
+    if (this.hi[i] !== 0 || this.lo[i] !== 0) return false;
+    this.hi[i] = hi;
+    this.lo[i] = lo;
+    this.size++;
+    return true;
+  }
+
+  /** The slot holding (hi, lo), or the empty slot where it would go. */
+  private slot(hi: number, lo: number): number {
+    const mask = this.hi.length - 1;
+    let i = (Math.imul(hi ^ lo, 0x9e3779b1) >>> 0) & mask;
+    for (;;) {
+      const h = this.hi[i] as number;
+      const l = this.lo[i] as number;
+      if ((h === 0 && l === 0) || (h === hi && l === lo)) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private grow(): void {
+    const oldHi = this.hi;
+    const oldLo = this.lo;
+    this.hi = new Uint32Array(oldHi.length * 2);
+    this.lo = new Uint32Array(oldLo.length * 2);
+    this.size = 0;
+    for (let i = 0; i < oldHi.length; i++) if (oldHi[i] !== 0 || oldLo[i] !== 0) this.add(oldHi[i] as number, oldLo[i] as number);
+  }
 }
 
 /** Per BMP code unit: 0 not a letter, 1 a letter of the expected scripts, 2 another letter. */
@@ -150,8 +227,8 @@ export class PairCleaner {
   private readonly options: Required<Omit<CleanOptions, "targetScript" | "sourceScript">>;
   private readonly target: ScriptTable | undefined;
   private readonly source: ScriptTable | undefined;
-  private readonly seen = new Set<number>();
-  private readonly seenNormalized = new Set<number>();
+  private readonly seen = new HashSet64();
+  private readonly seenNormalized = new HashSet64();
 
   constructor(options: CleanOptions = {}) {
     this.options = {
@@ -188,14 +265,16 @@ export class PairCleaner {
     if (this.target && scriptFraction(t, this.target) < o.minScriptFraction) return "wrong script";
     if (this.source && scriptFraction(s, this.source) < o.minScriptFraction) return "wrong script";
     if (o.dedupe !== "none") {
-      const key = pairHash(s, t, false);
-      if (this.seen.has(key)) return "duplicate";
+      // check both before remembering either, so a removed pair leaves no trace
+      hashPairInto(s, t, false);
+      const hi = hashHi;
+      const lo = hashLo;
+      if (this.seen.has(hi, lo)) return "duplicate";
       if (o.dedupe === "normalized") {
-        const nkey = pairHash(s, t, true);
-        if (this.seenNormalized.has(nkey)) return "near duplicate";
-        this.seenNormalized.add(nkey);
+        hashPairInto(s, t, true);
+        if (!this.seenNormalized.add(hashHi, hashLo)) return "near duplicate";
       }
-      this.seen.add(key);
+      this.seen.add(hi, lo);
     }
     return undefined;
   }
