@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, NotebookError } from "../util/errors.js";
-import { sha256, writeFileAtomic } from "../util/fs.js";
+import { sha256, stableStringify, writeFileAtomic } from "../util/fs.js";
 
 export type MultilineString = string | string[];
 
@@ -90,9 +90,9 @@ export function upgradeTo45(nb: Notebook): Notebook {
   return { ...nb, nbformat: 4, nbformat_minor: Math.max(5, nb.nbformat_minor), cells };
 }
 
-/** Writes a notebook atomically, formatted as Jupyter does (1-space indent, trailing newline). */
+/** Writes a notebook atomically, formatted as Jupyter does (sorted keys, 1-space indent, trailing newline). */
 export async function writeNotebook(path: string, nb: Notebook): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(nb, null, 1)}\n`);
+  await writeFileAtomic(path, `${JSON.stringify(JSON.parse(stableStringify(nb)), null, 1)}\n`);
 }
 
 /**

@@ -134,18 +134,23 @@ async function executeCell(
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   let killer: NodeJS.Timeout | undefined;
+  let repeat: NodeJS.Timeout | undefined;
   const died = client.waitExit().then(() => undefined);
   if (options.timeoutSeconds !== undefined) {
     timer = setTimeout(() => {
       timedOut = true;
+      // A SIGINT that lands while the kernel is still compiling the cell is lost
+      // (Node only breaks running scripts), so repeat it until the cell ends.
       void client.interrupt();
-      // A kernel that ignores the interrupt is stopped.
+      repeat = setInterval(() => void client.interrupt(), 1000);
+      // A kernel that ignores interrupts is stopped.
       killer = setTimeout(() => client.kill(), 10_000);
     }, options.timeoutSeconds * 1000);
   }
   const outcome = await Promise.race([running, died]);
   clearTimeout(timer);
   clearTimeout(killer);
+  clearInterval(repeat);
   if (!outcome)
     return { status: "error", ename: "KernelDied", evalue: `the kernel exited (${client.exited?.code ?? client.exited?.signal})` };
   const reply = outcome.reply.content as { status: string; execution_count?: number | null; ename?: string; evalue?: string };

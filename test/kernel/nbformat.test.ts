@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import {
+  injectParameters,
+  type Notebook,
+  parseParameterArgs,
+  readNotebook,
+  sourceText,
+  upgradeTo45,
+  writeNotebook,
+} from "../../src/notebook/nbformat.js";
+import { ConfigError, NotebookError } from "../../src/util/errors.js";
+import { tempDir } from "../helpers.js";
+
+const notebook = (cells: Notebook["cells"]): Notebook => ({ nbformat: 4, nbformat_minor: 4, metadata: {}, cells });
+const code = (source: string, tags?: string[]): Notebook["cells"][number] => ({
+  cell_type: "code",
+  source,
+  metadata: tags ? { tags } : {},
+  outputs: [],
+  execution_count: null,
+});
+
+describe("parameters (papermill's convention)", () => {
+  it("parses -p key=value with YAML values", () => {
+    assert.deepEqual(parseParameterArgs(["steps=10", "lang=vi", "langs=[ar, zh]", "lr=2e-5", "dry=true", "name=a=b"]), {
+      steps: 10,
+      lang: "vi",
+      langs: ["ar", "zh"],
+      lr: 2e-5,
+      dry: true,
+      name: "a=b",
+    });
+  });
+  it("rejects a key that is not an identifier, naming it", () => {
+    assert.throws(
+      () => parseParameterArgs(["bad-key=1"]),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_NOTEBOOK_PARAMETER" && e.field === "bad-key",
+    );
+    assert.throws(() => parseParameterArgs(["novalue"]), ConfigError);
+  });
+  it("injects a tagged cell after the parameters cell, replacing an earlier injected one", () => {
+    const nb = upgradeTo45(notebook([code("let a = 1;"), code("let steps = 100;", ["parameters"]), code("steps")]));
+    const once = injectParameters(nb, { steps: 5 }).notebook;
+    assert.equal(sourceText(once.cells[2]!), "// Parameters injected by xalign run\nconst steps = 5;\n");
+    assert.deepEqual(once.cells[2]?.metadata.tags, ["injected-parameters"]);
+    const twice = injectParameters(once, { steps: 7, lang: "zh" });
+    assert.equal(twice.notebook.cells.length, 4);
+    assert.match(sourceText(twice.notebook.cells[2]!), /const steps = 7;\nconst lang = "zh";/);
+    assert.equal(twice.foundParametersCell, true);
+  });
+  it("injects first when there is no parameters cell", () => {
+    const { notebook: nb, foundParametersCell } = injectParameters(notebook([code("1")]), { x: 1 });
+    assert.equal(foundParametersCell, false);
+    assert.deepEqual(nb.cells[0]?.metadata.tags, ["injected-parameters"]);
+  });
+});
+
+describe("reading and writing notebooks", () => {
+  it("upgrades to 4.5 with stable, unique cell ids", () => {
+    const a = upgradeTo45(notebook([code("x"), code("x")]));
+    const b = upgradeTo45(notebook([code("x"), code("x")]));
+    assert.equal(a.nbformat_minor, 5);
+    assert.deepEqual(
+      a.cells.map((c) => c.id),
+      b.cells.map((c) => c.id),
+    );
+    assert.notEqual(a.cells[0]?.id, a.cells[1]?.id);
+  });
+  it("names the file and cell of a bad notebook", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeFile(join(dir, "v3.ipynb"), JSON.stringify({ nbformat: 3, worksheets: [] }));
+      await writeFile(join(dir, "cell.ipynb"), JSON.stringify(notebook([code("1"), { cell_type: "code" } as never])));
+      await writeFile(join(dir, "json.ipynb"), "{ not json");
+      await assert.rejects(
+        readNotebook(join(dir, "v3.ipynb")),
+        (e: unknown) => e instanceof NotebookError && e.code === "XA_NOTEBOOK_FORMAT",
+      );
+      await assert.rejects(readNotebook(join(dir, "cell.ipynb")), (e: unknown) => e instanceof NotebookError && e.field === "cells[1]");
+      await assert.rejects(
+        readNotebook(join(dir, "json.ipynb")),
+        (e: unknown) => e instanceof NotebookError && e.code === "XA_NOTEBOOK_READ",
+      );
+      await assert.rejects(readNotebook(join(dir, "missing.ipynb")), NotebookError);
+    } finally {
+      await cleanup();
+    }
+  });
+  it("writes atomically (no temp file left) with Jupyter's 1-space indent", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const path = join(dir, "out.ipynb");
+      await writeNotebook(path, upgradeTo45(notebook([code("1")])));
+      assert.deepEqual(await readdir(dir), ["out.ipynb"]);
+      assert.match(await readFile(path, "utf8"), /^\{\n "cells": \[/);
+    } finally {
+      await cleanup();
+    }
+  });
+});
