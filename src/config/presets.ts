@@ -73,6 +73,8 @@ export const TRAIN_PRESETS: Record<TrainPresetName, Partial<TrainConfig> & { gpu
     schedule: "cosine",
     warmup_ratio: 0.03,
     weight_decay: 0,
+    // Not set by the study's script, so Hugging Face Trainer's default max_grad_norm (1.0) applied.
+    clip_norm: 1,
   },
   "tiny-cpu": {
     batch_size: 16,

@@ -197,6 +197,13 @@ async function stageData(
 /** Runs every stage of an experiment and writes its manifest. */
 export async function runExperiment(exp: LoadedExperiment, options: RunOptions = {}): Promise<ExperimentRun> {
   const config = exp.config;
+  if (config.engine !== "tfjs") {
+    throw new ConfigError("XA_CONFIG_ENGINE", `this experiment runs on engine "${config.engine}", not on TensorFlow.js`, {
+      file: exp.file,
+      field: "engine",
+      hint: "launch it with `xalign launch` (or launch() from xalign's launch module), or set engine: tfjs",
+    });
+  }
   const started = Date.now();
   const engine = await initEngine({ backend: options.backend ?? config.backend });
   const runDir = resolveFrom(exp, join(config.output, config.name));
