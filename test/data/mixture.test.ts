@@ -327,3 +327,48 @@ describe("statistics", () => {
     assert.ok((df as unknown as Record<symbol, unknown>)[Symbol.for("Jupyter.display")]);
   });
 });
+
+describe("mixture readers", () => {
+  it("reads JSONL pairs by field paths, Parquet Alpaca records and Flores folders", async () => {
+    const { parquetWriteFile } = await import("hyparquet-writer");
+    const { mkdir } = await import("node:fs/promises");
+    await writeFile(
+      join(dir, "hf.jsonl"),
+      '{"translation":{"en":"Good day.","hi":"शुभ दिन।"}}\n{"translation":{"en":"Water.","hi":"पानी।"}}\n',
+    );
+    await parquetWriteFile({
+      filename: join(dir, "alpaca.parquet"),
+      columnData: [
+        { name: "q", data: ["Name a colour.", "Name a day."], type: "STRING" },
+        { name: "a", data: ["Red.", "Monday."], type: "STRING" },
+      ],
+    });
+    await mkdir(join(dir, "flores", "dev"), { recursive: true });
+    await writeFile(join(dir, "flores", "dev", "eng_Latn.dev"), "One.\nTwo.\n");
+    await writeFile(join(dir, "flores", "dev", "hin_Deva.dev"), "एक।\nदो।\n");
+    const spec = await specFrom(
+      "readers.yaml",
+      `seed: 2
+sources:
+  - { name: hf-hi, reader: jsonl, path: hf.jsonl, fields: { src: translation.en, tgt: translation.hi }, build: translation, src_lang: en, tgt_lang: hi, clean: { script: true } }
+  - { name: pq, reader: parquet, path: alpaca.parquet, fields: { instruction: q, output: a }, build: general, lang: en }
+  - { name: fl, reader: flores, path: flores, split: dev, build: translation, src_lang: en, tgt_lang: hi, template: 0 }
+`,
+    );
+    const mix = await buildMixture(spec);
+    const by = (source: string) => mix.train.filter((e) => e.source === source);
+    assert.equal(by("hf-hi").length, 2);
+    assert.ok(by("hf-hi").some((e) => e.input === "Water." && e.output === "पानी।"));
+    assert.deepEqual(
+      by("pq")
+        .map((e) => [e.instruction, e.input, e.output])
+        .sort(),
+      [
+        ["Name a colour.", "", "Red."],
+        ["Name a day.", "", "Monday."],
+      ],
+    );
+    assert.equal(by("fl").length, 2);
+    assert.ok(by("fl").every((e) => e.instruction === "Translate the following sentences from English to Hindi."));
+  });
+});
