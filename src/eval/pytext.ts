@@ -45,7 +45,8 @@ export function pyRstrip(text: string): string {
   return end === text.length ? text : text.slice(0, end);
 }
 
-function isPySpaceCode(c: number): boolean {
+/** Whether a UTF-16 code unit is Python whitespace (all of them are in the BMP). */
+export function isPySpaceCode(c: number): boolean {
   if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
   if (c < 0x85) return false;
   return (

@@ -6,7 +6,7 @@
  * user-supplied model with {@link spmTokenizer}.
  */
 import { AnalysisError } from "../util/errors.js";
-import { pySplit, pyStrip } from "./pytext.js";
+import { isPySpaceCode, pySplit, pyStrip } from "./pytext.js";
 
 /** A BLEU tokeniser: a name for the signature and a line -> space-separated tokens function. */
 export interface BleuTokenizer {
@@ -29,15 +29,148 @@ const PERIOD_COMMA_AFTER_NON_DIGIT = /([^0-9])([.,])/g;
 const PERIOD_COMMA_BEFORE_NON_DIGIT = /([.,])([^0-9])/g;
 const DASH_AFTER_DIGIT = /([0-9])(-)/g;
 
-function regexpPostTokens(line: string): string[] {
+/**
+ * The four mteval rules as sacreBLEU applies them (regex passes, each over
+ * the previous one's output), kept as the reference the fast scanner below
+ * is tested against.
+ */
+export function regexpPostTokensReference(line: string): string[] {
   line = line.replace(SPLIT_PUNCT, " $1 ");
-  // The later rules can only fire where their characters occur.
-  if (line.includes(".") || line.includes(",")) {
-    line = line.replace(PERIOD_COMMA_AFTER_NON_DIGIT, "$1 $2 ");
-    line = line.replace(PERIOD_COMMA_BEFORE_NON_DIGIT, " $1 $2");
-  }
-  if (line.includes("-")) line = line.replace(DASH_AFTER_DIGIT, "$1 $2 ");
+  line = line.replace(PERIOD_COMMA_AFTER_NON_DIGIT, "$1 $2 ");
+  line = line.replace(PERIOD_COMMA_BEFORE_NON_DIGIT, " $1 $2");
+  line = line.replace(DASH_AFTER_DIGIT, "$1 $2 ");
   return pySplit(line);
+}
+
+// Units of the scanner: an index into the line, or SPACE for an inserted space.
+const SPACE = -1;
+let unitsA = new Int32Array(256);
+let unitsB = new Int32Array(256);
+
+function isAsciiDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Characters rule 1 pads with spaces: ASCII punctuation and symbols except ' , - . */
+function isSplitPunct(c: number): boolean {
+  return (
+    (c >= 0x7b && c <= 0x7e) ||
+    (c >= 0x5b && c <= 0x60) ||
+    (c >= 0x20 && c <= 0x26) ||
+    (c >= 0x28 && c <= 0x2b) ||
+    (c >= 0x3a && c <= 0x40) ||
+    c === 0x2f
+  );
+}
+
+/**
+ * The same four rules in one scan per rule over index buffers instead of
+ * strings: each rule only inserts spaces, so tokens are slices of the line.
+ * Equal to {@link regexpPostTokensReference} on every input (fuzz-tested).
+ */
+function regexpPostTokens(line: string): string[] {
+  const len = line.length;
+  if (unitsA.length < 3 * len + 8) {
+    unitsA = new Int32Array(6 * len + 16);
+    unitsB = new Int32Array(6 * len + 16);
+  }
+  let a = unitsA;
+  let b = unitsB;
+  const code = (u: number) => (u === SPACE ? 32 : line.charCodeAt(u));
+  // Rule 1: pad punctuation and symbols.
+  let m = 0;
+  let hasDotComma = false;
+  let hasDash = false;
+  for (let i = 0; i < len; i++) {
+    const c = line.charCodeAt(i);
+    if (isSplitPunct(c)) {
+      a[m++] = SPACE;
+      a[m++] = i;
+      a[m++] = SPACE;
+    } else {
+      a[m++] = i;
+      if (c === 46 || c === 44) hasDotComma = true;
+      else if (c === 45) hasDash = true;
+    }
+  }
+  if (hasDotComma) {
+    // Rule 2: ([^0-9])([.,]) -> "$1 $2 ", left to right, matches not overlapping.
+    let n = 0;
+    for (let i = 0; i < m; ) {
+      const u = a[i]!;
+      if (i + 1 < m && !isAsciiDigit(code(u))) {
+        const v = a[i + 1]!;
+        const cv = code(v);
+        if (cv === 46 || cv === 44) {
+          b[n++] = u;
+          b[n++] = SPACE;
+          b[n++] = v;
+          b[n++] = SPACE;
+          i += 2;
+          continue;
+        }
+      }
+      b[n++] = u;
+      i++;
+    }
+    [a, b] = [b, a];
+    m = n;
+    // Rule 3: ([.,])([^0-9]) -> " $1 $2".
+    n = 0;
+    for (let i = 0; i < m; ) {
+      const u = a[i]!;
+      const cu = code(u);
+      if ((cu === 46 || cu === 44) && i + 1 < m && !isAsciiDigit(code(a[i + 1]!))) {
+        b[n++] = SPACE;
+        b[n++] = u;
+        b[n++] = SPACE;
+        b[n++] = a[i + 1]!;
+        i += 2;
+        continue;
+      }
+      b[n++] = u;
+      i++;
+    }
+    [a, b] = [b, a];
+    m = n;
+  }
+  if (hasDash) {
+    // Rule 4: ([0-9])(-) -> "$1 $2 ".
+    let n = 0;
+    for (let i = 0; i < m; ) {
+      const u = a[i]!;
+      if (i + 1 < m && isAsciiDigit(code(u)) && code(a[i + 1]!) === 45) {
+        b[n++] = u;
+        b[n++] = SPACE;
+        b[n++] = a[i + 1]!;
+        b[n++] = SPACE;
+        i += 2;
+        continue;
+      }
+      b[n++] = u;
+      i++;
+    }
+    [a, b] = [b, a];
+    m = n;
+  }
+  // Tokens: maximal runs of line characters that are not Python whitespace.
+  const tokens: string[] = [];
+  let start = -1;
+  let prev = -2;
+  for (let i = 0; i < m; i++) {
+    const u = a[i]!;
+    if (u === SPACE || isPySpaceCode(line.charCodeAt(u))) {
+      if (start >= 0) tokens.push(line.slice(start, prev + 1));
+      start = -1;
+      continue;
+    }
+    if (start < 0) start = u;
+    prev = u;
+  }
+  if (start >= 0) tokens.push(line.slice(start, prev + 1));
+  unitsA = a;
+  unitsB = b;
+  return tokens;
 }
 
 /**

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CHRF, isZhChar, splitPunctuation, tokenize13a, tokenizeChar, tokenizeIntl, tokenizeZh } from "../../src/eval/index.js";
 import { pySplit } from "../../src/eval/pytext.js";
+import { regexpPostTokensReference, tokens13a } from "../../src/eval/tokenizers.js";
 import { AnalysisError } from "../../src/util/errors.js";
+import { Rng } from "../../src/util/rng.js";
 
 test("13a: punctuation split, periods and commas kept inside numbers, entities unescaped", () => {
   assert.equal(tokenize13a("Hello, world!"), "Hello , world !");
@@ -75,4 +77,42 @@ test("chrF option errors", () => {
     () => new CHRF({ charOrder: -1 }),
     (e: unknown) => e instanceof AnalysisError && e.code === "XA_EVAL_ORDER",
   );
+});
+
+test("the one-scan 13a rules equal the four regex passes on random tricky strings", () => {
+  const rng = new Rng(5);
+  const alphabet = [
+    "0",
+    "9",
+    ".",
+    ",",
+    "-",
+    " ",
+    "a",
+    "'",
+    "(",
+    "!",
+    "$",
+    "/",
+    ":",
+    "@",
+    "[",
+    "`",
+    "{",
+    "~",
+    "\t",
+    "\u0085",
+    "😀",
+    "我",
+    "_",
+    '"',
+    ";",
+    "5.",
+    "-3",
+  ];
+  for (let k = 0; k < 20000; k++) {
+    let s = "";
+    for (let i = rng.int(14); i > 0; i--) s += rng.choice(alphabet);
+    assert.deepEqual(tokens13a(s), regexpPostTokensReference(` ${s} `), JSON.stringify(s));
+  }
 });
