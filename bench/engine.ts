@@ -14,7 +14,7 @@ import { availableParallelism, cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type BackendName, initEngine, probeBackends, tf, wasmThreadsCount } from "../src/engine/index.js";
+import { type BackendName, initEngine, nativeMatMulOn, probeBackends, tf, wasmThreadsCount } from "../src/engine/index.js";
 import { LARGER_LLAMA, ReferenceLlama, referenceBatch, TINY_LLAMA } from "../src/engine/reference.js";
 
 type ModelName = "tiny" | "larger";
@@ -131,7 +131,8 @@ async function worker(variant: Variant, task: string, steps: number, warmup: num
   await initEngine({ backend: variant.backend, threads: variant.threads });
   if (task.startsWith("profile-")) return profileStep(task.slice("profile-".length) as ModelName);
   const result = task === "matmul" ? await measureMatmul() : await measureTraining(task as ModelName, steps, warmup);
-  const threads = variant.backend === "wasm" ? wasmThreadsCount() : variant.threads;
+  // With the native addon on, `threads` are BLAS threads and wasm stays single-threaded.
+  const threads = variant.backend === "wasm" && !nativeMatMulOn() ? wasmThreadsCount() : variant.threads;
   console.log(JSON.stringify({ ...result, threads }));
 }
 

@@ -15,6 +15,7 @@
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import { BackendError } from "../util/errors.js";
+import { useNativeFused } from "./fused.js";
 import { registerKernelFixes, useNativeMatMul } from "./kernels.js";
 import { nativeStatus } from "./native.js";
 import { registerThreadedWasm, wasmThreadsCount } from "./wasmThreads.js";
@@ -227,6 +228,7 @@ async function activate(p: BackendProbe, options: EngineOptions): Promise<boolea
       const native = options.native !== false ? nativeStatus() : undefined;
       const n = wasmThreadsCount();
       p.device = `cpu (wasm simd, ${n} thread${n === 1 ? "" : "s"})`;
+      useNativeFused(native?.addon);
       if (useNativeMatMul(native?.addon)) {
         const blasThreads = options.threads ?? threadsFromEnv() ?? 1;
         native?.addon?.setThreads(blasThreads);
@@ -309,6 +311,7 @@ export function currentEngine(): EngineInfo | undefined {
   return current;
 }
 
+export { nativeFusedOn, softmaxCrossEntropy, useNativeFused } from "./fused.js";
 export { nativeMatMulOn, registerKernelFixes, useNativeMatMul } from "./kernels.js";
 export { NATIVE_BUILD_COMMAND, type NativeStatus, nativeStatus } from "./native.js";
 export { wasmThreadsCount } from "./wasmThreads.js";

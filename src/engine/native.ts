@@ -28,6 +28,8 @@ export interface NativeAddon {
     transposeA: boolean,
     transposeB: boolean,
   ): void;
+  softmaxXent(heap: Uint8Array, logits: number, labels: number, loss: number, lse: number, rows: number, vocab: number): void;
+  softmaxXentGrad(heap: Uint8Array, logits: number, labels: number, lse: number, dy: number, dx: number, rows: number, vocab: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   blas(): string;

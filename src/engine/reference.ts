@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../util/rng.js";
+import { softmaxCrossEntropy } from "./fused.js";
 
 export interface ReferenceConfig {
   vocabSize: number;
@@ -207,13 +208,11 @@ export class ReferenceLlama {
         x = x.add(this.feedForward(this.rmsNorm(x, this.p(`l${l}.ffn_norm`)) as tf.Tensor2D, l));
       }
       const logits = (this.rmsNorm(x, this.p("norm")) as tf.Tensor2D).matMul(this.p("lm_head"));
-      const flat = labels.reshape([n]);
-      const mask = flat.greaterEqual(0).toFloat();
-      const picked = tf
-        .logSoftmax(logits)
-        .mul(tf.oneHot(flat.maximum(tf.scalar(0, "int32")) as tf.Tensor1D, this.config.vocabSize))
-        .sum(-1);
-      return picked.mul(mask).sum().neg().div(mask.sum().maximum(1)) as tf.Scalar;
+      const flat = labels.reshape([n]) as tf.Tensor1D;
+      const count = flat.greaterEqual(0).toFloat().sum().maximum(1);
+      return softmaxCrossEntropy(logits as tf.Tensor2D, flat)
+        .sum()
+        .div(count) as tf.Scalar;
     });
   }
 

@@ -2,7 +2,17 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
-import { initEngine, NATIVE_BUILD_COMMAND, nativeMatMulOn, nativeStatus, tf, useNativeMatMul } from "../../src/engine/index.js";
+import {
+  initEngine,
+  NATIVE_BUILD_COMMAND,
+  nativeFusedOn,
+  nativeMatMulOn,
+  nativeStatus,
+  softmaxCrossEntropy,
+  tf,
+  useNativeFused,
+  useNativeMatMul,
+} from "../../src/engine/index.js";
 import { ReferenceLlama, referenceBatch, TINY_LLAMA } from "../../src/engine/reference.js";
 import { Rng } from "../../src/util/rng.js";
 import { repoRoot } from "../helpers.js";
@@ -93,6 +103,7 @@ test("with the native addon the tiny benchmark model trains to the plain wasm lo
   await initEngine({ backend: "wasm" });
   const run = async (native: boolean): Promise<number[]> => {
     useNativeMatMul(native ? status.addon : undefined);
+    useNativeFused(native ? status.addon : undefined);
     const model = ReferenceLlama.init(TINY_LLAMA, 3);
     const batch = referenceBatch(TINY_LLAMA, 8, 3);
     const losses: number[] = [];
@@ -107,4 +118,33 @@ test("with the native addon the tiny benchmark model trains to the plain wasm lo
     assert.ok(Math.abs((plain[i] as number) - (native[i] as number)) <= 1e-4, `step ${i}: native ${native[i]} vs plain ${plain[i]}`);
   }
   assert.ok((native[19] as number) < (native[0] as number));
+});
+
+test("fused softmax cross-entropy: values and gradient equal the unfused ops (labels -1 carry no loss)", { skip: skipNative }, async () => {
+  await initEngine({ backend: "wasm" });
+  const logits = randomTensor([6, 11], 40).mul(3) as tf.Tensor2D;
+  const labels = tf.tensor1d([3, -1, 0, 10, 7, -1], "int32");
+  const weights = randomTensor([6], 41);
+  const lossAndGrad = (native: boolean): [Float32Array, Float32Array] => {
+    useNativeFused(native ? status.addon : undefined);
+    assert.equal(nativeFusedOn(), native);
+    const f = (x: tf.Tensor) =>
+      softmaxCrossEntropy(x as tf.Tensor2D, labels)
+        .mul(weights)
+        .sum();
+    const value = softmaxCrossEntropy(logits, labels);
+    const grad = tf.grad(f)(logits);
+    const out: [Float32Array, Float32Array] = [value.dataSync() as Float32Array, grad.dataSync() as Float32Array];
+    tf.dispose([value, grad]);
+    return out;
+  };
+  const [plainLoss, plainGrad] = lossAndGrad(false);
+  const [fusedLoss, fusedGrad] = lossAndGrad(true);
+  assert.equal(fusedLoss[1], 0);
+  assert.equal(fusedLoss[5], 0);
+  for (let i = 0; i < plainLoss.length; i++) assert.ok(Math.abs((plainLoss[i] as number) - (fusedLoss[i] as number)) <= 1e-5, `loss[${i}]`);
+  for (let i = 0; i < plainGrad.length; i++) assert.ok(Math.abs((plainGrad[i] as number) - (fusedGrad[i] as number)) <= 1e-5, `grad[${i}]`);
+  // Row 1 has label -1: no gradient at all.
+  assert.ok(Array.from(fusedGrad.slice(11, 22)).every((g) => g === 0));
+  tf.dispose([logits, labels, weights]);
 });

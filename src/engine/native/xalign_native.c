@@ -7,8 +7,14 @@
  *   sgemm(heap: Uint8Array, aOff, bOff, cOff, batchA, batchB, m, n, k, transA, transB)
  *     C[i] = op(A[i]) x op(B[i]) for i < max(batchA, batchB), row-major,
  *     offsets in bytes into `heap`; a batch of 1 is broadcast.
+ *   softmaxXent(heap, logitsOff, labelsOff, lossOff, lseOff, rows, vocab)
+ *     fused softmax cross-entropy: loss[r] = logsumexp(logits[r]) - logits[r][label[r]]
+ *     (0 where label < 0), and the row's logsumexp kept for the gradient.
+ *   softmaxXentGrad(heap, logitsOff, labelsOff, lseOff, dyOff, dxOff, rows, vocab)
+ *     dx[r][v] = dy[r] * (softmax(logits[r])[v] - [v == label[r]]), 0 where label < 0.
  *   setThreads(n), getThreads(), blas(): string
  */
+#include <math.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +85,88 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads a Uint8Array view of the heap and `count` integer arguments after it. */
+static uint8_t *heap_args(napi_env env, napi_callback_info info, size_t count, int64_t *out, size_t *bytes) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != count + 1) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: wrong number of arguments");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  void *data;
+  napi_value buffer;
+  size_t byte_offset;
+  if (napi_get_typedarray_info(env, argv[0], &type, bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the heap must be a Uint8Array");
+    return NULL;
+  }
+  for (size_t i = 0; i < count; i++) out[i] = arg_int(env, argv[i + 1]);
+  return (uint8_t *)data;
+}
+
+static int in_heap(int64_t off, int64_t n, size_t bytes) { return off >= 0 && off % 4 == 0 && off + n * 4 <= (int64_t)bytes; }
+
+static napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
+  int64_t a[6];
+  size_t bytes;
+  uint8_t *heap = heap_args(env, info, 6, a, &bytes);
+  if (!heap) return NULL;
+  int64_t rows = a[4], vocab = a[5];
+  if (rows < 0 || vocab <= 0 || !in_heap(a[0], rows * vocab, bytes) || !in_heap(a[1], rows, bytes) || !in_heap(a[2], rows, bytes) ||
+      !in_heap(a[3], rows, bytes)) {
+    napi_throw_range_error(env, "XA_NATIVE_BOUNDS", "softmaxXent: operands outside the heap");
+    return NULL;
+  }
+  const float *logits = (const float *)(heap + a[0]);
+  const int32_t *labels = (const int32_t *)(heap + a[1]);
+  float *loss = (float *)(heap + a[2]);
+  float *lse_out = (float *)(heap + a[3]);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = logits + r * vocab;
+    float mx = x[0];
+    for (int64_t v = 1; v < vocab; v++) mx = x[v] > mx ? x[v] : mx;
+    double sum = 0;
+    for (int64_t v = 0; v < vocab; v++) sum += expf(x[v] - mx);
+    float lse = mx + (float)log(sum);
+    lse_out[r] = lse;
+    int32_t label = labels[r];
+    loss[r] = (label >= 0 && label < vocab) ? lse - x[label] : 0.0f;
+  }
+  return NULL;
+}
+
+static napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
+  int64_t a[7];
+  size_t bytes;
+  uint8_t *heap = heap_args(env, info, 7, a, &bytes);
+  if (!heap) return NULL;
+  int64_t rows = a[5], vocab = a[6];
+  if (rows < 0 || vocab <= 0 || !in_heap(a[0], rows * vocab, bytes) || !in_heap(a[1], rows, bytes) || !in_heap(a[2], rows, bytes) ||
+      !in_heap(a[3], rows, bytes) || !in_heap(a[4], rows * vocab, bytes)) {
+    napi_throw_range_error(env, "XA_NATIVE_BOUNDS", "softmaxXentGrad: operands outside the heap");
+    return NULL;
+  }
+  const float *logits = (const float *)(heap + a[0]);
+  const int32_t *labels = (const int32_t *)(heap + a[1]);
+  const float *lse = (const float *)(heap + a[2]);
+  const float *dy = (const float *)(heap + a[3]);
+  float *dx = (float *)(heap + a[4]);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = logits + r * vocab;
+    float *g = dx + r * vocab;
+    int32_t label = labels[r];
+    if (label < 0 || label >= vocab) {
+      for (int64_t v = 0; v < vocab; v++) g[v] = 0.0f;
+      continue;
+    }
+    const float scale = dy[r], l = lse[r];
+    for (int64_t v = 0; v < vocab; v++) g[v] = scale * expf(x[v] - l);
+    g[label] -= scale;
+  }
+  return NULL;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -104,6 +192,8 @@ static napi_value Blas(napi_env env, napi_callback_info info) {
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxXent", NULL, SoftmaxXent, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxXentGrad", NULL, SoftmaxXentGrad, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blas", NULL, Blas, NULL, NULL, NULL, napi_default, NULL},
