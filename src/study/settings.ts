@@ -7,7 +7,11 @@
 import type { BackendName } from "../engine/index.js";
 import type { SynthSizes } from "../synth/index.js";
 
-export type StudyMode = "quick" | "full";
+/**
+ * quick: a 2-core CPU, minutes per notebook; full: a GPU or a long CPU run;
+ * smoke: a pipeline check in seconds (tiny world and model, numbers meaningless).
+ */
+export type StudyMode = "quick" | "full" | "smoke";
 
 export interface StudySettings {
   mode: StudyMode;
@@ -67,9 +71,24 @@ const FULL: StudySettings = {
   eval: { qaPerLanguage: 300, translationsPerLanguage: 500, maxNewTokens: 48, batchSize: 64 },
 };
 
+const SMOKE: StudySettings = {
+  mode: "smoke",
+  seed: 1,
+  backend: "auto",
+  languages: STUDY_LANGUAGES,
+  world: { preset: "paper", sizes: { parallel: 400, instructions: 120, qa: 12, pretrain: 800, dev: 20, devtest: 20 } },
+  tokenizer: { vocabSize: 1200 },
+  model: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 256 },
+  pretrain: { steps: 6, batchSize: 4, maxLength: 32, lr: 3e-3, warmupSteps: 1 },
+  tune: { epochs: 1, batchSize: 8, maxLength: 192, lr: 1e-3, warmupRatio: 0.03, examplesPerSource: 16 },
+  scale: { pairs: [8, 16, 32, 64] },
+  seeds: [0, 1, 2],
+  eval: { qaPerLanguage: 4, translationsPerLanguage: 4, maxNewTokens: 6, batchSize: 4 },
+};
+
 /** The settings of a mode, with overrides applied one level deep (e.g. `{ pretrain: { steps: 100 } }`). */
 export function studySettings(mode: StudyMode = "quick", overrides: DeepPartial<StudySettings> = {}): StudySettings {
-  const base = structuredClone(mode === "full" ? FULL : QUICK);
+  const base = structuredClone(mode === "full" ? FULL : mode === "smoke" ? SMOKE : QUICK);
   for (const [k, v] of Object.entries(overrides)) {
     const key = k as keyof StudySettings;
     const current = base[key];
