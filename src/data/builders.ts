@@ -26,6 +26,8 @@ export interface TranslationOptions {
   source: string;
   /** Language the example is tagged with; default the non-English side. */
   lang?: string;
+  /** Language names for the templates, for codes without an ISO 639 name (e.g. a synthetic language); default from the codes. */
+  names?: { src?: string; tgt?: string };
 }
 
 /** The non-English side of a language pair (the study's per-language tag). */
@@ -67,8 +69,10 @@ export class TranslationInstructionBuilder {
       throw new DataError("XA_DATA_DIRECTION", `direction must be forward, reverse or both, got ${direction}`, { field: "direction" });
     }
     this.lang = options.lang ?? exampleLanguage(srcLang, tgtLang);
-    this.forward = templates.map((t) => fillTemplate(t, languageName(srcLang), languageName(tgtLang)));
-    this.reverse = templates.map((t) => fillTemplate(t, languageName(tgtLang), languageName(srcLang)));
+    const srcName = options.names?.src ?? languageName(srcLang);
+    const tgtName = options.names?.tgt ?? languageName(tgtLang);
+    this.forward = templates.map((t) => fillTemplate(t, srcName, tgtName));
+    this.reverse = templates.map((t) => fillTemplate(t, tgtName, srcName));
     this.forwardTag = `${srcLang}-${tgtLang}`;
     this.reverseTag = `${tgtLang}-${srcLang}`;
     this.source = source;
