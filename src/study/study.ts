@@ -226,6 +226,7 @@ export class Study {
       tgtLang: lang,
       direction,
       source: `parallel-en-${lang}`,
+      names: studyNames(lang),
     })) {
       out.push(ex);
     }
@@ -375,7 +376,7 @@ export class Study {
     ]);
     const pairs = en.slice(0, count).map((src, i) => ({ src, tgt: x[i] as string }));
     const prompts: string[] = [];
-    for await (const ex of buildTranslationInstructions(pairs, { srcLang: "en", tgtLang: lang, template: 0, source: "flores" })) {
+    for await (const ex of buildTranslationInstructions(pairs, { srcLang: "en", tgtLang: lang, template: 0, source: "flores", names: studyNames(lang) })) {
       prompts.push(renderPrompt(ex, "alpaca").prompt);
     }
     const hypotheses = await this.complete(model, prompts, this.settings.eval.maxNewTokens * 2);
@@ -405,6 +406,11 @@ export class Study {
     const sets = await Promise.all(languages.map((l) => this.qaSet(l)));
     return competenceProbe(sets, (prompts) => this.complete(model, prompts), { limit, batchSize: this.settings.eval.batchSize });
   }
+}
+
+/** Template names of a study language (the synthetic control "xx" has no ISO 639 name). */
+function studyNames(lang: string): { src: string; tgt: string } {
+  return { src: "English", tgt: LANGUAGE_NAMES[lang] ?? lang };
 }
 
 async function readLinesOf(path: string): Promise<string[]> {
