@@ -311,7 +311,7 @@ export function currentEngine(): EngineInfo | undefined {
   return current;
 }
 
-export { nativeFusedOn, softmaxCrossEntropy, useNativeFused } from "./fused.js";
+export { nativeFusedOn, rotaryEmbedding, softmaxCrossEntropy, useNativeFused } from "./fused.js";
 export { nativeMatMulOn, registerKernelFixes, useNativeMatMul } from "./kernels.js";
 export { NATIVE_BUILD_COMMAND, type NativeStatus, nativeStatus } from "./native.js";
 export { wasmThreadsCount } from "./wasmThreads.js";

@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../util/rng.js";
-import { softmaxCrossEntropy } from "./fused.js";
+import { rotaryEmbedding, softmaxCrossEntropy } from "./fused.js";
 
 export interface ReferenceConfig {
   vocabSize: number;
@@ -160,10 +160,7 @@ export class ReferenceLlama {
   }
 
   private rotary(x: tf.Tensor4D): tf.Tensor4D {
-    const half = x.shape[3] / 2;
-    const [a, b] = tf.split(x, [half, half], 3);
-    const rotated = tf.concat([(b as tf.Tensor).neg(), a as tf.Tensor], 3);
-    return x.mul(this.cos).add(rotated.mul(this.sin)) as tf.Tensor4D;
+    return rotaryEmbedding(x, this.cos, this.sin);
   }
 
   private attention(h: tf.Tensor2D, l: number, batch: number): tf.Tensor2D {

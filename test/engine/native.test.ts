@@ -8,6 +8,7 @@ import {
   nativeFusedOn,
   nativeMatMulOn,
   nativeStatus,
+  rotaryEmbedding,
   softmaxCrossEntropy,
   tf,
   useNativeFused,
@@ -147,4 +148,29 @@ test("fused softmax cross-entropy: values and gradient equal the unfused ops (la
   // Row 1 has label -1: no gradient at all.
   assert.ok(Array.from(fusedGrad.slice(11, 22)).every((g) => g === 0));
   tf.dispose([logits, labels, weights]);
+});
+
+test("fused rotary embedding: values and gradient equal the split/concat ops", { skip: skipNative }, async () => {
+  await initEngine({ backend: "wasm" });
+  const [t, d] = [5, 8];
+  const angles = Array.from({ length: t * d }, (_, i) => Math.floor(i / d) * 0.3 * ((i % (d / 2)) + 1));
+  const cos = tf.tensor2d(angles.map(Math.cos), [t, d]);
+  const sin = tf.tensor2d(angles.map(Math.sin), [t, d]);
+  const x = randomTensor([2, 3, t, d], 50);
+  const w = randomTensor([2, 3, t, d], 51);
+  const run = (native: boolean): [Float32Array, Float32Array] => {
+    useNativeFused(native ? status.addon : undefined);
+    const y = rotaryEmbedding(x, cos, sin);
+    const g = tf.grad((v: tf.Tensor) => rotaryEmbedding(v, cos, sin).mul(w).sum())(x);
+    const out: [Float32Array, Float32Array] = [y.dataSync() as Float32Array, g.dataSync() as Float32Array];
+    tf.dispose([y, g]);
+    return out;
+  };
+  const [plainY, plainG] = run(false);
+  const [fusedY, fusedG] = run(true);
+  for (let i = 0; i < plainY.length; i++) {
+    assert.ok(Math.abs((plainY[i] as number) - (fusedY[i] as number)) <= 1e-5, `y[${i}]`);
+    assert.ok(Math.abs((plainG[i] as number) - (fusedG[i] as number)) <= 1e-5, `grad[${i}]`);
+  }
+  tf.dispose([cos, sin, x, w]);
 });
