@@ -150,6 +150,21 @@ describe("translation instructions", () => {
       collect(buildTranslationInstructions(pairs, { srcLang: "en", tgtLang: "zh", source: "x", template: 33 })),
       (e: unknown) => e instanceof DataError,
     );
+    const named = await collect(
+      buildTranslationInstructions(pairs.slice(0, 1), {
+        srcLang: "en",
+        tgtLang: "xx",
+        lang: "xx",
+        source: "s",
+        template: 0,
+        names: { tgt: "Synthetic" },
+      }),
+    );
+    assert.equal(named[0]?.instruction, "Translate the following sentences from English to Synthetic.");
+    await assert.rejects(
+      collect(buildTranslationInstructions(pairs, { srcLang: "en", tgtLang: "xx", source: "s" })),
+      (e: unknown) => e instanceof DataError && e.code === "XA_DATA_LANGUAGE",
+    );
   });
 });
 
