@@ -108,14 +108,14 @@ export function fromHfLayout(name: string, t: tf.Tensor): tf.Tensor {
 let modelCounter = 0;
 
 /**
- * Weights prepared for inference by {@link LlamaModel.prepareInference}: per
- * layer the q|k|v and gate|up projections concatenated, with the preceding
- * RMSNorm weight folded in, and the head with the final norm folded in. A
- * decoding step then runs a few large ops instead of many small ones. Valid
- * until the weights change; dispose() when done.
+ * Weights prepared for inference by {@link LlamaModel.prepareInference}: the
+ * projections that follow an RMSNorm (q, k, v, gate, up) with the norm weight
+ * folded in, by module name, and the head with the final norm folded in, so a
+ * decoding step does not redo those weight-sized products. Valid until the
+ * weights change; dispose() when done.
  */
 export interface InferenceWeights {
-  layers: { qkv: tf.Tensor2D; gateUp: tf.Tensor2D }[];
+  folded: Map<string, tf.Tensor2D>;
   head: tf.Tensor2D;
   dispose(): void;
 }
@@ -124,8 +124,9 @@ export interface InferenceWeights {
 interface ForwardContext {
   batch: number;
   t: number;
-  cos: tf.Tensor2D;
-  sin: tf.Tensor2D;
+  /** Rotary tables for the query rows (attention scale folded in) and the key rows. */
+  query: { cos: tf.Tensor2D; sin: tf.Tensor2D };
+  key: { cos: tf.Tensor2D; sin: tf.Tensor2D };
   /** [b, kv, group * t, total], or undefined when every key is visible to every query. */
   bias: tf.Tensor4D | undefined;
   cache: KvCache | undefined;
@@ -139,8 +140,6 @@ export class LlamaModel {
   private readonly adapters = new Map<string, LinearAdapter>();
   private readonly rope: RotaryTables;
   private readonly rotateHalf: tf.Tensor2D;
-  /** Per rotary head (query heads first, then key heads): queries carry the attention scale 1/sqrt(head_dim). */
-  private readonly headScale: number[];
   private disposed = false;
   private inferenceCache: { weights: InferenceWeights; dataIds: object[] } | undefined;
 
@@ -150,7 +149,6 @@ export class LlamaModel {
     const hd = headDim(config);
     this.rope = new RotaryTables(hd, config.rope_theta);
     this.rotateHalf = rotateHalfMatrix(hd);
-    this.headScale = [...new Array(config.num_attention_heads).fill(1 / Math.sqrt(hd)), ...new Array(config.num_key_value_heads).fill(1)];
   }
 
   /**
@@ -263,7 +261,9 @@ export class LlamaModel {
       const ctx: ForwardContext = {
         batch,
         t,
-        ...this.rope.rows(positions, this.headScale),
+        // The attention scale 1/sqrt(head_dim) rides on the query's rotary tables.
+        query: this.rope.rows(positions, new Array(cfg.num_attention_heads).fill(1 / Math.sqrt(headDim(cfg)))),
+        key: this.rope.rows(positions, new Array(cfg.num_key_value_heads).fill(1)),
         bias: attentionBias(mask, batch, past, t, cfg.num_key_value_heads, cfg.num_attention_heads / cfg.num_key_value_heads),
         cache,
         plan: options.inferenceWeights,
@@ -317,24 +317,29 @@ export class LlamaModel {
 
   /** Builds new {@link InferenceWeights} that the caller owns (prefer {@link inferenceWeights}, which caches). */
   prepareInference(): InferenceWeights {
-    const layers = tf.tidy(() =>
-      Array.from({ length: this.config.num_hidden_layers }, (_, l) => {
-        const p = `model.layers.${l}`;
-        return {
-          qkv: tf.keep(
-            this.fused(`${p}.input_layernorm.weight`, [`${p}.self_attn.q_proj`, `${p}.self_attn.k_proj`, `${p}.self_attn.v_proj`]),
-          ),
-          gateUp: tf.keep(this.fused(`${p}.post_attention_layernorm.weight`, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`])),
-        };
-      }),
-    );
+    const folded = new Map<string, tf.Tensor2D>();
+    for (let l = 0; l < this.config.num_hidden_layers; l++) {
+      const p = `model.layers.${l}`;
+      for (const m of ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]) {
+        folded.set(
+          `${p}.${m}`,
+          tf.tidy(() => this.folded(`${p}.input_layernorm.weight`, `${p}.${m}`)),
+        );
+      }
+      for (const m of ["mlp.gate_proj", "mlp.up_proj"]) {
+        folded.set(
+          `${p}.${m}`,
+          tf.tidy(() => this.folded(`${p}.post_attention_layernorm.weight`, `${p}.${m}`)),
+        );
+      }
+    }
     const head = tf.tidy(() => this.foldedHead());
     return {
-      layers,
+      folded,
       head,
       dispose: () => {
-        for (const layer of layers) tf.dispose([layer.qkv, layer.gateUp]);
-        head.dispose();
+        tf.dispose([...folded.values(), head]);
+        folded.clear();
       },
     };
   }
@@ -353,15 +358,12 @@ export class LlamaModel {
   }
 
   /**
-   * Projections that read the same RMSNorm output, as one [in, sum of outs]
-   * matrix with the norm weight folded into its rows: (x * w) @ W = x @ (w[:, None] * W).
-   * A column broadcast over W is fast where the row broadcast x * w is not, and
-   * the gradient still reaches both w and W.
+   * A projection's weight with the preceding RMSNorm weight folded into its
+   * rows: (x * w) @ W = x @ (w[:, None] * W). A column broadcast over W is fast
+   * where the row broadcast x * w is not, and the gradient still reaches both.
    */
-  private fused(normWeight: string, modules: string[]): tf.Tensor2D {
-    const w = tf.reshape(this.weight(normWeight), [-1, 1]);
-    const ws = modules.map((m) => this.weight(`${m}.weight`) as tf.Tensor2D);
-    return tf.mul(ws.length === 1 ? (ws[0] as tf.Tensor2D) : tf.concat(ws, 1), w) as tf.Tensor2D;
+  private folded(normWeight: string, module: string): tf.Tensor2D {
+    return tf.mul(this.weight(`${module}.weight`), tf.reshape(this.weight(normWeight), [-1, 1])) as tf.Tensor2D;
   }
 
   /** The head [hidden, vocab] with the final norm weight folded into its rows. */
@@ -370,40 +372,31 @@ export class LlamaModel {
   }
 
   /**
-   * Projects the normalized x through modules that share it. Without adapters
-   * it is one matMul with the fused weight; with an adapter on any of them,
-   * each module goes through {@link linear} on the norm-weighted input.
+   * A projection of normalized rows `x` (the RMSNorm without its weight). With
+   * an adapter on the module it goes through {@link linear} on the
+   * norm-weighted input; otherwise through the norm-folded weight. (One matMul
+   * per module: splitting a fused q|k|v output by columns costs more on wasm
+   * than the matMuls it saves.)
    */
-  private project(x: tf.Tensor2D, normWeight: string, modules: string[], planned: tf.Tensor2D | undefined): tf.Tensor2D {
-    if (modules.some((m) => this.adapters.has(m))) {
-      const input = tf.mul(x, this.weight(normWeight)) as tf.Tensor2D;
-      return tf.concat(
-        modules.map((m) => this.linear(m, input)),
-        1,
-      );
-    }
-    return tf.matMul(x, planned ?? this.fused(normWeight, modules));
+  private project(x: tf.Tensor2D, normWeight: string, module: string, ctx: ForwardContext): tf.Tensor2D {
+    if (this.adapters.has(module)) return this.linear(module, tf.mul(x, this.weight(normWeight)) as tf.Tensor2D);
+    return tf.matMul(x, ctx.plan?.folded.get(module) ?? this.folded(normWeight, module));
   }
 
   /** SwiGLU feed-forward on normalized rows: down(silu(gate(x)) * up(x)). */
   private feedForward(layer: number, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     const p = `model.layers.${layer}`;
-    const f = this.config.intermediate_size;
-    const gateUp = this.project(
-      x,
-      `${p}.post_attention_layernorm.weight`,
-      [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`],
-      ctx.plan?.layers[layer]?.gateUp,
-    );
-    const [gate, up] = tf.split(gateUp, [f, f], 1) as [tf.Tensor2D, tf.Tensor2D];
+    const norm = `${p}.post_attention_layernorm.weight`;
+    const gate = this.project(x, norm, `${p}.mlp.gate_proj`, ctx);
+    const up = this.project(x, norm, `${p}.mlp.up_proj`, ctx);
     return this.linear(`${p}.mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D);
   }
 
   /**
    * Causal self-attention on normalized rows [b * t, hidden], with rotary
-   * positions and grouped-query heads. Queries and keys get RoPE together; the
-   * query heads sharing a key/value head are stacked along the time axis, so
-   * grouped-query attention is one batched matMul with no repeated keys.
+   * positions and grouped-query heads. The query heads sharing a key/value
+   * head are stacked along the time axis, so grouped-query attention is one
+   * batched matMul with no repeated keys.
    */
   private attention(layer: number, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     const cfg = this.config;
@@ -413,15 +406,14 @@ export class LlamaModel {
     const nkv = cfg.num_key_value_heads;
     const group = nh / nkv;
     const p = `model.layers.${layer}.self_attn`;
-    const qkv = this.project(
-      x,
-      `model.layers.${layer}.input_layernorm.weight`,
-      [`${p}.q_proj`, `${p}.k_proj`, `${p}.v_proj`],
-      ctx.plan?.layers[layer]?.qkv,
-    );
-    const [qk, v] = tf.split(qkv, [(nh + nkv) * hd, nkv * hd], 1) as [tf.Tensor2D, tf.Tensor2D];
-    const rotated = applyRotary(tf.reshape(qk, [b * t * (nh + nkv), hd]) as tf.Tensor2D, ctx.cos, ctx.sin, this.rotateHalf);
-    const [q, k] = tf.split(tf.reshape(rotated, [b, t, nh + nkv, hd]), [nh, nkv], 2) as [tf.Tensor4D, tf.Tensor4D];
+    const norm = `model.layers.${layer}.input_layernorm.weight`;
+    const rope = (module: string, heads: number, tables: { cos: tf.Tensor2D; sin: tf.Tensor2D }) => {
+      const rows = tf.reshape(this.project(x, norm, module, ctx), [b * t * heads, hd]) as tf.Tensor2D;
+      return tf.reshape(applyRotary(rows, tables.cos, tables.sin, this.rotateHalf), [b, t, heads, hd]) as tf.Tensor4D;
+    };
+    const q = rope(`${p}.q_proj`, nh, ctx.query);
+    const k = rope(`${p}.k_proj`, nkv, ctx.key);
+    const v = this.project(x, norm, `${p}.v_proj`, ctx);
     // Keys are kept transposed ([b, kv, hd, t]) so scores need no transposed matMul; for t = 1 every layout change is a reshape.
     const one = t === 1;
     let keysT = (one ? tf.reshape(k, [b, nkv, hd, 1]) : tf.transpose(k, [0, 2, 3, 1])) as tf.Tensor4D;

@@ -27,9 +27,30 @@ export function causalLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
     const safeTargets = tf.where(valid, targets, tf.zerosLike(targets));
     const offsets = tf.add(tf.mul(tf.range(0, n, 1, "int32"), tf.scalar(vocab, "int32")), safeTargets);
     const picked = tf.gather(tf.reshape(flat, [n * vocab]), offsets);
-    const nll = tf.sub(tf.logSumExp(flat, 1), picked);
+    const nll = tf.sub(rowLogSumExp(flat as tf.Tensor2D), picked);
     const weights = tf.cast(valid, "float32");
     const count = tf.maximum(tf.sum(weights), 1);
     return tf.div(tf.sum(tf.mul(nll, weights)), count) as tf.Scalar;
   });
 }
+
+/**
+ * log(sum(exp(x))) per row, with its gradient written out (softmax times the
+ * incoming gradient). tf.logSumExp differentiates through its max shift with
+ * an Equal over the whole [tokens, vocab] matrix, which on wasm cost more than
+ * the rest of the loss; the shift's gradient cancels out anyway.
+ */
+const rowLogSumExp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const logits = args[0] as tf.Tensor2D;
+  const save = args[1] as tf.GradSaveFunc;
+  const max = tf.max(logits, 1, true);
+  const value = tf.add(tf.log(tf.sum(tf.exp(tf.sub(logits, max)), 1, true)), max);
+  save([logits, value]);
+  return {
+    value: tf.reshape(value, [logits.shape[0]]) as tf.Tensor1D,
+    gradFunc: (dy: tf.Tensor1D, saved: tf.Tensor[]) => {
+      const [input, lse] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return tf.mul(tf.exp(tf.sub(input, lse)), tf.reshape(dy, [-1, 1]));
+    },
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor1D;
