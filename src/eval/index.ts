@@ -52,6 +52,7 @@ export {
 } from "./scores.js";
 export { SACREBLEU_VERSION, Signature } from "./signature.js";
 export {
+  type AsyncPieceEncoder,
   BLEU_TOKENIZERS,
   type BleuTokenizer,
   type BleuTokenizerName,
@@ -59,6 +60,7 @@ export {
   isZhChar,
   type PieceEncoder,
   spmTokenizer,
+  spmTokenizerFor,
   tokenize13a,
   tokenizeChar,
   tokenizeIntl,

@@ -6,7 +6,7 @@
  * user-supplied model with {@link spmTokenizer}.
  */
 import { AnalysisError } from "../util/errors.js";
-import { isPySpaceCode, pySplit, pyStrip } from "./pytext.js";
+import { isPySpaceCode, pyRstrip, pySplit, pyStrip } from "./pytext.js";
 
 /** A BLEU tokeniser: a name for the signature and a line -> space-separated tokens function. */
 export interface BleuTokenizer {
@@ -320,6 +320,49 @@ export function spmTokenizer(model: PieceEncoder, signature = "flores101"): Bleu
     });
   }
   return { signature, tokenize: (line) => encode(line).join(" ") };
+}
+
+/** An asynchronous piece encoder, e.g. src/tokenizer's `Tokenizer` (its `tokenize(text)` returns pieces). */
+export type AsyncPieceEncoder = ((text: string) => Promise<string[]>) | { tokenize(text: string): Promise<string[]> };
+
+/**
+ * An spBLEU tokeniser for an asynchronous SentencePiece encoder (such as
+ * xalign's HF-tokenizers `Tokenizer` loaded from a tokenizer.model): every
+ * line BLEU will see is encoded up front, because BLEU scores synchronously.
+ * Pass all hypotheses and references, and the same `lowercase` as the BLEU.
+ *
+ * @example
+ * const sp = await loadTokenizer("flores101/sentencepiece.bpe.model");
+ * const tok = await spmTokenizerFor(sp, [...hyps, ...refs]);
+ * new BLEU({ tokenize: tok, effectiveOrder: true }).corpusScore(hyps, [refs]);
+ */
+export async function spmTokenizerFor(
+  model: AsyncPieceEncoder,
+  texts: Iterable<string>,
+  options: { signature?: string; lowercase?: boolean } = {},
+): Promise<BleuTokenizer> {
+  const encode = typeof model === "function" ? model : (t: string) => model.tokenize(t);
+  const cache = new Map<string, string[]>();
+  // The same preprocessing BLEU applies before its tokeniser: optional lowercasing, then rstrip.
+  for (const text of texts) {
+    const line = pyRstrip(options.lowercase ? text.toLowerCase() : text);
+    if (!cache.has(line)) cache.set(line, await encode(line));
+  }
+  const pieces = (line: string): string[] => {
+    const found = cache.get(line);
+    if (found === undefined) {
+      throw new AnalysisError("XA_EVAL_SPM_NOT_ENCODED", `spmTokenizerFor was not given the line "${line.slice(0, 60)}"`, {
+        field: "texts",
+        hint: "pass every hypothesis and reference (and the BLEU's lowercase setting) to spmTokenizerFor",
+      });
+    }
+    return found;
+  };
+  return {
+    signature: options.signature ?? "flores101",
+    tokenize: (line) => pieces(line).join(" "),
+    tokens: (line) => pySplit(pieces(line).join(" ")),
+  };
 }
 
 /** Resolves a tokeniser name (or passes a tokeniser object through). */

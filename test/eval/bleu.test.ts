@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BLEU, computeBleu, formatFixed, spmTokenizer } from "../../src/eval/index.js";
+import { BLEU, computeBleu, formatFixed, spmTokenizer, spmTokenizerFor } from "../../src/eval/index.js";
 import { AnalysisError } from "../../src/util/errors.js";
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
@@ -132,4 +132,24 @@ test("formatFixed rounds exact ties to even like Python's format", () => {
   assert.equal(formatFixed(0.1 + 0.2, 2), "0.30");
   assert.equal(formatFixed(1.005, 2), "1.00"); // 1.005 is stored just below the tie
   assert.equal(formatFixed(Number.NaN, 2), "nan");
+});
+
+test("spBLEU with an asynchronous encoder (like src/tokenizer's Tokenizer): lines are encoded up front", async () => {
+  const calls: string[] = [];
+  const model = {
+    tokenize: async (text: string) => {
+      calls.push(text);
+      return text.split(" ").map((w) => `▁${w}`);
+    },
+  };
+  const hyps = ["the cat  ", "a dog"];
+  const refs = ["the cat", "a dog"];
+  const tok = await spmTokenizerFor(model, [...hyps, ...refs]);
+  const s = new BLEU({ tokenize: tok, effectiveOrder: true }).corpusScore(hyps, [refs]);
+  assert.ok(Math.abs(s.score - 100) < 1e-9);
+  assert.deepEqual(calls, ["the cat", "a dog"]); // rstripped and deduplicated, as BLEU will look them up
+  assert.throws(
+    () => new BLEU({ tokenize: tok }).corpusScore(["unseen"], [["a dog"]]),
+    (e: unknown) => e instanceof AnalysisError && e.code === "XA_EVAL_SPM_NOT_ENCODED",
+  );
 });
