@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initEngine } from "../src/engine/index.js";
+import { ReferenceLlama, referenceBatch } from "../src/engine/reference.js";
 import {
   generate,
   hfShape,
@@ -79,14 +80,16 @@ async function measure(f: () => Promise<void>): Promise<{ wall: number; cpu: num
 
 interface ModelRow {
   backend: string;
+  device: string;
   prefill: { wall: number; cpu: number };
   decode: { wall: number; cpu: number };
   reps: number;
 }
 
 async function benchBackend(backend: BackendName, decodeTokens: number): Promise<ModelRow | string> {
+  let device: string;
   try {
-    await initEngine({ backend });
+    device = (await initEngine({ backend })).device;
   } catch (err) {
     return `${backend}: not available (${(err as Error).message.split("\n")[0]})`;
   }
@@ -116,7 +119,51 @@ async function benchBackend(backend: BackendName, decodeTokens: number): Promise
     wall: (n / median(ms.map((m) => m.wall))) * 1000,
     cpu: (n / median(ms.map((m) => m.cpu))) * 1000,
   });
-  return { backend, prefill: rate(seq, prefillMs), decode: rate(steps, decodeMs), reps };
+  return { backend, device, prefill: rate(seq, prefillMs), decode: rate(steps, decodeMs), reps };
+}
+
+/**
+ * CPU time of one training step (loss + every gradient) of LlamaModel against
+ * the engine's plain reference step (src/engine/reference.ts) at the same size,
+ * in the same process: a ratio that the machine's load mostly cancels.
+ */
+async function benchTrainingStep(backend: BackendName): Promise<string> {
+  await initEngine({ backend });
+  const size = { vocabSize: 8192, dim: 256, nLayers: 4, nHeads: 4, hiddenDim: 688, seqLen: 128, normEps: 1e-5 };
+  const cfg: LlamaConfig = {
+    ...STORIES_15M,
+    hidden_size: 256,
+    intermediate_size: 688,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+    vocab_size: 8192,
+    max_position_embeddings: 128,
+    tie_word_embeddings: false,
+  };
+  const reference = ReferenceLlama.init(size, 1);
+  const model = LlamaModel.init(cfg, new Rng(1));
+  const batch = referenceBatch(size, 4, 3);
+  const step = (loss: () => tf.Scalar, vars: tf.Variable[]) => async () => {
+    const { value, grads } = tf.variableGrads(loss, vars);
+    await value.data();
+    tf.dispose([value, grads]);
+  };
+  const ours = step(() => model.loss(batch.inputIds, batch.labels), model.trainableVariables());
+  const theirs = step(() => reference.loss(batch.inputIds, batch.labels), [...reference.params.values()]);
+  await ours();
+  await theirs();
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    a.push((await measure(ours)).cpu);
+    b.push((await measure(theirs)).cpu);
+  }
+  batch.dispose();
+  model.dispose();
+  for (const v of reference.params.values()) v.dispose();
+  const tokens = 4 * 128;
+  return `| ${backend} | ${median(a).toFixed(0)} ms (${((tokens / median(a)) * 1000).toFixed(0)} tokens/CPU-s) | ${median(b).toFixed(0)} ms | ${(median(a) / median(b)).toFixed(2)} |`;
 }
 
 /** Writes a sharded random ~100M checkpoint without holding a model in memory. */
@@ -241,10 +288,14 @@ async function main(): Promise<void> {
     else {
       const f = (x: number) => x.toFixed(0);
       console.log(
-        `| ${row.backend} | ${f(row.prefill.wall)} | ${f(row.prefill.cpu)} | ${f(row.decode.wall)} | ${f(row.decode.cpu)} | ${row.reps} |`,
+        `| ${row.backend}: ${row.device} | ${f(row.prefill.wall)} | ${f(row.prefill.cpu)} | ${f(row.decode.wall)} | ${f(row.decode.cpu)} | ${row.reps} |`,
       );
     }
   }
+  console.log("\nTraining step (loss + all gradients, batch 4 x 128 tokens, vocab 8192, dim 256, 4 layers), CPU time, medians of 3:\n");
+  console.log("| backend | LlamaModel | engine reference step | ratio |");
+  console.log("|---|---|---|---|");
+  for (const backend of backends.filter((b) => b === "wasm")) console.log(await benchTrainingStep(backend));
   if (!values["skip-load"]) {
     console.log(
       "\n~100M-parameter checkpoint (hidden 640, 12 layers, vocab 32000, untied), sharded F32 safetensors, loaded with loadCheckpoint in a fresh process:\n",
