@@ -17,3 +17,4 @@ export {
   type Tuned,
   type TuneOptions,
 } from "./study.js";
+export { type MetricDifference, notebookName, runStudy, type StudyRun, type VerifyResult, verifyNotebook } from "./verify.js";

@@ -376,7 +376,13 @@ export class Study {
     ]);
     const pairs = en.slice(0, count).map((src, i) => ({ src, tgt: x[i] as string }));
     const prompts: string[] = [];
-    for await (const ex of buildTranslationInstructions(pairs, { srcLang: "en", tgtLang: lang, template: 0, source: "flores", names: studyNames(lang) })) {
+    for await (const ex of buildTranslationInstructions(pairs, {
+      srcLang: "en",
+      tgtLang: lang,
+      template: 0,
+      source: "flores",
+      names: studyNames(lang),
+    })) {
       prompts.push(renderPrompt(ex, "alpaca").prompt);
     }
     const hypotheses = await this.complete(model, prompts, this.settings.eval.maxNewTokens * 2);
