@@ -34,6 +34,9 @@ export interface PredictionRecord {
  */
 export type PromptTemplate = string | ((example: GenerationExample) => string);
 
+/** Decoding settings, passed through to the model unchanged. */
+export type GenerationSettings = Record<string, unknown>;
+
 /** Progress of a run. */
 export interface GenerationProgress {
   /** Examples with a prediction (including ones found in the file). */
@@ -45,8 +48,10 @@ export interface GenerationProgress {
 
 export interface RunGenerationOptions {
   examples: readonly GenerationExample[];
-  /** The model: prompts in, one output per prompt out, same order. */
-  generate: (prompts: string[]) => Promise<string[]>;
+  /** The model: prompts in, one output per prompt out, same order; `settings` passed through. */
+  generate: (prompts: string[], settings: GenerationSettings) => Promise<string[]>;
+  /** Decoding settings handed to every generate() call (e.g. { maxNewTokens: 256, temperature: 0 }). */
+  settings?: GenerationSettings;
   template: PromptTemplate;
   /** Prompts per generate() call (default 8). */
   batchSize?: number;
@@ -138,7 +143,8 @@ export async function readPredictions(path: string): Promise<PredictionRecord[]>
  * @example
  * const { records } = await runGeneration({
  *   examples, template: "{instruction}\n\n{input}", batchSize: 16,
- *   generate: (prompts) => model.generate(prompts, { maxNewTokens: 256 }),
+ *   settings: { maxNewTokens: 256, temperature: 0 },
+ *   generate: (prompts, settings) => model.generate(prompts, settings),
  *   out: "runs/x-llama-zh/predictions.jsonl",
  *   onProgress: ({ done, total }) => bar.update(done / total),
  * });
@@ -172,7 +178,7 @@ export async function runGeneration(options: RunGenerationOptions): Promise<Gene
   for (let start = 0; start < todo.length; start += batchSize) {
     const batch = todo.slice(start, start + batchSize);
     const prompts = batch.map((ex) => renderPrompt(template, ex));
-    const outputs = await generate(prompts);
+    const outputs = await generate(prompts, options.settings ?? {});
     if (!Array.isArray(outputs) || outputs.length !== prompts.length || outputs.some((o) => typeof o !== "string")) {
       throw new AnalysisError(
         "XA_EVAL_GENERATE_COUNT",

@@ -19,6 +19,7 @@ export {
   type GenerationExample,
   type GenerationProgress,
   type GenerationResult,
+  type GenerationSettings,
   type PredictionRecord,
   type PromptTemplate,
   type RunGenerationOptions,

@@ -15,11 +15,13 @@ const dictionary: Record<string, string> = { hello: "你好", thanks: "谢谢" }
 
 function fakeModel() {
   const calls: string[][] = [];
-  const generate = async (prompts: string[]) => {
+  const settingsSeen: unknown[] = [];
+  const generate = async (prompts: string[], settings: Record<string, unknown>) => {
     calls.push(prompts);
+    settingsSeen.push(settings);
     return prompts.map((p) => dictionary[p.split(": ")[1]!] ?? "?");
   };
-  return { calls, generate };
+  return { calls, settingsSeen, generate };
 }
 
 test("renderPrompt fills {fields}, keeps {{ }}, and names a missing field", () => {
@@ -45,12 +47,14 @@ test("runGeneration batches, reports progress, writes JSONL and resumes without 
       generate: model.generate,
       template: "Translate: {input}",
       batchSize: 1,
+      settings: { maxNewTokens: 8 },
       out,
       onProgress: (p) => progress.push(p.done),
     });
     assert.equal(first.generated, 2);
     assert.deepEqual(progress, [0, 1, 2]);
     assert.equal(model.calls.length, 2);
+    assert.deepEqual(model.settingsSeen[0], { maxNewTokens: 8 });
     const lines = (await readFile(out, "utf8"))
       .trim()
       .split("\n")
