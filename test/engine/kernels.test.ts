@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { initEngine, tf } from "../../src/engine/index.js";
+import { type BackendName, initEngine, tf, useNativeFused, useNativeMatMul } from "../../src/engine/index.js";
 import { Rng } from "../../src/util/rng.js";
+
+/** These tests pin TF.js's own kernels plus xalign's fixes: the native addon (tested in native.test.ts) stays off. */
+async function plainEngine(backend: BackendName): Promise<void> {
+  await initEngine({ backend, native: false });
+  if (backend === "wasm") {
+    useNativeMatMul(undefined);
+    useNativeFused(undefined);
+  }
+}
 
 function randomValues(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -27,7 +36,7 @@ function expectedGatherGrad(w: Float32Array, ids: number[], rows: number, cols: 
 
 for (const backend of ["wasm", "cpu"] as const) {
   test(`${backend}: the gradient of gather (embedding lookup) sums repeated rows`, async () => {
-    await initEngine({ backend });
+    await plainEngine(backend);
     const rows = 7;
     const cols = 5;
     const ids = [3, 0, 3, 6, 3, 1];
@@ -43,7 +52,7 @@ for (const backend of ["wasm", "cpu"] as const) {
   });
 
   test(`${backend}: unsortedSegmentSum over rank-2 ids matches a direct sum`, async () => {
-    await initEngine({ backend });
+    await plainEngine(backend);
     const ids = [
       [2, 0],
       [2, 1],
@@ -57,7 +66,7 @@ for (const backend of ["wasm", "cpu"] as const) {
 }
 
 test("wasm: matMul with transpose flags equals the plain matMul of explicit transposes", async () => {
-  await initEngine({ backend: "wasm" });
+  await plainEngine("wasm");
   const cases: [number[], number[]][] = [
     [
       [6, 4],
@@ -114,7 +123,7 @@ test("wasm: matMul gradients (which use the transpose flags) match the cpu backe
   const aValues = randomValues(8 * 6, 20);
   const bValues = randomValues(6 * 4, 21);
   const gradsOn = async (backend: "cpu" | "wasm") => {
-    await initEngine({ backend });
+    await plainEngine(backend);
     const a = tf.tensor2d(aValues, [8, 6]);
     const b = tf.tensor2d(bValues, [6, 4]);
     const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y).square().sum())([a, b]);
@@ -129,7 +138,7 @@ test("wasm: matMul gradients (which use the transpose flags) match the cpu backe
 });
 
 test("the kernel fixes leak no tensors", async () => {
-  await initEngine({ backend: "wasm" });
+  await plainEngine("wasm");
   const x = tf.variable(tf.tensor2d(randomValues(20, 30), [5, 4]));
   const idx = tf.tensor1d([1, 1, 4], "int32");
   const step = () =>
