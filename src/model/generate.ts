@@ -18,7 +18,7 @@ import { KvCache } from "./kvcache.js";
 import type { LlamaModel } from "./llama.js";
 
 /** Anything that turns ids into text (a {@link Tokenizer} from src/tokenizer fits). */
-export interface TextDecoder {
+export interface TokenDecoder {
   decode(ids: number[], options?: { skipSpecialTokens?: boolean }): Promise<string>;
 }
 
@@ -40,7 +40,7 @@ export interface GenerateOptions {
   /** Strings that end a sequence; needs `tokenizer`. The returned text stops before the string. */
   stopStrings?: string[];
   /** Decodes generated ids into `texts` (and checks stop strings). */
-  tokenizer?: TextDecoder;
+  tokenizer?: TokenDecoder;
   /** Id used for left padding (default pad, else eos, else 0); masked out, so any id works. */
   padTokenId?: number;
 }

@@ -19,7 +19,7 @@ export {
   validateConfig,
   writeConfig,
 } from "./config.js";
-export { chooseToken, type FinishReason, type GenerateOptions, type GenerateResult, generate, type TextDecoder } from "./generate.js";
+export { chooseToken, type FinishReason, type GenerateOptions, type GenerateResult, generate, type TokenDecoder } from "./generate.js";
 export { KvCache } from "./kvcache.js";
 export {
   type ForwardOptions,
