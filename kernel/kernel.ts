@@ -28,7 +28,7 @@ import {
 import { VERSION } from "../src/version.js";
 import { CellExecutor, type CellOutcome } from "./executor.js";
 import type { ErrorContent } from "./traceback.js";
-import { tslabTypeScript } from "./typescript.js";
+import { tslabTypeScriptVersion } from "./typescript.js";
 
 const require = createRequire(import.meta.url);
 
@@ -64,7 +64,8 @@ type Channel = zmq.Router | zmq.Reply;
 export class XalignKernel {
   private readonly session = randomUUID();
   private readonly key: string;
-  private readonly executor: CellExecutor;
+  private cells: CellExecutor | undefined;
+  private warmTimer: NodeJS.Timeout | undefined;
   private readonly iopub = new zmq.Publisher({ linger: 0 });
   private readonly shell = new zmq.Router({ linger: 0 });
   private readonly control = new zmq.Router({ linger: 0 });
@@ -84,7 +85,12 @@ export class XalignKernel {
   constructor(private readonly options: KernelOptions) {
     this.key = options.connection.key;
     this.log = options.log ?? ((line) => this.realStderrWrite(`[xalign kernel] ${line}\n`));
-    this.executor = new CellExecutor(options.rootDir);
+  }
+
+  /** Created on first use: loading TypeScript takes most of a start, and kernel_info needs none of it. */
+  private get executor(): CellExecutor {
+    this.cells ??= new CellExecutor(this.options.rootDir);
+    return this.cells;
   }
 
   /** Binds the sockets and starts serving; resolves once bound. */
@@ -112,9 +118,17 @@ export class XalignKernel {
     void this.serve(this.control, (m) => this.onControl(m));
     void this.echoHeartbeats();
     this.publish("status", { execution_state: "starting" }, undefined);
-    // Building the TypeScript program blocks for about a second: answer the
-    // first kernel_info_request (clients wait for it) before doing it.
-    setTimeout(() => this.warm(), 50);
+    this.scheduleWarm(2000);
+  }
+
+  /**
+   * Loading TypeScript and building the program blocks for a second or more;
+   * do it once clients stop asking kernel_info (they poll it until ready), or
+   * at the first cell, whichever comes first.
+   */
+  private scheduleWarm(delayMs: number): void {
+    clearTimeout(this.warmTimer);
+    this.warmTimer = setTimeout(() => this.warm(), delayMs);
   }
 
   /** Interrupts the running cell: library code sees interruptRequested(); after the grace period the cell is abandoned. */
@@ -124,20 +138,21 @@ export class XalignKernel {
     this.log(`interrupt (${reason})`);
     running.interrupted = true;
     requestInterrupt(reason);
-    running.timer ??= setTimeout(() => this.executor.interrupt(), this.options.interruptGraceMs ?? 3000);
+    running.timer ??= setTimeout(() => this.cells?.interrupt(), this.options.interruptGraceMs ?? 3000);
   }
 
   /** Closes the sockets and the TypeScript watcher. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.warmTimer);
     setDisplayChannel(undefined);
     for (const socket of [this.iopub, this.shell, this.control, this.stdin, this.heartbeat]) socket.close();
-    this.executor.close();
+    this.cells?.close();
   }
 
   private warm(): void {
-    if (this.closed || this.executor.ready) return;
+    if (this.closed || this.cells?.ready) return;
     const started = performance.now();
     this.executor.warm();
     this.log(`TypeScript ready in ${Math.round(performance.now() - started)} ms (${this.executor.settings.tsconfig ?? "no tsconfig"})`);
@@ -199,6 +214,7 @@ export class XalignKernel {
     this.busy(message, () => {
       switch (type) {
         case "kernel_info_request":
+          if (!this.cells?.ready) this.scheduleWarm(500);
           return this.reply(socket, message, "kernel_info_reply", this.kernelInfo());
         case "complete_request": {
           const code = content.code ?? "";
@@ -254,7 +270,7 @@ export class XalignKernel {
   }
 
   private kernelInfo(): Record<string, unknown> {
-    const ts = tslabTypeScript().version;
+    const ts = tslabTypeScriptVersion();
     const tslab = (require("tslab/package.json") as { version: string }).version;
     return {
       status: "ok",

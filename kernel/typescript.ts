@@ -83,6 +83,16 @@ function tslabTypeScriptPath(): string {
   return tslabRequire.resolve("@tslab/typescript-for-tslab");
 }
 
+/** The version of tslab's TypeScript, read without loading it. */
+export function tslabTypeScriptVersion(): string {
+  const packageJson = join(dirname(dirname(tslabTypeScriptPath())), "package.json");
+  try {
+    return (JSON.parse(readFileSync(packageJson, "utf8")) as { version: string }).version;
+  } catch {
+    return tslabTypeScript().version;
+  }
+}
+
 /** The TypeScript module tslab compiles with. */
 export function tslabTypeScript(): TsApi {
   return require(tslabTypeScriptPath()) as TsApi;

@@ -121,10 +121,12 @@ export class KernelClient {
    */
   async waitReady(timeoutMs = 30_000): Promise<JupyterMessage> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
       this.assertAlive("while starting");
-      const attempt = this.request(this.shell, "kernel_info_request", {});
-      const outcome = await Promise.race([attempt, sleep(Math.min(1000, Math.max(0, deadline - Date.now()))).then(() => undefined)]);
+      const asked = this.request(this.shell, "kernel_info_request", {});
+      // Ask often at first (our subscription may miss the first answers' status), then back off.
+      const wait = Math.min(100 * 2 ** attempt, 1000, Math.max(0, deadline - Date.now()));
+      const outcome = await Promise.race([asked, sleep(wait).then(() => undefined)]);
       if (outcome?.reply && outcome.reply.content.status !== "error") return outcome.reply;
     }
     throw new NotebookError("XA_KERNEL_START_TIMEOUT", `the kernel did not answer within ${timeoutMs / 1000} s`, {
