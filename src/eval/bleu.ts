@@ -215,8 +215,8 @@ export function computeBleu(
 }
 
 /**
- * Clipped n-gram counting for one segment at a time. Tokens get corpus ids
- * (one Map lookup each) and then small per-segment ids, so an n-gram packs
+ * Clipped n-gram counting for one segment at a time. Tokens get small
+ * per-segment ids (hashed in a reused table), so an n-gram packs
  * into one exact number (order tag in the top bits) with an integer hash
  * built alongside; counts live in an open-addressing table reused across
  * segments, and all buffers are reused, so the loop allocates almost nothing.
@@ -225,11 +225,12 @@ export function computeBleu(
 class NgramCounter {
   private readonly base: number;
   private readonly orderTag: number;
-  // Token -> corpus id, then corpus id -> per-segment id via a stamp (no per-segment map).
-  private readonly vocab = new Map<string, number>();
-  private stamp = new Int32Array(1024).fill(-1);
-  private localOf = new Int32Array(1024);
-  private segment = 0;
+  // Token -> per-segment id: a small open-addressing table keyed by the token's own
+  // FNV-1a hash and checked by string equality; cheaper than a corpus-wide Map lookup.
+  private tokenSlots: Array<string | undefined> = new Array(1024).fill(undefined);
+  private tokenIds = new Int32Array(1024);
+  private tokenMask = 1023;
+  private tokenUsed: number[] = [];
   private localCount = 0;
   // Per-segment id sequences: hypothesis first, then each reference.
   private idBuf = new Int32Array(1024);
@@ -257,11 +258,10 @@ class NgramCounter {
     out[offset + 1] = closestRefLength(hyp.length, refs);
     for (let n = 1; n <= order; n++) out[offset + 1 + order + n] = Math.max(0, hyp.length - n + 1);
 
-    this.segment++;
-    this.localCount = 0;
     let total = hyp.length;
     for (const r of refs) total += r.length;
     if (total > this.idBuf.length) this.idBuf = new Int32Array(2 * total);
+    this.resetTokens(total);
     let at = this.assignIds(hyp, 0);
     const refStarts: number[] = [];
     for (const r of refs) {
@@ -306,33 +306,43 @@ class NgramCounter {
     }
   }
 
+  private resetTokens(total: number): void {
+    for (const slot of this.tokenUsed) this.tokenSlots[slot] = undefined;
+    this.tokenUsed.length = 0;
+    this.localCount = 0;
+    if (2 * total > this.tokenMask + 1) {
+      let size = this.tokenMask + 1;
+      while (2 * total > size) size *= 2;
+      this.tokenSlots = new Array(size).fill(undefined);
+      this.tokenIds = new Int32Array(size);
+      this.tokenMask = size - 1;
+    }
+  }
+
   /** Writes per-segment ids of `tokens` into idBuf from `at`; returns the end. */
   private assignIds(tokens: string[], at: number): number {
     const buf = this.idBuf;
+    const slots = this.tokenSlots;
+    const mask = this.tokenMask;
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i]!;
-      let g = this.vocab.get(t);
-      if (g === undefined) {
-        g = this.vocab.size;
-        this.vocab.set(t, g);
-        if (g >= this.stamp.length) this.growStamps();
+      let h = 0x811c9dc5;
+      for (let c = 0; c < t.length; c++) h = Math.imul(h ^ t.charCodeAt(c), 0x01000193);
+      let slot = h & mask;
+      for (;;) {
+        const there = slots[slot];
+        if (there === t) break;
+        if (there === undefined) {
+          slots[slot] = t;
+          this.tokenIds[slot] = this.localCount++;
+          this.tokenUsed.push(slot);
+          break;
+        }
+        slot = (slot + 1) & mask;
       }
-      if (this.stamp[g] !== this.segment) {
-        this.stamp[g] = this.segment;
-        this.localOf[g] = this.localCount++;
-      }
-      buf[at++] = this.localOf[g]!;
+      buf[at++] = this.tokenIds[slot]!;
     }
     return at;
-  }
-
-  private growStamps(): void {
-    const stamp = new Int32Array(this.stamp.length * 2).fill(-1);
-    stamp.set(this.stamp);
-    const localOf = new Int32Array(this.localOf.length * 2);
-    localOf.set(this.localOf);
-    this.stamp = stamp;
-    this.localOf = localOf;
   }
 
   /** Packs every n-gram (n = 1..order) of idBuf[start, start+len) into gramKeys/gramHashes; returns the count. */
