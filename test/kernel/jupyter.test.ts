@@ -29,15 +29,17 @@ const NO_JUPYTER =
 async function cli(argv: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
   const saved = { ...process.env };
   const log = console.log;
+  const error = console.error;
   let out = "";
   Object.assign(process.env, env);
-  console.log = (...args: unknown[]) => {
+  console.log = console.error = (...args: unknown[]) => {
     out += `${args.join(" ")}\n`;
   };
   try {
     return { code: await main(argv), out };
   } finally {
     console.log = log;
+    console.error = error;
     for (const key of Object.keys(env)) {
       if (saved[key] === undefined) delete process.env[key];
       else process.env[key] = saved[key];
