@@ -38,7 +38,7 @@ describe("runNotebook", () => {
       });
       assert.equal(shown[1]?.text, "lang=vi steps=3\n");
       // The progress display holds its last state (update_display_data applied in place).
-      assert.match(String((shown[2]?.data as Record<string, unknown>)["text/plain"]), /^train {2}3\/3 .*loss 0\.3333$/);
+      assert.match(String((shown[2]?.data as Record<string, unknown> | undefined)?.["text/plain"]), /^train {2}3\/3 .*loss 0\.3333$/);
       assert.deepEqual(outputsOf(written, "c3")[0], {
         output_type: "execute_result",
         execution_count: 4,
@@ -66,7 +66,7 @@ describe("runNotebook", () => {
       const written = await readNotebook(out);
       const error = outputsOf(written, "c1")[0];
       assert.equal(error?.output_type, "error");
-      assert.match((error?.traceback as string[]).join("\n"), /at check \(Cell In\[2\], line 3\)/);
+      assert.match(((error?.traceback as string[] | undefined) ?? []).join("\n"), /at check \(Cell In\[2\], line 3\)/);
       assert.equal(written.cells[2]?.execution_count, null);
     } finally {
       await cleanup();
