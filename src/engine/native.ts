@@ -75,7 +75,12 @@ export function nativeStatus(): NativeStatus {
   try {
     const addon = require(file) as NativeAddon;
     const blas = addon.blas();
-    cached = { available: true, reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}, fused cross-entropy and rotary kernels`, blas, addon };
+    cached = {
+      available: true,
+      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}, fused cross-entropy and rotary kernels`,
+      blas,
+      addon,
+    };
   } catch (err) {
     const why = String(err instanceof Error ? err.message : err).split("\n")[0];
     cached = {
