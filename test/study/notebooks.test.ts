@@ -1,0 +1,57 @@
+// The study notebooks executed for real: the xalign kernel, the headless
+// runner and `verify`, in smoke mode (a tiny world and model: it checks the
+// pipeline end to end, not the findings; quick mode runs in .ci/run).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runStudy, verifyNotebook } from "../../src/study/verify.js";
+import { repoRoot, tempDir } from "../helpers.js";
+
+let dirs: { dir: string; cleanup: () => Promise<void> };
+const saved = { cache: process.env.XALIGN_CACHE, runs: process.env.XALIGN_RUNS };
+
+before(async () => {
+  dirs = await tempDir("xalign-nb-");
+  process.env.XALIGN_CACHE = join(dirs.dir, "cache");
+  process.env.XALIGN_RUNS = join(dirs.dir, "runs");
+});
+
+after(async () => {
+  for (const [k, v] of [
+    ["XALIGN_CACHE", saved.cache],
+    ["XALIGN_RUNS", saved.runs],
+  ] as const) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  await dirs.cleanup();
+});
+
+describe("study notebooks (smoke mode)", () => {
+  it("00 and 03 execute headless, record their runs, and 00 verifies identical on a rerun", async () => {
+    const nb = (n: string) => join(repoRoot(), "notebooks", `${n}.ipynb`);
+    const runs = await runStudy([nb("00-quickstart"), nb("03-target-vs-source"), nb("08-real-data")], {
+      parameters: { mode: "smoke", backend: "cpu" },
+    });
+    for (const r of runs) {
+      assert.equal(r.error, undefined, `${r.notebook}: ${r.error}`);
+      assert.ok(r.runDir, `${r.notebook} recorded a run`);
+      assert.ok(r.findings.length > 0, `${r.notebook} recorded findings`);
+    }
+    const executed = JSON.parse(readFileSync(join(runs[0]!.runDir!, "00-quickstart.ipynb"), "utf8"));
+    const codeCells = executed.cells.filter((c: { cell_type: string }) => c.cell_type === "code");
+    assert.ok(codeCells.every((c: { execution_count: number | null }) => typeof c.execution_count === "number"));
+    assert.ok(
+      codeCells.some((c: { outputs: { data?: Record<string, unknown> }[] }) => c.outputs.some((o) => o.data?.["text/html"])),
+      "tables shown as HTML",
+    );
+    const manifest = JSON.parse(readFileSync(join(runs[1]!.runDir!, "manifest.json"), "utf8"));
+    assert.equal(manifest.parameters.mode, "smoke");
+    assert.equal(manifest.backend, "cpu");
+    assert.match(runs[2]!.findings[0]!.finding, /Real data not present: missing checkpoint/);
+    const verified = await verifyNotebook(nb("00-quickstart"));
+    assert.ok(verified.compared > 0);
+    assert.deepEqual(verified.mismatches, []);
+  });
+});
