@@ -1,0 +1,146 @@
+/**
+ * Trainer benchmark: training tokens/s and peak RSS of the trainer's own loop
+ * (src/train: AdamW, clipping, metrics) on the two benchmark models of the
+ * foundation issue, full fine-tuning and LoRA (rank 8 on q/v), beside PyTorch
+ * (bench/torch_baseline.py, full fine-tuning with AdamW, same threads) in the
+ * same run. Each measurement runs in its own process.
+ *
+ *   node --import tsx bench/train.ts [--models tiny,larger] [--backend wasm] [--steps N]
+ *   node dist/bench/train.js
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { TrainSchema } from "../src/config/schema.js";
+import { type BackendName, initEngine } from "../src/engine/index.js";
+import type { LlamaConfig } from "../src/model/config.js";
+import { LlamaModel } from "../src/model/llama.js";
+import { packedBatches } from "../src/train/batches.js";
+import { LoraAdapters } from "../src/train/lora.js";
+import { train } from "../src/train/trainer.js";
+import { modelPersistence } from "../src/train/weights.js";
+import { projectRoot } from "../src/util/fs.js";
+import { Rng } from "../src/util/rng.js";
+
+const MODELS = {
+  tiny: { vocab: 512, dim: 128, layers: 2, heads: 4, ffn: 384, seq: 64, batch: 8 },
+  larger: { vocab: 8192, dim: 512, layers: 8, heads: 8, ffn: 1376, seq: 256, batch: 4 },
+} as const;
+type ModelName = keyof typeof MODELS;
+
+interface Row {
+  model: ModelName;
+  mode: "full" | "lora";
+  backend: string;
+  tokensPerSecond: number;
+  msPerStep: number;
+  peakRssMiB: number;
+}
+
+async function worker(model: ModelName, mode: "full" | "lora", backend: BackendName, steps: number): Promise<Row> {
+  const engine = await initEngine({ backend });
+  const m = MODELS[model];
+  const config = {
+    hidden_size: m.dim,
+    intermediate_size: m.ffn,
+    num_hidden_layers: m.layers,
+    num_attention_heads: m.heads,
+    num_key_value_heads: m.heads,
+    vocab_size: m.vocab,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    max_position_embeddings: m.seq,
+    tie_word_embeddings: false,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    pad_token_id: 0,
+  } as LlamaConfig;
+  const llama = LlamaModel.init(config, new Rng(1));
+  const rng = new Rng(2);
+  const tokens = Int32Array.from({ length: m.batch * m.seq * (steps + 4) + 1 }, () => rng.int(m.vocab));
+  const lora =
+    mode === "lora" ? LoraAdapters.attach(llama, { rank: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj"] }, new Rng(3)) : undefined;
+  const out = mkdtempSync(join(tmpdir(), "xalign-bench-train-"));
+  try {
+    const result = await train({
+      model: llama,
+      params: lora ? lora.params : llama.variables,
+      train: packedBatches(tokens, { maxLength: m.seq, batchSize: m.batch, seed: 1 }),
+      config: TrainSchema.parse({ max_steps: steps, batch_size: m.batch, max_length: m.seq, lr: 1e-3, warmup_steps: 0, clip_norm: 1 }),
+      seed: 1,
+      outDir: out,
+      ...modelPersistence(llama, lora),
+      progress: false,
+      checkpoints: false,
+    });
+    // Median over the steps after the first two (warm-up: kernel compilation, allocation).
+    const times = result.history.slice(2).map((h) => (m.batch * m.seq) / h.tokens_per_s);
+    times.sort((a, b) => a - b);
+    const seconds = times[Math.floor(times.length / 2)] as number;
+    return {
+      model,
+      mode,
+      backend: `${engine.backend} (${engine.device})`,
+      tokensPerSecond: (m.batch * m.seq) / seconds,
+      msPerStep: seconds * 1000,
+      peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function torchBaseline(
+  model: ModelName,
+  threads: number,
+): { tokens_per_s: number; ms_per_step: number; peak_rss_mib: number; torch: string } | undefined {
+  const path = join(projectRoot(fileURLToPath(new URL(".", import.meta.url))), "bench", "torch_baseline.py");
+  const r = spawnSync("/usr/bin/python3", [path, "--model", model, "--threads", String(threads)], {
+    env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" },
+    encoding: "utf8",
+  });
+  if (r.status !== 0) return undefined;
+  return JSON.parse(r.stdout.trim().split("\n").at(-1) as string);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      models: { type: "string", default: "tiny,larger" },
+      backend: { type: "string", default: "wasm" },
+      steps: { type: "string", default: "8" },
+      worker: { type: "string" },
+      mode: { type: "string" },
+    },
+  });
+  const steps = Number(values.steps);
+  if (values.worker) {
+    const row = await worker(values.worker as ModelName, values.mode as "full" | "lora", values.backend as BackendName, steps);
+    console.log(JSON.stringify(row));
+    process.exit(0);
+  }
+  const self = fileURLToPath(import.meta.url);
+  const runner = self.endsWith(".ts") ? [process.execPath, "--import", "tsx", self] : [process.execPath, self];
+  console.log(`| model | mode | backend | tokens/s | ms/step | peak RSS MiB | PyTorch tokens/s (full) | ratio |`);
+  console.log(`|---|---|---|---:|---:|---:|---:|---:|`);
+  for (const model of (values.models as string).split(",") as ModelName[]) {
+    const torch = torchBaseline(model, 1);
+    for (const mode of ["full", "lora"] as const) {
+      const out = execFileSync(
+        runner[0] as string,
+        [...runner.slice(1), "--worker", model, "--mode", mode, "--backend", values.backend as string, "--steps", String(steps)],
+        { encoding: "utf8", maxBuffer: 1 << 26 },
+      );
+      const row = JSON.parse(out.trim().split("\n").at(-1) as string) as Row;
+      const ratio = torch ? (row.tokensPerSecond / torch.tokens_per_s).toFixed(2) : "n/a";
+      console.log(
+        `| ${model} | ${mode} | ${row.backend} | ${row.tokensPerSecond.toFixed(0)} | ${row.msPerStep.toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${torch ? torch.tokens_per_s.toFixed(0) : "not installed"} | ${ratio} |`,
+      );
+    }
+  }
+}
+
+await main();
