@@ -80,7 +80,8 @@ export async function run(argv: string[]): Promise<number> {
         }
       },
     });
-    const where = relative(process.cwd(), result.outPath) || result.outPath;
+    const rel = relative(process.cwd(), result.outPath);
+    const where = rel && !rel.startsWith("..") ? rel : result.outPath;
     for (const e of result.errors) log(`cell ${e.index + 1}${e.cellId ? ` (id ${e.cellId})` : ""} raised ${e.ename}: ${e.evalue}`);
     log(
       `ran ${result.executed} cells in ${(result.ms / 1000).toFixed(1)} s${result.errors.length ? `, ${result.errors.length} with errors` : ""}; wrote ${where}`,

@@ -3,13 +3,18 @@
  * lists, shown fixed.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { KernelClient } from "../../src/notebook/client.js";
 import type { JupyterMessage } from "../../src/notebook/wire.js";
-import { tempDir } from "../helpers.js";
+import { repoRoot, tempDir } from "../helpers.js";
 import { NEEDS_BUILD, startKernel } from "./kernel-helpers.js";
+
+const XALIGN_BUILT = existsSync(join(repoRoot(), "dist", "src", "index.js"))
+  ? false
+  : "dist/src/index.js is not built: run `npm run build` first";
 
 type Content = Record<string, unknown>;
 const content = (m: JupyterMessage | undefined): Content => (m?.content ?? {}) as Content;
@@ -190,6 +195,20 @@ describe("xalign kernel in a project folder", () => {
       }
     } finally {
       await cleanup();
+    }
+  });
+
+  it('imports from "xalign" in the project\'s notebooks/ folder, typed', { skip: XALIGN_BUILT }, async () => {
+    const kernel = await startKernel(join(repoRoot(), "notebooks"));
+    try {
+      const ok = await kernel.execute('import { VERSION, notebook } from "xalign";\nVERSION + " " + typeof notebook.display');
+      assert.equal(content(ok.reply).status, "ok", JSON.stringify(content(ok.reply)));
+      assert.match(String((content(ofType(ok.outputs, "execute_result")[0]).data as Content)["text/plain"]), /^\d+\.\d+\.\d+ function$/);
+      const typed = await kernel.execute('import { Rng } from "xalign";\nconst seeded: number = new Rng(1);', { stopOnError: false });
+      assert.equal(content(typed.reply).ename, "TSError");
+      assert.match(String(content(typed.reply).evalue), /Type 'Rng' is not assignable to type 'number'/);
+    } finally {
+      await kernel.shutdown();
     }
   });
 });
