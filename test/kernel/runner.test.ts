@@ -73,11 +73,13 @@ describe("runNotebook", () => {
     }
   });
 
-  it("with allowErrors runs every later cell and reports each error", async () => {
+  it("with allowErrors runs every later cell and reports each error (no Python on the PATH)", async () => {
     const { dir, cleanup } = await tempDir();
     try {
       const out = join(dir, "errors.out.ipynb");
-      const result = await runNotebook(join(NOTEBOOKS, "errors.ipynb"), { out, allowErrors: true });
+      // PATH names an empty folder: nothing but Node (by absolute path) is needed.
+      const env = { ...process.env, PATH: dir };
+      const result = await runNotebook(join(NOTEBOOKS, "errors.ipynb"), { out, allowErrors: true, env });
       assert.deepEqual(
         result.errors.map((e) => [e.index, e.ename]),
         [
