@@ -6,6 +6,8 @@
  * stops. Like the display channel, the state is shared through globalThis.
  */
 
+import { inKernel } from "./channel.js";
+
 const STATE_KEY = Symbol.for("xalign.notebook.interrupt");
 interface InterruptState {
   controller: AbortController;
@@ -62,13 +64,15 @@ export function resetInterrupt(): void {
 /**
  * In a terminal: the first Ctrl-C requests an interrupt (so a loop can stop
  * cleanly at a step boundary), a second one exits with status 130. Returns a
- * function that removes the handler.
+ * function that removes the handler. Inside the kernel it does nothing: the
+ * kernel owns SIGINT (and must not exit on a second one).
  *
  * @example
  * const stop = watchSigint();
  * try { await train(); } finally { stop(); }
  */
 export function watchSigint(): () => void {
+  if (inKernel()) return () => {};
   const onSigint = (): void => {
     if (interruptRequested()) process.exit(130);
     process.stderr.write("\ninterrupt requested: stopping at the next step boundary (Ctrl-C again to quit now)\n");

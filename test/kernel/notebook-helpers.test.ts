@@ -15,6 +15,7 @@ import {
   throwIfInterrupted,
   toMimeBundle,
   updateDisplay,
+  watchSigint,
 } from "../../src/notebook/index.js";
 
 function capture(): DisplayMessage[] {
@@ -88,6 +89,26 @@ describe("interrupts", () => {
     resetInterrupt();
     assert.equal(interruptRequested(), false);
     assert.equal(interruptSignal().aborted, false);
+  });
+  it("watchSigint turns Ctrl-C into an interrupt request in a terminal, and leaves SIGINT to the kernel inside one", () => {
+    const before = process.listenerCount("SIGINT");
+    const stop = watchSigint();
+    assert.equal(process.listenerCount("SIGINT"), before + 1);
+    const writes: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => writes.push(chunk) > 0) as typeof process.stderr.write;
+    try {
+      process.listeners("SIGINT").at(-1)?.("SIGINT");
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(interruptRequested(), true);
+    assert.match(writes.join(""), /interrupt requested/);
+    stop();
+    assert.equal(process.listenerCount("SIGINT"), before);
+    capture();
+    watchSigint();
+    assert.equal(process.listenerCount("SIGINT"), before);
   });
 });
 
