@@ -143,7 +143,16 @@ export const ExperimentSchema = z
     /** Where runs go: <output>/<name>/. */
     output: z.string().default("runs"),
     /** A synthetic world to generate first (`xalign synth build` options). */
-    synth: z.strictObject({ preset: z.string(), seed: nonNegativeInt.default(0), out: z.string() }).optional(),
+    synth: z
+      .strictObject({
+        preset: z.string(),
+        seed: nonNegativeInt.default(0),
+        /** Where the world is written (reused when its manifest.json exists). */
+        out: z.string(),
+        /** Overrides of the generator's sizes (people, parallel, instructions, qa, pretrain, dev, devtest...). */
+        sizes: z.record(z.string(), positiveInt).optional(),
+      })
+      .optional(),
     tokenizer: TokenizerSchema,
     model: ModelSchema,
     stages: z.array(StageSchema).min(1),

@@ -18,11 +18,13 @@ import * as tf from "@tensorflow/tfjs";
 import { type LoadedExperiment, resolveFrom } from "../config/load.js";
 import { MODEL_PRESETS } from "../config/presets.js";
 import type { ExperimentConfig, StageConfig } from "../config/schema.js";
+import { renderPrompt } from "../data/prompt.js";
 import { type EngineInfo, initEngine } from "../engine/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.js";
 import { CONFIG_DEFAULTS, type LlamaConfig } from "../model/config.js";
 import { LlamaModel } from "../model/llama.js";
 import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
+import { buildSynthWorld } from "../synth/index.js";
 import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/index.js";
 import { ConfigError, TokenizerError } from "../util/errors.js";
 import { sha256, sha256File, stableStringify, writeJsonAtomic } from "../util/fs.js";
@@ -122,13 +124,27 @@ export function modelConfigFor(config: ExperimentConfig, tokenizer: Tokenizer): 
   return merged as unknown as LlamaConfig;
 }
 
+/**
+ * The experiment's tokenizer: loaded from `tokenizer.path`, or trained on
+ * `tokenizer.train_on` plus the rendered prompts of (up to 500 records of)
+ * each instruction stage's data, so the words of the prompt template are in
+ * the vocabulary as they are in a real LLaMA's.
+ */
 async function prepareTokenizer(exp: LoadedExperiment, runDir: string): Promise<Tokenizer> {
   const t = exp.config.tokenizer;
   if (t.path) return loadTokenizer(resolveFrom(exp, t.path));
   const dir = join(runDir, "tokenizer");
   if (existsSync(join(dir, "tokenizer.json"))) return loadTokenizer(dir);
   const files = (t.train_on ?? []).map((f) => resolveFrom(exp, f));
-  const tokenizer = await trainBpeTokenizer({ files }, { vocabSize: t.vocab_size });
+  const texts: string[] = [];
+  for (const stage of exp.config.stages.filter((s) => s.objective === "instruction")) {
+    const records = await readInstructionFiles(stage.data.map((f) => resolveFrom(exp, f)));
+    for (const r of records.slice(0, 500)) {
+      const rendered = renderPrompt(r, stage.prompt_format);
+      texts.push(rendered.prompt, rendered.response);
+    }
+  }
+  const tokenizer = await trainBpeTokenizer({ files, texts }, { vocabSize: t.vocab_size });
   await tokenizer.save(dir);
   return tokenizer;
 }
@@ -208,6 +224,16 @@ export async function runExperiment(exp: LoadedExperiment, options: RunOptions =
   const engine = await initEngine({ backend: options.backend ?? config.backend });
   const runDir = resolveFrom(exp, join(config.output, config.name));
   await mkdir(runDir, { recursive: true });
+  if (config.synth) {
+    const out = resolveFrom(exp, config.synth.out);
+    if (!existsSync(join(out, "manifest.json"))) {
+      await buildSynthWorld(out, {
+        preset: config.synth.preset,
+        seed: config.synth.seed,
+        ...(config.synth.sizes ? { sizes: config.synth.sizes } : {}),
+      });
+    }
+  }
   const tokenizer = await prepareTokenizer(exp, runDir);
   const rng = new Rng(config.seed);
   let model = config.model.from
