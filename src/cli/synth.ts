@@ -1,18 +1,29 @@
 /** `xalign synth build`: writes a synthetic world's data sets. */
+
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type BackendName, initEngine } from "../engine/index.js";
+import { loadCheckpoint } from "../model/checkpoint.js";
+import { greedyComplete } from "../study/study.js";
 import {
   buildSynthWorld,
+  competenceProbe,
   PRESET_GROUPS,
   PRESET_LANGUAGES,
   parseMix,
   parseSizes,
   presetBpeSharing,
   presetSimilarity,
+  type SynthQaSet,
   similarityTable,
 } from "../synth/index.js";
+import { loadTokenizer } from "../tokenizer/index.js";
 import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 
 const HELP = `Usage: xalign synth build --preset PRESET --out DIR [--seed N] [--sizes k=v,...] [--mix lang=share,...] [--epochs N]
+       xalign synth probe --model DIR --world DIR [--languages en,vi,...] [--limit N] [--backend B]
+                          (plain-text QA accuracy of a pretrained model per language, next to chance)
        xalign synth table [--preset PRESET] [--seed N] [--bpe]   (the measured similarity table, markdown;
                           --bpe adds the shared-token rate under a 4k BPE trained on the same sentences)
 
@@ -47,6 +58,51 @@ async function table(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `xalign synth probe`: has a pretrained model learned each language at all?
+ * Plain-text QA (passage, then question) on the world's XQuAD-like sets,
+ * greedy answers, scored by containment, next to each set's chance level.
+ */
+async function probe(argv: string[]): Promise<number> {
+  const { values } = parseCommand(
+    "synth probe",
+    argv,
+    {
+      model: { type: "string" },
+      world: { type: "string" },
+      languages: { type: "string" },
+      limit: { type: "string" },
+      backend: { type: "string" },
+    },
+    false,
+  );
+  if (typeof values.model !== "string" || typeof values.world !== "string") {
+    throw new ConfigError("XA_CLI_ARGS", "--model DIR and --world DIR are required", {
+      hint: "--model is a Hugging Face folder with a tokenizer; --world is an `xalign synth build` output",
+    });
+  }
+  const world = values.world;
+  await initEngine(typeof values.backend === "string" ? { backend: values.backend as BackendName } : {});
+  const model = await loadCheckpoint(values.model);
+  const tokenizer = await loadTokenizer(values.model);
+  const manifest = JSON.parse(await readFile(join(world, "manifest.json"), "utf8")) as { languages: { code: string }[] };
+  const langs = typeof values.languages === "string" ? values.languages.split(",") : manifest.languages.map((l) => l.code);
+  const sets = await Promise.all(
+    langs.map(async (l) => JSON.parse(await readFile(join(world, "qa", `xquad.${l}.json`), "utf8")) as SynthQaSet),
+  );
+  const limit = values.limit === undefined ? 100 : Number(values.limit);
+  const results = await competenceProbe(sets, (prompts) => greedyComplete(model, tokenizer, prompts, { maxNewTokens: 16, batchSize: 32 }), {
+    limit,
+  });
+  model.dispose();
+  console.log("language  questions  accuracy %  chance %");
+  for (const r of results)
+    console.log(
+      `${r.language.padEnd(8)}  ${String(r.questions).padStart(9)}  ${(100 * r.accuracy).toFixed(1).padStart(10)}  ${(100 * r.chance).toFixed(1).padStart(8)}`,
+    );
+  return 0;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h") {
@@ -54,6 +110,7 @@ export async function run(argv: string[]): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   if (sub === "table") return table(rest);
+  if (sub === "probe") return probe(rest);
   if (sub !== "build") throw new ConfigError("XA_CLI_ARGS", `unknown synth subcommand "${sub}"`, { hint: "run `xalign synth --help`" });
   const { values } = parseCommand(
     "synth build",

@@ -318,17 +318,8 @@ export class Study {
   }
 
   /** Greedy continuations of prompts, batched. */
-  async complete(model: LlamaModel, prompts: string[], maxNewTokens = this.settings.eval.maxNewTokens): Promise<string[]> {
-    const out: string[] = [];
-    const bs = this.settings.eval.batchSize;
-    const tok = trainingTokenizer(this.tokenizer);
-    for (let i = 0; i < prompts.length; i += bs) {
-      const chunk = prompts.slice(i, i + bs);
-      const ids = (await this.tokenizer.encodeBatch(chunk, { addBos: false, addEos: false })).map((r) => [tok.bosId, ...r]);
-      const res = await generate(model, ids, { maxNewTokens, tokenizer: this.tokenizer, stopStrings: ["\n"], padTokenId: tok.padId });
-      out.push(...(res.texts ?? []).map((t) => t.trim()));
-    }
-    return out;
+  complete(model: LlamaModel, prompts: string[], maxNewTokens = this.settings.eval.maxNewTokens): Promise<string[]> {
+    return greedyComplete(model, this.tokenizer, prompts, { maxNewTokens, batchSize: this.settings.eval.batchSize });
   }
 
   /** Extractive QA with the native-language instruction in the Alpaca prompt; the study's scores. */
@@ -412,6 +403,28 @@ export class Study {
     const sets = await Promise.all(languages.map((l) => this.qaSet(l)));
     return competenceProbe(sets, (prompts) => this.complete(model, prompts), { limit, batchSize: this.settings.eval.batchSize });
   }
+}
+
+/**
+ * Greedy continuations of text prompts (BOS + prompt), batched, each cut at
+ * the first newline: how the study's evaluations and the competence probe ask
+ * a model for an answer.
+ */
+export async function greedyComplete(
+  model: LlamaModel,
+  tokenizer: Tokenizer,
+  prompts: string[],
+  options: { maxNewTokens: number; batchSize: number },
+): Promise<string[]> {
+  const out: string[] = [];
+  const tok = trainingTokenizer(tokenizer);
+  for (let i = 0; i < prompts.length; i += options.batchSize) {
+    const chunk = prompts.slice(i, i + options.batchSize);
+    const ids = (await tokenizer.encodeBatch(chunk, { addBos: false, addEos: false })).map((r) => [tok.bosId, ...r]);
+    const res = await generate(model, ids, { maxNewTokens: options.maxNewTokens, tokenizer, stopStrings: ["\n"], padTokenId: tok.padId });
+    out.push(...(res.texts ?? []).map((t) => t.trim()));
+  }
+  return out;
 }
 
 /** Template names of a study language (the synthetic control "xx" has no ISO 639 name). */
