@@ -11,6 +11,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../util/errors.js";
+import { sha256File } from "../util/fs.js";
 import { TRAIN_PRESETS, type TrainPresetName } from "./presets.js";
 import { type ExperimentConfig, ExperimentSchema } from "./schema.js";
 
@@ -50,6 +51,14 @@ export async function loadExperiment(path: string): Promise<LoadedExperiment> {
     throw new ConfigError("XA_CONFIG_MISSING", `cannot read the experiment file: ${(err as Error).message}`, { file: path });
   }
   return { config: parseExperiment(text, path), file, baseDir: dirname(file) };
+}
+
+/** SHA-256 of every data and validation file the experiment's stages read, by the path as written. */
+export async function experimentDataHashes(exp: LoadedExperiment): Promise<Record<string, string>> {
+  const files = [...new Set(exp.config.stages.flatMap((s) => [...s.data, ...(s.validation ?? [])]))];
+  const hashes: Record<string, string> = {};
+  for (const f of files) hashes[f] = await sha256File(resolveFrom(exp, f));
+  return hashes;
 }
 
 /** Resolves a path from the experiment file against its folder. */

@@ -13,9 +13,9 @@
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type LoadedExperiment, resolveFrom } from "../config/load.js";
+import { experimentDataHashes, type LoadedExperiment } from "../config/load.js";
 import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
-import { sha256, sha256File, stableStringify, writeJsonAtomic } from "../util/fs.js";
+import { sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
 import { VERSION } from "../version.js";
 import { torchrunCommand } from "./commands.js";
 import { type JobResult, superviseJob } from "./job.js";
@@ -125,9 +125,7 @@ async function manifest(
   stages: LaunchedStage[],
   seconds: number,
 ): Promise<Record<string, unknown>> {
-  const files = [...new Set(exp.config.stages.flatMap((s) => [...s.data, ...(s.validation ?? [])]))];
-  const hashes: Record<string, string> = {};
-  for (const f of files) hashes[f] = await sha256File(resolveFrom(exp, f));
+  const hashes = await experimentDataHashes(exp);
   return {
     format: "xalign-run/1",
     name: plan.experiment,

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { type LoadedExperiment, resolveFrom } from "../config/load.js";
+import { experimentDataHashes, type LoadedExperiment, resolveFrom } from "../config/load.js";
 import { MODEL_PRESETS } from "../config/presets.js";
 import type { ExperimentConfig, StageConfig } from "../config/schema.js";
 import { renderPrompt } from "../data/prompt.js";
@@ -27,7 +27,7 @@ import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
 import { buildSynthWorld } from "../synth/index.js";
 import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/index.js";
 import { ConfigError, TokenizerError } from "../util/errors.js";
-import { sha256, sha256File, stableStringify, writeJsonAtomic } from "../util/fs.js";
+import { sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
 import { VERSION } from "../version.js";
 import { type BatchSource, bucketedBatches, packedBatches } from "./batches.js";
@@ -314,9 +314,7 @@ async function manifest(
   stages: StageRun[],
   seconds: number,
 ): Promise<Record<string, unknown>> {
-  const files = [...new Set(exp.config.stages.flatMap((s) => [...s.data, ...(s.validation ?? [])]))];
-  const hashes: Record<string, string> = {};
-  for (const f of files) hashes[f] = await sha256File(resolveFrom(exp, f));
+  const hashes = await experimentDataHashes(exp);
   return {
     format: "xalign-run/1",
     name: exp.config.name,
