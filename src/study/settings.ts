@@ -49,7 +49,9 @@ const QUICK: StudySettings = {
   world: { preset: "paper", sizes: { parallel: 8000, instructions: 1000, qa: 120, pretrain: 20000, dev: 200, devtest: 200 } },
   tokenizer: { vocabSize: 3000 },
   model: { hidden_size: 128, intermediate_size: 352, num_hidden_layers: 3, num_attention_heads: 4, max_position_embeddings: 256 },
-  pretrain: { steps: 900, batchSize: 16, maxLength: 64, lr: 3e-3, warmupSteps: 30 },
+  // ~2M tokens (the scale at which a 0.9M-parameter prototype learned plain-text QA in English), in windows
+  // long enough to hold a passage and its questions.
+  pretrain: { steps: 2000, batchSize: 8, maxLength: 128, lr: 3e-3, warmupSteps: 60 },
   tune: { epochs: 2, batchSize: 16, maxLength: 192, lr: 2e-3, warmupRatio: 0.03, examplesPerSource: 200 },
   scale: { pairs: [125, 250, 500, 1000, 2000] },
   seeds: [0, 1, 2],

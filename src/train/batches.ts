@@ -60,38 +60,30 @@ export function packedBatches(tokens: ArrayLike<number>, options: { maxLength: n
       },
     );
   }
-  const cache = new Map<number, Batch[]>();
-  return {
-    batchesPerEpoch: perEpoch,
-    epoch(epoch: number): Batch[] {
-      const hit = cache.get(epoch);
-      if (hit) return hit;
-      const order = new Rng(seed).fork(`packed-epoch-${epoch}`).shuffle([...Array(windows).keys()]);
-      const out: Batch[] = [];
-      for (let b = 0; b < perEpoch; b++) {
-        const inputIds = new Int32Array(batchSize * maxLength);
-        const labels = new Int32Array(batchSize * maxLength);
-        for (let r = 0; r < batchSize; r++) {
-          const start = (order[b * batchSize + r] as number) * maxLength;
-          for (let t = 0; t < maxLength; t++) {
-            inputIds[r * maxLength + t] = tokens[start + t] as number;
-            labels[r * maxLength + t] = tokens[start + t + 1] as number;
-          }
+  return lastEpochCached(perEpoch, (epoch) => {
+    const order = new Rng(seed).fork(`packed-epoch-${epoch}`).shuffle([...Array(windows).keys()]);
+    const out: Batch[] = [];
+    for (let b = 0; b < perEpoch; b++) {
+      const inputIds = new Int32Array(batchSize * maxLength);
+      const labels = new Int32Array(batchSize * maxLength);
+      for (let r = 0; r < batchSize; r++) {
+        const start = (order[b * batchSize + r] as number) * maxLength;
+        for (let t = 0; t < maxLength; t++) {
+          inputIds[r * maxLength + t] = tokens[start + t] as number;
+          labels[r * maxLength + t] = tokens[start + t + 1] as number;
         }
-        out.push({
-          inputIds,
-          labels,
-          attentionMask: new Int32Array(batchSize * maxLength).fill(1),
-          batchSize,
-          length: maxLength,
-          supervisedTokens: batchSize * maxLength,
-        });
       }
-      cache.clear();
-      cache.set(epoch, out);
-      return out;
-    },
-  };
+      out.push({
+        inputIds,
+        labels,
+        attentionMask: new Int32Array(batchSize * maxLength).fill(1),
+        batchSize,
+        length: maxLength,
+        supervisedTokens: batchSize * maxLength,
+      });
+    }
+    return out;
+  });
 }
 
 /** Pads sequences (right padding) into one batch. */
@@ -131,32 +123,36 @@ export function bucketedBatches(
       },
     );
   }
-  const cache = new Map<number, Batch[]>();
+  return lastEpochCached(perEpoch, (epoch) => {
+    const rng = new Rng(seed).fork(`bucketed-epoch-${epoch}`);
+    const order = rng.shuffle([...usable.keys()]);
+    const pool = batchSize * 32;
+    const groups: number[][] = [];
+    for (let p = 0; p < order.length; p += pool) {
+      const chunk = order
+        .slice(p, p + pool)
+        .sort((a, b) => (usable[a] as Sequence).inputIds.length - (usable[b] as Sequence).inputIds.length || a - b);
+      for (let i = 0; i < chunk.length; i += batchSize) groups.push(chunk.slice(i, i + batchSize));
+    }
+    const full = groups.filter((g) => g.length === batchSize || options.dropLast === false);
+    const out = rng.shuffle(full.slice(0, perEpoch)).map((g) =>
+      padBatch(
+        g.map((i) => usable[i] as Sequence),
+        padId,
+      ),
+    );
+    return out;
+  });
+}
+
+/** A BatchSource that keeps the batches of the last epoch asked for (an epoch is read front to back). */
+function lastEpochCached(batchesPerEpoch: number, make: (epoch: number) => Batch[]): BatchSource {
+  let last: { epoch: number; batches: Batch[] } | undefined;
   return {
-    batchesPerEpoch: perEpoch,
+    batchesPerEpoch,
     epoch(epoch: number): Batch[] {
-      const hit = cache.get(epoch);
-      if (hit) return hit;
-      const rng = new Rng(seed).fork(`bucketed-epoch-${epoch}`);
-      const order = rng.shuffle([...usable.keys()]);
-      const pool = batchSize * 32;
-      const groups: number[][] = [];
-      for (let p = 0; p < order.length; p += pool) {
-        const chunk = order
-          .slice(p, p + pool)
-          .sort((a, b) => (usable[a] as Sequence).inputIds.length - (usable[b] as Sequence).inputIds.length || a - b);
-        for (let i = 0; i < chunk.length; i += batchSize) groups.push(chunk.slice(i, i + batchSize));
-      }
-      const full = groups.filter((g) => g.length === batchSize || options.dropLast === false);
-      const out = rng.shuffle(full.slice(0, perEpoch)).map((g) =>
-        padBatch(
-          g.map((i) => usable[i] as Sequence),
-          padId,
-        ),
-      );
-      cache.clear();
-      cache.set(epoch, out);
-      return out;
+      if (last?.epoch !== epoch) last = { epoch, batches: make(epoch) };
+      return last.batches;
     },
   };
 }

@@ -46,6 +46,16 @@ describe("study notebooks (smoke mode)", () => {
       codeCells.some((c: { outputs: { data?: Record<string, unknown> }[] }) => c.outputs.some((o) => o.data?.["text/html"])),
       "tables shown as HTML",
     );
+    // The training cell shows one progress display, updated in place to its final state.
+    const trainCell = codeCells.find((c: { source: string | string[] }) =>
+      String(Array.isArray(c.source) ? c.source.join("") : c.source).includes("study.tune("),
+    );
+    const progress = trainCell.outputs.filter((o: { data?: Record<string, unknown> }) =>
+      String(o.data?.["text/plain"] ?? "").includes("x-llama-"),
+    );
+    assert.equal(progress.length, 1, "one training display");
+    assert.match(String(progress[0].data["text/plain"]), /status done/);
+    assert.match(String(progress[0].data["text/html"]), /<svg/);
     const manifest = JSON.parse(readFileSync(join(runs[1]!.runDir!, "manifest.json"), "utf8"));
     assert.equal(manifest.parameters.mode, "smoke");
     assert.equal(manifest.backend, "cpu");
