@@ -6,7 +6,6 @@ import * as tf from "@tensorflow/tfjs";
 import { TrainSchema } from "../../src/config/schema.js";
 import { initEngine } from "../../src/engine/index.js";
 import { loadCheckpoint } from "../../src/model/checkpoint.js";
-import type { LlamaConfig } from "../../src/model/config.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { readSafetensors } from "../../src/model/safetensors.js";
 import { packedBatches } from "../../src/train/batches.js";
@@ -16,24 +15,11 @@ import { modelPersistence } from "../../src/train/weights.js";
 import { TrainingError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
+import { TINY_CONFIG, TINY_TOKENS } from "./tiny-model.js";
 
-const config: LlamaConfig = {
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  vocab_size: 50,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  max_position_embeddings: 64,
-  tie_word_embeddings: false,
-  bos_token_id: 1,
-  eos_token_id: 2,
-  pad_token_id: 0,
-} as LlamaConfig;
+const config = TINY_CONFIG;
 
-const tokens = Array.from({ length: 2000 }, (_, i) => (i * 7 + Math.floor(i / 13)) % 50);
+const tokens = TINY_TOKENS;
 const trainConfig = (extra: Record<string, unknown> = {}) =>
   TrainSchema.parse({
     max_steps: 6,
