@@ -24,3 +24,16 @@ export async function tempDir(prefix = "xalign-test-"): Promise<{ dir: string; c
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** Debian's Chromium, which the browser tests drive through playwright-core. */
+export const CHROMIUM = "/usr/bin/chromium";
+
+/** Chromium flags for a root, offline, headless run (no sandbox, GPU, background traffic or first-run UI). */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--no-first-run",
+  "--disable-sync",
+];

@@ -15,10 +15,9 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import { main } from "../../src/cli/index.js";
-import { repoRoot, tempDir } from "../helpers.js";
+import { CHROMIUM, CHROMIUM_ARGS, repoRoot, tempDir } from "../helpers.js";
 import { NEEDS_BUILD, NOTEBOOKS } from "./kernel-helpers.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const MISSING = !existsSync(CHROMIUM)
   ? "Debian's chromium is not installed (apt-get install chromium)"
   : !existsSync("/usr/bin/jupyter-notebook")
@@ -92,14 +91,7 @@ describe("the classic notebook in headless Chromium", { skip: MISSING }, () => {
       context = await chromium.launchPersistentContext(browserData, {
         executablePath: CHROMIUM,
         headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--no-first-run",
-          "--disable-sync",
-        ],
+        args: CHROMIUM_ARGS,
         viewport: { width: 1100, height: 900 },
       });
       const page = context.pages()[0] ?? (await context.newPage());

@@ -6,18 +6,9 @@ import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { chromium, type Page } from "playwright-core";
 import { Figure, type FigureBundle, groupedBarChart, heatmap, resetPlotlyInjection } from "../../src/plot/index.js";
-import { tempDir } from "../helpers.js";
+import { CHROMIUM, CHROMIUM_ARGS, tempDir } from "../helpers.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (install Debian's chromium: apt-get install -y chromium)`;
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-sync",
-];
 
 /** Opens a file and records any request that is not for a file (there must be none: offline). */
 async function openOffline(page: Page, path: string): Promise<string[]> {
@@ -35,7 +26,7 @@ test("figures render offline in headless Chromium (saved file, and notebook outp
   timeout: 240_000,
 }, async () => {
   const { dir, cleanup } = await tempDir();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   try {
     // 1. A standalone saved figure: the plot's SVG exists and nothing was fetched.
     const saved = join(dir, "bars.html");
