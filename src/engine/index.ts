@@ -257,6 +257,42 @@ const INSTALL_HINTS: Record<BackendName, string> = {
  * returns the current engine.
  */
 export async function initEngine(options: EngineOptions = {}): Promise<EngineInfo> {
+  return withoutRethrowingHandlers(() => startEngine(options));
+}
+
+const PROCESS_EVENTS = ["uncaughtException", "unhandledRejection"] as const;
+
+/**
+ * Runs `fn` and removes the process handlers that tfjs-backend-wasm's
+ * Emscripten module installs while it starts: they rethrow every uncaught
+ * exception and unhandled rejection. Rethrowing inside a handler makes Node
+ * exit with code 7 whatever other handlers do, so a Jupyter kernel (which
+ * reports stray errors and carries on) died on the first asynchronous error,
+ * and a plain script printed the whole minified module instead of the error.
+ * Only handlers added during `fn` whose whole body is such a rethrow are removed.
+ */
+async function withoutRethrowingHandlers<T>(fn: () => Promise<T>): Promise<T> {
+  const listeners = (event: (typeof PROCESS_EVENTS)[number]): ((...args: never[]) => unknown)[] =>
+    event === "uncaughtException" ? process.listeners("uncaughtException") : process.listeners("unhandledRejection");
+  const before = new Map(PROCESS_EVENTS.map((e) => [e, new Set(listeners(e))]));
+  try {
+    return await fn();
+  } finally {
+    for (const event of PROCESS_EVENTS) {
+      for (const listener of listeners(event)) {
+        if (!before.get(event)?.has(listener) && isRethrow(listener)) process.removeListener(event, listener as () => void);
+      }
+    }
+  }
+}
+
+/** `function(ex){if(!(ex instanceof ExitStatus)){throw ex}}` or `function(reason){throw reason}`. */
+export function isRethrow(listener: (...args: never[]) => unknown): boolean {
+  const src = Function.prototype.toString.call(listener).replace(/\s+/g, "");
+  return /^function\((\w+)\)\{(if\(!\(\1instanceofExitStatus\)\)\{)?throw\1;?\}\}?$/.test(src);
+}
+
+async function startEngine(options: EngineOptions): Promise<EngineInfo> {
   quietTfjs();
   const requested =
     options.backend !== undefined
@@ -301,9 +337,11 @@ export async function initEngine(options: EngineOptions = {}): Promise<EngineInf
 
 /** Probes every backend without switching to it (for `xalign doctor`). */
 export async function probeBackends(options: EngineOptions = {}): Promise<BackendProbe[]> {
-  const out: BackendProbe[] = [];
-  for (const name of BACKENDS) out.push(await probe(name, options));
-  return out;
+  return withoutRethrowingHandlers(async () => {
+    const out: BackendProbe[] = [];
+    for (const name of BACKENDS) out.push(await probe(name, options));
+    return out;
+  });
 }
 
 /** The engine chosen by the last {@link initEngine}, if any. */

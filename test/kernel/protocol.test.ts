@@ -150,6 +150,23 @@ describe("xalign kernel (protocol 5.3 over ZeroMQ)", () => {
     assert.deepEqual(content(ofType(outputs, "execute_result")[0]).data, { "text/plain": "42" });
   });
 
+  it("survives a stray asynchronous error after the wasm backend started, and reports it", { skip: XALIGN_BUILT }, async () => {
+    // tfjs-backend-wasm's Emscripten module rethrows from its own uncaughtException handler (Node exit 7);
+    // initEngine removes that handler, so the kernel's handler reports the error and the kernel carries on.
+    const started = await kernel.execute(
+      `import { initEngine } from "../../../dist/src/engine/index.js";\nawait initEngine({ backend: "wasm" });\nsetTimeout(() => { throw new Error("stray after wasm"); }, 0);\nawait new Promise((r) => setTimeout(r, 200));\nPromise.reject(new Error("stray rejection"));\nawait new Promise((r) => setTimeout(r, 200));`,
+      { stopOnError: false },
+    );
+    const stderr = ofType(started.outputs, "stream")
+      .filter((m) => content(m).name === "stderr")
+      .map((m) => String(content(m).text))
+      .join("");
+    assert.match(stderr, /uncaught exception: Error: stray after wasm/);
+    assert.match(stderr, /unhandled promise rejection: Error: stray rejection/);
+    const { outputs } = await kernel.execute("40 + 2");
+    assert.deepEqual(content(ofType(outputs, "execute_result")[0]).data, { "text/plain": "42" });
+  });
+
   it("completes and inspects", async () => {
     await kernel.execute("const greeting = 'hello';");
     const completion = await kernel.request("shell", "complete_request", { code: "greeting.toUpp", cursor_pos: 14 });
