@@ -2,7 +2,8 @@
  * The competence probe: plain-text QA accuracy of a (not instruction-tuned)
  * model per language, next to the chance level, to see whether pretraining
  * taught it a language at all. The prompt is the passage followed by the
- * question, exactly the plain-text form pretraining documents use, and an
+ * question, exactly the plain-text form pretraining documents use (the
+ * model writes the separator itself), and an
  * answer counts when the gold answer is contained in the first sentence the
  * model writes (the study's "gold answer contained in the output" score).
  */
@@ -37,10 +38,16 @@ export interface ProbeOptions {
   limit?: number;
 }
 
-/** The plain-text probe prompt: passage, separator, question, separator. */
+/**
+ * The plain-text probe prompt: passage, separator, question. No separator
+ * follows the question: in pretraining text the answer's first token carries
+ * its own leading space ("? ▁Zulel"), so a prompt ending in a space would ask
+ * the model to continue from a lone "▁" token it has rarely seen (a probe that
+ * did so measured 0% for a model that answers type-correctly without it).
+ */
 export function probePrompt(context: string, question: string, spaced: boolean): string {
   const sep = spaced ? " " : "";
-  return `${context}${sep}${question}${sep}`;
+  return `${context}${sep}${question}`;
 }
 
 /** The first sentence of a model's continuation (up to . ? 。 ？ ; । ؟ or a newline). */

@@ -32,7 +32,7 @@ describe("competence probe", () => {
   });
 
   it("builds plain-text prompts as pretraining documents do", () => {
-    assert.equal(probePrompt("A b.", "Where?", true), "A b. Where? ");
+    assert.equal(probePrompt("A b.", "Where?", true), "A b. Where?");
     assert.equal(probePrompt("甲乙。", "哪？", false), "甲乙。哪？");
     assert.equal(firstSentence(" Varnek. Talo"), "Varnek");
     assert.equal(firstSentence("Varnek。x"), "Varnek");
