@@ -14,6 +14,12 @@ import type { NativeAddon } from "./native.js";
 const XENT = "XalignSoftmaxXent";
 const XENT_GRAD = "XalignSoftmaxXentGrad";
 const ROTARY = "XalignRotary";
+const ADAMW = "XalignAdamW";
+const RMSNORM = "XalignRmsNorm";
+const RMSNORM_GRAD = "XalignRmsNormGrad";
+const SWIGLU = "XalignSwiglu";
+const SWIGLU_GRAD = "XalignSwigluGrad";
+const ALL = [XENT, XENT_GRAD, ROTARY, ADAMW, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD];
 
 interface WasmBackend extends tf.KernelBackend {
   wasm: { HEAPU8: Uint8Array };
@@ -30,7 +36,7 @@ let fusedOn = false;
 
 /** Registers (or, with `undefined`, switches off) the native fused kernels on the wasm backend. */
 export function useNativeFused(addon: NativeAddon | undefined): boolean {
-  for (const name of [XENT, XENT_GRAD, ROTARY]) if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
+  for (const name of ALL) if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
   fusedOn = false;
   if (!addon) return false;
   const offset = (b: WasmBackend, t: tf.TensorInfo): number => b.dataIdMap.get(t.dataId).memoryOffset;
@@ -60,6 +66,72 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
     }) as tf.KernelConfig["kernelFunc"],
   });
   tf.registerKernel({ kernelName: ROTARY, backendName: "wasm", kernelFunc: wasmRotary as tf.KernelConfig["kernelFunc"] });
+  const register = (
+    kernelName: string,
+    fn: (b: WasmBackend, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, unknown>) => unknown,
+  ) =>
+    tf.registerKernel({
+      kernelName,
+      backendName: "wasm",
+      kernelFunc: (({ inputs, backend, attrs }: KernelArgs) =>
+        fn(backend as WasmBackend, inputs, attrs ?? {})) as tf.KernelConfig["kernelFunc"],
+    });
+  register(ADAMW, (b, { p, g, m, v }, a) => {
+    const x = p as tf.TensorInfo;
+    const out = b.makeOutput(x.shape, "float32");
+    const n = x.shape.reduce((q, r) => q * r, 1);
+    const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
+    const num = (k: string) => a[k] as number;
+    addon.adamw(
+      b.wasm.HEAPU8,
+      o(p),
+      o(g),
+      o(m),
+      o(v),
+      o(out),
+      n,
+      num("beta1"),
+      1 - num("beta1"),
+      num("beta2"),
+      1 - num("beta2"),
+      num("bc1"),
+      num("bc2"),
+      num("epsilon"),
+      num("lr"),
+      num("lr") * num("weightDecay"),
+      num("weightDecay") > 0 ? 1 : 0,
+    );
+    return out;
+  });
+  register(RMSNORM, (b, { x }, a) => {
+    const t = x as tf.TensorInfo;
+    const [rows, d] = t.shape as [number, number];
+    const y = b.makeOutput([rows, d], "float32");
+    const r = b.makeOutput([rows], "float32");
+    addon.rmsNorm(b.wasm.HEAPU8, offset(b, t), offset(b, y), offset(b, r), rows, d, a.eps as number);
+    return [y, r];
+  });
+  register(RMSNORM_GRAD, (b, { x, r, dy }) => {
+    const t = x as tf.TensorInfo;
+    const [rows, d] = t.shape as [number, number];
+    const dx = b.makeOutput([rows, d], "float32");
+    addon.rmsNormGrad(b.wasm.HEAPU8, offset(b, t), offset(b, r as tf.TensorInfo), offset(b, dy as tf.TensorInfo), offset(b, dx), rows, d);
+    return dx;
+  });
+  register(SWIGLU, (b, { gate, up }) => {
+    const g = gate as tf.TensorInfo;
+    const y = b.makeOutput(g.shape, "float32");
+    addon.swiglu(b.wasm.HEAPU8, offset(b, g), offset(b, up as tf.TensorInfo), offset(b, y), sizeOf(g));
+    return y;
+  });
+  register(SWIGLU_GRAD, (b, { gate, up, dy }) => {
+    const g = gate as tf.TensorInfo;
+    const dgate = b.makeOutput(g.shape, "float32");
+    const dup = b.makeOutput(g.shape, "float32");
+    const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
+    addon.swigluGrad(b.wasm.HEAPU8, o(g), o(up), o(dy), o(dgate), o(dup), sizeOf(g));
+    return [dgate, dup];
+  });
   fusedOn = true;
   return true;
 }
@@ -98,6 +170,10 @@ function wasmRotary({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+function sizeOf(t: tf.TensorInfo): number {
+  return t.shape.reduce((a, b) => a * b, 1);
+}
+
 /** Whether the fused kernels run natively right now (wasm backend, addon on). */
 export function nativeFusedOn(): boolean {
   return fusedOn && tf.getBackend() === "wasm";
@@ -122,12 +198,13 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): t
   if (!nativeFusedOn() || logits.dtype !== "float32" || labels.dtype !== "int32") return composite(logits, labels);
   const op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     const [loss, lse] = tf.engine().runKernel(XENT, { logits: x, labels }) as unknown as [tf.Tensor1D, tf.Tensor1D];
-    save([x, lse]);
+    // Labels are saved too: the caller's tidy may dispose them before the backward pass runs.
+    save([x, lse, labels]);
     return {
       value: loss,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [savedLogits, savedLse] = saved as [tf.Tensor2D, tf.Tensor1D];
-        return tf.engine().runKernel(XENT_GRAD, { logits: savedLogits, labels, lse: savedLse, dy }) as tf.Tensor;
+        const [savedLogits, savedLse, savedLabels] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        return tf.engine().runKernel(XENT_GRAD, { logits: savedLogits, labels: savedLabels, lse: savedLse, dy }) as tf.Tensor;
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
@@ -152,4 +229,68 @@ export function rotaryEmbedding<T extends tf.Tensor>(x: T, cos: tf.Tensor2D, sin
     gradFunc: (dy: tf.Tensor) => tf.engine().runKernel(ROTARY, { x: dy, cos, sin }, { sign: -1 }) as tf.Tensor,
   })) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(x) as T;
+}
+
+/**
+ * x / sqrt(mean(x^2) + eps) per row of x [rows, d] (RMSNorm without its
+ * weight, which callers fold into the next projection).
+ */
+export function rmsNormalize(x: tf.Tensor2D, eps: number): tf.Tensor2D {
+  if (!nativeFusedOn() || x.dtype !== "float32" || x.rank !== 2) {
+    return tf.tidy(() => tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), eps))) as tf.Tensor2D);
+  }
+  const op = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, r] = tf.engine().runKernel(RMSNORM, { x: input }, { eps }) as unknown as [tf.Tensor2D, tf.Tensor1D];
+    save([input, r]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sr] = saved as [tf.Tensor2D, tf.Tensor1D];
+        return tf.engine().runKernel(RMSNORM_GRAD, { x: sx, r: sr, dy }) as tf.Tensor;
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as tf.Tensor2D;
+}
+
+/** SwiGLU's gating: silu(gate) * up, elementwise over two tensors of one shape. */
+export function swiglu<T extends tf.Tensor>(gate: T, up: T): T {
+  if (!nativeFusedOn() || gate.dtype !== "float32" || up.dtype !== "float32" || !tf.util.arraysEqual(gate.shape, up.shape)) {
+    return tf.tidy(() => tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as T);
+  }
+  const op = tf.customGrad(((g: tf.Tensor, u: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([g, u]);
+    return {
+      value: tf.engine().runKernel(SWIGLU, { gate: g, up: u }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sg, su] = saved as [tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel(SWIGLU_GRAD, { gate: sg, up: su, dy }) as unknown as tf.Tensor[];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(gate, up) as T;
+}
+
+export interface AdamWStepOptions {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** Decoupled weight decay (0: none). */
+  weightDecay: number;
+  lr: number;
+  /** 1 - beta1^t and 1 - beta2^t. */
+  bc1: number;
+  bc2: number;
+}
+
+/**
+ * One AdamW step of one float32 variable in a single native pass, when the
+ * fused kernels are on (else undefined: the caller runs its TF.js ops).
+ * `m` and `v` are updated in place (they must be tensors only the optimiser
+ * holds); the new parameter is returned as a new tensor for `p.assign`. The
+ * float32 operations are those of src/train/adamw.ts in the same order.
+ */
+export function fusedAdamWStep(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, options: AdamWStepOptions): tf.Tensor | undefined {
+  if (!nativeFusedOn() || [p, g, m, v].some((t) => t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, p.shape))) return undefined;
+  return tf.engine().runKernel(ADAMW, { p, g, m, v }, { ...options }) as tf.Tensor;
 }

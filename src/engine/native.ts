@@ -30,6 +30,31 @@ export interface NativeAddon {
   ): void;
   softmaxXent(heap: Uint8Array, logits: number, labels: number, loss: number, lse: number, rows: number, vocab: number): void;
   softmaxXentGrad(heap: Uint8Array, logits: number, labels: number, lse: number, dy: number, dx: number, rows: number, vocab: number): void;
+  adamw(
+    heap: Uint8Array,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    out: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    biasCorrection1: number,
+    biasCorrection2: number,
+    epsilon: number,
+    lr: number,
+    lrTimesDecay: number,
+    decay: number,
+  ): void;
+  rmsNorm(heap: Uint8Array, x: number, y: number, r: number, rows: number, d: number, eps: number): void;
+  rmsNormGrad(heap: Uint8Array, x: number, r: number, dy: number, dx: number, rows: number, d: number): void;
+  swiglu(heap: Uint8Array, gate: number, up: number, y: number, n: number): void;
+  swigluGrad(heap: Uint8Array, gate: number, up: number, dy: number, dgate: number, dup: number, n: number): void;
+  /** Threads for the fused elementwise kernels (AdamW, RMSNorm, SwiGLU); 1 by default. */
+  setElementwiseThreads(n: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   blas(): string;
@@ -47,6 +72,18 @@ export interface NativeStatus {
 export const NATIVE_BUILD_COMMAND = "apt-get install -y build-essential python3 libopenblas-dev && npm run build:native";
 
 const require = createRequire(import.meta.url);
+/** Every function this version calls; an addon built from older sources lacks some. */
+const REQUIRED = [
+  "sgemm",
+  "softmaxXent",
+  "softmaxXentGrad",
+  "adamw",
+  "rmsNorm",
+  "rmsNormGrad",
+  "swiglu",
+  "swigluGrad",
+  "setElementwiseThreads",
+];
 let cached: NativeStatus | undefined;
 
 /** src/engine/native from this file, whether it runs from src/ (tsx) or dist/src/ (compiled). */
@@ -74,10 +111,18 @@ export function nativeStatus(): NativeStatus {
   }
   try {
     const addon = require(file) as NativeAddon;
+    const missing = REQUIRED.filter((f) => typeof (addon as unknown as Record<string, unknown>)[f] !== "function");
+    if (missing.length) {
+      cached = {
+        available: false,
+        reason: `native BLAS acceleration is off: the built addon is out of date (no ${missing.join(", ")}; rebuild: npm run build:native)`,
+      };
+      return cached;
+    }
     const blas = addon.blas();
     cached = {
       available: true,
-      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}, fused cross-entropy and rotary kernels`,
+      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}, fused cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
       blas,
       addon,
     };

@@ -26,6 +26,7 @@
  * const loss = model.loss(ids, tf.tensor2d([[5, 9, -100]], undefined, "int32"));
  */
 import * as tf from "@tensorflow/tfjs";
+import { rmsNormalize, swiglu } from "../engine/fused.js";
 import type { Rng } from "../util/rng.js";
 import { headDim, type LlamaConfig, validateConfig } from "./config.js";
 import type { KvCache } from "./kvcache.js";
@@ -389,7 +390,7 @@ export class LlamaModel {
     const norm = `${p}.post_attention_layernorm.weight`;
     const gate = this.project(x, norm, `${p}.mlp.gate_proj`, ctx);
     const up = this.project(x, norm, `${p}.mlp.up_proj`, ctx);
-    return this.linear(`${p}.mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D);
+    return this.linear(`${p}.mlp.down_proj`, swiglu(gate, up));
   }
 
   /**
@@ -429,11 +430,6 @@ export class LlamaModel {
       : tf.reshape(tf.transpose(tf.reshape(context, [b, nh, t, hd]), [0, 2, 1, 3]), [b * t, nh * hd]);
     return this.linear(`${p}.o_proj`, merged as tf.Tensor2D);
   }
-}
-
-/** x / sqrt(mean(x^2) + eps) per row; the norm's weight is folded into the next projection. */
-function rmsNormalize(x: tf.Tensor2D, eps: number): tf.Tensor2D {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), eps))) as tf.Tensor2D;
 }
 
 /** The last row of each sequence: [b * t, d] -> [b, d]. */

@@ -2,13 +2,15 @@
  * Causal language-model loss: mean cross-entropy over positions whose label
  * is not ignored, as logsumexp(logits) minus the target's logit. The target is
  * picked with a gather, never a one-hot [tokens, vocab] tensor (at vocab
- * 32000 that alone would be gigabytes).
+ * 32000 that alone would be gigabytes). On wasm with the native addon the
+ * whole softmax cross-entropy and its gradient are one fused kernel each.
  *
  * @example
  * // labels[t] is the target for logits[t]; -100 (any negative) is ignored.
  * const loss = causalLmLoss(model.forward(ids), labels);
  */
 import * as tf from "@tensorflow/tfjs";
+import { nativeFusedOn, softmaxCrossEntropy } from "../engine/fused.js";
 
 /**
  * `logits` [batch, t, vocab] (or [tokens, vocab]); `labels` int32 [batch, t]
@@ -23,6 +25,11 @@ export function causalLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
       throw new Error(`causalLmLoss: ${labels.size} labels for ${n} positions (shapes [${labels.shape}] and [${logits.shape}])`);
     const flat = tf.reshape(logits, [n, vocab]);
     const targets = tf.reshape(labels, [n]).toInt();
+    if (nativeFusedOn() && flat.dtype === "float32") {
+      // One native pass forward and one backward (src/engine/fused.ts); 0 where the label is negative.
+      const count = tf.maximum(tf.sum(tf.cast(tf.greaterEqual(targets, 0), "float32")), 1);
+      return tf.div(tf.sum(softmaxCrossEntropy(flat as tf.Tensor2D, targets as tf.Tensor1D)), count) as tf.Scalar;
+    }
     const valid = tf.greaterEqual(targets, 0);
     const safeTargets = tf.where(valid, targets, tf.zerosLike(targets));
     const offsets = tf.add(tf.mul(tf.range(0, n, 1, "int32"), tf.scalar(vocab, "int32")), safeTargets);

@@ -9,6 +9,7 @@
  * which is PyTorch's torch.optim.AdamW.
  */
 import * as tf from "@tensorflow/tfjs";
+import { fusedAdamWStep } from "../engine/fused.js";
 
 export interface AdamWOptions {
   beta1?: number;
@@ -61,6 +62,21 @@ export class AdamW {
       const m = this.slot(this.m, name, p);
       const v = this.slot(this.v, name, p);
       const wd = this.decay(name) ? this.weightDecay : 0;
+      // One native pass per variable on wasm with the addon (same float32 operations, same order).
+      const fused = fusedAdamWStep(p, g, m, v, {
+        beta1: this.beta1,
+        beta2: this.beta2,
+        epsilon: this.epsilon,
+        weightDecay: wd,
+        lr,
+        bc1,
+        bc2,
+      });
+      if (fused) {
+        p.assign(fused);
+        fused.dispose();
+        continue;
+      }
       tf.tidy(() => {
         const mNew = m.mul(this.beta1).add(g.mul(1 - this.beta1));
         const vNew = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));

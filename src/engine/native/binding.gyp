@@ -3,7 +3,8 @@
     {
       "target_name": "xalign_native",
       "sources": ["xalign_native.c"],
-      "cflags": ["-O3", "-std=c11"],
+      "cflags": ["-O3", "-std=c11", "-ffp-contract=off", "-pthread"],
+      "ldflags": ["-pthread"],
       "conditions": [
         ["OS=='linux'", {
           "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/aarch64-linux-gnu/openblas-pthread", "/usr/include/openblas"],

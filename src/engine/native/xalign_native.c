@@ -12,10 +12,21 @@
  *     (0 where label < 0), and the row's logsumexp kept for the gradient.
  *   softmaxXentGrad(heap, logitsOff, labelsOff, lseOff, dyOff, dxOff, rows, vocab)
  *     dx[r][v] = dy[r] * (softmax(logits[r])[v] - [v == label[r]]), 0 where label < 0.
+ *   adamw(heap, p, g, m, v, out, n, beta1, 1-beta1, beta2, 1-beta2, bc1, bc2, eps, lr, lr*wd, decay)
+ *     one AdamW step over one variable: m and v updated in place, the new
+ *     parameter written to `out`, with the float32 operations of
+ *     src/train/adamw.ts in the same order (so results match it bit for bit).
+ *   rmsNorm(heap, x, y, r, rows, d, eps) / rmsNormGrad(heap, x, r, dy, dx, rows, d)
+ *     y = x * r with r = 1/sqrt(mean(x^2) + eps) per row (kept for the gradient).
+ *   swiglu(heap, gate, up, y, n) / swigluGrad(heap, gate, up, dy, dgate, dup, n)
+ *     y = gate * sigmoid(gate) * up.
  *   setThreads(n), getThreads(), blas(): string
+ *   setElementwiseThreads(n): the fused kernels above split their loops over n
+ *     pthreads (default 1) when the work is large enough to pay for the start.
  */
 #include <math.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -167,6 +178,266 @@ static napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- parallel loops ---------------------------------------------------- */
+
+static int ew_threads = 1;
+#define MAX_THREADS 16
+#define PARALLEL_MIN 32768 /* elements below which one thread does the whole loop */
+
+typedef void (*range_fn)(void *ctx, int64_t lo, int64_t hi);
+typedef struct {
+  range_fn fn;
+  void *ctx;
+  int64_t lo, hi;
+} range_job;
+
+static void *run_range(void *arg) {
+  range_job *j = (range_job *)arg;
+  j->fn(j->ctx, j->lo, j->hi);
+  return NULL;
+}
+
+/* fn over [0, n) in ew_threads contiguous chunks; `work` is the element count the loop touches. */
+static void parallel_for(int64_t n, int64_t work, range_fn fn, void *ctx) {
+  int t = ew_threads;
+  if (t > n) t = (int)n;
+  if (t <= 1 || work < PARALLEL_MIN) {
+    fn(ctx, 0, n);
+    return;
+  }
+  pthread_t ids[MAX_THREADS];
+  range_job jobs[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  for (int i = 0; i < t; i++) {
+    jobs[i].fn = fn;
+    jobs[i].ctx = ctx;
+    jobs[i].lo = n * i / t;
+    jobs[i].hi = n * (i + 1) / t;
+  }
+  for (int i = 1; i < t; i++) started[i] = pthread_create(&ids[i], NULL, run_range, &jobs[i]) == 0;
+  run_range(&jobs[0]);
+  for (int i = 1; i < t; i++) {
+    if (started[i]) pthread_join(ids[i], NULL);
+    else run_range(&jobs[i]);
+  }
+}
+
+/* ---- arguments --------------------------------------------------------- */
+
+#define MAX_ARGS 20
+
+/* The heap (argv[0], a Uint8Array) and argv[1..count] as doubles (exact for offsets below 2^53). */
+static uint8_t *heap_nums(napi_env env, napi_callback_info info, size_t count, double *out, size_t *bytes) {
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
+  if (count + 1 > MAX_ARGS || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != count + 1) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: wrong number of arguments");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  void *data;
+  napi_value buffer;
+  size_t byte_offset;
+  if (napi_get_typedarray_info(env, argv[0], &type, bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the heap must be a Uint8Array");
+    return NULL;
+  }
+  for (size_t i = 0; i < count; i++) {
+    if (napi_get_value_double(env, argv[i + 1], &out[i]) != napi_ok) {
+      napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: arguments after the heap must be numbers");
+      return NULL;
+    }
+  }
+  return (uint8_t *)data;
+}
+
+static int in_heap_d(double off, double n, size_t bytes) {
+  return off >= 0 && n >= 0 && (int64_t)off % 4 == 0 && off + n * 4 <= (double)bytes;
+}
+
+#define BOUNDS(cond, what)                                                           \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      napi_throw_range_error(env, "XA_NATIVE_BOUNDS", what ": operands outside the heap"); \
+      return NULL;                                                                   \
+    }                                                                                \
+  } while (0)
+
+/* ---- AdamW ------------------------------------------------------------- */
+
+typedef struct {
+  float *p, *m, *v, *out;
+  const float *g;
+  float b1, omb1, b2, omb2, bc1, bc2, eps, lr, lrwd;
+  int decay;
+} adamw_ctx;
+
+static void adamw_range(void *arg, int64_t lo, int64_t hi) {
+  const adamw_ctx *c = (const adamw_ctx *)arg;
+  for (int64_t i = lo; i < hi; i++) {
+    const float g = c->g[i];
+    const float m = c->m[i] * c->b1 + g * c->omb1;
+    const float v = c->v[i] * c->b2 + (g * g) * c->omb2;
+    const float update = (m / c->bc1) / (sqrtf(v / c->bc2) + c->eps);
+    const float p = c->p[i];
+    const float decayed = c->decay ? p - p * c->lrwd : p;
+    c->m[i] = m;
+    c->v[i] = v;
+    c->out[i] = decayed - update * c->lr;
+  }
+}
+
+static napi_value AdamW(napi_env env, napi_callback_info info) {
+  double a[16];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 16, a, &bytes);
+  if (!heap) return NULL;
+  const double n = a[5];
+  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes) && in_heap_d(a[3], n, bytes) &&
+             in_heap_d(a[4], n, bytes),
+         "adamw");
+  adamw_ctx c = {
+      (float *)(heap + (int64_t)a[0]), (float *)(heap + (int64_t)a[2]), (float *)(heap + (int64_t)a[3]),
+      (float *)(heap + (int64_t)a[4]), (const float *)(heap + (int64_t)a[1]),
+      (float)a[6], (float)a[7], (float)a[8], (float)a[9], (float)a[10], (float)a[11], (float)a[12], (float)a[13], (float)a[14],
+      a[15] != 0,
+  };
+  parallel_for((int64_t)n, (int64_t)n, adamw_range, &c);
+  return NULL;
+}
+
+/* ---- RMSNorm ----------------------------------------------------------- */
+
+typedef struct {
+  const float *x, *dy;
+  float *y, *r, *dx;
+  const float *rin;
+  int64_t d;
+  float eps;
+} rms_ctx;
+
+static void rms_range(void *arg, int64_t lo, int64_t hi) {
+  const rms_ctx *c = (const rms_ctx *)arg;
+  const int64_t d = c->d;
+  for (int64_t row = lo; row < hi; row++) {
+    const float *x = c->x + row * d;
+    float *y = c->y + row * d;
+    double ss = 0;
+    for (int64_t i = 0; i < d; i++) ss += (double)x[i] * x[i];
+    const float r = 1.0f / sqrtf((float)(ss / (double)d) + c->eps);
+    c->r[row] = r;
+    for (int64_t i = 0; i < d; i++) y[i] = x[i] * r;
+  }
+}
+
+static void rms_grad_range(void *arg, int64_t lo, int64_t hi) {
+  const rms_ctx *c = (const rms_ctx *)arg;
+  const int64_t d = c->d;
+  for (int64_t row = lo; row < hi; row++) {
+    const float *x = c->x + row * d;
+    const float *dy = c->dy + row * d;
+    float *dx = c->dx + row * d;
+    const float r = c->rin[row];
+    double dot = 0;
+    for (int64_t i = 0; i < d; i++) dot += (double)dy[i] * x[i];
+    const float k = (float)(dot * (double)r * r * r / (double)d);
+    for (int64_t i = 0; i < d; i++) dx[i] = dy[i] * r - x[i] * k;
+  }
+}
+
+static napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  double a[6];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
+  if (!heap) return NULL;
+  const double rows = a[3], d = a[4];
+  BOUNDS(d > 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], rows * d, bytes) && in_heap_d(a[2], rows, bytes), "rmsNorm");
+  rms_ctx c = {(const float *)(heap + (int64_t)a[0]), NULL, (float *)(heap + (int64_t)a[1]), (float *)(heap + (int64_t)a[2]),
+               NULL, NULL, (int64_t)d, (float)a[5]};
+  parallel_for((int64_t)rows, (int64_t)(rows * d), rms_range, &c);
+  return NULL;
+}
+
+static napi_value RmsNormGrad(napi_env env, napi_callback_info info) {
+  double a[6];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
+  if (!heap) return NULL;
+  const double rows = a[4], d = a[5];
+  BOUNDS(d > 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], rows, bytes) && in_heap_d(a[2], rows * d, bytes) &&
+             in_heap_d(a[3], rows * d, bytes),
+         "rmsNormGrad");
+  rms_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[2]), NULL, NULL,
+               (float *)(heap + (int64_t)a[3]), (const float *)(heap + (int64_t)a[1]), (int64_t)d, 0.0f};
+  parallel_for((int64_t)rows, (int64_t)(rows * d), rms_grad_range, &c);
+  return NULL;
+}
+
+/* ---- SwiGLU ------------------------------------------------------------ */
+
+typedef struct {
+  const float *gate, *up, *dy;
+  float *y, *dgate, *dup;
+} swiglu_ctx;
+
+static void swiglu_range(void *arg, int64_t lo, int64_t hi) {
+  const swiglu_ctx *c = (const swiglu_ctx *)arg;
+  for (int64_t i = lo; i < hi; i++) {
+    const float g = c->gate[i];
+    const float s = 1.0f / (1.0f + expf(-g));
+    c->y[i] = g * s * c->up[i];
+  }
+}
+
+static void swiglu_grad_range(void *arg, int64_t lo, int64_t hi) {
+  const swiglu_ctx *c = (const swiglu_ctx *)arg;
+  for (int64_t i = lo; i < hi; i++) {
+    const float g = c->gate[i], u = c->up[i], dy = c->dy[i];
+    const float s = 1.0f / (1.0f + expf(-g));
+    c->dup[i] = dy * g * s;
+    c->dgate[i] = dy * u * s * (1.0f + g * (1.0f - s));
+  }
+}
+
+static napi_value Swiglu(napi_env env, napi_callback_info info) {
+  double a[4];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 4, a, &bytes);
+  if (!heap) return NULL;
+  const double n = a[3];
+  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes), "swiglu");
+  swiglu_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), NULL, (float *)(heap + (int64_t)a[2]),
+                  NULL, NULL};
+  parallel_for((int64_t)n, (int64_t)n, swiglu_range, &c);
+  return NULL;
+}
+
+static napi_value SwigluGrad(napi_env env, napi_callback_info info) {
+  double a[6];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
+  if (!heap) return NULL;
+  const double n = a[5];
+  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes) && in_heap_d(a[3], n, bytes) &&
+             in_heap_d(a[4], n, bytes),
+         "swigluGrad");
+  swiglu_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]),
+                  NULL, (float *)(heap + (int64_t)a[3]), (float *)(heap + (int64_t)a[4])};
+  parallel_for((int64_t)n, (int64_t)n, swiglu_grad_range, &c);
+  return NULL;
+}
+
+static napi_value SetElementwiseThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc == 1) {
+    int64_t n = arg_int(env, argv[0]);
+    ew_threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+  }
+  return NULL;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -194,6 +465,12 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXent", NULL, SoftmaxXent, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXentGrad", NULL, SoftmaxXentGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_default, NULL},
+      {"rmsNorm", NULL, RmsNorm, NULL, NULL, NULL, napi_default, NULL},
+      {"rmsNormGrad", NULL, RmsNormGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"swiglu", NULL, Swiglu, NULL, NULL, NULL, napi_default, NULL},
+      {"swigluGrad", NULL, SwigluGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"setElementwiseThreads", NULL, SetElementwiseThreads, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blas", NULL, Blas, NULL, NULL, NULL, napi_default, NULL},
