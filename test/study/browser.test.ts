@@ -1,0 +1,382 @@
+/**
+ * What a reader sees in an executed study notebook: 00-quickstart and
+ * 03-target-vs-source run headless in smoke mode (`runStudy`, as in
+ * notebooks.test.ts; 03 with one seed), and the executed files are opened,
+ * NOT re-executed, in the classic notebook (Debian's jupyter-notebook on
+ * loopback with a token) in headless Chromium (Debian's, through
+ * playwright-core). The xalign kernel spec is installed into a temporary
+ * prefix, as a user would have it, so opening a notebook starts an idle
+ * kernel and no "kernel not found" dialog.
+ *
+ * The classic notebook does not trust a notebook it did not execute or sign:
+ * it strips <script> and <svg> from text/html outputs, ignores image/svg+xml
+ * outputs (it shows their text/plain) and runs no JavaScript. So on opening,
+ * the HTML tables and the training displays' progress text render, but the
+ * loss curves (inline SVG) and the plotly figure (the text/html output whose
+ * scripts define window.Plotly and draw it) do not; the classic notebook has
+ * no renderer for application/vnd.plotly.v1+json. The test checks the
+ * untrusted view, records the missing figures as a `todo`, then trusts the
+ * notebooks the way a user does (the "Not Trusted" indicator, then "Trust":
+ * the server signs the notebook and the page reloads; `jupyter trust`, here
+ * `python3 -m nbformat.sign` with the same JUPYTER_DATA_DIR, signs the same
+ * way) and checks that the loss curves and the plotly figure render as SVG.
+ * Full-page screenshots are kept in test-artifacts/ (not committed).
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { main } from "../../src/cli/index.js";
+import { runStudy } from "../../src/study/verify.js";
+import { CHROMIUM, CHROMIUM_ARGS, repoRoot, tempDir } from "../helpers.js";
+import { NEEDS_BUILD } from "../kernel/kernel-helpers.js";
+
+const MISSING = !existsSync(CHROMIUM)
+  ? "Debian's chromium is not installed (apt-get install chromium)"
+  : !existsSync("/usr/bin/jupyter-notebook")
+    ? "Debian's classic notebook is not installed (apt-get install jupyter-notebook)"
+    : NEEDS_BUILD;
+
+const NOTEBOOKS = ["00-quickstart", "03-target-vs-source"] as const;
+type Name = (typeof NOTEBOOKS)[number];
+/** A column each notebook's tables carry (besides comparing every table with the saved outputs). */
+const HEADER: Record<Name, string> = { "00-quickstart": "shared_token_rate", "03-target-vs-source": "qa_contains_sd" };
+
+interface Output {
+  output_type: string;
+  data?: Record<string, unknown>;
+}
+interface Cell {
+  cell_type: string;
+  execution_count?: number | null;
+  outputs?: Output[];
+}
+
+/** What the executed notebook saved, to compare with what the page shows. */
+interface Saved {
+  /** The header row of every saved HTML table, in order. */
+  tableHeaders: string[][];
+  /** Training displays (text/html with a progress line). */
+  trainingDisplays: number;
+  /** image/svg+xml outputs (the loss curve after training). */
+  svgOutputs: number;
+  /** Titles of the saved plotly figures. */
+  plotlyTitles: string[];
+  /** Execution counts of the code cells, in order. */
+  executionCounts: (number | null)[];
+}
+
+function text(v: unknown): string {
+  return Array.isArray(v) ? v.join("") : String(v ?? "");
+}
+
+type PlotlyJson = { layout?: { title?: { text?: string } | string } };
+
+function savedView(nb: { cells: Cell[] }): Saved {
+  const code = nb.cells.filter((c) => c.cell_type === "code");
+  const outputs = code.flatMap((c) => c.outputs ?? []);
+  const html = outputs.map((o) => text(o.data?.["text/html"])).filter((h) => h.length > 0);
+  const tableHeaders = html.flatMap((h) =>
+    [...h.matchAll(/<thead>([\s\S]*?)<\/thead>/g)].map((m) => [...(m[1] ?? "").matchAll(/<th>([\s\S]*?)<\/th>/g)].map((th) => th[1] ?? "")),
+  );
+  const plotlyTitles = outputs
+    .map((o) => o.data?.["application/vnd.plotly.v1+json"] as PlotlyJson | undefined)
+    .filter((f): f is PlotlyJson => f !== undefined)
+    .map((f) => (typeof f.layout?.title === "string" ? f.layout.title : (f.layout?.title?.text ?? "")));
+  return {
+    tableHeaders,
+    trainingDisplays: html.filter((h) => h.includes('class="xalign-progress"')).length,
+    svgOutputs: outputs.filter((o) => o.data?.["image/svg+xml"] !== undefined).length,
+    plotlyTitles,
+    executionCounts: code.map((c) => c.execution_count ?? null),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitForServer(url: string, server: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`jupyter notebook exited: ${log()}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`jupyter notebook did not start: ${log()}`);
+}
+
+interface Jupyterish {
+  Jupyter?: { notebook?: { _fully_loaded?: boolean; trusted?: boolean; kernel?: { is_connected(): boolean } | null } };
+}
+
+/** What a reader sees in the open notebook's outputs. */
+interface Shown {
+  trusted: boolean;
+  trustIndicator: string;
+  prompts: string[];
+  tableHeaders: string[][];
+  progress: { text: string; value: number; max: number; curves: number }[];
+  svgOutputs: number;
+  plots: { mainSvgs: number; title: string; legend: string[]; height: number; text: string }[];
+}
+
+/** A screenshot of the whole notebook: the classic notebook scrolls inside #site, so the viewport is grown to fit it first. */
+async function screenshotWhole(page: Page, file: string): Promise<void> {
+  const height = await page.evaluate(
+    () => (document.querySelector("#header")?.getBoundingClientRect().height ?? 0) + (document.querySelector("#site")?.scrollHeight ?? 0),
+  );
+  await page.setViewportSize({ width: 1100, height: Math.min(Math.max(900, Math.ceil(height) + 40), 20_000) });
+  await page.waitForTimeout(1000);
+  await mkdir(join(repoRoot(), "test-artifacts"), { recursive: true });
+  await page.screenshot({ path: join(repoRoot(), "test-artifacts", file), fullPage: true });
+  await page.setViewportSize({ width: 1100, height: 900 });
+}
+
+async function open(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as Jupyterish).Jupyter?.notebook?._fully_loaded === true, undefined, {
+    timeout: 120_000,
+  });
+}
+
+async function shown(page: Page): Promise<Shown> {
+  return page.evaluate(() => {
+    const nb = (window as unknown as Jupyterish).Jupyter?.notebook;
+    const all = (sel: string, root: ParentNode = document) => Array.from(root.querySelectorAll(sel));
+    return {
+      trusted: nb?.trusted === true,
+      trustIndicator: document.querySelector("#notification_trusted")?.textContent?.trim() ?? "",
+      prompts: all(".code_cell .input_prompt").map((p) => (p.textContent ?? "").replace(/\s+/g, "")),
+      tableHeaders: all(".output_area table").map((t) => all("thead th", t).map((th) => th.textContent ?? "")),
+      progress: all(".output_area .xalign-progress").map((p) => {
+        const bar = p.querySelector("progress");
+        return {
+          text: p.textContent ?? "",
+          value: Number(bar?.getAttribute("value")),
+          max: Number(bar?.getAttribute("max")),
+          curves: p.closest(".xalign-training")?.querySelectorAll("svg path").length ?? 0,
+        };
+      }),
+      svgOutputs: all(".output_area .output_svg svg").length,
+      plots: all(".output_area .xalign-plot").map((d) => ({
+        mainSvgs: all("svg.main-svg", d).length,
+        title: d.querySelector(".gtitle")?.textContent ?? "",
+        legend: all(".legendtext", d).map((l) => l.textContent ?? ""),
+        height: d.getBoundingClientRect().height,
+        text: d.textContent ?? "",
+      })),
+    };
+  });
+}
+
+describe("executed study notebooks opened in the classic notebook (headless Chromium)", { skip: MISSING }, () => {
+  let dirs: { dir: string; cleanup: () => Promise<void> };
+  const envSaved = { cache: process.env.XALIGN_CACHE, runs: process.env.XALIGN_RUNS };
+  const saved = new Map<Name, Saved>();
+  let server: ChildProcess | undefined;
+  let serverLog = "";
+  let context: BrowserContext | undefined;
+  let page: Page;
+  let base = "";
+  let token = "";
+  const url = (n: Name) => `${base}/notebooks/${n}.ipynb?token=${token}`;
+  const untrusted = new Map<Name, Shown>();
+
+  before(
+    async () => {
+      dirs = await tempDir("xalign-nb-browser-");
+      const { dir } = dirs;
+      process.env.XALIGN_CACHE = join(dir, "cache");
+      process.env.XALIGN_RUNS = join(dir, "runs");
+      // Smoke mode, one seed: 03 trains 4 arms instead of 12 and still draws its figure.
+      const runs = await runStudy(
+        NOTEBOOKS.map((n) => join(repoRoot(), "notebooks", `${n}.ipynb`)),
+        { parameters: { mode: "smoke", backend: "cpu", seeds: [0] } },
+      );
+      await mkdir(join(dir, "work"));
+      for (const [i, n] of NOTEBOOKS.entries()) {
+        const r = runs[i];
+        assert.ok(r, `${n} ran`);
+        assert.equal(r.error, undefined, `${n}: ${r.error}`);
+        assert.ok(r.runDir, `${n} recorded a run`);
+        const executed = join(r.runDir, `${n}.ipynb`);
+        saved.set(n, savedView(JSON.parse(await readFile(executed, "utf8"))));
+        await copyFile(executed, join(dir, "work", `${n}.ipynb`));
+      }
+
+      assert.equal(await main(["kernel", "install", "--prefix", dir]), 0);
+      const port = await freePort();
+      token = randomBytes(16).toString("hex");
+      server = spawn(
+        "/usr/bin/jupyter-notebook",
+        [
+          "--no-browser",
+          "--ip=127.0.0.1",
+          `--port=${port}`,
+          "--port-retries=0",
+          `--NotebookApp.token=${token}`,
+          `--notebook-dir=${join(dir, "work")}`,
+          ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
+        ],
+        {
+          env: {
+            ...process.env,
+            JUPYTER_PATH: join(dir, "share", "jupyter"),
+            JUPYTER_DATA_DIR: join(dir, "data"),
+            JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
+            JUPYTER_CONFIG_DIR: join(dir, "config"),
+          },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      server.stdout?.on("data", (d: Buffer) => (serverLog += d.toString()));
+      server.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
+      base = `http://127.0.0.1:${port}`;
+      await waitForServer(`${base}/api?token=${token}`, server, () => serverLog);
+      context = await chromium.launchPersistentContext(join(dir, "chromium"), {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: CHROMIUM_ARGS,
+        viewport: { width: 1100, height: 900 },
+      });
+      page = context.pages()[0] ?? (await context.newPage());
+    },
+    { timeout: 900_000 },
+  );
+
+  after(async () => {
+    await context?.close();
+    if (server && server.exitCode === null) {
+      server.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 1500));
+      if (server.exitCode === null) server.kill("SIGKILL");
+    }
+    for (const [k, v] of [
+      ["XALIGN_CACHE", envSaved.cache],
+      ["XALIGN_RUNS", envSaved.runs],
+    ] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await dirs?.cleanup();
+  });
+
+  it("the executed notebooks saved HTML tables, training displays and (03) a plotly figure", () => {
+    const qs = saved.get("00-quickstart");
+    const tvs = saved.get("03-target-vs-source");
+    assert.ok(qs && tvs);
+    assert.deepEqual(qs.tableHeaders[0], ["lang", "name", "shared_token_rate", "crossing_rate", "pretrain_share"]);
+    assert.ok(qs.tableHeaders.some((h) => h.join() === "lang,task,contains,em,f1,chance,bleu,chrf"));
+    assert.ok(tvs.tableHeaders.some((h) => h[0] === "arm" && h.includes("qa_contains_sd")));
+    assert.ok(qs.trainingDisplays >= 1 && tvs.trainingDisplays >= 4);
+    assert.equal(qs.plotlyTitles.length, 0);
+    assert.equal(tvs.plotlyTitles.length, 1);
+    assert.match(tvs.plotlyTitles[0] ?? "", /Non-English QA/);
+  });
+
+  for (const n of NOTEBOOKS) {
+    it(`${n}, just opened (not trusted): its tables and the training displays' final progress, without re-executing`, {
+      timeout: 240_000,
+    }, async () => {
+      await open(page, url(n));
+      // Let the outputs settle (a trusted notebook's scripts would draw now; these must not run).
+      await page.waitForTimeout(3000);
+      const s = await shown(page);
+      const want = saved.get(n);
+      assert.ok(want);
+      untrusted.set(n, s);
+      assert.equal(s.trusted, false);
+      assert.equal(s.trustIndicator, "Not Trusted");
+      // Not re-executed: the prompts carry the saved execution counts, none is running.
+      assert.deepEqual(
+        s.prompts,
+        want.executionCounts.map((c) => `In[${c ?? ""}]:`),
+      );
+      // Every saved HTML table is shown, with its header row.
+      assert.deepEqual(s.tableHeaders, want.tableHeaders);
+      // Every training display shows its final state: a full bar and "status done".
+      assert.equal(s.progress.length, want.trainingDisplays);
+      for (const p of s.progress) {
+        assert.match(p.text, /(\d+)\/\1\s.*100%.*loss \d.*status done/);
+        assert.ok(p.max > 0 && p.value === p.max, `full progress bar: ${p.value}/${p.max}`);
+      }
+      assert.ok(
+        s.tableHeaders.some((h) => h.includes(HEADER[n])),
+        `a table with a "${HEADER[n]}" column: ${JSON.stringify(s.tableHeaders)}`,
+      );
+      if (n === "03-target-vs-source") assert.equal(s.plots.length, 1, "the figure's div is in the page");
+      await screenshotWhole(page, `study-notebook-classic-untrusted-${n}.png`);
+    });
+  }
+
+  it("just opened (not trusted): the loss curves and the plotly figure (or a hint in its place) are visible", {
+    todo:
+      "untrusted, the classic notebook strips <svg>/<script>/style from text/html and ignores image/svg+xml: the loss " +
+      "curves are missing (their axis labels leak as loose text) and the plotly figure's div is empty, with no hint; " +
+      "they render once trusted (next tests)",
+  }, () => {
+    for (const n of NOTEBOOKS) {
+      const s = untrusted.get(n);
+      const want = saved.get(n);
+      assert.ok(s && want, `${n} was opened`);
+      for (const p of s.progress) assert.ok(p.curves > 0, `${n}: a loss curve next to "${p.text.slice(0, 40)}"`);
+      assert.equal(s.svgOutputs, want.svgOutputs, `${n}: image/svg+xml outputs shown`);
+      for (const plot of s.plots) assert.ok(plot.mainSvgs > 0 || plot.text.trim().length > 0, `${n}: the figure or a hint`);
+    }
+  });
+
+  for (const n of NOTEBOOKS) {
+    it(`${n}, trusted from the "Not Trusted" indicator: loss curves and plotly figures render as SVG`, { timeout: 240_000 }, async () => {
+      const want = saved.get(n);
+      assert.ok(want);
+      await open(page, url(n));
+      await page.click("#notification_trusted");
+      const dialog = page.locator(".modal-dialog", { hasText: "Trust this notebook?" });
+      await dialog.waitFor({ timeout: 30_000 });
+      await Promise.all([page.waitForEvent("load", { timeout: 120_000 }), dialog.getByRole("button", { name: "Trust" }).click()]);
+      await page.waitForFunction(() => (window as unknown as Jupyterish).Jupyter?.notebook?._fully_loaded === true, undefined, {
+        timeout: 120_000,
+      });
+      if (want.plotlyTitles.length > 0) await page.waitForSelector(".output_area .xalign-plot svg.main-svg", { timeout: 120_000 });
+      const s = await shown(page);
+      assert.equal(s.trusted, true);
+      assert.equal(s.trustIndicator, "Trusted");
+      assert.deepEqual(
+        s.prompts,
+        want.executionCounts.map((c) => `In[${c ?? ""}]:`),
+      );
+      assert.deepEqual(s.tableHeaders, want.tableHeaders);
+      assert.equal(s.progress.length, want.trainingDisplays);
+      for (const p of s.progress) {
+        assert.match(p.text, /status done/);
+        assert.ok(p.curves > 0, `a loss curve next to "${p.text.slice(0, 40)}"`);
+      }
+      assert.equal(s.svgOutputs, want.svgOutputs, "image/svg+xml outputs shown as SVG");
+      assert.equal(s.plots.length, want.plotlyTitles.length);
+      for (const [i, plot] of s.plots.entries()) {
+        assert.ok(plot.mainSvgs > 0, "plotly drew SVG");
+        assert.equal(plot.title, want.plotlyTitles[i]);
+        assert.ok(plot.height > 100, `the figure has a height (${plot.height}px)`);
+        if (n === "03-target-vs-source") assert.deepEqual(plot.legend, ["none", "target", "source", "both"]);
+      }
+      await screenshotWhole(page, n === "03-target-vs-source" ? "study-notebook-classic.png" : `study-notebook-classic-${n}.png`);
+    });
+  }
+});
