@@ -65,7 +65,20 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       return dx;
     }) as tf.KernelConfig["kernelFunc"],
   });
-  tf.registerKernel({ kernelName: ROTARY, backendName: "wasm", kernelFunc: wasmRotary as tf.KernelConfig["kernelFunc"] });
+  tf.registerKernel({
+    kernelName: ROTARY,
+    backendName: "wasm",
+    kernelFunc: (({ inputs, backend, attrs }: KernelArgs) => {
+      const b = backend as WasmBackend;
+      const { x, cos, sin } = inputs as Record<"x" | "cos" | "sin", tf.TensorInfo>;
+      const out = b.makeOutput(x.shape, "float32");
+      const d = x.shape[x.shape.length - 1] as number;
+      const t = x.shape[x.shape.length - 2] as number;
+      const sign = (attrs?.sign as number | undefined) ?? 1;
+      addon.rotary(b.wasm.HEAPU8, offset(b, x), offset(b, cos), offset(b, sin), offset(b, out), sizeOf(x) / d, t, d, sign);
+      return out;
+    }) as tf.KernelConfig["kernelFunc"],
+  });
   const register = (
     kernelName: string,
     fn: (b: WasmBackend, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, unknown>) => unknown,
@@ -136,39 +149,12 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
   return true;
 }
 
-/**
- * y = x * cos + rotate_half(x) * sign * sin over the last axis, in one pass on
- * the wasm heap. With sign -1 it is the gradient: rotate-half tables repeat
- * each frequency in both halves, so the transpose of the rotation is the
- * rotation by -angle.
+/*
+ * Rotary (XalignRotary): y = x * cos + rotate_half(x) * sign * sin over the last
+ * axis. With sign -1 it is the gradient: rotate-half tables repeat each
+ * frequency in both halves, so the transpose of the rotation is the rotation
+ * by -angle.
  */
-function wasmRotary({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const b = backend as WasmBackend;
-  const { x, cos, sin } = inputs as Record<"x" | "cos" | "sin", tf.TensorInfo>;
-  const sign = (attrs?.sign as number | undefined) ?? 1;
-  const out = b.makeOutput(x.shape, "float32");
-  const heap = b.wasm.HEAPU8.buffer;
-  const view = (t: tf.TensorInfo, n: number): Float32Array => new Float32Array(heap, b.dataIdMap.get(t.dataId).memoryOffset, n);
-  const d = x.shape[x.shape.length - 1] as number;
-  const t = x.shape[x.shape.length - 2] as number;
-  const size = x.shape.reduce((p, q) => p * q, 1);
-  const xs = view(x, size);
-  const ys = view(out, size);
-  const cs = view(cos, t * d);
-  const ss = view(sin, t * d);
-  const half = d / 2;
-  for (let row = 0; row < size / d; row++) {
-    const base = row * d;
-    const tb = (row % t) * d;
-    for (let i = 0; i < half; i++) {
-      const a = xs[base + i] as number;
-      const c = xs[base + i + half] as number;
-      ys[base + i] = a * (cs[tb + i] as number) - sign * c * (ss[tb + i] as number);
-      ys[base + i + half] = c * (cs[tb + i + half] as number) + sign * a * (ss[tb + i + half] as number);
-    }
-  }
-  return out;
-}
 
 function sizeOf(t: tf.TensorInfo): number {
   return t.shape.reduce((a, b) => a * b, 1);
@@ -224,10 +210,17 @@ export function rotaryEmbedding<T extends tf.Tensor>(x: T, cos: tf.Tensor2D, sin
       return x.mul(cos).add(tf.concat([b.neg(), a], -1).mul(sin)) as T;
     });
   }
-  const op = tf.customGrad(((input: tf.Tensor) => ({
-    value: tf.engine().runKernel(ROTARY, { x: input, cos, sin }, { sign: 1 }) as tf.Tensor,
-    gradFunc: (dy: tf.Tensor) => tf.engine().runKernel(ROTARY, { x: dy, cos, sin }, { sign: -1 }) as tf.Tensor,
-  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const op = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    // The tables are saved: the caller's tidy may dispose them before the backward pass runs.
+    save([cos, sin]);
+    return {
+      value: tf.engine().runKernel(ROTARY, { x: input, cos, sin }, { sign: 1 }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [c, s] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return tf.engine().runKernel(ROTARY, { x: dy, cos: c, sin: s }, { sign: -1 }) as tf.Tensor;
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(x) as T;
 }
 

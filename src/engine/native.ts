@@ -53,6 +53,7 @@ export interface NativeAddon {
   rmsNormGrad(heap: Uint8Array, x: number, r: number, dy: number, dx: number, rows: number, d: number): void;
   swiglu(heap: Uint8Array, gate: number, up: number, y: number, n: number): void;
   swigluGrad(heap: Uint8Array, gate: number, up: number, dy: number, dgate: number, dup: number, n: number): void;
+  rotary(heap: Uint8Array, x: number, cos: number, sin: number, y: number, rows: number, t: number, d: number, sign: number): void;
   /** Threads for the fused elementwise kernels (AdamW, RMSNorm, SwiGLU); 1 by default. */
   setElementwiseThreads(n: number): void;
   setThreads(n: number): void;

@@ -26,7 +26,7 @@
  * const loss = model.loss(ids, tf.tensor2d([[5, 9, -100]], undefined, "int32"));
  */
 import * as tf from "@tensorflow/tfjs";
-import { rmsNormalize, swiglu } from "../engine/fused.js";
+import { nativeFusedOn, rmsNormalize, rotaryEmbedding, swiglu } from "../engine/fused.js";
 import type { Rng } from "../util/rng.js";
 import { headDim, type LlamaConfig, validateConfig } from "./config.js";
 import type { KvCache } from "./kvcache.js";
@@ -410,7 +410,11 @@ export class LlamaModel {
     const norm = `model.layers.${layer}.input_layernorm.weight`;
     const rope = (module: string, heads: number, tables: { cos: tf.Tensor2D; sin: tf.Tensor2D }) => {
       const rows = tf.reshape(this.project(x, norm, module, ctx), [b * t * heads, hd]) as tf.Tensor2D;
-      return tf.reshape(applyRotary(rows, tables.cos, tables.sin, this.rotateHalf), [b, t, heads, hd]) as tf.Tensor4D;
+      // Native: one fused pass each way (tables are per row, so row r uses table row r); else rotate-half as a matMul.
+      const rotated = nativeFusedOn()
+        ? rotaryEmbedding(rows, tables.cos, tables.sin)
+        : applyRotary(rows, tables.cos, tables.sin, this.rotateHalf);
+      return tf.reshape(rotated, [b, t, heads, hd]) as tf.Tensor4D;
     };
     const q = rope(`${p}.q_proj`, nh, ctx.query);
     const k = rope(`${p}.k_proj`, nkv, ctx.key);

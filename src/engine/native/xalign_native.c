@@ -20,6 +20,8 @@
  *     y = x * r with r = 1/sqrt(mean(x^2) + eps) per row (kept for the gradient).
  *   swiglu(heap, gate, up, y, n) / swigluGrad(heap, gate, up, dy, dgate, dup, n)
  *     y = gate * sigmoid(gate) * up.
+ *   rotary(heap, x, cos, sin, y, rows, t, d, sign)
+ *     y = x * cos + rotate_half(x) * sign * sin over rows of d, row r using table row r % t.
  *   setThreads(n), getThreads(), blas(): string
  *   setElementwiseThreads(n): the fused kernels above split their loops over n
  *     pthreads (default 1) when the work is large enough to pay for the start.
@@ -427,6 +429,46 @@ static napi_value SwigluGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- rotary ------------------------------------------------------------ */
+
+typedef struct {
+  const float *x, *cos, *sin;
+  float *y;
+  int64_t t, d;
+  float sign;
+} rotary_ctx;
+
+static void rotary_range(void *arg, int64_t lo, int64_t hi) {
+  const rotary_ctx *c = (const rotary_ctx *)arg;
+  const int64_t d = c->d, half = d / 2;
+  for (int64_t row = lo; row < hi; row++) {
+    const float *x = c->x + row * d;
+    float *y = c->y + row * d;
+    const float *cs = c->cos + (row % c->t) * d;
+    const float *ss = c->sin + (row % c->t) * d;
+    for (int64_t i = 0; i < half; i++) {
+      const float a = x[i], b = x[i + half];
+      y[i] = a * cs[i] - c->sign * b * ss[i];
+      y[i + half] = b * cs[i + half] + c->sign * a * ss[i + half];
+    }
+  }
+}
+
+static napi_value Rotary(napi_env env, napi_callback_info info) {
+  double a[8];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 8, a, &bytes);
+  if (!heap) return NULL;
+  const double rows = a[4], t = a[5], d = a[6];
+  BOUNDS(t > 0 && d > 0 && (int64_t)d % 2 == 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], t * d, bytes) &&
+             in_heap_d(a[2], t * d, bytes) && in_heap_d(a[3], rows * d, bytes),
+         "rotary");
+  rotary_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]),
+                  (float *)(heap + (int64_t)a[3]), (int64_t)t, (int64_t)d, (float)a[7]};
+  parallel_for((int64_t)rows, (int64_t)(rows * d), rotary_range, &c);
+  return NULL;
+}
+
 static napi_value SetElementwiseThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -470,6 +512,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"rmsNormGrad", NULL, RmsNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"swiglu", NULL, Swiglu, NULL, NULL, NULL, napi_default, NULL},
       {"swigluGrad", NULL, SwigluGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"rotary", NULL, Rotary, NULL, NULL, NULL, napi_default, NULL},
       {"setElementwiseThreads", NULL, SetElementwiseThreads, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
