@@ -92,9 +92,10 @@ def train_step_ms(name, steps, warmup):
     tokens = torch.randint(0, c["vocab"], (c["batch"], c["seq"] + 1))
     ids, labels = tokens[:, :-1], tokens[:, 1:].clone()
     labels[:, : c["seq"] // 4] = -1
-    times, losses = [], []
+    times, cpu, losses = [], [], []
     for i in range(warmup + steps):
         start = time.perf_counter()
+        cpu_start = time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = model(ids, labels)
         loss.backward()
@@ -102,8 +103,16 @@ def train_step_ms(name, steps, warmup):
         losses.append(loss.item())
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - cpu_start) * 1000)
     ms = statistics.median(times)
-    return dict(model=name, ms_per_step=ms, tokens_per_s=c["batch"] * c["seq"] / ms * 1000, first_loss=losses[0], steps=steps)
+    return dict(
+        model=name,
+        ms_per_step=ms,
+        cpu_ms_per_step=statistics.median(cpu),
+        tokens_per_s=c["batch"] * c["seq"] / ms * 1000,
+        first_loss=losses[0],
+        steps=steps,
+    )
 
 
 def matmul_gflops(n, reps=5):

@@ -5,8 +5,11 @@
  * (bench/torch_baseline.py, full fine-tuning with AdamW, same threads) in the
  * same run. Each measurement runs in its own process.
  *
- *   node --import tsx bench/train.ts [--models tiny,larger] [--backend wasm] [--steps N]
+ *   node --import tsx bench/train.ts [--models tiny,larger] [--modes full,lora] [--threads 1] [--backend wasm] [--steps N]
  *   node dist/bench/train.js
+ *
+ * `--threads N` gives the engine N threads (BLAS and the native fused kernels'
+ * loops when the addon is on) and PyTorch the same N.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -37,11 +40,13 @@ interface Row {
   backend: string;
   tokensPerSecond: number;
   msPerStep: number;
+  /** Median process CPU time (all threads) per step: what an idle machine's wall time approaches. */
+  cpuMsPerStep: number;
   peakRssMiB: number;
 }
 
-async function worker(model: ModelName, mode: "full" | "lora", backend: BackendName, steps: number): Promise<Row> {
-  const engine = await initEngine({ backend });
+async function worker(model: ModelName, mode: "full" | "lora", backend: BackendName, steps: number, threads: number): Promise<Row> {
+  const engine = await initEngine({ backend, threads });
   const m = MODELS[model];
   const config = {
     hidden_size: m.dim,
@@ -64,6 +69,8 @@ async function worker(model: ModelName, mode: "full" | "lora", backend: BackendN
   const lora =
     mode === "lora" ? LoraAdapters.attach(llama, { rank: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj"] }, new Rng(3)) : undefined;
   const out = mkdtempSync(join(tmpdir(), "xalign-bench-train-"));
+  const cpu: number[] = [];
+  let last = process.cpuUsage();
   try {
     const result = await train({
       model: llama,
@@ -75,17 +82,24 @@ async function worker(model: ModelName, mode: "full" | "lora", backend: BackendN
       ...modelPersistence(llama, lora),
       progress: false,
       checkpoints: false,
+      onStep: () => {
+        const used = process.cpuUsage(last);
+        last = process.cpuUsage();
+        cpu.push((used.user + used.system) / 1000);
+      },
     });
     // Median over the steps after the first two (warm-up: kernel compilation, allocation).
-    const times = result.history.slice(2).map((h) => (m.batch * m.seq) / h.tokens_per_s);
+    const times = result.history.slice(2).map((h) => h.tokens / h.tokens_per_s);
     times.sort((a, b) => a - b);
     const seconds = times[Math.floor(times.length / 2)] as number;
+    const cpuSteps = cpu.slice(2).sort((a, b) => a - b);
     return {
       model,
       mode,
       backend: `${engine.backend} (${engine.device})`,
       tokensPerSecond: (m.batch * m.seq) / seconds,
       msPerStep: seconds * 1000,
+      cpuMsPerStep: cpuSteps[Math.floor(cpuSteps.length / 2)] as number,
       peakRssMiB: process.resourceUsage().maxRSS / 1024,
     };
   } finally {
@@ -96,9 +110,10 @@ async function worker(model: ModelName, mode: "full" | "lora", backend: BackendN
 function torchBaseline(
   model: ModelName,
   threads: number,
-): { tokens_per_s: number; ms_per_step: number; peak_rss_mib: number; torch: string } | undefined {
+  steps: number,
+): { tokens_per_s: number; ms_per_step: number; cpu_ms_per_step: number; peak_rss_mib: number; torch: string } | undefined {
   const path = join(projectRoot(fileURLToPath(new URL(".", import.meta.url))), "bench", "torch_baseline.py");
-  const r = spawnSync("/usr/bin/python3", [path, "--model", model, "--threads", String(threads)], {
+  const r = spawnSync("/usr/bin/python3", [path, "--model", model, "--threads", String(threads), "--steps", String(steps)], {
     env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" },
     encoding: "utf8",
   });
@@ -112,32 +127,55 @@ async function main(): Promise<void> {
       models: { type: "string", default: "tiny,larger" },
       backend: { type: "string", default: "wasm" },
       steps: { type: "string", default: "8" },
+      modes: { type: "string", default: "full,lora" },
+      threads: { type: "string", default: "1" },
       worker: { type: "string" },
       mode: { type: "string" },
     },
   });
   const steps = Number(values.steps);
+  const threads = Number(values.threads);
   if (values.worker) {
-    const row = await worker(values.worker as ModelName, values.mode as "full" | "lora", values.backend as BackendName, steps);
+    const row = await worker(values.worker as ModelName, values.mode as "full" | "lora", values.backend as BackendName, steps, threads);
     console.log(JSON.stringify(row));
     process.exit(0);
   }
   const self = fileURLToPath(import.meta.url);
   const runner = self.endsWith(".ts") ? [process.execPath, "--import", "tsx", self] : [process.execPath, self];
-  console.log(`| model | mode | backend | tokens/s | ms/step | peak RSS MiB | PyTorch tokens/s (full) | ratio |`);
-  console.log(`|---|---|---|---:|---:|---:|---:|---:|`);
+  console.log(
+    "| model | mode | backend | threads | tokens/s | ms/step | CPU ms/step | peak RSS MiB | PyTorch tokens/s (full) | PyTorch ms/step | PyTorch CPU ms/step | PyTorch peak RSS MiB | ratio to PyTorch (tokens/s) | ratio by CPU time |",
+  );
+  console.log("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const model of (values.models as string).split(",") as ModelName[]) {
-    const torch = torchBaseline(model, 1);
-    for (const mode of ["full", "lora"] as const) {
+    const torch = torchBaseline(model, threads, Math.max(1, steps - 2));
+    for (const mode of (values.modes as string).split(",") as ("full" | "lora")[]) {
       const out = execFileSync(
         runner[0] as string,
-        [...runner.slice(1), "--worker", model, "--mode", mode, "--backend", values.backend as string, "--steps", String(steps)],
+        [
+          ...runner.slice(1),
+          ...[
+            "--worker",
+            model,
+            "--mode",
+            mode,
+            "--backend",
+            values.backend as string,
+            "--steps",
+            String(steps),
+            "--threads",
+            String(threads),
+          ],
+        ],
         { encoding: "utf8", maxBuffer: 1 << 26 },
       );
       const row = JSON.parse(out.trim().split("\n").at(-1) as string) as Row;
-      const ratio = torch ? (row.tokensPerSecond / torch.tokens_per_s).toFixed(2) : "n/a";
+      const ratio = torch ? `${(row.tokensPerSecond / torch.tokens_per_s).toFixed(2)}x` : "n/a";
+      const cpuRatio = torch ? `${(torch.cpu_ms_per_step / row.cpuMsPerStep).toFixed(2)}x` : "n/a";
+      const t = torch
+        ? `${torch.tokens_per_s.toFixed(0)} | ${torch.ms_per_step.toFixed(0)} | ${torch.cpu_ms_per_step.toFixed(0)} | ${torch.peak_rss_mib.toFixed(0)}`
+        : "PyTorch not installed (/usr/bin/python3 -c 'import torch') | | | ";
       console.log(
-        `| ${model} | ${mode} | ${row.backend} | ${row.tokensPerSecond.toFixed(0)} | ${row.msPerStep.toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${torch ? torch.tokens_per_s.toFixed(0) : "not installed"} | ${ratio} |`,
+        `| ${model} | ${mode} | ${row.backend} | ${threads} | ${row.tokensPerSecond.toFixed(0)} | ${row.msPerStep.toFixed(0)} | ${row.cpuMsPerStep.toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${t} | ${ratio} | ${cpuRatio} |`,
       );
     }
   }

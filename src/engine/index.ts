@@ -34,9 +34,10 @@ export interface EngineOptions {
    */
   native?: boolean;
   /**
-   * wasm threads (default: $XALIGN_WASM_THREADS, else 1). With the native
-   * addon on, these are BLAS threads and wasm itself stays single-threaded. More than 1 starts
-   * tfjs's threaded SIMD build (see wasmThreads.ts); only honoured if the wasm
+   * Threads (default: $XALIGN_WASM_THREADS, else 1). With the native addon
+   * on, these are BLAS threads and the fused kernels' pthreads, and wasm
+   * itself stays single-threaded. Without it, more than 1 starts tfjs's
+   * threaded SIMD build (see wasmThreads.ts); only honoured if the wasm
    * backend has not started yet in this process.
    */
   threads?: number;
@@ -232,7 +233,9 @@ async function activate(p: BackendProbe, options: EngineOptions): Promise<boolea
       if (useNativeMatMul(native?.addon)) {
         const blasThreads = options.threads ?? threadsFromEnv() ?? 1;
         native?.addon?.setThreads(blasThreads);
-        p.device = `cpu (wasm simd + native ${native?.blas?.split(" ")[0] ?? "BLAS"} sgemm, ${blasThreads} BLAS thread${blasThreads === 1 ? "" : "s"})`;
+        // The fused kernels' loops (AdamW, RMSNorm, SwiGLU, rotary) split over the same count.
+        native?.addon?.setElementwiseThreads(blasThreads);
+        p.device = `cpu (wasm simd + native ${native?.blas?.split(" ")[0] ?? "BLAS"} sgemm, ${blasThreads} thread${blasThreads === 1 ? "" : "s"})`;
       }
     }
     return true;
