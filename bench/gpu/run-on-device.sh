@@ -46,6 +46,10 @@ else
   python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$CARRY/node.xz" "$NODE"
 fi
 chmod +x "$NODE"
+if ! "$NODE" -e 1 2>/dev/null; then
+  # /tmp mounted noexec? Try the repository folder instead.
+  cp "$NODE" "$ROOT/.xalign-node" && chmod +x "$ROOT/.xalign-node" && "$ROOT/.xalign-node" -e 1 2>/dev/null && NODE=$ROOT/.xalign-node
+fi
 say "node: carried $NODE $("$NODE" --version 2>&1 | head -1); on PATH: $(command -v node || echo none)"
 
 # ---- python with torch ------------------------------------------------------------------------------
