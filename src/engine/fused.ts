@@ -33,11 +33,41 @@ interface KernelArgs {
 }
 
 let fusedOn = false;
+let copyingIdentity: tf.KernelConfig | undefined;
+
+/**
+ * tfjs-backend-wasm's Identity copies its input (every clone, and every
+ * tensor the tape saves for a backward pass); tensors are immutable, so on the
+ * native path it shares the data instead, as the cpu backend does. (The only
+ * kernel that writes an input in place, fused AdamW, writes optimiser moments
+ * that no other tensor shares.)
+ */
+function useSharingIdentity(on: boolean): void {
+  const current = tf.getKernel("Identity", "wasm");
+  if (!current) return;
+  copyingIdentity ??= current;
+  tf.unregisterKernel("Identity", "wasm");
+  if (!on) {
+    tf.registerKernel(copyingIdentity);
+    return;
+  }
+  const copy = copyingIdentity.kernelFunc as (args: KernelArgs) => tf.TensorInfo;
+  tf.registerKernel({
+    ...copyingIdentity,
+    kernelFunc: ((args: KernelArgs) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (x.dtype === "string") return copy(args);
+      (args.backend as unknown as { incRef(id: tf.DataId): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    }) as tf.KernelConfig["kernelFunc"],
+  });
+}
 
 /** Registers (or, with `undefined`, switches off) the native fused kernels on the wasm backend. */
 export function useNativeFused(addon: NativeAddon | undefined): boolean {
   for (const name of ALL) if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
   fusedOn = false;
+  useSharingIdentity(addon !== undefined);
   if (!addon) return false;
   const offset = (b: WasmBackend, t: tf.TensorInfo): number => b.dataIdMap.get(t.dataId).memoryOffset;
   tf.registerKernel({
