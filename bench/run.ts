@@ -18,7 +18,8 @@ const defaults = [
   ...(has("--modes") ? [] : ["--modes", "full"]),
   ...(has("--steps") ? [] : ["--steps", "6"]),
 ];
-const engine = await initEngine({ backend: "wasm" });
+const threadsAt = args.indexOf("--threads");
+const engine = await initEngine({ backend: "wasm", threads: threadsAt >= 0 ? Number(args[threadsAt + 1]) : 1 });
 console.log(`engine: ${engine.device} — ${engine.reason}`);
 console.log(`node ${process.version}, ${new Date().toISOString()}`);
 const self = fileURLToPath(import.meta.url);

@@ -114,7 +114,8 @@ function torchBaseline(
 ): { tokens_per_s: number; ms_per_step: number; cpu_ms_per_step: number; peak_rss_mib: number; torch: string } | undefined {
   const path = join(projectRoot(fileURLToPath(new URL(".", import.meta.url))), "bench", "torch_baseline.py");
   const r = spawnSync("/usr/bin/python3", [path, "--model", model, "--threads", String(threads), "--steps", String(steps)], {
-    env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" },
+    // OpenBLAS keeps its own pool (all cores unless told): pin it to the same count as torch's threads.
+    env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) },
     encoding: "utf8",
   });
   if (r.status !== 0) return undefined;
