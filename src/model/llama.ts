@@ -132,6 +132,8 @@ interface ForwardContext {
   bias: tf.Tensor4D | undefined;
   cache: KvCache | undefined;
   plan: InferenceWeights | undefined;
+  /** Without a plan: normalized rows times each norm's weight, computed once per norm and forward. */
+  scaled: Map<string, tf.Tensor2D>;
 }
 
 export class LlamaModel {
@@ -268,6 +270,7 @@ export class LlamaModel {
         bias: attentionBias(mask, batch, past, t, cfg.num_key_value_heads, cfg.num_attention_heads / cfg.num_key_value_heads),
         cache,
         plan: options.inferenceWeights,
+        scaled: new Map(),
       };
       let h = tf.reshape(tf.gather(this.weight("model.embed_tokens.weight"), inputIds.toInt()), [
         batch * t,
@@ -279,8 +282,12 @@ export class LlamaModel {
       }
       if (options.logits === "last") h = lastRows(h, batch, t);
       const rows = h.shape[0] / batch;
-      const head = options.headWeight ?? ctx.plan?.head ?? this.foldedHead();
-      return tf.reshape(tf.matMul(rmsNormalize(h, cfg.rms_norm_eps), head), [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
+      const head = options.headWeight ?? ctx.plan?.head;
+      const logits = head
+        ? tf.matMul(rmsNormalize(h, cfg.rms_norm_eps), head)
+        : // Scaling the rows by the final norm's weight costs rows x hidden; folding it into the head, hidden x vocab.
+          tf.matMul(tf.mul(rmsNormalize(h, cfg.rms_norm_eps), this.weight("model.norm.weight")), this.headWeight());
+      return tf.reshape(logits, [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
     });
     if (cache) cache.length = past + t;
     return out;
@@ -373,15 +380,24 @@ export class LlamaModel {
   }
 
   /**
-   * A projection of normalized rows `x` (the RMSNorm without its weight). With
-   * an adapter on the module it goes through {@link linear} on the
-   * norm-weighted input; otherwise through the norm-folded weight. (One matMul
+   * A projection of normalized rows `x` (the RMSNorm without its weight): with
+   * an inference plan through its norm-folded weight, otherwise through
+   * {@link linear} on the norm-weighted rows. (One matMul
    * per module: splitting a fused q|k|v output by columns costs more on wasm
    * than the matMuls it saves.)
    */
   private project(x: tf.Tensor2D, normWeight: string, module: string, ctx: ForwardContext): tf.Tensor2D {
-    if (this.adapters.has(module)) return this.linear(module, tf.mul(x, this.weight(normWeight)) as tf.Tensor2D);
-    return tf.matMul(x, ctx.plan?.folded.get(module) ?? this.folded(normWeight, module));
+    const folded = this.adapters.has(module) ? undefined : ctx.plan?.folded.get(module);
+    if (folded) return tf.matMul(x, folded);
+    // Training and plan-less forwards: scale the rows by the norm weight once and share them between the
+    // norm's projections (folding the weight into every projection costs a weight-sized multiply each,
+    // forward and backward).
+    let scaled = ctx.scaled.get(normWeight);
+    if (!scaled) {
+      scaled = tf.mul(x, this.weight(normWeight)) as tf.Tensor2D;
+      ctx.scaled.set(normWeight, scaled);
+    }
+    return this.linear(module, scaled);
   }
 
   /** SwiGLU feed-forward on normalized rows: down(silu(gate(x)) * up(x)). */
