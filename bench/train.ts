@@ -5,11 +5,13 @@
  * (bench/torch_baseline.py, full fine-tuning with AdamW, same threads) in the
  * same run. Each measurement runs in its own process.
  *
- *   node --import tsx bench/train.ts [--models tiny,larger] [--modes full,lora] [--threads 1] [--backend wasm] [--steps N]
+ *   node --import tsx bench/train.ts [--models tiny,larger] [--modes full,lora] [--threads 1] [--backend wasm] [--steps N] [--profile]
  *   node dist/bench/train.js
  *
  * `--threads N` gives the engine N threads (BLAS and the native fused kernels'
- * loops when the addon is on) and PyTorch the same N.
+ * loops when the addon is on) and PyTorch the same N. `--profile` runs the
+ * steps under tf.profile and prints, to stderr, kernel ms and dispatches per
+ * step summed by kernel name (the timings then include the profiler's cost).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,7 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { TrainSchema } from "../src/config/schema.js";
-import { type BackendName, initEngine } from "../src/engine/index.js";
+import { type BackendName, initEngine, tf } from "../src/engine/index.js";
 import type { LlamaConfig } from "../src/model/config.js";
 import { LlamaModel } from "../src/model/llama.js";
 import { packedBatches } from "../src/train/batches.js";
@@ -45,7 +47,14 @@ interface Row {
   peakRssMiB: number;
 }
 
-async function worker(model: ModelName, mode: "full" | "lora", backend: BackendName, steps: number, threads: number): Promise<Row> {
+async function worker(
+  model: ModelName,
+  mode: "full" | "lora",
+  backend: BackendName,
+  steps: number,
+  threads: number,
+  profile: boolean,
+): Promise<Row> {
   const engine = await initEngine({ backend, threads });
   const m = MODELS[model];
   const config = {
@@ -72,22 +81,45 @@ async function worker(model: ModelName, mode: "full" | "lora", backend: BackendN
   const cpu: number[] = [];
   let last = process.cpuUsage();
   try {
-    const result = await train({
-      model: llama,
-      params: lora ? lora.params : llama.variables,
-      train: packedBatches(tokens, { maxLength: m.seq, batchSize: m.batch, seed: 1 }),
-      config: TrainSchema.parse({ max_steps: steps, batch_size: m.batch, max_length: m.seq, lr: 1e-3, warmup_steps: 0, clip_norm: 1 }),
-      seed: 1,
-      outDir: out,
-      ...modelPersistence(llama, lora),
-      progress: false,
-      checkpoints: false,
-      onStep: () => {
-        const used = process.cpuUsage(last);
-        last = process.cpuUsage();
-        cpu.push((used.user + used.system) / 1000);
-      },
-    });
+    const run = () =>
+      train({
+        model: llama,
+        params: lora ? lora.params : llama.variables,
+        train: packedBatches(tokens, { maxLength: m.seq, batchSize: m.batch, seed: 1 }),
+        config: TrainSchema.parse({ max_steps: steps, batch_size: m.batch, max_length: m.seq, lr: 1e-3, warmup_steps: 0, clip_norm: 1 }),
+        seed: 1,
+        outDir: out,
+        ...modelPersistence(llama, lora),
+        progress: false,
+        checkpoints: false,
+        onStep: () => {
+          const used = process.cpuUsage(last);
+          last = process.cpuUsage();
+          cpu.push((used.user + used.system) / 1000);
+        },
+      });
+    let result = undefined as unknown as Awaited<ReturnType<typeof run>>;
+    if (profile) {
+      const info = await tf.profile(async () => {
+        result = await run();
+      });
+      const by = new Map<string, [number, number]>();
+      for (const k of info.kernels) {
+        const e = by.get(k.name) ?? [0, 0];
+        e[0]++;
+        e[1] += Number(k.kernelTimeMs);
+        by.set(k.name, e);
+      }
+      const rows = [...by].sort((a, b) => b[1][1] - a[1][1]);
+      const total = rows.reduce((sum, [, [, ms]]) => sum + ms, 0);
+      console.error(
+        `${model} ${mode}: ${(info.kernels.length / steps).toFixed(0)} dispatches and ${(total / steps).toFixed(1)} kernel ms per step`,
+      );
+      for (const [name, [n, ms]] of rows.slice(0, 15))
+        console.error(`| ${name} (${(n / steps).toFixed(0)}) | ${(ms / steps).toFixed(1)} |`);
+    } else {
+      result = await run();
+    }
     // Median over the steps after the first two (warm-up: kernel compilation, allocation).
     const times = result.history.slice(2).map((h) => h.tokens / h.tokens_per_s);
     times.sort((a, b) => a - b);
@@ -130,6 +162,7 @@ async function main(): Promise<void> {
       steps: { type: "string", default: "8" },
       modes: { type: "string", default: "full,lora" },
       threads: { type: "string", default: "1" },
+      profile: { type: "boolean", default: false },
       worker: { type: "string" },
       mode: { type: "string" },
     },
@@ -137,7 +170,14 @@ async function main(): Promise<void> {
   const steps = Number(values.steps);
   const threads = Number(values.threads);
   if (values.worker) {
-    const row = await worker(values.worker as ModelName, values.mode as "full" | "lora", values.backend as BackendName, steps, threads);
+    const row = await worker(
+      values.worker as ModelName,
+      values.mode as "full" | "lora",
+      values.backend as BackendName,
+      steps,
+      threads,
+      values.profile as boolean,
+    );
     console.log(JSON.stringify(row));
     process.exit(0);
   }
@@ -167,7 +207,7 @@ async function main(): Promise<void> {
             String(threads),
           ],
         ],
-        { encoding: "utf8", maxBuffer: 1 << 26 },
+        { encoding: "utf8", maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] },
       );
       const row = JSON.parse(out.trim().split("\n").at(-1) as string) as Row;
       const ratio = torch ? `${(row.tokensPerSecond / torch.tokens_per_s).toFixed(2)}x` : "n/a";
