@@ -19,7 +19,7 @@ describe("competence probe", () => {
     const en = set("en", "Talo lives in Varnek.", ["Varnek", "Talo"]);
     const zh = set("zh", "Talo住Varnek。", ["Varnek"]);
     const results = await competenceProbe([en, zh], async (prompts) =>
-      prompts.map((p) => (p.endsWith("Q0? ") ? "Varnek. Talo." : p.includes("住") ? "Varnek。" : "Babu. Talo")),
+      prompts.map((p) => (p.endsWith("Q0?") ? "Varnek. Talo." : p.includes("住") ? "Varnek。" : "Babu. Talo")),
     );
     assert.deepEqual(
       results.map((r) => [r.language, r.correct, r.questions, r.chance]),
