@@ -29,9 +29,9 @@ after(async () => {
 });
 
 describe("study notebooks (smoke mode)", () => {
-  it("00 and 03 execute headless, record their runs, and 00 verifies identical on a rerun", async () => {
+  it("00, 01 and 03 execute headless, record their runs, and 00 verifies identical on a rerun", async () => {
     const nb = (n: string) => join(repoRoot(), "notebooks", `${n}.ipynb`);
-    const runs = await runStudy([nb("00-quickstart"), nb("03-target-vs-source"), nb("08-real-data")], {
+    const runs = await runStudy([nb("00-quickstart"), nb("03-target-vs-source"), nb("08-real-data"), nb("01-data")], {
       parameters: { mode: "smoke", backend: "cpu" },
     });
     for (const r of runs) {
@@ -55,7 +55,8 @@ describe("study notebooks (smoke mode)", () => {
     );
     assert.equal(progress.length, 1, "one training display");
     assert.match(String(progress[0].data["text/plain"]), /status done/);
-    assert.match(String(progress[0].data["text/html"]), /<svg/);
+    // The loss curve is an <img> with an SVG data: URI (inline <svg> is stripped from an untrusted notebook).
+    assert.match(String(progress[0].data["text/html"]), /<img src="data:image\/svg\+xml;base64,/);
     const manifest = JSON.parse(readFileSync(join(runs[1]!.runDir!, "manifest.json"), "utf8"));
     assert.equal(manifest.parameters.mode, "smoke");
     assert.equal(manifest.backend, "cpu");
