@@ -15,7 +15,16 @@ export {
   throwIfInterrupted,
   watchSigint,
 } from "./interrupt.js";
-export { type Displayable, isDisplayable, isMimeBundle, JUPYTER_DISPLAY, type MimeBundle, plainText, toMimeBundle } from "./mime.js";
+export {
+  type Displayable,
+  isDisplayable,
+  isMimeBundle,
+  JUPYTER_DISPLAY,
+  type MimeBundle,
+  plainText,
+  svgImageHtml,
+  toMimeBundle,
+} from "./mime.js";
 export {
   type Cell,
   INJECTED_TAG,

@@ -53,7 +53,30 @@ export function toMimeBundle(value: unknown): MimeBundle {
   else if (isMimeBundle(value)) bundle = { ...value };
   else return { "text/plain": plainText(value) };
   if (typeof bundle["text/plain"] !== "string") bundle["text/plain"] = isDisplayable(value) ? describe(value) : plainText(value);
+  // An SVG also goes as HTML (an <img> with a data: URI): the classic notebook
+  // ignores image/svg+xml in a notebook it does not trust, but keeps an
+  // untrusted text/html's <img>; trusted, it and JupyterLab prefer the HTML and
+  // draw the same picture.
+  const svg = bundle["image/svg+xml"];
+  if (typeof svg === "string" && bundle["text/html"] === undefined) bundle["text/html"] = svgImageHtml(svg, String(bundle["text/plain"]));
   return bundle;
+}
+
+/**
+ * An SVG document as an HTML `<img>` with a base64 data: URI. Unlike inline
+ * `<svg>`, it survives the HTML sanitising of an untrusted notebook, and its
+ * text does not leak as loose words when a sanitiser strips the SVG.
+ *
+ * @example
+ * svgImageHtml('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "a dot");
+ * // '<img src="data:image/svg+xml;base64,…" alt="a dot">'
+ */
+export function svgImageHtml(svg: string, alt = ""): string {
+  return `<img src="data:image/svg+xml;base64,${Buffer.from(svg, "utf8").toString("base64")}" alt="${escapeAttribute(alt)}">`;
+}
+
+function escapeAttribute(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 /** A short text stand-in for a displayable object without its own text/plain. */

@@ -90,13 +90,17 @@ export class Progress {
 
   /** One line: `label  40/100 [=====>    ]  40% 00:12<00:18  loss 2.314`. */
   text(): string {
+    return [...(this.label ? [this.label] : []), ...this.status(true)].join("  ");
+  }
+
+  /** The line after the label, with or without the text bar. */
+  private status(withBar: boolean): string[] {
     const parts: string[] = [];
-    if (this.label) parts.push(this.label);
     if (this.total > 0) {
       const fraction = Math.min(1, this.step / this.total);
       const filled = Math.round(fraction * BAR_WIDTH);
       const bar = `${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? (fraction >= 1 ? "=" : ">") : ""}`.padEnd(BAR_WIDTH, " ");
-      parts.push(`${this.step}/${this.total}`, `[${bar}]`, `${Math.floor(fraction * 100)}%`.padStart(4, " "));
+      parts.push(`${this.step}/${this.total}`, ...(withBar ? [`[${bar}]`] : []), `${Math.floor(fraction * 100)}%`.padStart(4, " "));
     } else {
       parts.push(`${this.step}`);
     }
@@ -104,17 +108,23 @@ export class Progress {
     parts.push(`${clock(this.elapsedSeconds())}${eta === undefined || this.finished ? "" : `<${clock(eta)}`}`);
     const metrics = formatMetrics(this.metrics);
     if (metrics) parts.push(metrics);
-    return parts.join("  ");
+    return parts;
   }
 
-  /** The bundle shown in a kernel: an HTML progress bar and the text line. */
+  /**
+   * The bundle shown in a kernel: an HTML progress bar and the text line.
+   * The label and the line are <code> elements rather than a styled div, so
+   * they stay monospace where a notebook drops inline styles (the classic
+   * notebook sanitises an untrusted notebook's HTML); the text bar is left out
+   * of the HTML, which has the <progress> bar.
+   */
   [JUPYTER_DISPLAY](): MimeBundle {
     const max = this.total > 0 ? this.total : 1;
     const value = this.total > 0 ? Math.min(this.step, this.total) : 0;
     const html =
-      `<div class="xalign-progress" style="font-family:monospace">` +
-      `${escapeHtml(this.label)} <progress value="${value}" max="${max}" style="width:20em"></progress> ` +
-      `${escapeHtml(this.text().replace(this.label, "").trim())}</div>`;
+      `<div class="xalign-progress">` +
+      `${this.label ? `<code>${escapeHtml(this.label)}</code> ` : ""}<progress value="${value}" max="${max}" style="width:20em"></progress> ` +
+      `<code style="white-space:pre">${escapeHtml(this.status(false).join("  "))}</code></div>`;
     return { "text/plain": this.text(), "text/html": html };
   }
 

@@ -63,28 +63,58 @@ export class Figure {
 
   /** A one-line text description (the text/plain of the bundle). */
   toString(): string {
+    return `Figure${this.title ? ` "${this.title}"` : ""}: ${this.traceSummary()}`;
+  }
+
+  /** `3 traces (2 scatter, 1 bar)`. */
+  private traceSummary(): string {
     const kinds = new Map<string, number>();
     for (const t of this.data) kinds.set(t.type ?? "scatter", (kinds.get(t.type ?? "scatter") ?? 0) + 1);
     const traces = [...kinds].map(([k, n]) => `${n} ${k}`).join(", ");
-    return `Figure${this.title ? ` "${this.title}"` : ""}: ${this.data.length} trace${this.data.length === 1 ? "" : "s"} (${traces})`;
+    return `${this.data.length} trace${this.data.length === 1 ? "" : "s"} (${traces})`;
+  }
+
+  /**
+   * What the figure's div holds until plotly draws in it: the title, the
+   * traces, and how to get the figure drawn. A notebook that is not trusted
+   * runs no script (the classic notebook strips them, and the div's size with
+   * the inline style), so this text is what its reader sees.
+   */
+  hintHtml(): string {
+    const names = this.data.map((t) => (typeof t.name === "string" ? t.name : "")).filter((n) => n.length > 0);
+    const title = this.title.replace(/<br\s*\/?>/gi, " ").replace(/<[^>]*>/g, "");
+    return (
+      `<div class="xalign-plot-hint"><p><strong>${escapeHtml(title || "Figure")}</strong> ` +
+      `(interactive plotly figure: ${escapeHtml(this.traceSummary())}` +
+      `${names.length > 0 ? `; ${escapeHtml(names.join(", "))}` : ""})</p>` +
+      `<p>Not drawn: plotly draws it with JavaScript, which runs only in a trusted notebook. ` +
+      `Trust this notebook (File → Trust Notebook) to draw the interactive figure. ` +
+      `The numbers are also in the run's tables, and a figure saved as HTML draws in any browser.</p></div>`
+    );
   }
 
   /**
    * An HTML fragment that draws the figure: a div and a script calling
    * `Plotly.newPlot`. With `includePlotly`, the library is inlined first;
-   * otherwise it waits for `window.Plotly` defined by an earlier output.
+   * otherwise it waits for `window.Plotly` defined by an earlier output. The
+   * div holds a text hint (hintHtml) that the script removes before drawing.
    */
   toHtmlFragment(includePlotly: boolean): string {
     figureCounter++;
     const id = `xalign-plot-${process.pid.toString(36)}-${figureCounter}`;
     const height = typeof this.layout.height === "number" ? `${this.layout.height}px` : "450px";
     const spec = scriptSafeJson(this.toJSON());
-    return `${includePlotly ? `${plotlyScriptTag()}\n` : ""}<div id="${id}" class="xalign-plot" style="width:100%;height:${height};"></div>
+    return `${includePlotly ? `${plotlyScriptTag()}\n` : ""}<div id="${id}" class="xalign-plot" style="width:100%;height:${height};">${this.hintHtml()}</div>
 <script type="text/javascript">
 (function () {
   var id = "${id}";
   var spec = ${spec};
-  function draw() { window.Plotly.newPlot(id, spec.data, spec.layout, spec.config); }
+  function draw() {
+    var el = document.getElementById(id);
+    // plotly.newPlot adds its own elements next to what the div holds: remove the hint first.
+    if (el) el.textContent = "";
+    window.Plotly.newPlot(id, spec.data, spec.layout, spec.config);
+  }
   if (window.Plotly) { draw(); return; }
   var tries = 0;
   var timer = setInterval(function () {
@@ -102,7 +132,7 @@ export class Figure {
   /** A standalone offline HTML page (plotly.js inlined). */
   toStandaloneHtml(): string {
     const title = this.title || "xalign figure";
-    const escaped = title.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    const escaped = escapeHtml(title);
     return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -131,4 +161,8 @@ ${this.toHtmlFragment(false)}
       "text/plain": this.toString(),
     };
   }
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }

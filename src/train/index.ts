@@ -7,7 +7,7 @@ export { AdamW, type AdamWOptions, type AdamWState, clipByGlobalNorm, defaultDec
 export { type Batch, type BatchSource, bucketedBatches, type DataPosition, packedBatches, padBatch, type Sequence } from "./batches.js";
 export { ExperimentRun, modelConfigFor, type RunOptions, runExperiment, type StageRun, trainingTokenizer } from "./experiment.js";
 export { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraAdapters } from "./lora.js";
-export { type LossPoint, lossCurveSvg, TrainingMonitor } from "./monitor.js";
+export { type LossPoint, lossCurveHtml, lossCurveSvg, lossCurveText, TrainingMonitor } from "./monitor.js";
 export { learningRate, type Schedule, type ScheduleKind, warmupStepsFrom } from "./schedule.js";
 export { type BatchTokenizer, encodeExamples, readInstructionFiles, readTextLines, splitValidation, tokenStream } from "./sequences.js";
 export {

@@ -5,7 +5,15 @@
  * in a terminal, a progress bar on stderr.
  */
 import { Writable } from "node:stream";
-import { currentDisplayChannel, type DisplayHandle, display, JUPYTER_DISPLAY, type MimeBundle, Progress } from "../notebook/index.js";
+import {
+  currentDisplayChannel,
+  type DisplayHandle,
+  display,
+  JUPYTER_DISPLAY,
+  type MimeBundle,
+  Progress,
+  svgImageHtml,
+} from "../notebook/index.js";
 
 export interface LossPoint {
   step: number;
@@ -25,6 +33,14 @@ export function lossCurveSvg(points: readonly LossPoint[], width = 420, height =
   const [y0, y1] = [Math.min(...losses), Math.max(...losses, Math.min(...losses) + 1e-6)];
   const x = (s: number) => pad + ((s - x0) / (x1 - x0)) * (width - pad - 8);
   const y = (l: number) => 8 + (1 - (l - y0) / (y1 - y0)) * (height - pad - 8);
+  const has = (split: LossPoint["split"]) => points.some((p) => p.split === split && Number.isFinite(p.loss));
+  // The legend names only the curves drawn.
+  const legend = (
+    [
+      ["train", "#1f77b4"],
+      ["validation", "#d62728"],
+    ] as const
+  ).filter(([split]) => has(split));
   const line = (split: LossPoint["split"], color: string) => {
     const pts = points.filter((p) => p.split === split && Number.isFinite(p.loss));
     if (pts.length === 0) return "";
@@ -38,9 +54,29 @@ export function lossCurveSvg(points: readonly LossPoint[], width = 420, height =
     line("validation", "#d62728") +
     `<text x="${pad}" y="${height - 12}">${x0}</text><text x="${width - 8}" y="${height - 12}" text-anchor="end">step ${x1}</text>` +
     `<text x="2" y="14">${y1.toPrecision(3)}</text><text x="2" y="${height - pad}">${y0.toPrecision(3)}</text>` +
-    `<text x="${width - 8}" y="20" text-anchor="end" fill="#1f77b4">train</text>` +
-    `<text x="${width - 8}" y="32" text-anchor="end" fill="#d62728">validation</text></svg>`
+    legend
+      .map(([name, color], i) => `<text x="${width - 8}" y="${20 + 12 * i}" text-anchor="end" fill="${color}">${name}</text>`)
+      .join("") +
+    `</svg>`
   );
+}
+
+/** A one-line description of a loss curve (the image's alt text). */
+export function lossCurveText(points: readonly LossPoint[]): string {
+  const part = (split: LossPoint["split"]) => {
+    const pts = points.filter((p) => p.split === split && Number.isFinite(p.loss));
+    const first = pts[0];
+    const last = pts.at(-1);
+    if (!first || !last) return "";
+    return `${split} loss ${first.loss.toPrecision(4)} at step ${first.step}${pts.length > 1 ? ` to ${last.loss.toPrecision(4)} at step ${last.step}` : ""}`;
+  };
+  const parts = [part("train"), part("validation")].filter((p) => p.length > 0);
+  return parts.length > 0 ? `Loss curve: ${parts.join("; ")}` : "Loss curve: no points yet";
+}
+
+/** The loss curve as an HTML `<img>` (empty when there are no points yet). */
+export function lossCurveHtml(points: readonly LossPoint[]): string {
+  return points.length === 0 ? "" : svgImageHtml(lossCurveSvg(points), lossCurveText(points));
 }
 
 /**
@@ -92,7 +128,7 @@ export class TrainingMonitor {
     const progressHtml = String(this.progress[JUPYTER_DISPLAY]()["text/html"] ?? "");
     return {
       "text/plain": this.progress.text(),
-      "text/html": `<div class="xalign-training">${progressHtml}${lossCurveSvg(this.points)}</div>`,
+      "text/html": `<div class="xalign-training">${progressHtml}${lossCurveHtml(this.points)}</div>`,
     };
   }
 

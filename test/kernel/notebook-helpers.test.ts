@@ -51,6 +51,17 @@ describe("toMimeBundle", () => {
     assert.deepEqual(toMimeBundle({ a: 1 }), { "text/plain": "{ a: 1 }" });
     assert.deepEqual(toMimeBundle(2), { "text/plain": "2" });
   });
+  it("adds text/html (an <img> with a data: URI) to an SVG bundle, which an untrusted notebook still shows", () => {
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>a</text></svg>';
+    const bundle = toMimeBundle({ "image/svg+xml": svg, "text/plain": 'final "loss" <1>' });
+    assert.equal(bundle["image/svg+xml"], svg);
+    const html = String(bundle["text/html"]);
+    const m = /^<img src="data:image\/svg\+xml;base64,([A-Za-z0-9+/=]+)" alt="final &quot;loss&quot; &lt;1&gt;">$/.exec(html);
+    assert.ok(m, html);
+    assert.equal(Buffer.from(m[1] ?? "", "base64").toString("utf8"), svg);
+    // A bundle with its own HTML keeps it.
+    assert.equal(toMimeBundle({ "image/svg+xml": svg, "text/html": "<b>x</b>" })["text/html"], "<b>x</b>");
+  });
 });
 
 describe("display / updateDisplay", () => {

@@ -37,6 +37,23 @@ test("a figure's MIME bundle: plotly JSON, text/plain, and HTML carrying plotly.
   assert.ok(bundleOf(fig)["text/html"].length > 1_000_000);
 });
 
+test("the figure's div holds a text hint for a reader whose notebook runs no script; the script removes it before drawing", () => {
+  const fig = new Figure(
+    [
+      { type: "bar", x: ["a"], y: [1], name: "none" },
+      { type: "bar", x: ["a"], y: [2], name: "<both>" },
+    ],
+    { title: { text: "QA <b>contains</b>" } },
+  );
+  const html = fig.toHtmlFragment(false);
+  const div = /<div id="([^"]+)" class="xalign-plot"[^>]*>([\s\S]*?)<\/div>\n<script/.exec(html);
+  assert.ok(div, html);
+  const hint = (div[2] ?? "").replace(/<[^>]*>/g, "");
+  assert.match(hint, /^QA contains \(interactive plotly figure: 2 traces \(2 bar\); none, &lt;both&gt;\)/);
+  assert.match(hint, /Trust this notebook \(File → Trust Notebook\)/);
+  assert.match(html, /el\.textContent = "";\s*window\.Plotly\.newPlot\(id,/);
+});
+
 test("embedded JSON cannot close the script element", () => {
   const fig = new Figure([{ type: "bar", x: ["</script><b>x"], y: [1] }]);
   const html = fig.toHtmlFragment(false);

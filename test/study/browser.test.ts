@@ -9,17 +9,19 @@
  * kernel and no "kernel not found" dialog.
  *
  * The classic notebook does not trust a notebook it did not execute or sign:
- * it strips <script> and <svg> from text/html outputs, ignores image/svg+xml
- * outputs (it shows their text/plain) and runs no JavaScript. So on opening,
- * the HTML tables and the training displays' progress text render, but the
- * loss curves (inline SVG) and the plotly figure (the text/html output whose
- * scripts define window.Plotly and draw it) do not; the classic notebook has
- * no renderer for application/vnd.plotly.v1+json. The test checks the
- * untrusted view, records the missing figures as a `todo`, then trusts the
+ * it strips <script>, <svg> and inline styles from text/html outputs, ignores
+ * image/svg+xml outputs (it shows their text/plain) and runs no JavaScript;
+ * it has no renderer for application/vnd.plotly.v1+json. So xalign shows its
+ * SVG loss curves as <img> elements with data: URIs (in the training displays,
+ * and as the text/html of an image/svg+xml output), which survive, and a
+ * plotly figure's div holds a text hint (title, traces, "Trust this
+ * notebook") that its script replaces when it draws. The test checks the
+ * untrusted view (tables, progress, loss curves, the hint), then trusts the
  * notebooks the way a user does (the "Not Trusted" indicator, then "Trust":
  * the server signs the notebook and the page reloads; `jupyter trust`, here
  * `python3 -m nbformat.sign` with the same JUPYTER_DATA_DIR, signs the same
- * way) and checks that the loss curves and the plotly figure render as SVG.
+ * way) and checks that the loss curves show and the plotly figure renders as
+ * SVG.
  * Full-page screenshots are kept in test-artifacts/ (not committed).
  */
 import assert from "node:assert/strict";
@@ -63,7 +65,7 @@ interface Saved {
   tableHeaders: string[][];
   /** Training displays (text/html with a progress line). */
   trainingDisplays: number;
-  /** image/svg+xml outputs (the loss curve after training). */
+  /** image/svg+xml outputs (the loss curve after training; shown through their text/html <img>). */
   svgOutputs: number;
   /** Titles of the saved plotly figures. */
   plotlyTitles: string[];
@@ -133,7 +135,10 @@ interface Shown {
   prompts: string[];
   tableHeaders: string[][];
   progress: { text: string; value: number; max: number; curves: number }[];
+  /** Outputs showing an SVG: as SVG, or as the <img> of their text/html. */
   svgOutputs: number;
+  /** Loose text in the training displays besides the progress line (a stripped <svg>'s labels would be here). */
+  trainingStrayText: string[];
   plots: { mainSvgs: number; title: string; legend: string[]; height: number; text: string }[];
 }
 
@@ -171,10 +176,26 @@ async function shown(page: Page): Promise<Shown> {
           text: p.textContent ?? "",
           value: Number(bar?.getAttribute("value")),
           max: Number(bar?.getAttribute("max")),
-          curves: p.closest(".xalign-training")?.querySelectorAll("svg path").length ?? 0,
+          // An inline <svg> with a drawn line, or an <img> of an SVG that loaded.
+          curves:
+            (p.closest(".xalign-training")?.querySelectorAll("svg path").length ?? 0) +
+            all('img[src^="data:image/svg+xml"]', p.closest(".xalign-training") ?? p).filter(
+              (i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0,
+            ).length,
         };
       }),
-      svgOutputs: all(".output_area .output_svg svg").length,
+      svgOutputs:
+        all(".output_area .output_svg svg").length +
+        all('.output_area .output_html > img[src^="data:image/svg+xml"]').filter(
+          (i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0,
+        ).length,
+      trainingStrayText: all(".output_area .xalign-training")
+        .map((t) => {
+          const c = t.cloneNode(true) as Element;
+          for (const e of Array.from(c.querySelectorAll(".xalign-progress"))) e.remove();
+          return (c.textContent ?? "").trim();
+        })
+        .filter((x) => x.length > 0),
       plots: all(".output_area .xalign-plot").map((d) => ({
         mainSvgs: all("svg.main-svg", d).length,
         title: d.querySelector(".gtitle")?.textContent ?? "",
@@ -326,19 +347,19 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
     });
   }
 
-  it("just opened (not trusted): the loss curves and the plotly figure (or a hint in its place) are visible", {
-    todo:
-      "untrusted, the classic notebook strips <svg>/<script>/style from text/html and ignores image/svg+xml: the loss " +
-      "curves are missing (their axis labels leak as loose text) and the plotly figure's div is empty, with no hint; " +
-      "they render once trusted (next tests)",
-  }, () => {
+  it("just opened (not trusted): the loss curves and the plotly figure (or a hint in its place) are visible", () => {
     for (const n of NOTEBOOKS) {
       const s = untrusted.get(n);
       const want = saved.get(n);
       assert.ok(s && want, `${n} was opened`);
       for (const p of s.progress) assert.ok(p.curves > 0, `${n}: a loss curve next to "${p.text.slice(0, 40)}"`);
+      assert.deepEqual(s.trainingStrayText, [], `${n}: no loose text in the training displays`);
       assert.equal(s.svgOutputs, want.svgOutputs, `${n}: image/svg+xml outputs shown`);
-      for (const plot of s.plots) assert.ok(plot.mainSvgs > 0 || plot.text.trim().length > 0, `${n}: the figure or a hint`);
+      for (const [i, plot] of s.plots.entries()) {
+        assert.ok(plot.mainSvgs > 0 || plot.text.trim().length > 0, `${n}: the figure or a hint`);
+        assert.ok(plot.text.includes(want.plotlyTitles[i] ?? "?"), `${n}: the hint names the figure: ${plot.text}`);
+        assert.match(plot.text, /Trust this notebook/);
+      }
     }
   });
 
@@ -368,12 +389,14 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
         assert.match(p.text, /status done/);
         assert.ok(p.curves > 0, `a loss curve next to "${p.text.slice(0, 40)}"`);
       }
-      assert.equal(s.svgOutputs, want.svgOutputs, "image/svg+xml outputs shown as SVG");
+      assert.equal(s.svgOutputs, want.svgOutputs, "image/svg+xml outputs shown");
+      assert.deepEqual(s.trainingStrayText, []);
       assert.equal(s.plots.length, want.plotlyTitles.length);
       for (const [i, plot] of s.plots.entries()) {
         assert.ok(plot.mainSvgs > 0, "plotly drew SVG");
         assert.equal(plot.title, want.plotlyTitles[i]);
         assert.ok(plot.height > 100, `the figure has a height (${plot.height}px)`);
+        assert.doesNotMatch(plot.text, /Trust this notebook/, "the hint is gone once plotly draws");
         if (n === "03-target-vs-source") assert.deepEqual(plot.legend, ["none", "target", "source", "both"]);
       }
       await screenshotWhole(page, n === "03-target-vs-source" ? "study-notebook-classic.png" : `study-notebook-classic-${n}.png`);
