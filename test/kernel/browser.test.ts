@@ -10,12 +10,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import { main } from "../../src/cli/index.js";
-import { CHROMIUM, CHROMIUM_ARGS, repoRoot, tempDir } from "../helpers.js";
+import { CHROMIUM, CHROMIUM_ARGS, freePort, repoRoot, tempDir, waitForServer } from "../helpers.js";
 import { NEEDS_BUILD, NOTEBOOKS } from "./kernel-helpers.js";
 
 const MISSING = !existsSync(CHROMIUM)
@@ -23,31 +22,6 @@ const MISSING = !existsSync(CHROMIUM)
   : !existsSync("/usr/bin/jupyter-notebook")
     ? "Debian's classic notebook is not installed (apt-get install jupyter-notebook)"
     : NEEDS_BUILD;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-async function waitForServer(url: string, server: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`jupyter notebook exited: ${log()}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`jupyter notebook did not start: ${log()}`);
-}
 
 describe("the classic notebook in headless Chromium", { skip: MISSING }, () => {
   it("runs a cell with a progress display and a plotly figure and shows the figure's SVG", { timeout: 240_000 }, async () => {

@@ -29,13 +29,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { main } from "../../src/cli/index.js";
 import { runStudy } from "../../src/study/verify.js";
-import { CHROMIUM, CHROMIUM_ARGS, repoRoot, tempDir } from "../helpers.js";
+import { CHROMIUM, CHROMIUM_ARGS, freePort, repoRoot, tempDir, waitForServer } from "../helpers.js";
 import { NEEDS_BUILD } from "../kernel/kernel-helpers.js";
 
 const MISSING = !existsSync(CHROMIUM)
@@ -97,31 +96,6 @@ function savedView(nb: { cells: Cell[] }): Saved {
     plotlyTitles,
     executionCounts: code.map((c) => c.execution_count ?? null),
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-async function waitForServer(url: string, server: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`jupyter notebook exited: ${log()}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`jupyter notebook did not start: ${log()}`);
 }
 
 interface Jupyterish {
