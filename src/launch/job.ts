@@ -71,6 +71,9 @@ export async function superviseJob(options: JobOptions): Promise<JobResult> {
     monitor = new TrainingMonitor({ total: total ?? options.totalSteps ?? 0, label: options.label });
   };
 
+  // stderr's own tail too: stdout and stderr are separate pipes, read in no fixed order, so a traceback on
+  // stderr can arrive before the stdout lines printed ahead of it and fall out of the combined tail.
+  const stderrTail: string[] = [];
   const onLine = (line: string): void => {
     log.write(`${line}\n`);
     result.lastLines.push(line);
@@ -125,9 +128,15 @@ export async function superviseJob(options: JobOptions): Promise<JobResult> {
   const onExit = (): void => killGroup("SIGKILL"); // never leave GPU workers behind
   signal.addEventListener("abort", onAbort, { once: true });
   process.once("exit", onExit);
-  const streams = [child.stdout, child.stderr].map((s) => {
+  const streams = [child.stdout, child.stderr].map((s, i) => {
     const rl = createInterface({ input: s, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on("line", onLine);
+    if (i === 1) {
+      rl.on("line", (line) => {
+        stderrTail.push(line);
+        if (stderrTail.length > tailLines) stderrTail.shift();
+      });
+    }
     return new Promise<void>((done) => rl.once("close", done));
   });
 
@@ -158,10 +167,14 @@ export async function superviseJob(options: JobOptions): Promise<JobResult> {
   monitor?.done(result.interrupted ? "interrupted" : result.exitCode === 0 ? "done" : "failed");
   if (!result.interrupted && result.exitCode !== 0) {
     const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    throw new TrainingError("XA_LAUNCH_FAILED", `${options.label}: the job ${how}; its last log lines:\n${result.lastLines.join("\n")}`, {
-      file: options.logFile,
-      hint: "the whole log is in that file; fix the cause, then launch again with --resume to continue from the newest checkpoint",
-    });
+    throw new TrainingError(
+      "XA_LAUNCH_FAILED",
+      `${options.label}: the job ${how}; its last log lines:\n${[...result.lastLines, ...stderrTail.filter((l) => !result.lastLines.includes(l))].join("\n")}`,
+      {
+        file: options.logFile,
+        hint: "the whole log is in that file; fix the cause, then launch again with --resume to continue from the newest checkpoint",
+      },
+    );
   }
   return result;
 }

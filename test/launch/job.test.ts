@@ -38,6 +38,7 @@ if (mode === "interrupt" || mode === "stubborn") {
   console.log("XALIGN_METRICS {not json");
   [2.5, 2.0, 1.5].forEach((loss, i) => emit({ split: "train", step: i + 1, loss, lr: 0.001, input_tokens_per_s: 100 }));
   emit({ split: "validation", step: 3, loss: 1.8 });
+  if (mode === "stderr-first") { console.error("ValueError: bad shard"); setTimeout(() => { for (let i = 0; i < 50; i++) console.log("trace line " + i); process.exit(4); }, 200); }
   if (mode === "crash") { for (let i = 0; i < 50; i++) console.log("trace line " + i); console.error("RuntimeError: CUDA out of memory"); process.exit(3); }
   if (mode === "train") {
     const args = process.argv.slice(2);
@@ -106,6 +107,34 @@ test("metrics lines stream into metrics.jsonl, every line into job.log", async (
     assert.match(log, /loading model/);
     assert.match(log, /a warning on stderr/);
     assert.match(log, /XALIGN_METRICS \{not json/, "a garbled metrics line stays in the log");
+  } finally {
+    await tmp.cleanup();
+  }
+});
+
+test("a job's stderr tail is quoted even when 50 stdout lines came after it", async () => {
+  const tmp = await tempDir();
+  try {
+    const job = await fakeJob(tmp.dir);
+    await assert.rejects(
+      superviseJob({
+        argv: [process.execPath, job],
+        label: "t/sft",
+        metricsFile: join(tmp.dir, "metrics.jsonl"),
+        logFile: join(tmp.dir, "job.log"),
+        progress: false,
+        tailLines: 5,
+        env: { MODE: "stderr-first" },
+        signal: new AbortController().signal,
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof TrainingError);
+        assert.match(err.message, /exited with code 4/);
+        assert.match(err.message, /ValueError: bad shard/);
+        assert.match(err.message, /trace line 49/);
+        return true;
+      },
+    );
   } finally {
     await tmp.cleanup();
   }
