@@ -11,9 +11,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TrainSchema } from "../src/config/schema.js";
 import { initEngine } from "../src/engine/index.js";
-import { CONFIG_DEFAULTS, type LlamaConfig } from "../src/model/config.js";
 import { LlamaModel } from "../src/model/llama.js";
-import { greedyComplete } from "../src/study/study.js";
+import { studySettings } from "../src/study/settings.js";
+import { baseModelConfig, greedyComplete } from "../src/study/study.js";
 import { buildSynthWorld, competenceProbe } from "../src/synth/index.js";
 import { loadTokenizer } from "../src/tokenizer/index.js";
 import { packedBatches } from "../src/train/batches.js";
@@ -22,42 +22,40 @@ import { readTextLines, tokenStream } from "../src/train/sequences.js";
 import { train } from "../src/train/trainer.js";
 import { Rng } from "../src/util/rng.js";
 
+const quick = studySettings("quick");
 const E = (k: string, d: number) => Number(process.env[k] ?? d);
 const qa = E("QA", 0.3),
-  docs = E("DOCS", 20000),
-  steps = E("STEPS", 2000),
-  lr = E("LR", 3e-3),
-  bs = E("BS", 8),
-  len = E("LEN", 128);
+  docs = E("DOCS", quick.world.sizes.pretrain ?? 20000),
+  steps = E("STEPS", quick.pretrain.steps),
+  lr = E("LR", quick.pretrain.lr),
+  bs = E("BS", quick.pretrain.batchSize),
+  len = E("LEN", quick.pretrain.maxLength);
 const tag = `qa${qa}-docs${docs}`;
 const worldDir = `/tmp/qaexp/world-${tag}`;
 await initEngine({ backend: "wasm" });
 if (!existsSync(join(worldDir, "manifest.json")))
   await buildSynthWorld(worldDir, {
-    preset: "paper",
-    seed: 1,
-    sizes: { parallel: 8000, instructions: 1000, qa: 120, pretrain: docs, dev: 200, devtest: 200 },
+    preset: quick.world.preset,
+    seed: quick.seed,
+    sizes: { ...quick.world.sizes, pretrain: docs },
     pretrainQaShare: qa,
   });
 const cacheDir = process.env.XALIGN_CACHE ?? ".cache/xalign";
-const tokDir = process.env.TOKENIZER ?? (existsSync(cacheDir) ? readdirSync(cacheDir).find((n) => n.startsWith("tokenizer-")) : undefined);
-if (!tokDir) throw new Error(`no tokenizer-* folder in ${cacheDir}: run notebook 00 in quick mode first, or set TOKENIZER=DIR`);
-const tokenizer = await loadTokenizer(process.env.TOKENIZER ?? join(cacheDir, tokDir));
+const cachedTokenizer = existsSync(cacheDir) ? readdirSync(cacheDir).find((n) => n.startsWith("tokenizer-")) : undefined;
+const tokenizerDir = process.env.TOKENIZER ?? (cachedTokenizer ? join(cacheDir, cachedTokenizer) : undefined);
+if (!tokenizerDir) throw new Error(`no tokenizer-* folder in ${cacheDir}: run notebook 00 in quick mode first, or set TOKENIZER=DIR`);
+const tokenizer = await loadTokenizer(tokenizerDir);
 const tok = trainingTokenizer(tokenizer);
-const config = {
-  ...CONFIG_DEFAULTS,
-  hidden_size: E("D", 128),
-  intermediate_size: E("FFN", 352),
-  num_hidden_layers: E("L", 3),
-  num_attention_heads: E("H", 4),
-  num_key_value_heads: E("H", 4),
-  max_position_embeddings: 256,
-  vocab_size: tokenizer.vocabSize,
-  tie_word_embeddings: true,
-  bos_token_id: tok.bosId,
-  eos_token_id: tok.eosId,
-  pad_token_id: tok.padId,
-} as LlamaConfig;
+const config = baseModelConfig(
+  {
+    ...quick.model,
+    hidden_size: E("D", quick.model.hidden_size),
+    intermediate_size: E("FFN", quick.model.intermediate_size),
+    num_hidden_layers: E("L", quick.model.num_hidden_layers),
+    num_attention_heads: E("H", quick.model.num_attention_heads),
+  },
+  tokenizer,
+);
 const model = LlamaModel.init(config, new Rng(1).fork("base-init"));
 const tokens = await tokenStream(await readTextLines([join(worldDir, "pretrain", "corpus.txt")]), tok);
 console.log(

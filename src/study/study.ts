@@ -455,21 +455,26 @@ async function trainStudyTokenizer(worldDir: string, vocabSize: number): Promise
   return trainBpeTokenizer({ texts, files: [join(worldDir, "pretrain", "corpus.txt")] }, { vocabSize });
 }
 
-/** Pretrains the base model on the world's imbalanced corpus and saves it (HF layout + tokenizer + metrics). */
-async function pretrainBase(settings: StudySettings, worldDir: string, tokenizer: Tokenizer, dir: string): Promise<void> {
+/** The base model's LLaMA config: the study's sizes, tied embeddings, the tokenizer's vocabulary and special ids. */
+export function baseModelConfig(model: StudySettings["model"], tokenizer: Tokenizer): LlamaConfig {
   const tok = trainingTokenizer(tokenizer);
-  const p = settings.pretrain;
-  const config: LlamaConfig = {
+  return {
     ...CONFIG_DEFAULTS,
-    ...settings.model,
-    num_key_value_heads: settings.model.num_attention_heads,
+    ...model,
+    num_key_value_heads: model.num_attention_heads,
     vocab_size: tokenizer.vocabSize,
     tie_word_embeddings: true,
     bos_token_id: tok.bosId,
     eos_token_id: tok.eosId,
     pad_token_id: tok.padId,
   } as LlamaConfig;
-  const model = LlamaModel.init(config, new Rng(settings.seed).fork("base-init"));
+}
+
+/** Pretrains the base model on the world's imbalanced corpus and saves it (HF layout + tokenizer + metrics). */
+async function pretrainBase(settings: StudySettings, worldDir: string, tokenizer: Tokenizer, dir: string): Promise<void> {
+  const tok = trainingTokenizer(tokenizer);
+  const p = settings.pretrain;
+  const model = LlamaModel.init(baseModelConfig(settings.model, tokenizer), new Rng(settings.seed).fork("base-init"));
   try {
     const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
     const tokens = await tokenStream(lines, tok);
