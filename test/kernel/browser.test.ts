@@ -6,15 +6,13 @@
  * The screenshot is kept in test-artifacts/.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import { main } from "../../src/cli/index.js";
-import { CHROMIUM, CHROMIUM_ARGS, freePort, repoRoot, tempDir, waitForServer } from "../helpers.js";
+import { CHROMIUM, CHROMIUM_ARGS, type NotebookServer, repoRoot, startClassicNotebook, tempDir } from "../helpers.js";
 import { NEEDS_BUILD, NOTEBOOKS } from "./kernel-helpers.js";
 
 const MISSING = !existsSync(CHROMIUM)
@@ -26,17 +24,7 @@ const MISSING = !existsSync(CHROMIUM)
 describe("the classic notebook in headless Chromium", { skip: MISSING }, () => {
   it("runs a cell with a progress display and a plotly figure and shows the figure's SVG", { timeout: 240_000 }, async () => {
     const { dir, cleanup } = await tempDir();
-    const port = await freePort();
-    const token = randomBytes(16).toString("hex");
-    const env = {
-      ...process.env,
-      JUPYTER_PATH: join(dir, "share", "jupyter"),
-      JUPYTER_DATA_DIR: join(dir, "data"),
-      JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
-      JUPYTER_CONFIG_DIR: join(dir, "config"),
-    };
-    let server: ChildProcess | undefined;
-    let serverLog = "";
+    let server: NotebookServer | undefined;
     const browserData = join(dir, "chromium");
     let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
     try {
@@ -44,23 +32,8 @@ describe("the classic notebook in headless Chromium", { skip: MISSING }, () => {
       const source = (await readFile(join(NOTEBOOKS, "plotly.ipynb"), "utf8")).replaceAll("@REPO@", repoRoot());
       await mkdir(join(dir, "work"));
       await writeFile(join(dir, "work", "plotly.ipynb"), source);
-      server = spawn(
-        "/usr/bin/jupyter-notebook",
-        [
-          "--no-browser",
-          "--ip=127.0.0.1",
-          `--port=${port}`,
-          "--port-retries=0",
-          `--NotebookApp.token=${token}`,
-          `--notebook-dir=${join(dir, "work")}`,
-          ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
-        ],
-        { env, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      server.stdout?.on("data", (d: Buffer) => (serverLog += d.toString()));
-      server.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
-      const base = `http://127.0.0.1:${port}`;
-      await waitForServer(`${base}/api?token=${token}`, server, () => serverLog);
+      server = await startClassicNotebook(dir);
+      const { base, token } = server;
 
       context = await chromium.launchPersistentContext(browserData, {
         executablePath: CHROMIUM,
@@ -94,11 +67,7 @@ describe("the classic notebook in headless Chromium", { skip: MISSING }, () => {
       await page.screenshot({ path: join(repoRoot(), "test-artifacts", "kernel-classic-notebook.png"), fullPage: true });
     } finally {
       await context?.close();
-      if (server && server.exitCode === null) {
-        server.kill("SIGTERM");
-        await new Promise((r) => setTimeout(r, 1500));
-        if (server.exitCode === null) server.kill("SIGKILL");
-      }
+      await server?.stop();
       await cleanup();
     }
   });

@@ -25,8 +25,6 @@
  * Full-page screenshots are kept in test-artifacts/ (not committed).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -34,7 +32,7 @@ import { after, before, describe, it } from "node:test";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { main } from "../../src/cli/index.js";
 import { runStudy } from "../../src/study/verify.js";
-import { CHROMIUM, CHROMIUM_ARGS, freePort, repoRoot, tempDir, waitForServer } from "../helpers.js";
+import { CHROMIUM, CHROMIUM_ARGS, type NotebookServer, repoRoot, startClassicNotebook, tempDir } from "../helpers.js";
 import { NEEDS_BUILD } from "../kernel/kernel-helpers.js";
 
 const MISSING = !existsSync(CHROMIUM)
@@ -185,13 +183,10 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
   let dirs: { dir: string; cleanup: () => Promise<void> };
   const envSaved = { cache: process.env.XALIGN_CACHE, runs: process.env.XALIGN_RUNS };
   const saved = new Map<Name, Saved>();
-  let server: ChildProcess | undefined;
-  let serverLog = "";
+  let server: NotebookServer | undefined;
   let context: BrowserContext | undefined;
   let page: Page;
-  let base = "";
-  let token = "";
-  const url = (n: Name) => `${base}/notebooks/${n}.ipynb?token=${token}`;
+  const url = (n: Name) => `${server?.base}/notebooks/${n}.ipynb?token=${server?.token}`;
   const untrusted = new Map<Name, Shown>();
 
   before(
@@ -217,34 +212,7 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
       }
 
       assert.equal(await main(["kernel", "install", "--prefix", dir]), 0);
-      const port = await freePort();
-      token = randomBytes(16).toString("hex");
-      server = spawn(
-        "/usr/bin/jupyter-notebook",
-        [
-          "--no-browser",
-          "--ip=127.0.0.1",
-          `--port=${port}`,
-          "--port-retries=0",
-          `--NotebookApp.token=${token}`,
-          `--notebook-dir=${join(dir, "work")}`,
-          ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
-        ],
-        {
-          env: {
-            ...process.env,
-            JUPYTER_PATH: join(dir, "share", "jupyter"),
-            JUPYTER_DATA_DIR: join(dir, "data"),
-            JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
-            JUPYTER_CONFIG_DIR: join(dir, "config"),
-          },
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      );
-      server.stdout?.on("data", (d: Buffer) => (serverLog += d.toString()));
-      server.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
-      base = `http://127.0.0.1:${port}`;
-      await waitForServer(`${base}/api?token=${token}`, server, () => serverLog);
+      server = await startClassicNotebook(dir);
       context = await chromium.launchPersistentContext(join(dir, "chromium"), {
         executablePath: CHROMIUM,
         headless: true,
@@ -258,11 +226,7 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
 
   after(async () => {
     await context?.close();
-    if (server && server.exitCode === null) {
-      server.kill("SIGTERM");
-      await new Promise((r) => setTimeout(r, 1500));
-      if (server.exitCode === null) server.kill("SIGKILL");
-    }
+    await server?.stop();
     for (const [k, v] of [
       ["XALIGN_CACHE", envSaved.cache],
       ["XALIGN_RUNS", envSaved.runs],
