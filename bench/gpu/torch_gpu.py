@@ -55,21 +55,7 @@ class Layer(torch.nn.Module):
         self.gate_proj, self.up_proj, self.down_proj = p(d, h), p(d, h), p(h, d)
 
     def forward(self, x, cos, sin, mask):
-        b, t, d = x.shape
-        hd = d // self.heads
-        h = rms_norm(x, self.input_layernorm, self.eps)
-
-        def heads(w):
-            return (h @ w).view(b, t, self.heads, hd).transpose(1, 2)
-
-        q = heads(self.q_proj)
-        k = heads(self.k_proj)
-        q, k, v = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, heads(self.v_proj)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + mask, dim=-1)
-        x = x + (att @ v).transpose(1, 2).reshape(b, t, d) @ self.o_proj
-        h = rms_norm(x, self.post_attention_layernorm, self.eps)
-        return x + (torch.nn.functional.silu(h @ self.gate_proj) * (h @ self.up_proj)) @ self.down_proj
-
+        return self.cached(x, cos, sin, mask, None, None)[0]
 
     def cached(self, x, cos, sin, mask, past_k, past_v):
         """forward() for new positions x [b, t, d] after cached keys/values [b, heads, past, hd] (None at first)."""
