@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { TrainSchema } from "../src/config/schema.js";
 import { type BackendName, initEngine, tf } from "../src/engine/index.js";
-import type { LlamaConfig } from "../src/model/config.js";
+import { BENCHMARK_MODELS, benchmarkConfig } from "../src/model/benchmarks.js";
 import { LlamaModel } from "../src/model/llama.js";
 import { packedBatches } from "../src/train/batches.js";
 import { LoraAdapters } from "../src/train/lora.js";
@@ -30,11 +30,7 @@ import { modelPersistence } from "../src/train/weights.js";
 import { projectRoot } from "../src/util/fs.js";
 import { Rng } from "../src/util/rng.js";
 
-const MODELS = {
-  tiny: { vocab: 512, dim: 128, layers: 2, heads: 4, ffn: 384, seq: 64, batch: 8 },
-  larger: { vocab: 8192, dim: 512, layers: 8, heads: 8, ffn: 1376, seq: 256, batch: 4 },
-} as const;
-type ModelName = keyof typeof MODELS;
+type ModelName = keyof typeof BENCHMARK_MODELS;
 
 interface Row {
   model: ModelName;
@@ -56,22 +52,8 @@ async function worker(
   profile: boolean,
 ): Promise<Row> {
   const engine = await initEngine({ backend, threads });
-  const m = MODELS[model];
-  const config = {
-    hidden_size: m.dim,
-    intermediate_size: m.ffn,
-    num_hidden_layers: m.layers,
-    num_attention_heads: m.heads,
-    num_key_value_heads: m.heads,
-    vocab_size: m.vocab,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    max_position_embeddings: m.seq,
-    tie_word_embeddings: false,
-    bos_token_id: 1,
-    eos_token_id: 2,
-    pad_token_id: 0,
-  } as LlamaConfig;
+  const m = BENCHMARK_MODELS[model];
+  const config = benchmarkConfig(m, m.seq);
   const llama = LlamaModel.init(config, new Rng(1));
   const rng = new Rng(2);
   const tokens = Int32Array.from({ length: m.batch * m.seq * (steps + 4) + 1 }, () => rng.int(m.vocab));

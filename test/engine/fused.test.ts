@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { TrainSchema } from "../../src/config/schema.js";
 import { fusedAdamWStep, rmsNormalize, swiglu } from "../../src/engine/fused.js";
 import { initEngine, nativeFusedOn, nativeStatus, tf, useNativeFused, useNativeMatMul } from "../../src/engine/index.js";
-import type { LlamaConfig } from "../../src/model/config.js";
+import { BENCHMARK_MODELS, benchmarkConfig } from "../../src/model/benchmarks.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { causalLmLoss } from "../../src/model/loss.js";
 import { AdamW } from "../../src/train/adamw.js";
@@ -163,11 +163,6 @@ test("fused AdamW gives bit-identical parameters and moments to the TF.js update
   z.dispose();
 });
 
-const BENCH_MODELS = {
-  tiny: { vocab: 512, dim: 128, layers: 2, heads: 4, ffn: 384, seq: 64, batch: 8 },
-  larger: { vocab: 8192, dim: 512, layers: 8, heads: 8, ffn: 1376, seq: 256, batch: 4 },
-} as const;
-
 /** Losses of the trainer's own loop (src/train: AdamW, clipping) on a benchmark model's shapes. */
 async function trainerLosses(
   m: { vocab: number; dim: number; layers: number; heads: number; ffn: number },
@@ -175,21 +170,7 @@ async function trainerLosses(
   batch: number,
   steps: number,
 ): Promise<number[]> {
-  const config = {
-    hidden_size: m.dim,
-    intermediate_size: m.ffn,
-    num_hidden_layers: m.layers,
-    num_attention_heads: m.heads,
-    num_key_value_heads: m.heads,
-    vocab_size: m.vocab,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    max_position_embeddings: seq,
-    tie_word_embeddings: false,
-    bos_token_id: 1,
-    eos_token_id: 2,
-    pad_token_id: 0,
-  } as LlamaConfig;
+  const config = benchmarkConfig(m, seq);
   const model = LlamaModel.init(config, new Rng(1));
   const rng = new Rng(2);
   // A learnable stream: a fixed random sequence repeated, so the loss falls.
@@ -223,7 +204,7 @@ async function trainerLosses(
   }
 }
 
-async function assertParity(m: (typeof BENCH_MODELS)[keyof typeof BENCH_MODELS], seq: number, batch: number): Promise<void> {
+async function assertParity(m: (typeof BENCHMARK_MODELS)[keyof typeof BENCHMARK_MODELS], seq: number, batch: number): Promise<void> {
   await initEngine({ backend: "wasm" });
   setNative(false);
   const plain = await trainerLosses(m, seq, batch, 20);
@@ -240,12 +221,12 @@ async function assertParity(m: (typeof BENCH_MODELS)[keyof typeof BENCH_MODELS],
 test("trainer parity, tiny benchmark model (real sizes): 20 steps with every native kernel equal plain wasm to 1e-4", {
   skip: skipNative,
 }, async () => {
-  await assertParity(BENCH_MODELS.tiny, BENCH_MODELS.tiny.seq, BENCH_MODELS.tiny.batch);
+  await assertParity(BENCHMARK_MODELS.tiny, BENCHMARK_MODELS.tiny.seq, BENCHMARK_MODELS.tiny.batch);
 });
 
 test("trainer parity, larger benchmark model's weights at sequence 32 x batch 2: 20 steps equal plain wasm to 1e-4", {
   skip: skipNative,
 }, async () => {
   // The real larger sizes (256 x 4 tokens) take ~30 s a step on plain wasm here; every weight shape is the real one.
-  await assertParity(BENCH_MODELS.larger, 32, 2);
+  await assertParity(BENCHMARK_MODELS.larger, 32, 2);
 });
