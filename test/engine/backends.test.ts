@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { test } from "node:test";
-import { initEngine, probeBackends, tf } from "../../src/engine/index.js";
+import { initEngine, isRethrow, probeBackends, tf } from "../../src/engine/index.js";
 import { BackendError } from "../../src/util/errors.js";
 
 const require = createRequire(import.meta.url);
@@ -76,4 +76,45 @@ test("the tensorflow probe sees through the npm override that maps tfjs-node to 
   assert.equal(tensorflow?.name, "tensorflow");
   assert.equal(tensorflow?.available, false);
   assert.match(tensorflow?.reason ?? "", new RegExp(`is really ${realName.replace("/", "\\/")}`));
+});
+
+class ExitStatus {}
+
+test("isRethrow matches only Emscripten's rethrowing process handlers", () => {
+  // The two handlers tfjs-backend-wasm's module installs, written as its source writes them.
+  // biome-ignore lint/complexity/useArrowFunction: the handlers are function expressions in the module's source
+  const uncaught = function (ex: unknown) {
+    if (!(ex instanceof ExitStatus)) {
+      throw ex;
+    }
+  };
+  // biome-ignore lint/complexity/useArrowFunction: as above
+  const rejection = function (reason: unknown) {
+    throw reason;
+  };
+  assert.equal(isRethrow(uncaught), true);
+  assert.equal(isRethrow(rejection), true);
+  assert.equal(
+    isRethrow((err: unknown) => console.error(err)),
+    false,
+  );
+  // biome-ignore lint/complexity/useArrowFunction: as above
+  const logsFirst = function (ex: unknown) {
+    console.error(ex);
+    throw ex;
+  };
+  assert.equal(isRethrow(logsFirst), false);
+});
+
+test("starting the wasm backend leaves no rethrowing handler and keeps the process's own", async () => {
+  const own = (): void => {};
+  process.on("uncaughtException", own);
+  try {
+    await initEngine({ backend: "wasm" });
+    const handlers = [...process.listeners("uncaughtException"), ...process.listeners("unhandledRejection")];
+    assert.equal(handlers.filter((h) => isRethrow(h as () => void)).length, 0);
+    assert.ok(process.listeners("uncaughtException").includes(own));
+  } finally {
+    process.off("uncaughtException", own);
+  }
 });

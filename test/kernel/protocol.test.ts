@@ -150,7 +150,10 @@ describe("xalign kernel (protocol 5.3 over ZeroMQ)", () => {
     assert.deepEqual(content(ofType(outputs, "execute_result")[0]).data, { "text/plain": "42" });
   });
 
-  it("survives a stray asynchronous error after the wasm backend started, and reports it", { skip: XALIGN_BUILT }, async () => {
+  it("survives a stray asynchronous error after the wasm backend started, and reports it", {
+    skip: XALIGN_BUILT,
+    timeout: 120_000,
+  }, async () => {
     // tfjs-backend-wasm's Emscripten module rethrows from its own uncaughtException handler (Node exit 7);
     // initEngine removes that handler, so the kernel's handler reports the error and the kernel carries on.
     const started = await kernel.execute(
