@@ -187,6 +187,7 @@ async function main(): Promise<void> {
             String(steps),
             "--threads",
             String(threads),
+            ...(values.profile ? ["--profile"] : []),
           ],
         ],
         { encoding: "utf8", maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] },

@@ -19,7 +19,15 @@ const RMSNORM = "XalignRmsNorm";
 const RMSNORM_GRAD = "XalignRmsNormGrad";
 const SWIGLU = "XalignSwiglu";
 const SWIGLU_GRAD = "XalignSwigluGrad";
-const ALL = [XENT, XENT_GRAD, ROTARY, ADAMW, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD];
+const LAYER = "XalignDecoderLayer";
+const LAYER_GRAD = "XalignDecoderLayerGrad";
+const EMBED = "XalignEmbedding";
+const EMBED_GRAD = "XalignEmbeddingGrad";
+const ALL = [XENT, XENT_GRAD, ROTARY, ADAMW, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD, LAYER, LAYER_GRAD, EMBED, EMBED_GRAD];
+/** A decoder layer's weights in the order the native kernels take them. */
+const LAYER_WEIGHTS = ["inputNorm", "q", "k", "v", "o", "postNorm", "gate", "up", "down"] as const;
+/** What the fused layer's forward keeps for its backward, in kernel order (after y). */
+const LAYER_SAVED = ["r1", "xn1", "qkv", "p", "ctx", "h", "r2", "xn2", "gu", "act"] as const;
 
 interface WasmBackend extends tf.KernelBackend {
   wasm: { HEAPU8: Uint8Array };
@@ -33,6 +41,16 @@ interface KernelArgs {
 }
 
 let fusedOn = false;
+let layersOn = true;
+
+/**
+ * Whether models may run a whole decoder layer as one fused kernel when the
+ * native kernels are on (default true). Off, they use the per-op fused kernels:
+ * for gradient checks of the layer kernel and for measuring what it gains.
+ */
+export function useFusedLayers(on: boolean): void {
+  layersOn = on;
+}
 let copyingIdentity: tf.KernelConfig | undefined;
 
 /**
@@ -175,6 +193,87 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
     addon.swigluGrad(b.wasm.HEAPU8, o(g), o(up), o(dy), o(dgate), o(dup), sizeOf(g));
     return [dgate, dup];
   });
+  register(EMBED, (b, { table, ids }) => {
+    const [vocab, d] = (table as tf.TensorInfo).shape as [number, number];
+    const rows = sizeOf(ids as tf.TensorInfo);
+    const out = b.makeOutput([rows, d], "float32");
+    addon.embedding(
+      b.wasm.HEAPU8,
+      new Float64Array([offset(b, table as tf.TensorInfo), offset(b, ids as tf.TensorInfo), offset(b, out), rows, vocab, d]),
+    );
+    return out;
+  });
+  register(EMBED_GRAD, (b, { ids, dy }, a) => {
+    const [rows, d] = (dy as tf.TensorInfo).shape as [number, number];
+    const vocab = a.vocab as number;
+    const out = b.makeOutput([vocab, d], "float32");
+    addon.embeddingGrad(
+      b.wasm.HEAPU8,
+      new Float64Array([offset(b, ids as tf.TensorInfo), offset(b, dy as tf.TensorInfo), offset(b, out), rows, vocab, d]),
+    );
+    return out;
+  });
+  register(LAYER, (b, inputs, a) => {
+    const x = inputs.x as tf.TensorInfo;
+    const dims = a.dims as number[];
+    const [batch, t, d, nh, nkv, hd, f] = dims as [number, number, number, number, number, number, number];
+    const rows = batch * t;
+    const shapes: Record<(typeof LAYER_SAVED)[number], number[]> = {
+      r1: [rows],
+      xn1: [rows, d],
+      qkv: [rows, (nh + 2 * nkv) * hd],
+      p: [batch, nh, t, t],
+      ctx: [rows, nh * hd],
+      h: [rows, d],
+      r2: [rows],
+      xn2: [rows, d],
+      gu: [rows, 2 * f],
+      act: [rows, f],
+    };
+    // Every output is allocated before the heap view is taken: an allocation can grow (and replace) the heap.
+    const outs = [b.makeOutput([rows, d], "float32"), ...LAYER_SAVED.map((name) => b.makeOutput(shapes[name], "float32"))];
+    const o = (t: tf.TensorInfo) => offset(b, t);
+    const table = new Float64Array([
+      o(x),
+      ...LAYER_WEIGHTS.map((name) => o(inputs[name] as tf.TensorInfo)),
+      ...(["qcos", "qsin", "kcos", "ksin"] as const).map((name) => o(inputs[name] as tf.TensorInfo)),
+      inputs.mask ? o(inputs.mask) : -1,
+      ...outs.map(o),
+      ...dims,
+      a.eps as number,
+    ]);
+    addon.decoderLayer(b.wasm.HEAPU8, table);
+    return outs;
+  });
+  register(LAYER_GRAD, (b, inputs, a) => {
+    const dims = a.dims as number[];
+    const [batch, t, d, nh, nkv, hd, f] = dims as [number, number, number, number, number, number, number];
+    const shapes = [
+      [batch * t, d],
+      [d],
+      [d, nh * hd],
+      [d, nkv * hd],
+      [d, nkv * hd],
+      [nh * hd, d],
+      [d],
+      [d, f],
+      [d, f],
+      [f, d],
+    ];
+    const outs = shapes.map((shape) => b.makeOutput(shape, "float32"));
+    const o = (t: tf.TensorInfo) => offset(b, t);
+    const table = new Float64Array([
+      o(inputs.dy as tf.TensorInfo),
+      o(inputs.x as tf.TensorInfo),
+      ...LAYER_WEIGHTS.map((name) => o(inputs[name] as tf.TensorInfo)),
+      ...(["qcos", "qsin", "kcos", "ksin"] as const).map((name) => o(inputs[name] as tf.TensorInfo)),
+      ...LAYER_SAVED.map((name) => o(inputs[`saved_${name}`] as tf.TensorInfo)),
+      ...outs.map(o),
+      ...dims,
+    ]);
+    addon.decoderLayerGrad(b.wasm.HEAPU8, table);
+    return outs;
+  });
   fusedOn = true;
   return true;
 }
@@ -316,4 +415,91 @@ export interface AdamWStepOptions {
 export function fusedAdamWStep(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, options: AdamWStepOptions): tf.Tensor | undefined {
   if (!nativeFusedOn() || [p, g, m, v].some((t) => t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, p.shape))) return undefined;
   return tf.engine().runKernel(ADAMW, { p, g, m, v }, { ...options }) as tf.Tensor;
+}
+
+/** A pre-norm LLaMA decoder layer's weights (projections in [in, out] layout, norms [hidden]). */
+export type DecoderLayerWeights = Record<(typeof LAYER_WEIGHTS)[number], tf.Tensor>;
+
+export interface DecoderLayerInputs {
+  batch: number;
+  t: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  eps: number;
+  /** Rotary tables [batch * t, headDim] per row: the queries' with the attention scale folded in, the keys' without. */
+  query: { cos: tf.Tensor2D; sin: tf.Tensor2D };
+  key: { cos: tf.Tensor2D; sin: tf.Tensor2D };
+  /** int32 [batch, t], 1 for real tokens: padded keys get the -1e9 bias as well as future ones. Undefined: none padded. */
+  keyMask?: tf.Tensor2D;
+}
+
+/**
+ * One whole decoder layer (RMSNorm, attention with rotary positions and
+ * grouped-query heads, residual, RMSNorm, SwiGLU, residual) as one native
+ * kernel forward and one backward, with the gradients of the input and all
+ * nine weights, when the fused kernels are on; else undefined (the caller runs
+ * the unfused ops, which compute the same maths). Rows [batch * t, hidden].
+ */
+export function fusedDecoderLayer(x: tf.Tensor2D, weights: DecoderLayerWeights, inputs: DecoderLayerInputs): tf.Tensor2D | undefined {
+  const ws = LAYER_WEIGHTS.map((name) => weights[name]);
+  if (!layersOn || !nativeFusedOn() || x.dtype !== "float32" || ws.some((w) => w.dtype !== "float32")) return undefined;
+  const { batch, t, heads, kvHeads, headDim, eps } = inputs;
+  const d = x.shape[1];
+  const f = weights.gate.shape[1] as number;
+  const dims = [batch, t, d, heads, kvHeads, headDim, f];
+  const named = (list: tf.Tensor[], names: readonly string[], prefix = "") =>
+    Object.fromEntries(names.map((name, i) => [`${prefix}${name}`, list[i] as tf.Tensor]));
+  const tables = { qcos: inputs.query.cos, qsin: inputs.query.sin, kcos: inputs.key.cos, ksin: inputs.key.sin };
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [input, ...w] = args as tf.Tensor[];
+    const kernelInputs: tf.NamedTensorMap = { x: input as tf.Tensor, ...named(w, LAYER_WEIGHTS), ...tables };
+    if (inputs.keyMask) kernelInputs.mask = inputs.keyMask;
+    const [y, ...saved] = tf.engine().runKernel(LAYER, kernelInputs, { dims, eps }) as unknown as tf.Tensor[];
+    // The tables are saved too: the caller's tidy may dispose them before the backward pass runs.
+    save([input as tf.Tensor, ...w, tables.qcos, tables.qsin, tables.kcos, tables.ksin, ...saved]);
+    return {
+      value: y as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, kept: tf.Tensor[]) => {
+        const [sx, ...rest] = kept;
+        const sw = rest.slice(0, 9);
+        const [qcos, qsin, kcos, ksin] = rest.slice(9, 13) as tf.Tensor[];
+        const gradInputs: tf.NamedTensorMap = {
+          dy,
+          x: sx as tf.Tensor,
+          ...named(sw, LAYER_WEIGHTS),
+          qcos: qcos as tf.Tensor,
+          qsin: qsin as tf.Tensor,
+          kcos: kcos as tf.Tensor,
+          ksin: ksin as tf.Tensor,
+          ...named(rest.slice(13), LAYER_SAVED, "saved_"),
+        };
+        return tf.engine().runKernel(LAYER_GRAD, gradInputs, { dims }) as unknown as tf.Tensor[];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (op as unknown as (...t: tf.Tensor[]) => tf.Tensor)(x, ...ws) as tf.Tensor2D;
+}
+
+/**
+ * Rows of `table` [vocab, d] for int32 `ids` (any shape): [ids.size, d].
+ * Native when the fused kernels are on (a row copy each way; the gradient is
+ * the dense [vocab, d] sum of the rows' gradients per id); else tf.gather.
+ */
+export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor2D {
+  const flat = tf.reshape(ids, [ids.size]);
+  if (!nativeFusedOn() || table.dtype !== "float32" || ids.dtype !== "int32") {
+    return tf.tidy(() => tf.gather(table, flat) as tf.Tensor2D);
+  }
+  const vocab = table.shape[0];
+  const op = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([flat]);
+    return {
+      value: tf.engine().runKernel(EMBED, { table: t, ids: flat }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(EMBED_GRAD, { ids: saved[0] as tf.Tensor, dy }, { vocab }) as tf.Tensor,
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(table) as tf.Tensor2D;
 }

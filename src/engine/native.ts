@@ -54,6 +54,13 @@ export interface NativeAddon {
   swiglu(heap: Uint8Array, gate: number, up: number, y: number, n: number): void;
   swigluGrad(heap: Uint8Array, gate: number, up: number, dy: number, dgate: number, dup: number, n: number): void;
   rotary(heap: Uint8Array, x: number, cos: number, sin: number, y: number, rows: number, t: number, d: number, sign: number): void;
+  /** A whole decoder layer forward; `args` lists heap offsets and dimensions (src/engine/native/xalign_native.c). */
+  decoderLayer(heap: Uint8Array, args: Float64Array): void;
+  /** Its backward: the input's and the nine weights' gradients. */
+  decoderLayerGrad(heap: Uint8Array, args: Float64Array): void;
+  /** Rows of a table by int32 id, and the rows' gradient summed per id (a dense [vocab, d] gradient). */
+  embedding(heap: Uint8Array, args: Float64Array): void;
+  embeddingGrad(heap: Uint8Array, args: Float64Array): void;
   /** Threads for the fused elementwise kernels (AdamW, RMSNorm, SwiGLU); 1 by default. */
   setElementwiseThreads(n: number): void;
   setThreads(n: number): void;
@@ -83,6 +90,10 @@ const REQUIRED = [
   "rmsNormGrad",
   "swiglu",
   "swigluGrad",
+  "decoderLayer",
+  "decoderLayerGrad",
+  "embedding",
+  "embeddingGrad",
   "setElementwiseThreads",
 ];
 let cached: NativeStatus | undefined;
@@ -123,7 +134,7 @@ export function nativeStatus(): NativeStatus {
     const blas = addon.blas();
     cached = {
       available: true,
-      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}, fused cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
+      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}, fused decoder-layer, embedding, cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
       blas,
       addon,
     };

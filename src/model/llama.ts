@@ -26,7 +26,7 @@
  * const loss = model.loss(ids, tf.tensor2d([[5, 9, -100]], undefined, "int32"));
  */
 import * as tf from "@tensorflow/tfjs";
-import { nativeFusedOn, rmsNormalize, rotaryEmbedding, swiglu } from "../engine/fused.js";
+import { embeddingLookup, fusedDecoderLayer, nativeFusedOn, rmsNormalize, rotaryEmbedding, swiglu } from "../engine/fused.js";
 import type { Rng } from "../util/rng.js";
 import { headDim, type LlamaConfig, validateConfig } from "./config.js";
 import type { KvCache } from "./kvcache.js";
@@ -125,16 +125,30 @@ export interface InferenceWeights {
 interface ForwardContext {
   batch: number;
   t: number;
+  /** What the per-op attention reads, built on first use (a forward of fused layers never needs it). */
+  attention(): AttentionInputs;
+  cache: KvCache | undefined;
+  plan: InferenceWeights | undefined;
+  /** Without a plan: normalized rows times each norm's weight, computed once per norm and forward. */
+  scaled: Map<string, tf.Tensor2D>;
+  /** Absolute position of each row, and the attention mask [batch, past + t] when one was given. */
+  positions: ArrayLike<number>;
+  mask: Int32Array | undefined;
+  /** What the fused decoder-layer kernel reads, built on first use. */
+  fused?: FusedLayerInputs;
+}
+
+/** Per-(row, head) rotary tables and the attention bias of the per-op attention. */
+interface AttentionInputs {
   /** Rotary tables for the query rows (attention scale folded in) and the key rows. */
   query: { cos: tf.Tensor2D; sin: tf.Tensor2D };
   key: { cos: tf.Tensor2D; sin: tf.Tensor2D };
   /** [b, kv, group * t, total], or undefined when every key is visible to every query. */
   bias: tf.Tensor4D | undefined;
-  cache: KvCache | undefined;
-  plan: InferenceWeights | undefined;
-  /** Without a plan: normalized rows times each norm's weight, computed once per norm and forward. */
-  scaled: Map<string, tf.Tensor2D>;
 }
+
+/** Per-row rotary tables and the key mask for {@link fusedDecoderLayer}. */
+type FusedLayerInputs = Omit<Parameters<typeof fusedDecoderLayer>[2], "batch" | "t" | "heads" | "kvHeads" | "headDim" | "eps">;
 
 export class LlamaModel {
   readonly config: LlamaConfig;
@@ -261,22 +275,32 @@ export class LlamaModel {
     if (positions.length !== batch * t)
       throw new Error(`LlamaModel.forward: positionIds has ${positions.length} entries, expected ${batch * t}`);
     const out = tf.tidy(() => {
+      let attention: AttentionInputs | undefined;
       const ctx: ForwardContext = {
         batch,
         t,
         // The attention scale 1/sqrt(head_dim) rides on the query's rotary tables.
-        query: this.rope.rows(positions, new Array(cfg.num_attention_heads).fill(1 / Math.sqrt(headDim(cfg)))),
-        key: this.rope.rows(positions, new Array(cfg.num_key_value_heads).fill(1)),
-        bias: attentionBias(mask, batch, past, t, cfg.num_key_value_heads, cfg.num_attention_heads / cfg.num_key_value_heads),
+        attention: () => {
+          attention ??= {
+            query: this.rope.rows(positions, new Array(cfg.num_attention_heads).fill(1 / Math.sqrt(headDim(cfg)))),
+            key: this.rope.rows(positions, new Array(cfg.num_key_value_heads).fill(1)),
+            bias: attentionBias(mask, batch, past, t, cfg.num_key_value_heads, cfg.num_attention_heads / cfg.num_key_value_heads),
+          };
+          return attention;
+        },
         cache,
         plan: options.inferenceWeights,
         scaled: new Map(),
+        positions,
+        mask,
       };
-      let h = tf.reshape(tf.gather(this.weight("model.embed_tokens.weight"), inputIds.toInt()), [
-        batch * t,
-        cfg.hidden_size,
-      ]) as tf.Tensor2D;
+      let h = embeddingLookup(this.weight("model.embed_tokens.weight") as tf.Tensor2D, inputIds.toInt());
       for (let l = 0; l < cfg.num_hidden_layers; l++) {
+        const fused = this.fusedLayer(l, h, ctx);
+        if (fused) {
+          h = fused;
+          continue;
+        }
         h = tf.add(h, this.attention(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
         h = tf.add(h, this.feedForward(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
       }
@@ -400,6 +424,51 @@ export class LlamaModel {
     return this.linear(module, scaled);
   }
 
+  /**
+   * Layer `layer` as one native kernel each way (src/engine/fused.ts), when
+   * the fused kernels are on and nothing needs the per-op path: no KV cache,
+   * no inference plan, no adapter on the layer's projections. Else undefined.
+   */
+  private fusedLayer(layer: number, h: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D | undefined {
+    if (ctx.cache || ctx.plan || !nativeFusedOn()) return undefined;
+    const p = `model.layers.${layer}`;
+    for (const module of this.adapters.keys()) if (module.startsWith(`${p}.`)) return undefined;
+    const cfg = this.config;
+    if (!ctx.fused) {
+      const { batch, t, mask } = ctx;
+      ctx.fused = {
+        // Per row (not per head): the kernel rotates every head of a row with the row's table.
+        query: this.rope.rows(ctx.positions, [1 / Math.sqrt(headDim(cfg))]),
+        key: this.rope.rows(ctx.positions, [1]),
+        ...(mask && mask.some((m) => m !== 1) ? { keyMask: tf.tensor2d(mask, [batch, t], "int32") } : {}),
+      };
+    }
+    const w = (name: string) => this.weight(`${p}.${name}.weight`);
+    return fusedDecoderLayer(
+      h,
+      {
+        inputNorm: w("input_layernorm"),
+        q: w("self_attn.q_proj"),
+        k: w("self_attn.k_proj"),
+        v: w("self_attn.v_proj"),
+        o: w("self_attn.o_proj"),
+        postNorm: w("post_attention_layernorm"),
+        gate: w("mlp.gate_proj"),
+        up: w("mlp.up_proj"),
+        down: w("mlp.down_proj"),
+      },
+      {
+        batch: ctx.batch,
+        t: ctx.t,
+        heads: cfg.num_attention_heads,
+        kvHeads: cfg.num_key_value_heads,
+        headDim: headDim(cfg),
+        eps: cfg.rms_norm_eps,
+        ...ctx.fused,
+      },
+    );
+  }
+
   /** SwiGLU feed-forward on normalized rows: down(silu(gate(x)) * up(x)). */
   private feedForward(layer: number, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     const p = `model.layers.${layer}`;
@@ -432,8 +501,9 @@ export class LlamaModel {
         : applyRotary(rows, tables.cos, tables.sin, this.rotateHalf);
       return tf.reshape(rotated, [b, t, heads, hd]) as tf.Tensor4D;
     };
-    const q = rope(`${p}.q_proj`, nh, ctx.query);
-    const k = rope(`${p}.k_proj`, nkv, ctx.key);
+    const inputs = ctx.attention();
+    const q = rope(`${p}.q_proj`, nh, inputs.query);
+    const k = rope(`${p}.k_proj`, nkv, inputs.key);
     const v = this.project(x, norm, `${p}.v_proj`, ctx);
     // Keys are kept transposed ([b, kv, hd, t]) so scores need no transposed matMul; for t = 1 every layout change is a reshape.
     const one = t === 1;
@@ -443,7 +513,7 @@ export class LlamaModel {
     // [b, t, nh, hd] -> [b, kv, group * t, hd]: head h uses kv head h / group, as HF's repeat_kv.
     const queries = one ? tf.reshape(q, [b, nkv, group, hd]) : tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [b, nkv, group * t, hd]);
     let scores = tf.matMul(queries, keysT);
-    if (ctx.bias) scores = tf.add(scores, ctx.bias);
+    if (inputs.bias) scores = tf.add(scores, inputs.bias);
     const context = tf.matMul(tf.softmax(scores), values);
     const merged = one
       ? tf.reshape(context, [b, nh * hd])
