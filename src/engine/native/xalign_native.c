@@ -47,6 +47,18 @@ static const char *blas_name(void) { return openblas_get_config(); }
 #endif
 
 /*
+ * Hot loops are compiled for AVX-512, AVX2 and baseline x86-64, chosen at load
+ * time by the CPU (GCC function multi-versioning), so a build copied to an
+ * older machine still runs. Floating-point contraction stays off and no sum
+ * is reordered, so every version gives the same bits.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define XA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define XA_CLONES
+#endif
+
+/*
  * exp for float32 in a form compilers vectorize (no libm call, no branches):
  * e^x = 2^n * e^r with n = round(x / ln 2), |r| <= ln(2)/2, e^r by a degree-6
  * polynomial (Taylor coefficients; error within 2 ulp of expf over the range
@@ -77,6 +89,20 @@ static inline float fast_expf(float x) {
   } scale = {(n + 127) << 23};
   const float y = p * scale.f;
   return x < -87.3f ? 0.0f : y;
+}
+
+/* Grow-only scratch buffers (one call at a time: N-API calls run on the JS thread). */
+#define SCRATCH_SLOTS 13
+static float *scratch_buf[SCRATCH_SLOTS];
+static size_t scratch_len[SCRATCH_SLOTS];
+
+static float *scratch(int slot, size_t n) {
+  if (scratch_len[slot] < n) {
+    free(scratch_buf[slot]);
+    scratch_buf[slot] = (float *)malloc(n * sizeof(float));
+    scratch_len[slot] = scratch_buf[slot] ? n : 0;
+  }
+  return scratch_buf[slot];
 }
 
 #define CHECK(call)                                                  \
@@ -155,6 +181,23 @@ static uint8_t *heap_args(napi_env env, napi_callback_info info, size_t count, i
 
 static int in_heap(int64_t off, int64_t n, size_t bytes) { return off >= 0 && off % 4 == 0 && off + n * 4 <= (int64_t)bytes; }
 
+XA_CLONES static void xent_rows(const float *logits, const int32_t *labels, float *loss, float *lse_out, float *e, int64_t rows,
+                                int64_t vocab) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = logits + r * vocab;
+    float mx = x[0];
+    for (int64_t v = 1; v < vocab; v++) mx = x[v] > mx ? x[v] : mx;
+    /* exps into scratch first (a loop that vectorizes), then their sum in order */
+    for (int64_t v = 0; v < vocab; v++) e[v] = fast_expf(x[v] - mx);
+    double sum = 0;
+    for (int64_t v = 0; v < vocab; v++) sum += e[v];
+    float lse = mx + (float)log(sum);
+    lse_out[r] = lse;
+    int32_t label = labels[r];
+    loss[r] = (label >= 0 && label < vocab) ? lse - x[label] : 0.0f;
+  }
+}
+
 static napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
   int64_t a[6];
   size_t bytes;
@@ -170,18 +213,29 @@ static napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
   const int32_t *labels = (const int32_t *)(heap + a[1]);
   float *loss = (float *)(heap + a[2]);
   float *lse_out = (float *)(heap + a[3]);
+  float *e = scratch(12, (size_t)vocab);
+  if (!e) {
+    napi_throw_error(env, "XA_NATIVE_MEMORY", "softmaxXent: out of memory");
+    return NULL;
+  }
+  xent_rows(logits, labels, loss, lse_out, e, rows, vocab);
+  return NULL;
+}
+
+XA_CLONES static void xent_grad_rows(const float *logits, const int32_t *labels, const float *lse, const float *dy, float *dx,
+                                     int64_t rows, int64_t vocab) {
   for (int64_t r = 0; r < rows; r++) {
     const float *x = logits + r * vocab;
-    float mx = x[0];
-    for (int64_t v = 1; v < vocab; v++) mx = x[v] > mx ? x[v] : mx;
-    double sum = 0;
-    for (int64_t v = 0; v < vocab; v++) sum += fast_expf(x[v] - mx);
-    float lse = mx + (float)log(sum);
-    lse_out[r] = lse;
+    float *g = dx + r * vocab;
     int32_t label = labels[r];
-    loss[r] = (label >= 0 && label < vocab) ? lse - x[label] : 0.0f;
+    if (label < 0 || label >= vocab) {
+      for (int64_t v = 0; v < vocab; v++) g[v] = 0.0f;
+      continue;
+    }
+    const float scale = dy[r], l = lse[r];
+    for (int64_t v = 0; v < vocab; v++) g[v] = scale * fast_expf(x[v] - l);
+    g[label] -= scale;
   }
-  return NULL;
 }
 
 static napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
@@ -200,18 +254,7 @@ static napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
   const float *lse = (const float *)(heap + a[2]);
   const float *dy = (const float *)(heap + a[3]);
   float *dx = (float *)(heap + a[4]);
-  for (int64_t r = 0; r < rows; r++) {
-    const float *x = logits + r * vocab;
-    float *g = dx + r * vocab;
-    int32_t label = labels[r];
-    if (label < 0 || label >= vocab) {
-      for (int64_t v = 0; v < vocab; v++) g[v] = 0.0f;
-      continue;
-    }
-    const float scale = dy[r], l = lse[r];
-    for (int64_t v = 0; v < vocab; v++) g[v] = scale * fast_expf(x[v] - l);
-    g[label] -= scale;
-  }
+  xent_grad_rows(logits, labels, lse, dy, dx, rows, vocab);
   return NULL;
 }
 
@@ -309,7 +352,7 @@ typedef struct {
   int decay;
 } adamw_ctx;
 
-static void adamw_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void adamw_range(void *arg, int64_t lo, int64_t hi) {
   const adamw_ctx *c = (const adamw_ctx *)arg;
   for (int64_t i = lo; i < hi; i++) {
     const float g = c->g[i];
@@ -353,7 +396,7 @@ typedef struct {
   float eps;
 } rms_ctx;
 
-static void rms_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void rms_range(void *arg, int64_t lo, int64_t hi) {
   const rms_ctx *c = (const rms_ctx *)arg;
   const int64_t d = c->d;
   for (int64_t row = lo; row < hi; row++) {
@@ -367,7 +410,7 @@ static void rms_range(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void rms_grad_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void rms_grad_range(void *arg, int64_t lo, int64_t hi) {
   const rms_ctx *c = (const rms_ctx *)arg;
   const int64_t d = c->d;
   for (int64_t row = lo; row < hi; row++) {
@@ -417,7 +460,7 @@ typedef struct {
   float *y, *dgate, *dup;
 } swiglu_ctx;
 
-static void swiglu_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void swiglu_range(void *arg, int64_t lo, int64_t hi) {
   const swiglu_ctx *c = (const swiglu_ctx *)arg;
   for (int64_t i = lo; i < hi; i++) {
     const float g = c->gate[i];
@@ -426,7 +469,7 @@ static void swiglu_range(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void swiglu_grad_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void swiglu_grad_range(void *arg, int64_t lo, int64_t hi) {
   const swiglu_ctx *c = (const swiglu_ctx *)arg;
   for (int64_t i = lo; i < hi; i++) {
     const float g = c->gate[i], u = c->up[i], dy = c->dy[i];
@@ -473,7 +516,7 @@ typedef struct {
   float sign;
 } rotary_ctx;
 
-static void rotary_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void rotary_range(void *arg, int64_t lo, int64_t hi) {
   const rotary_ctx *c = (const rotary_ctx *)arg;
   const int64_t d = c->d, half = d / 2;
   for (int64_t row = lo; row < hi; row++) {
@@ -522,20 +565,6 @@ typedef struct {
   int64_t b, t, d, nh, nkv, hd, f;
 } layer_dims;
 
-/* Grow-only scratch buffers (one call at a time: N-API calls run on the JS thread). */
-#define SCRATCH_SLOTS 12
-static float *scratch_buf[SCRATCH_SLOTS];
-static size_t scratch_len[SCRATCH_SLOTS];
-
-static float *scratch(int slot, size_t n) {
-  if (scratch_len[slot] < n) {
-    free(scratch_buf[slot]);
-    scratch_buf[slot] = (float *)malloc(n * sizeof(float));
-    scratch_len[slot] = scratch_buf[slot] ? n : 0;
-  }
-  return scratch_buf[slot];
-}
-
 static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                  float *c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b,
@@ -563,7 +592,7 @@ static void unpack3(const float *in, float *a, int64_t c0, float *b, int64_t c1,
 }
 
 /* Rotary on `heads` heads of each row (row r at x + r * ld, table row r) in place; sign -1 is the transpose. */
-static void rotate_heads(float *x, int64_t ld, const float *cos, const float *sin, int64_t rows, int64_t heads, int64_t hd, float sign) {
+XA_CLONES static void rotate_heads(float *x, int64_t ld, const float *cos, const float *sin, int64_t rows, int64_t heads, int64_t hd, float sign) {
   const int64_t half = hd / 2;
   for (int64_t r = 0; r < rows; r++) {
     const float *cs = cos + r * hd, *ss = sin + r * hd;
@@ -579,7 +608,7 @@ static void rotate_heads(float *x, int64_t ld, const float *cos, const float *si
 }
 
 /* y = (x * r) * w per row, r = 1/sqrt(mean(x^2) + eps) kept. */
-static void norm_rows(const float *x, const float *w, float *r, float *y, int64_t rows, int64_t d, float eps) {
+XA_CLONES static void norm_rows(const float *x, const float *w, float *r, float *y, int64_t rows, int64_t d, float eps) {
   for (int64_t row = 0; row < rows; row++) {
     const float *xr = x + row * d;
     float *yr = y + row * d;
@@ -592,7 +621,7 @@ static void norm_rows(const float *x, const float *w, float *r, float *y, int64_
 }
 
 /* Backward of y = (x * r) * w: dw = sum over rows of dy * (x * r); dx = base + d(x * r)/dx applied to dy * w. */
-static void norm_rows_grad(const float *x, const float *w, const float *r, const float *dy, const float *base, float *dx, float *dw,
+XA_CLONES static void norm_rows_grad(const float *x, const float *w, const float *r, const float *dy, const float *base, float *dx, float *dw,
                            int64_t rows, int64_t d) {
   for (int64_t i = 0; i < d; i++) dw[i] = 0.0f;
   for (int64_t row = 0; row < rows; row++) {
@@ -618,7 +647,7 @@ typedef struct {
 } attn_ctx;
 
 /* Forward attention for (batch item, kv head) pairs lo..hi. */
-static void attn_fwd_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void attn_fwd_range(void *arg, int64_t lo, int64_t hi) {
   const attn_ctx *c = (const attn_ctx *)arg;
   const layer_dims *m = c->dm;
   const int64_t t = m->t, hd = m->hd, D = m->nh * hd, KV = m->nkv * hd, W = D + 2 * KV, group = m->nh / m->nkv;
@@ -642,12 +671,14 @@ static void attn_fwd_range(void *arg, int64_t lo, int64_t hi) {
           for (int64_t j = 0; j < t; j++) row[j] = 1.0f / (float)t;
           continue;
         }
-        float sum = 0.0f;
-        for (int64_t j = 0; j <= i; j++) {
-          const float e = (!mask || mask[j] == 1) ? fast_expf(row[j] - mx) : 0.0f;
-          row[j] = e;
-          sum += e;
+        /* exps first (a loop that vectorizes), then their sum in order */
+        if (mask) {
+          for (int64_t j = 0; j <= i; j++) row[j] = mask[j] == 1 ? fast_expf(row[j] - mx) : 0.0f;
+        } else {
+          for (int64_t j = 0; j <= i; j++) row[j] = fast_expf(row[j] - mx);
         }
+        float sum = 0.0f;
+        for (int64_t j = 0; j <= i; j++) sum += row[j];
         const float inv = 1.0f / sum;
         for (int64_t j = 0; j <= i; j++) row[j] *= inv;
         for (int64_t j = i + 1; j < t; j++) row[j] = 0.0f;
@@ -658,7 +689,7 @@ static void attn_fwd_range(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* Backward attention for (batch item, kv head) pairs lo..hi; each pair writes its own dk/dv columns. */
-static void attn_bwd_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void attn_bwd_range(void *arg, int64_t lo, int64_t hi) {
   const attn_ctx *c = (const attn_ctx *)arg;
   const layer_dims *m = c->dm;
   const int64_t t = m->t, hd = m->hd, D = m->nh * hd, KV = m->nkv * hd, W = D + 2 * KV, group = m->nh / m->nkv;
@@ -710,7 +741,7 @@ typedef struct {
   int64_t f;
 } glu_ctx;
 
-static void glu_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void glu_range(void *arg, int64_t lo, int64_t hi) {
   const glu_ctx *c = (const glu_ctx *)arg;
   const int64_t f = c->f;
   for (int64_t r = lo; r < hi; r++) {
@@ -723,7 +754,7 @@ static void glu_range(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void glu_grad_range(void *arg, int64_t lo, int64_t hi) {
+XA_CLONES static void glu_grad_range(void *arg, int64_t lo, int64_t hi) {
   const glu_ctx *c = (const glu_ctx *)arg;
   const int64_t f = c->f;
   for (int64_t r = lo; r < hi; r++) {
