@@ -23,7 +23,8 @@ const LAYER = "XalignDecoderLayer";
 const LAYER_GRAD = "XalignDecoderLayerGrad";
 const EMBED = "XalignEmbedding";
 const EMBED_GRAD = "XalignEmbeddingGrad";
-const ALL = [XENT, XENT_GRAD, ROTARY, ADAMW, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD, LAYER, LAYER_GRAD, EMBED, EMBED_GRAD];
+const ADAMW_ALL = "XalignAdamWAll";
+const ALL = [XENT, XENT_GRAD, ROTARY, ADAMW, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD, LAYER, LAYER_GRAD, EMBED, EMBED_GRAD, ADAMW_ALL];
 /** A decoder layer's weights in the order the native kernels take them. */
 const LAYER_WEIGHTS = ["inputNorm", "q", "k", "v", "o", "postNorm", "gate", "up", "down"] as const;
 /** What the fused layer's forward keeps for its backward, in kernel order (after y). */
@@ -42,6 +43,7 @@ interface KernelArgs {
 
 let fusedOn = false;
 let layersOn = true;
+let nativeAddon: NativeAddon | undefined;
 
 /**
  * Whether models may run a whole decoder layer as one fused kernel when the
@@ -85,6 +87,7 @@ function useSharingIdentity(on: boolean): void {
 export function useNativeFused(addon: NativeAddon | undefined): boolean {
   for (const name of ALL) if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
   fusedOn = false;
+  nativeAddon = addon;
   useSharingIdentity(addon !== undefined);
   if (!addon) return false;
   const offset = (b: WasmBackend, t: tf.TensorInfo): number => b.dataIdMap.get(t.dataId).memoryOffset;
@@ -193,6 +196,44 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
     addon.swigluGrad(b.wasm.HEAPU8, o(g), o(up), o(dy), o(dgate), o(dup), sizeOf(g));
     return [dgate, dup];
   });
+  register(ADAMW_ALL, (b, inputs, a) => {
+    const n = a.count as number;
+    const decay = a.decay as boolean[];
+    const outs = Array.from({ length: n }, (_, i) => b.makeOutput((inputs[`p${i}`] as tf.TensorInfo).shape, "float32"));
+    const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
+    const num = (k: string) => a[k] as number;
+    const table = new Float64Array(12 + 6 * n);
+    table.set([
+      n,
+      num("beta1"),
+      1 - num("beta1"),
+      num("beta2"),
+      1 - num("beta2"),
+      num("bc1"),
+      num("bc2"),
+      num("epsilon"),
+      num("lr"),
+      num("lr") * num("weightDecay"),
+      num("gradScale"),
+      num("gradScale") === 1 ? 0 : 1,
+    ]);
+    for (let i = 0; i < n; i++) {
+      const p = inputs[`p${i}`] as tf.TensorInfo;
+      table.set(
+        [
+          o(p),
+          o(inputs[`g${i}`]),
+          o(inputs[`m${i}`]),
+          o(inputs[`v${i}`]),
+          o(outs[i]),
+          sizeOf(p) * 2 + (decay[i] && num("weightDecay") > 0 ? 1 : 0),
+        ],
+        12 + 6 * i,
+      );
+    }
+    addon.adamwAll(b.wasm.HEAPU8, table);
+    return outs;
+  });
   register(EMBED, (b, { table, ids }) => {
     const [vocab, d] = (table as tf.TensorInfo).shape as [number, number];
     const rows = sizeOf(ids as tf.TensorInfo);
@@ -248,18 +289,7 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
   register(LAYER_GRAD, (b, inputs, a) => {
     const dims = a.dims as number[];
     const [batch, t, d, nh, nkv, hd, f] = dims as [number, number, number, number, number, number, number];
-    const shapes = [
-      [batch * t, d],
-      [d],
-      [d, nh * hd],
-      [d, nkv * hd],
-      [d, nkv * hd],
-      [nh * hd, d],
-      [d],
-      [d, f],
-      [d, f],
-      [f, d],
-    ];
+    const shapes = [[batch * t, d], [d], [d, nh * hd], [d, nkv * hd], [d, nkv * hd], [nh * hd, d], [d], [d, f], [d, f], [f, d]];
     const outs = shapes.map((shape) => b.makeOutput(shape, "float32"));
     const o = (t: tf.TensorInfo) => offset(b, t);
     const table = new Float64Array([
@@ -391,6 +421,58 @@ export function swiglu<T extends tf.Tensor>(gate: T, up: T): T {
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(gate, up) as T;
+}
+
+/** One variable's part of {@link fusedAdamWAll}: parameter, gradient, moments, and whether it decays. */
+export interface AdamWEntry {
+  p: tf.Tensor;
+  g: tf.Tensor;
+  m: tf.Tensor;
+  v: tf.Tensor;
+  decay: boolean;
+}
+
+/**
+ * One AdamW step over every variable in a single native call (PyTorch's
+ * "fused"/"foreach" optimisers in spirit), when the fused kernels are on; else
+ * undefined. The gradient used is g * gradScale (clipping and accumulation
+ * folded in, multiplied first as the TF.js path does); moments are updated in
+ * place and the new parameters are returned in order.
+ */
+export function fusedAdamWAll(
+  entries: AdamWEntry[],
+  options: Omit<AdamWStepOptions, "weightDecay"> & { weightDecay: number; gradScale: number },
+): tf.Tensor[] | undefined {
+  if (!nativeFusedOn()) return undefined;
+  for (const { p, g, m, v } of entries) {
+    if ([p, g, m, v].some((t) => t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, p.shape))) return undefined;
+  }
+  const inputs: tf.NamedTensorMap = {};
+  entries.forEach((e, i) => {
+    inputs[`p${i}`] = e.p;
+    inputs[`g${i}`] = e.g;
+    inputs[`m${i}`] = e.m;
+    inputs[`v${i}`] = e.v;
+  });
+  const attrs = { ...options, count: entries.length, decay: entries.map((e) => e.decay) };
+  return tf.engine().runKernel(ADAMW_ALL, inputs, attrs as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+}
+
+/**
+ * The sum of squares of every element of `tensors` (accumulated in double),
+ * read straight from the wasm heap in one native call, when the fused kernels
+ * are on; else undefined.
+ */
+export function fusedSumOfSquares(tensors: tf.Tensor[]): number | undefined {
+  if (!nativeFusedOn() || !nativeAddon || tensors.some((t) => t.dtype !== "float32")) return undefined;
+  const b = tf.backend() as unknown as WasmBackend;
+  const table = new Float64Array(1 + 2 * tensors.length);
+  table[0] = tensors.length;
+  tensors.forEach((t, i) => {
+    table[1 + 2 * i] = b.dataIdMap.get(t.dataId).memoryOffset;
+    table[2 + 2 * i] = t.size;
+  });
+  return nativeAddon.sumSquares(b.wasm.HEAPU8, table);
 }
 
 export interface AdamWStepOptions {

@@ -61,6 +61,10 @@ export interface NativeAddon {
   /** Rows of a table by int32 id, and the rows' gradient summed per id (a dense [vocab, d] gradient). */
   embedding(heap: Uint8Array, args: Float64Array): void;
   embeddingGrad(heap: Uint8Array, args: Float64Array): void;
+  /** One AdamW step over many variables (layout in src/engine/native/xalign_native.c). */
+  adamwAll(heap: Uint8Array, args: Float64Array): void;
+  /** Sum of squares over many tensors, in double: [n, offset0, size0, ...]. */
+  sumSquares(heap: Uint8Array, args: Float64Array): number;
   /** Threads for the fused elementwise kernels (AdamW, RMSNorm, SwiGLU); 1 by default. */
   setElementwiseThreads(n: number): void;
   setThreads(n: number): void;
@@ -94,6 +98,8 @@ const REQUIRED = [
   "decoderLayerGrad",
   "embedding",
   "embeddingGrad",
+  "adamwAll",
+  "sumSquares",
   "setElementwiseThreads",
 ];
 let cached: NativeStatus | undefined;

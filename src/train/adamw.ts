@@ -9,7 +9,7 @@
  * which is PyTorch's torch.optim.AdamW.
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedAdamWStep } from "../engine/fused.js";
+import { fusedAdamWAll, fusedAdamWStep, fusedSumOfSquares } from "../engine/fused.js";
 
 export interface AdamWOptions {
   beta1?: number;
@@ -50,42 +50,56 @@ export class AdamW {
     this.decay = options.decay ?? defaultDecay;
   }
 
-  /** Applies one update with learning rate `lr` to each named variable that has a gradient. */
-  apply(params: ReadonlyMap<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
+  /**
+   * Applies one update with learning rate `lr` to each named variable that has
+   * a gradient; the gradient used is `grads[name] * gradScale` (clipping and
+   * accumulation folded in: the product is the first operation either way).
+   */
+  apply(params: ReadonlyMap<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     this.step++;
     const t = this.step;
     const bc1 = 1 - this.beta1 ** t;
     const bc2 = 1 - this.beta2 ** t;
-    for (const [name, p] of params) {
-      const g = grads[name];
-      if (!g) continue;
-      const m = this.slot(this.m, name, p);
-      const v = this.slot(this.v, name, p);
-      const wd = this.decay(name) ? this.weightDecay : 0;
-      // One native pass per variable on wasm with the addon (same float32 operations, same order).
-      const fused = fusedAdamWStep(p, g, m, v, {
-        beta1: this.beta1,
-        beta2: this.beta2,
-        epsilon: this.epsilon,
-        weightDecay: wd,
-        lr,
-        bc1,
-        bc2,
-      });
-      if (fused) {
-        p.assign(fused);
-        fused.dispose();
-        continue;
+    const hyper = { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, lr, bc1, bc2 };
+    const todo = [...params].filter(([name]) => grads[name]);
+    const entries = todo.map(([name, p]) => ({
+      p,
+      g: grads[name] as tf.Tensor,
+      m: this.slot(this.m, name, p),
+      v: this.slot(this.v, name, p),
+      decay: this.decay(name),
+    }));
+    // Every variable in one native call on wasm with the addon (same float32 operations, same order).
+    const all = fusedAdamWAll(entries, { ...hyper, weightDecay: this.weightDecay, gradScale });
+    if (all) {
+      entries.forEach((e, i) => (e.p as tf.Variable).assign(all[i] as tf.Tensor));
+      tf.dispose(all);
+      return;
+    }
+    for (const { p, g: rawGrad, m, v, decay } of entries) {
+      const variable = p as tf.Variable;
+      const wd = decay ? this.weightDecay : 0;
+      const g = gradScale === 1 ? rawGrad : tf.mul(rawGrad, gradScale);
+      try {
+        // One native pass per variable when only the per-variable kernel applies.
+        const fused = fusedAdamWStep(p, g, m, v, { ...hyper, weightDecay: wd });
+        if (fused) {
+          variable.assign(fused);
+          fused.dispose();
+          continue;
+        }
+        tf.tidy(() => {
+          const mNew = m.mul(this.beta1).add(g.mul(1 - this.beta1));
+          const vNew = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
+          const update = mNew.div(bc1).div(vNew.div(bc2).sqrt().add(this.epsilon));
+          const decayed = wd > 0 ? p.sub(p.mul(lr * wd)) : p;
+          (m as tf.Variable).assign(mNew);
+          (v as tf.Variable).assign(vNew);
+          variable.assign(decayed.sub(update.mul(lr)));
+        });
+      } finally {
+        if (g !== rawGrad) g.dispose();
       }
-      tf.tidy(() => {
-        const mNew = m.mul(this.beta1).add(g.mul(1 - this.beta1));
-        const vNew = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
-        const update = mNew.div(bc1).div(vNew.div(bc2).sqrt().add(this.epsilon));
-        const decayed = wd > 0 ? p.sub(p.mul(lr * wd)) : p;
-        m.assign(mNew);
-        v.assign(vNew);
-        p.assign(decayed.sub(update.mul(lr)));
-      });
     }
   }
 
@@ -134,16 +148,63 @@ export class AdamW {
 }
 
 /**
- * Scales gradients in place so their global L2 norm is at most `maxNorm`
- * (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
+ * The global L2 norm of `grads`, its squares accumulated in double: in one
+ * native pass on wasm with the addon, on the host on the other CPU backends
+ * (the same order of additions, so both give the same bits), with TF.js ops on
+ * GPU backends. (TF.js's float32 Sum drifts by ~1e-4 relative over a million
+ * elements, enough to move a clipped run off its native twin.)
+ */
+export function globalNorm(grads: Record<string, tf.Tensor>): number {
+  const list = Object.values(grads);
+  const native = fusedSumOfSquares(list);
+  if (native !== undefined) return Math.sqrt(native);
+  if (["cpu", "wasm"].includes(tf.getBackend())) {
+    let total = 0;
+    for (const g of list) total += sumOfSquares(g.dataSync() as Float32Array);
+    return Math.sqrt(total);
+  }
+  return tf.tidy(() => tf.sqrt(tf.addN(list.map((g) => g.square().sum()))).dataSync()[0] as number);
+}
+
+/** Sum of x^2 in double, in eight interleaved partial sums: the native kernel's order (src/engine/native). */
+function sumOfSquares(x: Float32Array): number {
+  const part = new Float64Array(8);
+  const n = x.length;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (let k = 0; k < 8; k++) {
+      const v = x[i + k] as number;
+      part[k] = (part[k] as number) + v * v;
+    }
+  }
+  let total = 0;
+  for (; i < n; i++) total += (x[i] as number) * (x[i] as number);
+  for (let k = 0; k < 8; k++) total += part[k] as number;
+  return total;
+}
+
+/**
+ * The factor that brings a gradient of global norm `norm` to at most
+ * `maxNorm` (torch.nn.utils.clip_grad_norm_: maxNorm / (norm + 1e-6)), or 1
+ * when no clipping applies (no maxNorm, a non-finite norm, or norm <= maxNorm).
+ */
+export function clipScale(norm: number, maxNorm: number | undefined): number {
+  if (maxNorm === undefined || !(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return 1;
+  return maxNorm / (norm + 1e-6);
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm`
+ * (torch.nn.utils.clip_grad_norm_); returns the norm before clipping. The
+ * inputs are disposed when scaled copies replace them.
  */
 export function clipByGlobalNorm(
   grads: Record<string, tf.Tensor>,
   maxNorm: number | undefined,
 ): { norm: number; grads: Record<string, tf.Tensor> } {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => g.square().sum()))).dataSync()[0] as number);
-  if (maxNorm === undefined || !(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { norm, grads };
-  const scale = maxNorm / (norm + 1e-6);
+  const norm = globalNorm(grads);
+  const scale = clipScale(norm, maxNorm);
+  if (scale === 1) return { norm, grads };
   const out: Record<string, tf.Tensor> = {};
   for (const [name, g] of Object.entries(grads)) {
     out[name] = g.mul(scale);

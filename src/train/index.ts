@@ -3,7 +3,7 @@
  * atomic checkpoints, exact resume), LoRA in the PEFT layout, batching, and
  * the experiment runner behind `xalign train`.
  */
-export { AdamW, type AdamWOptions, type AdamWState, clipByGlobalNorm, defaultDecay } from "./adamw.js";
+export { AdamW, type AdamWOptions, type AdamWState, clipByGlobalNorm, clipScale, defaultDecay, globalNorm } from "./adamw.js";
 export { type Batch, type BatchSource, bucketedBatches, type DataPosition, packedBatches, padBatch, type Sequence } from "./batches.js";
 export { ExperimentRun, modelConfigFor, type RunOptions, runExperiment, type StageRun, trainingTokenizer } from "./experiment.js";
 export { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraAdapters } from "./lora.js";

@@ -20,7 +20,7 @@ import { readSafetensors, type TensorToWrite, writeSafetensors } from "../model/
 import { interruptSignal } from "../notebook/index.js";
 import { TrainingError } from "../util/errors.js";
 import { writeJsonAtomic } from "../util/fs.js";
-import { AdamW, clipByGlobalNorm } from "./adamw.js";
+import { AdamW, clipScale, globalNorm } from "./adamw.js";
 import type { Batch, BatchSource, DataPosition } from "./batches.js";
 import { TrainingMonitor } from "./monitor.js";
 import { learningRate, type Schedule, warmupStepsFrom } from "./schedule.js";
@@ -212,8 +212,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           hint: `lower the learning rate or enable clip_norm; the last good checkpoint is ${lastCheckpoint ?? "none (no checkpoint was written yet)"}`,
         });
       }
-      const scaled = scaleGrads(acc as Record<string, tf.Tensor>, 1 / config.grad_accum);
-      const { norm, grads } = clipByGlobalNorm(scaled, config.clip_norm);
+      // Averaging over micro-batches and clipping are one factor on the gradients, applied inside the optimiser step.
+      const grads = acc as Record<string, tf.Tensor>;
+      const accumScale = 1 / config.grad_accum;
+      const norm = globalNorm(grads) * accumScale;
       if (!Number.isFinite(norm)) {
         disposeAll(grads);
         throw new TrainingError("XA_TRAIN_NONFINITE", `the gradient norm became ${norm} at step ${state.step + 1}`, {
@@ -221,7 +223,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         });
       }
       const lr = learningRate(schedule, state.step);
-      optimizer.apply(params, grads, lr);
+      optimizer.apply(params, grads, lr, accumScale * clipScale(norm, config.clip_norm));
       disposeAll(grads);
       state.step++;
       state.tokensSeen += tokens;
@@ -322,16 +324,6 @@ function accumulate(
     } else {
       out[name] = g;
     }
-  }
-  return out;
-}
-
-function scaleGrads(grads: Record<string, tf.Tensor>, factor: number): Record<string, tf.Tensor> {
-  if (factor === 1) return grads;
-  const out: Record<string, tf.Tensor> = {};
-  for (const [name, g] of Object.entries(grads)) {
-    out[name] = tf.mul(g, factor);
-    g.dispose();
   }
   return out;
 }

@@ -3,7 +3,7 @@
     {
       "target_name": "xalign_native",
       "sources": ["xalign_native.c"],
-      "cflags": ["-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-pthread"],
+      "cflags": ["-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-pthread"],
       "ldflags": ["-pthread"],
       "conditions": [
         ["OS=='linux'", {
