@@ -440,7 +440,7 @@ export class LlamaModel {
         // Per row (not per head): the kernel rotates every head of a row with the row's table.
         query: this.rope.rows(ctx.positions, [1 / Math.sqrt(headDim(cfg))]),
         key: this.rope.rows(ctx.positions, [1]),
-        ...(mask && mask.some((m) => m !== 1) ? { keyMask: tf.tensor2d(mask, [batch, t], "int32") } : {}),
+        ...(mask?.some((m) => m !== 1) ? { keyMask: tf.tensor2d(mask, [batch, t], "int32") } : {}),
       };
     }
     const w = (name: string) => this.weight(`${p}.${name}.weight`);

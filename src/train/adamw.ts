@@ -72,7 +72,9 @@ export class AdamW {
     // Every variable in one native call on wasm with the addon (same float32 operations, same order).
     const all = fusedAdamWAll(entries, { ...hyper, weightDecay: this.weightDecay, gradScale });
     if (all) {
-      entries.forEach((e, i) => (e.p as tf.Variable).assign(all[i] as tf.Tensor));
+      entries.forEach((e, i) => {
+        (e.p as tf.Variable).assign(all[i] as tf.Tensor);
+      });
       tf.dispose(all);
       return;
     }
