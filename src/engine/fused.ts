@@ -14,7 +14,6 @@ import type { NativeAddon } from "./native.js";
 const XENT = "XalignSoftmaxXent";
 const XENT_GRAD = "XalignSoftmaxXentGrad";
 const ROTARY = "XalignRotary";
-const ADAMW = "XalignAdamW";
 const RMSNORM = "XalignRmsNorm";
 const RMSNORM_GRAD = "XalignRmsNormGrad";
 const SWIGLU = "XalignSwiglu";
@@ -24,7 +23,7 @@ const LAYER_GRAD = "XalignDecoderLayerGrad";
 const EMBED = "XalignEmbedding";
 const EMBED_GRAD = "XalignEmbeddingGrad";
 const ADAMW_ALL = "XalignAdamWAll";
-const ALL = [XENT, XENT_GRAD, ROTARY, ADAMW, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD, LAYER, LAYER_GRAD, EMBED, EMBED_GRAD, ADAMW_ALL];
+const ALL = [XENT, XENT_GRAD, ROTARY, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD, LAYER, LAYER_GRAD, EMBED, EMBED_GRAD, ADAMW_ALL];
 /** A decoder layer's weights in the order the native kernels take them. */
 const LAYER_WEIGHTS = ["inputNorm", "q", "k", "v", "o", "postNorm", "gate", "up", "down"] as const;
 /** What the fused layer's forward keeps for its backward, in kernel order (after y). */
@@ -140,33 +139,6 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       kernelFunc: (({ inputs, backend, attrs }: KernelArgs) =>
         fn(backend as WasmBackend, inputs, attrs ?? {})) as tf.KernelConfig["kernelFunc"],
     });
-  register(ADAMW, (b, { p, g, m, v }, a) => {
-    const x = p as tf.TensorInfo;
-    const out = b.makeOutput(x.shape, "float32");
-    const n = x.shape.reduce((q, r) => q * r, 1);
-    const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
-    const num = (k: string) => a[k] as number;
-    addon.adamw(
-      b.wasm.HEAPU8,
-      o(p),
-      o(g),
-      o(m),
-      o(v),
-      o(out),
-      n,
-      num("beta1"),
-      1 - num("beta1"),
-      num("beta2"),
-      1 - num("beta2"),
-      num("bc1"),
-      num("bc2"),
-      num("epsilon"),
-      num("lr"),
-      num("lr") * num("weightDecay"),
-      num("weightDecay") > 0 ? 1 : 0,
-    );
-    return out;
-  });
   register(RMSNORM, (b, { x }, a) => {
     const t = x as tf.TensorInfo;
     const [rows, d] = t.shape as [number, number];
@@ -439,10 +411,7 @@ export interface AdamWEntry {
  * folded in, multiplied first as the TF.js path does); moments are updated in
  * place and the new parameters are returned in order.
  */
-export function fusedAdamWAll(
-  entries: AdamWEntry[],
-  options: Omit<AdamWStepOptions, "weightDecay"> & { weightDecay: number; gradScale: number },
-): tf.Tensor[] | undefined {
+export function fusedAdamWAll(entries: AdamWEntry[], options: AdamWStepOptions): tf.Tensor[] | undefined {
   if (!nativeFusedOn()) return undefined;
   for (const { p, g, m, v } of entries) {
     if ([p, g, m, v].some((t) => t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, p.shape))) return undefined;
@@ -479,24 +448,14 @@ export interface AdamWStepOptions {
   beta1: number;
   beta2: number;
   epsilon: number;
-  /** Decoupled weight decay (0: none). */
+  /** Decoupled weight decay (0: none) for the entries whose `decay` is set. */
   weightDecay: number;
+  /** The gradient used is g * gradScale. */
+  gradScale: number;
   lr: number;
   /** 1 - beta1^t and 1 - beta2^t. */
   bc1: number;
   bc2: number;
-}
-
-/**
- * One AdamW step of one float32 variable in a single native pass, when the
- * fused kernels are on (else undefined: the caller runs its TF.js ops).
- * `m` and `v` are updated in place (they must be tensors only the optimiser
- * holds); the new parameter is returned as a new tensor for `p.assign`. The
- * float32 operations are those of src/train/adamw.ts in the same order.
- */
-export function fusedAdamWStep(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, options: AdamWStepOptions): tf.Tensor | undefined {
-  if (!nativeFusedOn() || [p, g, m, v].some((t) => t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, p.shape))) return undefined;
-  return tf.engine().runKernel(ADAMW, { p, g, m, v }, { ...options }) as tf.Tensor;
 }
 
 /** A pre-norm LLaMA decoder layer's weights (projections in [in, out] layout, norms [hidden]). */

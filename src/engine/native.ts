@@ -30,25 +30,6 @@ export interface NativeAddon {
   ): void;
   softmaxXent(heap: Uint8Array, logits: number, labels: number, loss: number, lse: number, rows: number, vocab: number): void;
   softmaxXentGrad(heap: Uint8Array, logits: number, labels: number, lse: number, dy: number, dx: number, rows: number, vocab: number): void;
-  adamw(
-    heap: Uint8Array,
-    p: number,
-    g: number,
-    m: number,
-    v: number,
-    out: number,
-    n: number,
-    beta1: number,
-    oneMinusBeta1: number,
-    beta2: number,
-    oneMinusBeta2: number,
-    biasCorrection1: number,
-    biasCorrection2: number,
-    epsilon: number,
-    lr: number,
-    lrTimesDecay: number,
-    decay: number,
-  ): void;
   rmsNorm(heap: Uint8Array, x: number, y: number, r: number, rows: number, d: number, eps: number): void;
   rmsNormGrad(heap: Uint8Array, x: number, r: number, dy: number, dx: number, rows: number, d: number): void;
   swiglu(heap: Uint8Array, gate: number, up: number, y: number, n: number): void;
@@ -89,7 +70,6 @@ const REQUIRED = [
   "sgemm",
   "softmaxXent",
   "softmaxXentGrad",
-  "adamw",
   "rmsNorm",
   "rmsNormGrad",
   "swiglu",

@@ -9,7 +9,7 @@
  * which is PyTorch's torch.optim.AdamW.
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedAdamWAll, fusedAdamWStep, fusedSumOfSquares } from "../engine/fused.js";
+import { fusedAdamWAll, fusedSumOfSquares } from "../engine/fused.js";
 
 export interface AdamWOptions {
   beta1?: number;
@@ -79,29 +79,17 @@ export class AdamW {
       return;
     }
     for (const { p, g: rawGrad, m, v, decay } of entries) {
-      const variable = p as tf.Variable;
       const wd = decay ? this.weightDecay : 0;
-      const g = gradScale === 1 ? rawGrad : tf.mul(rawGrad, gradScale);
-      try {
-        // One native pass per variable when only the per-variable kernel applies.
-        const fused = fusedAdamWStep(p, g, m, v, { ...hyper, weightDecay: wd });
-        if (fused) {
-          variable.assign(fused);
-          fused.dispose();
-          continue;
-        }
-        tf.tidy(() => {
-          const mNew = m.mul(this.beta1).add(g.mul(1 - this.beta1));
-          const vNew = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
-          const update = mNew.div(bc1).div(vNew.div(bc2).sqrt().add(this.epsilon));
-          const decayed = wd > 0 ? p.sub(p.mul(lr * wd)) : p;
-          (m as tf.Variable).assign(mNew);
-          (v as tf.Variable).assign(vNew);
-          variable.assign(decayed.sub(update.mul(lr)));
-        });
-      } finally {
-        if (g !== rawGrad) g.dispose();
-      }
+      tf.tidy(() => {
+        const g = gradScale === 1 ? rawGrad : tf.mul(rawGrad, gradScale);
+        const mNew = m.mul(this.beta1).add(g.mul(1 - this.beta1));
+        const vNew = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
+        const update = mNew.div(bc1).div(vNew.div(bc2).sqrt().add(this.epsilon));
+        const decayed = wd > 0 ? p.sub(p.mul(lr * wd)) : p;
+        (m as tf.Variable).assign(mNew);
+        (v as tf.Variable).assign(vNew);
+        (p as tf.Variable).assign(decayed.sub(update.mul(lr)));
+      });
     }
   }
 

@@ -6,12 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { TrainSchema } from "../../src/config/schema.js";
-import { fusedAdamWStep, rmsNormalize, swiglu } from "../../src/engine/fused.js";
+import { embeddingLookup, fusedAdamWAll, fusedSumOfSquares, rmsNormalize, swiglu, useFusedLayers } from "../../src/engine/fused.js";
 import { initEngine, nativeFusedOn, nativeStatus, tf, useNativeFused, useNativeMatMul } from "../../src/engine/index.js";
 import { BENCHMARK_MODELS, benchmarkConfig } from "../../src/model/benchmarks.js";
+import { CONFIG_DEFAULTS, type LlamaConfig } from "../../src/model/config.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { causalLmLoss } from "../../src/model/loss.js";
-import { AdamW } from "../../src/train/adamw.js";
+import { AdamW, globalNorm } from "../../src/train/adamw.js";
 import { packedBatches } from "../../src/train/batches.js";
 import { train } from "../../src/train/trainer.js";
 import { modelPersistence } from "../../src/train/weights.js";
@@ -122,19 +123,19 @@ test("the LM loss through the fused cross-entropy equals the unfused loss, with 
   tf.dispose([logits, labels]);
 });
 
-test("fused AdamW gives bit-identical parameters and moments to the TF.js update (decay on and off, 3 steps)", {
+test("fused AdamW gives bit-identical parameters and moments to the TF.js update (decay on and off, gradient scale, 3 steps)", {
   skip: skipNative,
 }, async () => {
   await initEngine({ backend: "wasm" });
   const shapes: Record<string, number[]> = { "layers.0.q_proj.weight": [40, 30], "layers.0.input_layernorm.weight": [30], big: [70000] };
-  const run = async (native: boolean, threads: number) => {
+  const run = async (native: boolean, threads: number, gradScale: number) => {
     setNative(native);
     status.addon?.setElementwiseThreads(threads);
     const params = new Map(Object.entries(shapes).map(([n, s], i) => [n, tf.variable(randomTensor(s, 10 + i), true)]));
     const opt = new AdamW({ weightDecay: 0.1, decay: (n) => !n.includes("norm") });
     for (let step = 0; step < 3; step++) {
       const grads = Object.fromEntries(Object.entries(shapes).map(([n, s], i) => [n, randomTensor(s, 100 * step + i)]));
-      opt.apply(params, grads, 1e-3 * (step + 1));
+      opt.apply(params, grads, 1e-3 * (step + 1), gradScale);
       tf.dispose(Object.values(grads));
     }
     const state = await opt.getState();
@@ -144,23 +145,135 @@ test("fused AdamW gives bit-identical parameters and moments to the TF.js update
     status.addon?.setElementwiseThreads(1);
     return { state, values };
   };
-  const plain = await run(false, 1);
-  for (const threads of [1, 2]) {
-    const fused = await run(true, threads);
-    for (const name of Object.keys(shapes)) {
-      assert.deepEqual(fused.values[name], plain.values[name], `${name} (${threads} threads)`);
-      assert.deepEqual(fused.state.moments[name]?.m, plain.state.moments[name]?.m, `${name} m`);
-      assert.deepEqual(fused.state.moments[name]?.v, plain.state.moments[name]?.v, `${name} v`);
+  for (const gradScale of [1, 0.37]) {
+    const plain = await run(false, 1, gradScale);
+    for (const threads of [1, 2]) {
+      const fused = await run(true, threads, gradScale);
+      for (const name of Object.keys(shapes)) {
+        const what = `${name} (${threads} threads, gradient scale ${gradScale})`;
+        assert.deepEqual(fused.values[name], plain.values[name], what);
+        assert.deepEqual(fused.state.moments[name]?.m, plain.state.moments[name]?.m, `${what} m`);
+        assert.deepEqual(fused.state.moments[name]?.v, plain.state.moments[name]?.v, `${what} v`);
+      }
     }
   }
   // Off the native path it declines, so the caller runs its own ops.
   setNative(false);
   const z = tf.zeros([3]);
-  assert.equal(
-    fusedAdamWStep(z, z, z, z, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, lr: 1, bc1: 0.1, bc2: 0.001 }),
-    undefined,
-  );
+  const hyper = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, lr: 1, bc1: 0.1, bc2: 0.001, gradScale: 1 };
+  assert.equal(fusedAdamWAll([{ p: z, g: z, m: z, v: z, decay: false }], hyper), undefined);
   z.dispose();
+});
+
+/** A small LLaMA with grouped-query heads (4 query heads over 2 key/value heads) and untied head. */
+const GQA_CONFIG = {
+  ...CONFIG_DEFAULTS,
+  hidden_size: 64,
+  intermediate_size: 96,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 97,
+  rms_norm_eps: 1e-5,
+  max_position_embeddings: 32,
+} as LlamaConfig;
+
+/** Loss, logits and every weight's gradient of a seeded GQA model on a padded batch, and the kernels that ran. */
+async function lossAndGrads(mode: "plain" | "per-op" | "layer"): Promise<{ values: Float32Array[]; kernels: string[] }> {
+  setNative(mode !== "plain");
+  useFusedLayers(mode === "layer");
+  const model = LlamaModel.init(GQA_CONFIG, new Rng(5), { initializerRange: 0.1 });
+  const rng = new Rng(6);
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: 3 * 12 }, () => rng.int(97)),
+    [3, 12],
+    "int32",
+  );
+  // Row 0 unpadded, row 1 right-padded, row 2 left-padded (its first query rows see no real key).
+  const maskRows = [Array(12).fill(1), [...Array(8).fill(1), ...Array(4).fill(0)], [...Array(5).fill(0), ...Array(7).fill(1)]];
+  const mask = tf.tensor2d(maskRows, [3, 12], "int32");
+  const labels = tf.tensor2d(
+    maskRows.flatMap((row) => row.map((m) => (m ? rng.int(97) : -100))),
+    [3, 12],
+    "int32",
+  );
+  try {
+    let out: Float32Array[] = [];
+    const profile = await tf.profile(() => {
+      const logits = model.forward(ids, { attentionMask: mask });
+      const { value, grads } = tf.variableGrads(() => model.loss(ids, labels, mask));
+      out = [value, logits, ...[...model.variables.values()].map((v) => grads[v.name] as tf.Tensor)].map(
+        (t) => t.dataSync() as Float32Array,
+      );
+      tf.dispose([value, logits, ...Object.values(grads)]);
+    });
+    return { values: out, kernels: profile.kernels.map((k) => k.name) };
+  } finally {
+    useFusedLayers(true);
+    model.dispose();
+    tf.dispose([ids, mask, labels]);
+  }
+}
+
+test("fused decoder layer: loss, logits and every weight's gradient equal the per-op kernels and plain wasm (GQA, left and right padding)", {
+  skip: skipNative,
+}, async () => {
+  await initEngine({ backend: "wasm" });
+  const plain = await lossAndGrads("plain");
+  const perOp = await lossAndGrads("per-op");
+  const layer = await lossAndGrads("layer");
+  assert.ok(layer.kernels.includes("XalignDecoderLayer") && layer.kernels.includes("XalignDecoderLayerGrad"), "the layer kernel ran");
+  assert.ok(!perOp.kernels.includes("XalignDecoderLayer"), "the per-op path ran without it");
+  assert.equal(layer.values.length, 3 + 2 * 9 + 2);
+  for (let i = 0; i < layer.values.length; i++) {
+    const what = i === 0 ? "loss" : i === 1 ? "logits" : `gradient ${i - 2}`;
+    const scale = Math.max(...Array.from(plain.values[i] as Float32Array, Math.abs));
+    assertClose(layer.values[i] as Float32Array, plain.values[i] as Float32Array, 2e-5 * Math.max(1, scale), `${what} vs plain`);
+    assertClose(layer.values[i] as Float32Array, perOp.values[i] as Float32Array, 2e-5 * Math.max(1, scale), `${what} vs per-op`);
+  }
+});
+
+test("native embedding: rows and their gradient equal tf.gather's; an id outside the vocabulary is a RangeError naming it", {
+  skip: skipNative,
+}, async () => {
+  await initEngine({ backend: "wasm" });
+  const table = randomTensor([11, 6], 21) as tf.Tensor2D;
+  const ids = tf.tensor2d(
+    [
+      [3, 0, 10],
+      [3, 3, 7],
+    ],
+    [2, 3],
+    "int32",
+  );
+  const w = randomTensor([6, 6], 22);
+  const run = (native: boolean) => valueAndGrads(native, (t) => embeddingLookup(t as tf.Tensor2D, ids), [table], w);
+  const plain = run(false);
+  const fused = run(true);
+  assert.deepEqual(fused[0], plain[0], "rows");
+  assertClose(fused[1] as Float32Array, plain[1] as Float32Array, 1e-6, "gradient (id 3 three times)");
+  const bad = tf.tensor1d([2, 11], "int32");
+  assert.throws(() => embeddingLookup(table, bad), /token id 11 at position 1 is outside the vocabulary \[0, 11\)/);
+  tf.dispose([table, ids, w, bad]);
+});
+
+test("global gradient norm: the native pass equals the host's double sum bit for bit, and TF.js's float32 sum to 1e-3", {
+  skip: skipNative,
+}, async () => {
+  await initEngine({ backend: "wasm" });
+  const grads = { a: randomTensor([300, 301], 31), b: randomTensor([7], 32), c: randomTensor([65, 3], 33, 10) };
+  setNative(true);
+  const native = globalNorm(grads);
+  assert.ok(fusedSumOfSquares(Object.values(grads)) !== undefined);
+  setNative(false);
+  const host = globalNorm(grads);
+  const viaOps = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => g.square().sum()))).dataSync()[0] as number);
+  assert.equal(native, host);
+  assert.ok(Math.abs(native - viaOps) / native < 1e-3, `${native} vs ${viaOps}`);
+  let exact = 0;
+  for (const g of Object.values(grads)) for (const x of g.dataSync()) exact += x * x;
+  assert.ok(Math.abs(native - Math.sqrt(exact)) / native < 1e-12, `${native} vs ${Math.sqrt(exact)}`);
+  tf.dispose(Object.values(grads));
 });
 
 /** Losses of the trainer's own loop (src/train: AdamW, clipping) on a benchmark model's shapes. */

@@ -12,16 +12,20 @@
  *     (0 where label < 0), and the row's logsumexp kept for the gradient.
  *   softmaxXentGrad(heap, logitsOff, labelsOff, lseOff, dyOff, dxOff, rows, vocab)
  *     dx[r][v] = dy[r] * (softmax(logits[r])[v] - [v == label[r]]), 0 where label < 0.
- *   adamw(heap, p, g, m, v, out, n, beta1, 1-beta1, beta2, 1-beta2, bc1, bc2, eps, lr, lr*wd, decay)
- *     one AdamW step over one variable: m and v updated in place, the new
- *     parameter written to `out`, with the float32 operations of
- *     src/train/adamw.ts in the same order (so results match it bit for bit).
+ *   adamwAll(heap, Float64Array): one AdamW step over every variable: m and v
+ *     updated in place, new parameters written to fresh outputs, with the
+ *     float32 operations of src/train/adamw.ts in the same order (so results
+ *     match it bit for bit), the gradient scale (clipping, accumulation) first.
+ *   sumSquares(heap, Float64Array): sum of squares over many tensors, in double.
  *   rmsNorm(heap, x, y, r, rows, d, eps) / rmsNormGrad(heap, x, r, dy, dx, rows, d)
  *     y = x * r with r = 1/sqrt(mean(x^2) + eps) per row (kept for the gradient).
  *   swiglu(heap, gate, up, y, n) / swigluGrad(heap, gate, up, dy, dgate, dup, n)
  *     y = gate * sigmoid(gate) * up.
  *   rotary(heap, x, cos, sin, y, rows, t, d, sign)
  *     y = x * cos + rotate_half(x) * sign * sin over rows of d, row r using table row r % t.
+ *   decoderLayer / decoderLayerGrad(heap, Float64Array): a whole LLaMA decoder
+ *     layer forward, and its backward with the input's and all weights' gradients.
+ *   embedding / embeddingGrad(heap, Float64Array): rows by id, and their gradient.
  *   setThreads(n), getThreads(), blas(): string
  *   setElementwiseThreads(n): the fused kernels above split their loops over n
  *     pthreads (default 1) when the work is large enough to pay for the start.
@@ -388,24 +392,6 @@ XA_CLONES static void adamw_range(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static napi_value AdamW(napi_env env, napi_callback_info info) {
-  double a[16];
-  size_t bytes;
-  uint8_t *heap = heap_nums(env, info, 16, a, &bytes);
-  if (!heap) return NULL;
-  const double n = a[5];
-  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes) && in_heap_d(a[3], n, bytes) &&
-             in_heap_d(a[4], n, bytes),
-         "adamw");
-  adamw_ctx c = {
-      (float *)(heap + (int64_t)a[0]), (float *)(heap + (int64_t)a[2]), (float *)(heap + (int64_t)a[3]),
-      (float *)(heap + (int64_t)a[4]), (const float *)(heap + (int64_t)a[1]),
-      (float)a[6], (float)a[7], (float)a[8], (float)a[9], (float)a[10], (float)a[11], (float)a[12], (float)a[13], (float)a[14],
-      a[15] != 0, 1.0f, 0,
-  };
-  parallel_for((int64_t)n, (int64_t)n, adamw_range, &c);
-  return NULL;
-}
 
 /* ---- RMSNorm ----------------------------------------------------------- */
 
@@ -1003,7 +989,7 @@ static napi_value EmbeddingGrad(napi_env env, napi_callback_info info) {
  * adamwAll(heap, Float64Array[12 + 6n]): one AdamW step over n variables in one call:
  *   0 n, 1 beta1, 2 1-beta1, 3 beta2, 4 1-beta2, 5 bc1, 6 bc2, 7 eps, 8 lr, 9 lr*wd, 10 gradScale, 11 scaled (0/1),
  *   then per variable: p, g, m, v, out offsets, size * 2 + decay (0/1).
- * The same float32 operations as adamw() per element, with g * gradScale first when `scaled`.
+ * The float32 operations of src/train/adamw.ts per element, with g * gradScale first when `scaled`.
  */
 static napi_value AdamWAll(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -1124,7 +1110,6 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXent", NULL, SoftmaxXent, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXentGrad", NULL, SoftmaxXentGrad, NULL, NULL, NULL, napi_default, NULL},
-      {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_default, NULL},
       {"rmsNorm", NULL, RmsNorm, NULL, NULL, NULL, napi_default, NULL},
       {"rmsNormGrad", NULL, RmsNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"swiglu", NULL, Swiglu, NULL, NULL, NULL, napi_default, NULL},
