@@ -5,7 +5,7 @@
  * in the same run, with the ratio. A thin front for bench/train.ts; pass its
  * options through (e.g. `npm run bench -- --threads 2 --steps 6`).
  *
- *   node dist/bench/run.js [--models tiny,larger] [--modes full] [--threads 1] [--steps N]
+ *   node dist/bench/run.js [--models tiny,larger] [--modes full] [--threads 1] [--steps N] [--rounds 3]
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,7 @@ const defaults = [
   ...(has("--models") ? [] : ["--models", "tiny,larger"]),
   ...(has("--modes") ? [] : ["--modes", "full"]),
   ...(has("--steps") ? [] : ["--steps", "6"]),
+  ...(has("--rounds") ? [] : ["--rounds", "3"]),
 ];
 const threadsAt = args.indexOf("--threads");
 const engine = await initEngine({ backend: "wasm", threads: threadsAt >= 0 ? Number(args[threadsAt + 1]) : 1 });

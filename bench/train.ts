@@ -5,9 +5,12 @@
  * (bench/torch_baseline.py, full fine-tuning with AdamW, same threads) in the
  * same run. Each measurement runs in its own process.
  *
- *   node --import tsx bench/train.ts [--models tiny,larger] [--modes full,lora] [--threads 1] [--backend wasm] [--steps N] [--profile]
+ *   node --import tsx bench/train.ts [--models tiny,larger] [--modes full,lora] [--threads 1] [--backend wasm] [--steps N] [--rounds R] [--profile]
  *   node dist/bench/train.js
  *
+ * `--rounds R` alternates R runs of PyTorch and of ours (each in its own
+ * process) and reports medians, with the range of the per-round ratios: on a
+ * noisy machine a slow spell then moves both sides alike.
  * `--threads N` gives the engine N threads (BLAS and the native fused kernels'
  * loops when the addon is on) and PyTorch the same N. `--profile` runs the
  * steps under tf.profile and prints, to stderr, kernel ms and dispatches per
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
       modes: { type: "string", default: "full,lora" },
       threads: { type: "string", default: "1" },
       profile: { type: "boolean", default: false },
+      rounds: { type: "string", default: "1" },
       worker: { type: "string" },
       mode: { type: "string" },
     },
@@ -165,41 +169,49 @@ async function main(): Promise<void> {
   }
   const self = fileURLToPath(import.meta.url);
   const runner = self.endsWith(".ts") ? [process.execPath, "--import", "tsx", self] : [process.execPath, self];
+  const rounds = Math.max(1, Number(values.rounds));
+  const ours = (model: ModelName, mode: "full" | "lora"): Row => {
+    const out = execFileSync(
+      runner[0] as string,
+      [
+        ...runner.slice(1),
+        ...["--worker", model, "--mode", mode, "--backend", values.backend as string, "--steps", String(steps)],
+        ...["--threads", String(threads), ...(values.profile ? ["--profile"] : [])],
+      ],
+      { encoding: "utf8", maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    return JSON.parse(out.trim().split("\n").at(-1) as string) as Row;
+  };
+  console.log(
+    `${rounds} round(s), PyTorch and ours alternating, each its own process; figures are medians over the rounds, the ratio's range in brackets`,
+  );
   console.log(
     "| model | mode | backend | threads | tokens/s | ms/step | CPU ms/step | peak RSS MiB | PyTorch tokens/s (full) | PyTorch ms/step | PyTorch CPU ms/step | PyTorch peak RSS MiB | ratio to PyTorch (tokens/s) | ratio by CPU time |",
   );
   console.log("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   for (const model of (values.models as string).split(",") as ModelName[]) {
-    const torch = torchBaseline(model, threads, Math.max(1, steps - 2));
     for (const mode of (values.modes as string).split(",") as ("full" | "lora")[]) {
-      const out = execFileSync(
-        runner[0] as string,
-        [
-          ...runner.slice(1),
-          ...[
-            "--worker",
-            model,
-            "--mode",
-            mode,
-            "--backend",
-            values.backend as string,
-            "--steps",
-            String(steps),
-            "--threads",
-            String(threads),
-            ...(values.profile ? ["--profile"] : []),
-          ],
-        ],
-        { encoding: "utf8", maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] },
-      );
-      const row = JSON.parse(out.trim().split("\n").at(-1) as string) as Row;
-      const ratio = torch ? `${(row.tokensPerSecond / torch.tokens_per_s).toFixed(2)}x` : "n/a";
-      const cpuRatio = torch ? `${(torch.cpu_ms_per_step / row.cpuMsPerStep).toFixed(2)}x` : "n/a";
-      const t = torch
-        ? `${torch.tokens_per_s.toFixed(0)} | ${torch.ms_per_step.toFixed(0)} | ${torch.cpu_ms_per_step.toFixed(0)} | ${torch.peak_rss_mib.toFixed(0)}`
+      // Alternating rounds: a machine that slows down or speeds up during the run moves both sides alike.
+      const torchRuns: NonNullable<ReturnType<typeof torchBaseline>>[] = [];
+      const ourRuns: Row[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const torch = torchBaseline(model, threads, Math.max(1, steps - 2));
+        if (torch) torchRuns.push(torch);
+        ourRuns.push(ours(model, mode));
+      }
+      const row = ourRuns[0] as Row;
+      const m = (k: keyof Row) => median(ourRuns.map((x) => x[k] as number));
+      const ratios = torchRuns.map((t, i) => (ourRuns[i] as Row).tokensPerSecond / t.tokens_per_s);
+      const range = ratios.length > 1 ? ` [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]` : "";
+      const tm = (k: "tokens_per_s" | "ms_per_step" | "cpu_ms_per_step" | "peak_rss_mib") => median(torchRuns.map((x) => x[k]));
+      const ratio = torchRuns.length ? `${(m("tokensPerSecond") / tm("tokens_per_s")).toFixed(2)}x${range}` : "n/a";
+      const cpuRatio = torchRuns.length ? `${(tm("cpu_ms_per_step") / m("cpuMsPerStep")).toFixed(2)}x` : "n/a";
+      const t = torchRuns.length
+        ? `${tm("tokens_per_s").toFixed(0)} | ${tm("ms_per_step").toFixed(0)} | ${tm("cpu_ms_per_step").toFixed(0)} | ${tm("peak_rss_mib").toFixed(0)}`
         : "PyTorch not installed (/usr/bin/python3 -c 'import torch') | | | ";
       console.log(
-        `| ${model} | ${mode} | ${row.backend} | ${threads} | ${row.tokensPerSecond.toFixed(0)} | ${row.msPerStep.toFixed(0)} | ${row.cpuMsPerStep.toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${t} | ${ratio} | ${cpuRatio} |`,
+        `| ${model} | ${mode} | ${row.backend} | ${threads} | ${m("tokensPerSecond").toFixed(0)} | ${m("msPerStep").toFixed(0)} | ${m("cpuMsPerStep").toFixed(0)} | ${m("peakRssMiB").toFixed(0)} | ${t} | ${ratio} | ${cpuRatio} |`,
       );
     }
   }
