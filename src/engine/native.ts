@@ -120,7 +120,7 @@ export function nativeStatus(): NativeStatus {
     const blas = addon.blas();
     cached = {
       available: true,
-      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")}, fused decoder-layer, embedding, cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
+      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")} (${openBlasCoreName(blas)} kernels${process.env.OPENBLAS_CORETYPE ? `, as OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} asks` : ""}), fused decoder-layer, embedding, cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
       blas,
       addon,
     };
@@ -132,4 +132,11 @@ export function nativeStatus(): NativeStatus {
     };
   }
   return cached;
+}
+
+/** The kernel family in OpenBLAS's config string ("OpenBLAS 0.3.21 ... Haswell MAX_THREADS=64" -> "Haswell"). */
+export function openBlasCoreName(config: string): string {
+  const words = config.split(" ");
+  const at = words.findIndex((w) => w.startsWith("MAX_THREADS"));
+  return (at > 0 ? words[at - 1] : words.at(-1)) ?? "unknown";
 }
