@@ -23,7 +23,24 @@ const LAYER_GRAD = "XalignDecoderLayerGrad";
 const EMBED = "XalignEmbedding";
 const EMBED_GRAD = "XalignEmbeddingGrad";
 const ADAMW_ALL = "XalignAdamWAll";
-const ALL = [XENT, XENT_GRAD, ROTARY, RMSNORM, RMSNORM_GRAD, SWIGLU, SWIGLU_GRAD, LAYER, LAYER_GRAD, EMBED, EMBED_GRAD, ADAMW_ALL];
+const HEAD_LOSS = "XalignLmHeadLoss";
+const HEAD_LOSS_GRAD = "XalignLmHeadLossGrad";
+const ALL = [
+  HEAD_LOSS,
+  HEAD_LOSS_GRAD,
+  XENT,
+  XENT_GRAD,
+  ROTARY,
+  RMSNORM,
+  RMSNORM_GRAD,
+  SWIGLU,
+  SWIGLU_GRAD,
+  LAYER,
+  LAYER_GRAD,
+  EMBED,
+  EMBED_GRAD,
+  ADAMW_ALL,
+];
 /** A decoder layer's weights in the order the native kernels take them. */
 const LAYER_WEIGHTS = ["inputNorm", "q", "k", "v", "o", "postNorm", "gate", "up", "down"] as const;
 /** What the fused layer's forward keeps for its backward, in kernel order (after y). */
@@ -204,6 +221,39 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       );
     }
     addon.adamwAll(b.wasm.HEAPU8, table);
+    return outs;
+  });
+  register(HEAD_LOSS, (b, { h, w, head, labels }, a) => {
+    const [rows, d] = (h as tf.TensorInfo).shape as [number, number];
+    const vocab = a.vocab as number;
+    const outs = [
+      b.makeOutput([], "float32"),
+      b.makeOutput([rows], "float32"),
+      b.makeOutput([rows, d], "float32"),
+      b.makeOutput([rows, vocab], "float32"),
+      b.makeOutput([rows], "float32"),
+    ];
+    const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
+    addon.lmHeadLoss(
+      b.wasm.HEAPU8,
+      new Float64Array([o(h), o(w), o(head), o(labels), ...outs.map(o), rows, d, vocab, a.eps as number, a.tied ? 1 : 0]),
+    );
+    return outs;
+  });
+  register(HEAD_LOSS_GRAD, (b, inputs, a) => {
+    const [rows, d] = (inputs.h as tf.TensorInfo).shape as [number, number];
+    const vocab = a.vocab as number;
+    const outs = [
+      b.makeOutput([rows, d], "float32"),
+      b.makeOutput([d], "float32"),
+      b.makeOutput((inputs.head as tf.TensorInfo).shape, "float32"),
+    ];
+    const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
+    const names = ["dy", "h", "w", "head", "labels", "r", "xn", "logits", "lse"];
+    addon.lmHeadLossGrad(
+      b.wasm.HEAPU8,
+      new Float64Array([...names.map((n) => o(inputs[n])), ...outs.map(o), rows, d, vocab, a.tied ? 1 : 0]),
+    );
     return outs;
   });
   register(EMBED, (b, { table, ids }) => {
@@ -543,4 +593,39 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor2D
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(table) as tf.Tensor2D;
+}
+
+/**
+ * The final RMSNorm (times `normWeight`), the LM head and the mean
+ * cross-entropy over labels >= 0 (0 when none), as one native kernel each way,
+ * when the fused kernels are on; else undefined. h [rows, d], labels int32
+ * [rows]; `head` is [d, vocab], or the embedding [vocab, d] when `tied`.
+ */
+export function fusedLmHeadLoss(
+  h: tf.Tensor2D,
+  normWeight: tf.Tensor,
+  head: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  options: { eps: number; tied: boolean },
+): tf.Scalar | undefined {
+  if (!nativeFusedOn() || [h, normWeight, head].some((t) => t.dtype !== "float32") || labels.dtype !== "int32") return undefined;
+  const vocab = options.tied ? head.shape[0] : head.shape[1];
+  const attrs = { eps: options.eps, tied: options.tied, vocab };
+  const op = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, hw: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [loss, r, xn, logits, lse] = tf.engine().runKernel(HEAD_LOSS, { h: x, w, head: hw, labels }, attrs) as unknown as tf.Tensor[];
+    // Labels are saved too: the caller's tidy may dispose them before the backward pass runs.
+    save([x, w, hw, labels, r, xn, logits, lse] as tf.Tensor[]);
+    return {
+      value: loss as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const names = ["h", "w", "head", "labels", "r", "xn", "logits", "lse"];
+        const inputs: tf.NamedTensorMap = { dy };
+        names.forEach((n, i) => {
+          inputs[n] = saved[i] as tf.Tensor;
+        });
+        return tf.engine().runKernel(HEAD_LOSS_GRAD, inputs, attrs) as unknown as tf.Tensor[];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (op as unknown as (...t: tf.Tensor[]) => tf.Tensor)(h, normWeight, head) as tf.Scalar;
 }

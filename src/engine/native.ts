@@ -42,6 +42,9 @@ export interface NativeAddon {
   /** Rows of a table by int32 id, and the rows' gradient summed per id (a dense [vocab, d] gradient). */
   embedding(heap: Uint8Array, args: Float64Array): void;
   embeddingGrad(heap: Uint8Array, args: Float64Array): void;
+  /** Final norm, LM head and mean cross-entropy, forward and backward (layout in src/engine/native/xalign_native.c). */
+  lmHeadLoss(heap: Uint8Array, args: Float64Array): void;
+  lmHeadLossGrad(heap: Uint8Array, args: Float64Array): void;
   /** One AdamW step over many variables (layout in src/engine/native/xalign_native.c). */
   adamwAll(heap: Uint8Array, args: Float64Array): void;
   /** Sum of squares over many tensors, in double: [n, offset0, size0, ...]. */
@@ -80,6 +83,8 @@ const REQUIRED = [
   "embeddingGrad",
   "adamwAll",
   "sumSquares",
+  "lmHeadLoss",
+  "lmHeadLossGrad",
   "setElementwiseThreads",
 ];
 let cached: NativeStatus | undefined;
@@ -120,7 +125,7 @@ export function nativeStatus(): NativeStatus {
     const blas = addon.blas();
     cached = {
       available: true,
-      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")} (${openBlasCoreName(blas)} kernels${process.env.OPENBLAS_CORETYPE ? `, as OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} asks` : ""}), fused decoder-layer, embedding, cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
+      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")} (${openBlasCoreName(blas)} kernels${process.env.OPENBLAS_CORETYPE ? `, as OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} asks` : ""}), fused decoder-layer, LM-head loss, embedding, cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
       blas,
       addon,
     };

@@ -26,7 +26,15 @@
  * const loss = model.loss(ids, tf.tensor2d([[5, 9, -100]], undefined, "int32"));
  */
 import * as tf from "@tensorflow/tfjs";
-import { embeddingLookup, fusedDecoderLayer, nativeFusedOn, rmsNormalize, rotaryEmbedding, swiglu } from "../engine/fused.js";
+import {
+  embeddingLookup,
+  fusedDecoderLayer,
+  fusedLmHeadLoss,
+  nativeFusedOn,
+  rmsNormalize,
+  rotaryEmbedding,
+  swiglu,
+} from "../engine/fused.js";
 import type { Rng } from "../util/rng.js";
 import { headDim, type LlamaConfig, validateConfig } from "./config.js";
 import type { KvCache } from "./kvcache.js";
@@ -264,6 +272,47 @@ export class LlamaModel {
 
   /** Logits [batch, t, vocab] (or [batch, 1, vocab] with `logits: "last"`) for int32 ids [batch, t]. */
   forward(inputIds: tf.Tensor2D, options: ForwardOptions = {}): tf.Tensor3D {
+    return this.run(inputIds, options, (h, ctx) => {
+      const cfg = this.config;
+      const { batch, t } = ctx;
+      if (options.logits === "last") h = lastRows(h, batch, t);
+      const rows = h.shape[0] / batch;
+      const head = options.headWeight ?? ctx.plan?.head;
+      const logits = head
+        ? tf.matMul(rmsNormalize(h, cfg.rms_norm_eps), head)
+        : // Scaling the rows by the final norm's weight costs rows x hidden; folding it into the head, hidden x vocab.
+          tf.matMul(tf.mul(rmsNormalize(h, cfg.rms_norm_eps), this.weight("model.norm.weight")), this.headWeight());
+      return tf.reshape(logits, [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * Mean next-token cross-entropy. `labels` [batch, t] are the targets already
+   * aligned with positions (the label at t is the token after position t);
+   * negative labels (HF's -100) are ignored. With the native kernels on, the
+   * final norm, head and loss are one kernel each way (no logits tensor).
+   */
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D | number[][]): tf.Scalar {
+    const options = attentionMask ? { attentionMask } : {};
+    if (nativeFusedOn() && labels.size === inputIds.size) {
+      const fused = this.run(inputIds, options, (h) => {
+        const cfg = this.config;
+        const tied = cfg.tie_word_embeddings;
+        const head = this.weight(tied ? "model.embed_tokens.weight" : "lm_head.weight") as tf.Tensor2D;
+        const flat = tf.reshape(labels, [labels.size]).toInt() as tf.Tensor1D;
+        return fusedLmHeadLoss(h, this.weight("model.norm.weight"), head, flat, { eps: cfg.rms_norm_eps, tied });
+      });
+      if (fused) return fused;
+    }
+    return tf.tidy(() => causalLmLoss(this.forward(inputIds, options), labels));
+  }
+
+  /** Embedding and decoder layers, then `finish` on the hidden rows [batch * t, hidden], all in one tidy. */
+  private run<T extends tf.Tensor | undefined>(
+    inputIds: tf.Tensor2D,
+    options: ForwardOptions,
+    finish: (h: tf.Tensor2D, ctx: ForwardContext) => T,
+  ): T {
     this.assertAlive();
     const cfg = this.config;
     const [batch, t] = inputIds.shape;
@@ -304,26 +353,10 @@ export class LlamaModel {
         h = tf.add(h, this.attention(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
         h = tf.add(h, this.feedForward(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
       }
-      if (options.logits === "last") h = lastRows(h, batch, t);
-      const rows = h.shape[0] / batch;
-      const head = options.headWeight ?? ctx.plan?.head;
-      const logits = head
-        ? tf.matMul(rmsNormalize(h, cfg.rms_norm_eps), head)
-        : // Scaling the rows by the final norm's weight costs rows x hidden; folding it into the head, hidden x vocab.
-          tf.matMul(tf.mul(rmsNormalize(h, cfg.rms_norm_eps), this.weight("model.norm.weight")), this.headWeight());
-      return tf.reshape(logits, [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
+      return finish(h, ctx) as T & tf.TensorContainer;
     });
     if (cache) cache.length = past + t;
     return out;
-  }
-
-  /**
-   * Mean next-token cross-entropy. `labels` [batch, t] are the targets already
-   * aligned with positions (the label at t is the token after position t);
-   * negative labels (HF's -100) are ignored.
-   */
-  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D | number[][]): tf.Scalar {
-    return tf.tidy(() => causalLmLoss(this.forward(inputIds, attentionMask ? { attentionMask } : {}), labels));
   }
 
   /** The head as [hidden, vocab]: lm_head, or the transposed embedding when tied (a new tensor then). */

@@ -26,6 +26,8 @@
  *   decoderLayer / decoderLayerGrad(heap, Float64Array): a whole LLaMA decoder
  *     layer forward, and its backward with the input's and all weights' gradients.
  *   embedding / embeddingGrad(heap, Float64Array): rows by id, and their gradient.
+ *   lmHeadLoss / lmHeadLossGrad(heap, Float64Array): final RMSNorm, LM head and mean
+ *     cross-entropy in one kernel, and its backward.
  *   setThreads(n), getThreads(), blas(): string
  *   setElementwiseThreads(n): the fused kernels above split their loops over n
  *     pthreads (default 1) when the work is large enough to pay for the start.
@@ -1072,6 +1074,98 @@ static napi_value SumSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- final norm, LM head and mean cross-entropy --------------------------------- */
+
+/*
+ * lmHeadLoss(heap, Float64Array[13]): 0 h [rows, d], 1 w [d], 2 head ([d, vocab], or [vocab, d] when tied),
+ *   3 labels int32 [rows], outputs 4 loss [1], 5 r [rows], 6 xn [rows, d], 7 logits [rows, vocab], 8 lse [rows];
+ *   9 rows, 10 d, 11 vocab, 12 eps, 13 tied (0/1).
+ * xn = rmsnorm(h) * w; logits = xn @ head (xn @ head^T when tied); loss = mean over labels >= 0 of
+ * logsumexp(logits) - logits[label] (0 when there are none).
+ */
+static napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
+  const double *a;
+  size_t bytes;
+  uint8_t *heap = heap_table(env, info, 14, &a, &bytes);
+  if (!heap) return NULL;
+  const int64_t rows = (int64_t)a[9], d = (int64_t)a[10], vocab = (int64_t)a[11];
+  const int tied = a[13] != 0;
+  const double R = (double)rows, dd = (double)d, V = (double)vocab;
+  BOUNDS(rows > 0 && d > 0 && vocab > 0 && in_heap_d(a[0], R * dd, bytes) && in_heap_d(a[1], dd, bytes) && in_heap_d(a[2], dd * V, bytes) &&
+             in_heap_d(a[3], R, bytes) && in_heap_d(a[4], 1, bytes) && in_heap_d(a[5], R, bytes) && in_heap_d(a[6], R * dd, bytes) &&
+             in_heap_d(a[7], R * V, bytes) && in_heap_d(a[8], R, bytes),
+         "lmHeadLoss");
+  float *e = scratch(12, (size_t)vocab);
+  if (!e) {
+    napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
+    return NULL;
+  }
+  float *xn = (float *)(heap + (int64_t)a[6]), *logits = (float *)(heap + (int64_t)a[7]), *lse = (float *)(heap + (int64_t)a[8]);
+  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[3]);
+  norm_rows((const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (float *)(heap + (int64_t)a[5]), xn, rows, d,
+            (float)a[12]);
+  if (tied) gemm(0, 1, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[2]), d, 0.0f, logits, vocab);
+  else gemm(0, 0, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[2]), vocab, 0.0f, logits, vocab);
+  float *per_row = scratch(7, (size_t)rows);
+  if (!per_row) {
+    napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
+    return NULL;
+  }
+  xent_rows(logits, labels, per_row, lse, e, rows, vocab);
+  /* float32 sums in row order, then the division, as the unfused sum / count does */
+  float total = 0.0f, count = 0.0f;
+  for (int64_t r = 0; r < rows; r++) {
+    total += per_row[r];
+    if (labels[r] >= 0 && labels[r] < vocab) count += 1.0f;
+  }
+  *(float *)(heap + (int64_t)a[4]) = total / (count > 1.0f ? count : 1.0f);
+  return NULL;
+}
+
+/*
+ * lmHeadLossGrad(heap, Float64Array[15]): 0 dy [1], 1 h, 2 w, 3 head, 4 labels, 5 r, 6 xn, 7 logits, 8 lse,
+ *   outputs 9 dh [rows, d], 10 dw [d], 11 dhead (head's shape); 12 rows, 13 d, 14 vocab, 15 tied.
+ */
+static napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
+  const double *a;
+  size_t bytes;
+  uint8_t *heap = heap_table(env, info, 16, &a, &bytes);
+  if (!heap) return NULL;
+  const int64_t rows = (int64_t)a[12], d = (int64_t)a[13], vocab = (int64_t)a[14];
+  const int tied = a[15] != 0;
+  const double R = (double)rows, dd = (double)d, V = (double)vocab;
+  BOUNDS(rows > 0 && d > 0 && vocab > 0 && in_heap_d(a[0], 1, bytes) && in_heap_d(a[1], R * dd, bytes) && in_heap_d(a[2], dd, bytes) &&
+             in_heap_d(a[3], dd * V, bytes) && in_heap_d(a[4], R, bytes) && in_heap_d(a[5], R, bytes) && in_heap_d(a[6], R * dd, bytes) &&
+             in_heap_d(a[7], R * V, bytes) && in_heap_d(a[8], R, bytes) && in_heap_d(a[9], R * dd, bytes) && in_heap_d(a[10], dd, bytes) &&
+             in_heap_d(a[11], dd * V, bytes),
+         "lmHeadLossGrad");
+  float *dlogits = scratch(8, (size_t)(rows * vocab)), *dxn = scratch(2, (size_t)(rows * d)), *per_row = scratch(7, (size_t)rows);
+  if (!dlogits || !dxn || !per_row) {
+    napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLossGrad: out of memory");
+    return NULL;
+  }
+  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[4]);
+  float count = 0.0f;
+  for (int64_t r = 0; r < rows; r++) count += (labels[r] >= 0 && labels[r] < vocab) ? 1.0f : 0.0f;
+  const float g = *(const float *)(heap + (int64_t)a[0]) / (count > 1.0f ? count : 1.0f);
+  for (int64_t r = 0; r < rows; r++) per_row[r] = g;
+  const float *xn = (const float *)(heap + (int64_t)a[6]), *head = (const float *)(heap + (int64_t)a[3]);
+  xent_grad_rows((const float *)(heap + (int64_t)a[7]), labels, (const float *)(heap + (int64_t)a[8]), per_row, dlogits, rows, vocab);
+  float *dhead = (float *)(heap + (int64_t)a[11]);
+  if (tied) {
+    gemm(1, 0, vocab, d, rows, dlogits, vocab, xn, d, 0.0f, dhead, d);
+    gemm(0, 0, rows, d, vocab, dlogits, vocab, head, d, 0.0f, dxn, d);
+  } else {
+    gemm(1, 0, d, vocab, rows, xn, d, dlogits, vocab, 0.0f, dhead, vocab);
+    gemm(0, 1, rows, d, vocab, dlogits, vocab, head, vocab, 0.0f, dxn, d);
+  }
+  float *dh = (float *)(heap + (int64_t)a[9]);
+  memset(dh, 0, (size_t)(rows * d) * sizeof(float));
+  norm_rows_grad((const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]), (const float *)(heap + (int64_t)a[5]), dxn,
+                 dh, dh, (float *)(heap + (int64_t)a[10]), rows, d);
+  return NULL;
+}
+
 static napi_value SetElementwiseThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1121,6 +1215,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"embeddingGrad", NULL, EmbeddingGrad, NULL, NULL, NULL, napi_default, NULL},
       {"adamwAll", NULL, AdamWAll, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
+      {"lmHeadLoss", NULL, LmHeadLoss, NULL, NULL, NULL, napi_default, NULL},
+      {"lmHeadLossGrad", NULL, LmHeadLossGrad, NULL, NULL, NULL, napi_default, NULL},
       {"setElementwiseThreads", NULL, SetElementwiseThreads, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
