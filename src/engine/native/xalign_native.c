@@ -277,35 +277,77 @@ typedef struct {
   int64_t lo, hi;
 } range_job;
 
-static void *run_range(void *arg) {
-  range_job *j = (range_job *)arg;
-  j->fn(j->ctx, j->lo, j->hi);
+/*
+ * A persistent pool of worker threads (started on first need, parked on a
+ * condition variable between loops): starting a thread per loop cost more
+ * than the small loops of the tiny model take. Loops are posted from the JS
+ * thread only, one at a time, and never nest.
+ */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_work = PTHREAD_COND_INITIALIZER, pool_done = PTHREAD_COND_INITIALIZER;
+static range_job pool_jobs[MAX_THREADS];
+static int pool_size = 0;      /* workers started; worker i runs pool_jobs[i + 1] */
+static int pool_active = 0;    /* workers with a job in the current generation */
+static int pool_pending = 0;   /* of those, still running */
+static uint64_t pool_gen = 0;  /* bumped once per posted loop */
+
+static void *pool_worker(void *arg) {
+  const int index = (int)(intptr_t)arg;
+  uint64_t seen = 0;
+  pthread_mutex_lock(&pool_mu);
+  for (;;) {
+    while (pool_gen == seen) pthread_cond_wait(&pool_work, &pool_mu);
+    seen = pool_gen;
+    if (index >= pool_active) continue;
+    range_job job = pool_jobs[index + 1];
+    pthread_mutex_unlock(&pool_mu);
+    job.fn(job.ctx, job.lo, job.hi);
+    pthread_mutex_lock(&pool_mu);
+    if (--pool_pending == 0) pthread_cond_signal(&pool_done);
+  }
   return NULL;
+}
+
+/* Starts workers until there are `want`; returns how many exist. */
+static int pool_grow(int want) {
+  while (pool_size < want) {
+    pthread_t id;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    const int ok = pthread_create(&id, &attr, pool_worker, (void *)(intptr_t)pool_size) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) break;
+    pool_size++;
+  }
+  return pool_size;
 }
 
 /* fn over [0, n) in ew_threads contiguous chunks; `work` is the element count the loop touches. */
 static void parallel_for(int64_t n, int64_t work, range_fn fn, void *ctx) {
   int t = ew_threads;
   if (t > n) t = (int)n;
+  if (t > 1) t = 1 + (pool_grow(t - 1) < t - 1 ? pool_size : t - 1);
   if (t <= 1 || work < PARALLEL_MIN) {
     fn(ctx, 0, n);
     return;
   }
-  pthread_t ids[MAX_THREADS];
-  range_job jobs[MAX_THREADS];
-  int started[MAX_THREADS] = {0};
+  pthread_mutex_lock(&pool_mu);
   for (int i = 0; i < t; i++) {
-    jobs[i].fn = fn;
-    jobs[i].ctx = ctx;
-    jobs[i].lo = n * i / t;
-    jobs[i].hi = n * (i + 1) / t;
+    pool_jobs[i].fn = fn;
+    pool_jobs[i].ctx = ctx;
+    pool_jobs[i].lo = n * i / t;
+    pool_jobs[i].hi = n * (i + 1) / t;
   }
-  for (int i = 1; i < t; i++) started[i] = pthread_create(&ids[i], NULL, run_range, &jobs[i]) == 0;
-  run_range(&jobs[0]);
-  for (int i = 1; i < t; i++) {
-    if (started[i]) pthread_join(ids[i], NULL);
-    else run_range(&jobs[i]);
-  }
+  pool_active = t - 1;
+  pool_pending = t - 1;
+  pool_gen++;
+  pthread_cond_broadcast(&pool_work);
+  pthread_mutex_unlock(&pool_mu);
+  fn(ctx, pool_jobs[0].lo, pool_jobs[0].hi);
+  pthread_mutex_lock(&pool_mu);
+  while (pool_pending > 0) pthread_cond_wait(&pool_done, &pool_mu);
+  pthread_mutex_unlock(&pool_mu);
 }
 
 /* ---- arguments --------------------------------------------------------- */
