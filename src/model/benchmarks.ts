@@ -1,8 +1,17 @@
 /**
  * The project's two benchmark models (the foundation issue's tiny and larger
- * LLaMA shapes, with their sequence length and batch), as the trainer
- * benchmark and the native-kernel parity tests build them.
+ * LLaMA shapes, with their sequence length and batch), as the trainer and
+ * engine benchmarks and the native-kernel parity tests build them, and the
+ * seeded batch the engine benchmark and the backend parity tests train on.
+ *
+ * @example
+ * const m = BENCHMARK_MODELS.tiny;
+ * const model = LlamaModel.init(benchmarkConfig(m, m.seq), new Rng(7));
+ * const { ids, labels } = benchmarkBatch(m, m.batch, 7);
+ * const loss = model.loss(ids, labels);
  */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../util/rng.js";
 import { CONFIG_DEFAULTS, type LlamaConfig } from "./config.js";
 
 export interface BenchmarkShape {
@@ -34,4 +43,31 @@ export function benchmarkConfig(m: Omit<BenchmarkShape, "seq" | "batch">, maxPos
     max_position_embeddings: maxPositions,
     pad_token_id: 0,
   } as LlamaConfig;
+}
+
+/**
+ * A seeded batch of `batch` rows of `m.seq` random token ids below `m.vocab`,
+ * with next-token labels; the first quarter of each row's labels is -1 (no
+ * loss), as if it were the instruction. The same seed gives the same batch on
+ * every backend.
+ */
+export function benchmarkBatch(
+  m: Pick<BenchmarkShape, "vocab" | "seq">,
+  batch: number,
+  seed: number,
+): { ids: tf.Tensor2D; labels: tf.Tensor2D; dispose(): void } {
+  const rng = new Rng(seed).fork("benchmark-batch");
+  const t = m.seq;
+  const ids = new Int32Array(batch * t);
+  const labels = new Int32Array(batch * t);
+  for (let b = 0; b < batch; b++) {
+    const row = Array.from({ length: t + 1 }, () => rng.int(m.vocab));
+    for (let i = 0; i < t; i++) {
+      ids[b * t + i] = row[i] as number;
+      labels[b * t + i] = i < t / 4 ? -1 : (row[i + 1] as number);
+    }
+  }
+  const idTensor = tf.tensor2d(ids, [batch, t], "int32");
+  const labelTensor = tf.tensor2d(labels, [batch, t], "int32");
+  return { ids: idTensor, labels: labelTensor, dispose: () => tf.dispose([idTensor, labelTensor]) };
 }

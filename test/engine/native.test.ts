@@ -14,9 +14,10 @@ import {
   useNativeFused,
   useNativeMatMul,
 } from "../../src/engine/index.js";
-import { ReferenceLlama, referenceBatch, TINY_LLAMA } from "../../src/engine/reference.js";
+import { BENCHMARK_MODELS } from "../../src/model/benchmarks.js";
 import { Rng } from "../../src/util/rng.js";
 import { repoRoot } from "../helpers.js";
+import { llamaStepper } from "./llamaStep.js";
 
 const status = nativeStatus();
 const skipNative = status.available ? false : `native addon not built here: ${status.reason}`;
@@ -105,12 +106,11 @@ test("with the native addon the tiny benchmark model trains to the plain wasm lo
   const run = async (native: boolean): Promise<number[]> => {
     useNativeMatMul(native ? status.addon : undefined);
     useNativeFused(native ? status.addon : undefined);
-    const model = ReferenceLlama.init(TINY_LLAMA, 3);
-    const batch = referenceBatch(TINY_LLAMA, 8, 3);
+    assert.equal(nativeFusedOn(), native);
+    const stepper = llamaStepper(BENCHMARK_MODELS.tiny, 3);
     const losses: number[] = [];
-    for (let i = 0; i < 20; i++) losses.push(await model.trainStep(batch));
-    model.dispose();
-    batch.dispose();
+    for (let i = 0; i < 20; i++) losses.push(await stepper.step());
+    stepper.dispose();
     return losses;
   };
   const plain = await run(false);
