@@ -1,10 +1,11 @@
 /**
  * Engine benchmark: per backend, matMul GFLOP/s at 512/1024/2048 and training
- * tokens/s of the reference LLaMA step (src/engine/reference.ts) for the tiny
- * and the larger model, with peak RSS; PyTorch (bench/torch_baseline.py) runs
- * the same models with the same threads in the same run, and every row carries
- * its ratio to it. Each measurement runs in its own process (clean backend
- * state, its own peak RSS).
+ * tokens/s of a LlamaModel step (src/model: loss, every gradient from
+ * tf.variableGrads, one AdamW update without weight decay, i.e. Adam lr 1e-3)
+ * for the tiny and the larger benchmark model (src/model/benchmarks.ts), with
+ * peak RSS; PyTorch (bench/torch_baseline.py) runs the same models with the
+ * same threads in the same run, and every row carries its ratio to it. Each
+ * measurement runs in its own process (clean backend state, its own peak RSS).
  *
  *   node --import tsx bench/engine.ts [--quick] [--models tiny,larger] [--variants cpu,wasm,wasm-2t]
  *   node dist/bench/engine.js
@@ -15,10 +16,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BackendName, initEngine, nativeMatMulOn, probeBackends, tf, wasmThreadsCount } from "../src/engine/index.js";
-import { LARGER_LLAMA, ReferenceLlama, referenceBatch, TINY_LLAMA } from "../src/engine/reference.js";
+import { BENCHMARK_MODELS, benchmarkBatch, benchmarkConfig } from "../src/model/benchmarks.js";
+import { LlamaModel } from "../src/model/llama.js";
+import { AdamW } from "../src/train/adamw.js";
+import { Rng } from "../src/util/rng.js";
 
-type ModelName = "tiny" | "larger";
-const MODELS = { tiny: { config: TINY_LLAMA, batch: 8 }, larger: { config: LARGER_LLAMA, batch: 4 } } as const;
+type ModelName = keyof typeof BENCHMARK_MODELS;
 const SIZES = [512, 1024, 2048] as const;
 
 /** A way to run the engine: a backend, its threads, and whether the native addon is on. */
@@ -64,6 +67,33 @@ function peakRssMiB(): number {
 
 // ---- worker side: one measurement in this process -------------------------------------------
 
+/** A seeded benchmark model and batch, and its training step: returns the loss before the update. */
+function trainer(name: ModelName): { step: () => Promise<number>; tokens: number; dispose: () => void } {
+  const m = BENCHMARK_MODELS[name];
+  const model = LlamaModel.init(benchmarkConfig(m, m.seq), new Rng(7));
+  const batch = benchmarkBatch(m, m.batch, 7);
+  const optimizer = new AdamW();
+  const byVariable = new Map<string, string>();
+  for (const [key, v] of model.variables) byVariable.set(v.name, key);
+  const vars = model.trainableVariables();
+  const step = async (): Promise<number> => {
+    const { value, grads } = tf.variableGrads(() => model.loss(batch.ids, batch.labels), vars);
+    const named: Record<string, tf.Tensor> = {};
+    for (const [key, g] of Object.entries(grads)) named[byVariable.get(key) ?? key] = g;
+    optimizer.apply(model.variables, named, 1e-3);
+    // Read asynchronously: webgpu cannot read synchronously in Node.
+    const loss = (await value.data())[0] as number;
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss;
+  };
+  const dispose = (): void => {
+    optimizer.dispose();
+    model.dispose();
+    batch.dispose();
+  };
+  return { step, tokens: m.batch * m.seq, dispose };
+}
+
 async function measureMatmul(): Promise<MatmulResult> {
   const gflops: Record<string, number> = {};
   for (const n of SIZES) {
@@ -88,31 +118,26 @@ async function measureMatmul(): Promise<MatmulResult> {
 }
 
 async function measureTraining(model: ModelName, steps: number, warmup: number): Promise<TrainResult> {
-  const { config, batch: batchSize } = MODELS[model];
-  const llama = ReferenceLlama.init(config, 7);
-  const batch = referenceBatch(config, batchSize, 7);
+  const llama = trainer(model);
   const times: number[] = [];
   let firstLoss = Number.NaN;
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
-    const loss = await llama.trainStep(batch);
+    const loss = await llama.step();
     if (i === 0) firstLoss = loss;
     if (i >= warmup) times.push(performance.now() - start);
   }
   const ms = median(times);
   llama.dispose();
-  batch.dispose();
-  return { msPerStep: ms, tokensPerS: ((batchSize * config.seqLen) / ms) * 1000, firstLoss, peakRssMiB: peakRssMiB(), steps };
+  return { msPerStep: ms, tokensPerS: (llama.tokens / ms) * 1000, firstLoss, peakRssMiB: peakRssMiB(), steps };
 }
 
 /** Kernel time per step by kernel name, from tf.profile over one step after warm-up. */
 async function profileStep(model: ModelName): Promise<void> {
-  const { config, batch: batchSize } = MODELS[model];
-  const llama = ReferenceLlama.init(config, 7);
-  const batch = referenceBatch(config, batchSize, 7);
-  await llama.trainStep(batch);
+  const llama = trainer(model);
+  await llama.step();
   const start = performance.now();
-  const info = await tf.profile(() => llama.trainStep(batch) as unknown as tf.TensorContainer);
+  const info = await tf.profile(() => llama.step() as unknown as tf.TensorContainer);
   const wall = performance.now() - start;
   const byName = new Map<string, { ms: number; calls: number }>();
   for (const k of info.kernels) {
@@ -124,7 +149,6 @@ async function profileStep(model: ModelName): Promise<void> {
   const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
   console.log(JSON.stringify({ wallMs: wall, dispatches: info.kernels.length, kernels: rows.slice(0, 15) }));
   llama.dispose();
-  batch.dispose();
 }
 
 async function worker(variant: Variant, task: string, steps: number, warmup: number): Promise<void> {

@@ -14,8 +14,8 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { type BackendName, initEngine } from "../src/engine/index.js";
-import { ReferenceLlama, referenceBatch } from "../src/engine/reference.js";
+import { type BackendName, initEngine, nativeStatus, useNativeFused, useNativeMatMul } from "../src/engine/index.js";
+import { benchmarkBatch } from "../src/model/benchmarks.js";
 import {
   generate,
   hfShape,
@@ -123,13 +123,14 @@ async function benchBackend(backend: BackendName, decodeTokens: number): Promise
 }
 
 /**
- * CPU time of one training step (loss + every gradient) of LlamaModel against
- * the engine's plain reference step (src/engine/reference.ts) at the same size,
- * in the same process: a ratio that the machine's load mostly cancels.
+ * CPU time of one training step (loss + every gradient) of LlamaModel with the
+ * native kernels (sgemm and the fused kernels, when the addon is built) against
+ * the same model on plain TF.js ops, in the same process: a ratio that the
+ * machine's load mostly cancels.
  */
 async function benchTrainingStep(backend: BackendName): Promise<string> {
   await initEngine({ backend });
-  const size = { vocabSize: 8192, dim: 256, nLayers: 4, nHeads: 4, hiddenDim: 688, seqLen: 128, normEps: 1e-5 };
+  const addon = nativeStatus().addon;
   const cfg: LlamaConfig = {
     ...STORIES_15M,
     hidden_size: 256,
@@ -141,16 +142,17 @@ async function benchTrainingStep(backend: BackendName): Promise<string> {
     max_position_embeddings: 128,
     tie_word_embeddings: false,
   };
-  const reference = ReferenceLlama.init(size, 1);
   const model = LlamaModel.init(cfg, new Rng(1));
-  const batch = referenceBatch(size, 4, 3);
-  const step = (loss: () => tf.Scalar, vars: tf.Variable[]) => async () => {
-    const { value, grads } = tf.variableGrads(loss, vars);
+  const batch = benchmarkBatch({ vocab: cfg.vocab_size, seq: 128 }, 4, 3);
+  const step = (native: boolean) => async () => {
+    useNativeMatMul(native ? addon : undefined);
+    useNativeFused(native ? addon : undefined);
+    const { value, grads } = tf.variableGrads(() => model.loss(batch.ids, batch.labels), model.trainableVariables());
     await value.data();
     tf.dispose([value, grads]);
   };
-  const ours = step(() => model.loss(batch.inputIds, batch.labels), model.trainableVariables());
-  const theirs = step(() => reference.loss(batch.inputIds, batch.labels), [...reference.params.values()]);
+  const ours = step(true);
+  const theirs = step(false);
   await ours();
   await theirs();
   const a: number[] = [];
@@ -159,9 +161,10 @@ async function benchTrainingStep(backend: BackendName): Promise<string> {
     a.push((await measure(ours)).cpu);
     b.push((await measure(theirs)).cpu);
   }
+  useNativeMatMul(addon);
+  useNativeFused(addon);
   batch.dispose();
   model.dispose();
-  for (const v of reference.params.values()) v.dispose();
   const tokens = 4 * 128;
   return `| ${backend} | ${median(a).toFixed(0)} ms (${((tokens / median(a)) * 1000).toFixed(0)} tokens/CPU-s) | ${median(b).toFixed(0)} ms | ${(median(a) / median(b)).toFixed(2)} |`;
 }
@@ -293,7 +296,7 @@ async function main(): Promise<void> {
     }
   }
   console.log("\nTraining step (loss + all gradients, batch 4 x 128 tokens, vocab 8192, dim 256, 4 layers), CPU time, medians of 3:\n");
-  console.log("| backend | LlamaModel | engine reference step | ratio |");
+  console.log(`| backend | LlamaModel${nativeStatus().available ? " (native kernels)" : ""} | LlamaModel, plain TF.js ops | ratio |`);
   console.log("|---|---|---|---|");
   for (const backend of backends.filter((b) => b === "wasm")) console.log(await benchTrainingStep(backend));
   if (!values["skip-load"]) {

@@ -1,7 +1,8 @@
-"""PyTorch baseline for bench/engine.ts: the same LLaMA-style training step as
-src/engine/reference.ts (embedding, RMSNorm, rotate-half rotary attention with
-a causal mask, SwiGLU, cross-entropy ignoring label -1, Adam lr 1e-3), the same
-shapes, batch and thread count, on the CPU. Prints one JSON line.
+"""PyTorch baseline for bench/engine.ts: the same LLaMA training step as its
+LlamaModel step (embedding, RMSNorm, rotate-half rotary attention with a causal
+mask, SwiGLU, untied head, cross-entropy ignoring label -1, Adam lr 1e-3), the
+same shapes (src/model/benchmarks.ts), batch and thread count, on the CPU.
+Prints one JSON line.
 
     OMP_WAIT_POLICY=PASSIVE python3 bench/torch_baseline.py --model tiny --threads 1
 

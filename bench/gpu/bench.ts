@@ -10,7 +10,7 @@
  *   torch        PyTorch: the same model shapes and matMul sizes (fp32 with TF32 off, and TF32 on)
  *   train-full   the study's "full" mode model (src/study/settings.ts), batch 32 x 256
  *   matmul       float32 matMul TFLOP/s at 1024, 2048, 4096
- *   train-larger the larger benchmark model (src/engine/reference.ts LARGER_LLAMA), batch 4 x 256
+ *   train-larger the larger benchmark model (src/model/benchmarks.ts BENCHMARK_MODELS.larger), batch 4 x 256
  *   decode       batch-1 greedy decoding tokens/s with the KV cache (src/model/generate.ts)
  *
  * After every stage the results so far are written to <out>/gpu-bench.json;
@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { initEngine, tf } from "../../src/engine/index.js";
-import { LARGER_LLAMA, type ReferenceConfig, TINY_LLAMA } from "../../src/engine/reference.js";
+import { BENCHMARK_MODELS, type BenchmarkShape } from "../../src/model/benchmarks.js";
 import { CONFIG_DEFAULTS, type LlamaConfig } from "../../src/model/config.js";
 import { generate } from "../../src/model/generate.js";
 import { LlamaModel } from "../../src/model/llama.js";
@@ -52,17 +52,18 @@ interface ModelSpec {
   steps: number;
 }
 
-function fromReference(name: ModelName, c: ReferenceConfig, batch: number, warmup: number, steps: number): ModelSpec {
+/** A benchmark model (src/model/benchmarks.ts: untied head, RMSNorm eps 1e-5) with its own sequence length and batch. */
+function fromBenchmark(name: ModelName, m: BenchmarkShape, warmup: number, steps: number): ModelSpec {
   return {
     name,
-    vocab: c.vocabSize,
-    dim: c.dim,
-    layers: c.nLayers,
-    heads: c.nHeads,
-    hidden: c.hiddenDim,
-    seq: c.seqLen,
-    batch,
-    eps: c.normEps,
+    vocab: m.vocab,
+    dim: m.dim,
+    layers: m.layers,
+    heads: m.heads,
+    hidden: m.ffn,
+    seq: m.seq,
+    batch: m.batch,
+    eps: 1e-5,
     tie: false,
     warmup,
     steps,
@@ -71,7 +72,7 @@ function fromReference(name: ModelName, c: ReferenceConfig, batch: number, warmu
 
 function modelSpecs(smoke: boolean): Record<ModelName, ModelSpec> {
   const full = studySettings("full");
-  const tiny = fromReference("tiny", TINY_LLAMA, 8, smoke ? 1 : 3, smoke ? 2 : 10);
+  const tiny = fromBenchmark("tiny", BENCHMARK_MODELS.tiny, smoke ? 1 : 3, smoke ? 2 : 10);
   if (smoke) {
     // Software Vulkan on a loaded 2-core box: a few seconds per step. Same code paths, toy sizes.
     const toy = { vocab: 500, dim: 64, layers: 2, heads: 4, hidden: 172, seq: 32, batch: 4, eps: 1e-6, warmup: 1, steps: 2 };
@@ -83,7 +84,7 @@ function modelSpecs(smoke: boolean): Record<ModelName, ModelSpec> {
   }
   return {
     tiny,
-    larger: fromReference("larger", LARGER_LLAMA, 4, 2, 8),
+    larger: fromBenchmark("larger", BENCHMARK_MODELS.larger, 2, 8),
     full: {
       name: "full",
       // The study's "full" mode: its base model with tied embeddings and HF's default eps, pretraining batch and length.
