@@ -830,8 +830,8 @@ static int read_dims(const double *a, layer_dims *m) {
   return m->b > 0 && m->t > 0 && m->d > 0 && m->nkv > 0 && m->nh % m->nkv == 0 && m->hd > 0 && m->hd % 2 == 0 && m->f > 0;
 }
 
-/* The heap (argv[0]) and a Float64Array of `count` numbers (argv[1]). */
-static uint8_t *heap_table(napi_env env, napi_callback_info info, size_t count, const double **nums, size_t *bytes) {
+/* The heap (argv[0]) and a Float64Array (argv[1]) of any length, written to *length. */
+static uint8_t *heap_table_any(napi_env env, napi_callback_info info, const double **nums, size_t *length, size_t *bytes) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) {
@@ -841,19 +841,29 @@ static uint8_t *heap_table(napi_env env, napi_callback_info info, size_t count, 
   napi_typedarray_type type;
   void *data;
   napi_value buffer;
-  size_t byte_offset, length;
+  size_t byte_offset;
   if (napi_get_typedarray_info(env, argv[0], &type, bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
     napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the heap must be a Uint8Array");
     return NULL;
   }
   void *table;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &table, &buffer, &byte_offset) != napi_ok || type != napi_float64_array ||
-      length != count) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the arguments must be a Float64Array of the right length");
+  if (napi_get_typedarray_info(env, argv[1], &type, length, &table, &buffer, &byte_offset) != napi_ok || type != napi_float64_array) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the arguments must be a Float64Array");
     return NULL;
   }
   *nums = (const double *)table;
   return (uint8_t *)data;
+}
+
+/* The heap (argv[0]) and a Float64Array of exactly `count` numbers (argv[1]). */
+static uint8_t *heap_table(napi_env env, napi_callback_info info, size_t count, const double **nums, size_t *bytes) {
+  size_t length;
+  uint8_t *heap = heap_table_any(env, info, nums, &length, bytes);
+  if (heap && length != count) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the arguments must be a Float64Array of the right length");
+    return NULL;
+  }
+  return heap;
 }
 
 #define F(i) ((float *)(heap + (int64_t)a[i]))
@@ -1036,29 +1046,19 @@ static napi_value EmbeddingGrad(napi_env env, napi_callback_info info) {
  * The float32 operations of src/train/adamw.ts per element, with g * gradScale first when `scaled`.
  */
 static napi_value AdamWAll(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "adamwAll: expected (heap, Float64Array)");
+  const double *a;
+  size_t bytes, length;
+  uint8_t *heap = heap_table_any(env, info, &a, &length, &bytes);
+  if (!heap) return NULL;
+  if (length < 12) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "adamwAll: the table is too short");
     return NULL;
   }
-  napi_typedarray_type type;
-  void *data, *table;
-  napi_value buffer;
-  size_t byte_offset, bytes, length;
-  if (napi_get_typedarray_info(env, argv[0], &type, &bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array ||
-      napi_get_typedarray_info(env, argv[1], &type, &length, &table, &buffer, &byte_offset) != napi_ok || type != napi_float64_array ||
-      length < 12) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "adamwAll: expected (heap, Float64Array)");
-    return NULL;
-  }
-  const double *a = (const double *)table;
   const int64_t n = (int64_t)a[0];
   if (n < 0 || length != (size_t)(12 + 6 * n)) {
     napi_throw_error(env, "XA_NATIVE_ARGS", "adamwAll: the table's length does not match its variable count");
     return NULL;
   }
-  uint8_t *heap = (uint8_t *)data;
   for (int64_t i = 0; i < n; i++) {
     const double *v = a + 12 + 6 * i;
     const double size = floor(v[5] / 2);
@@ -1083,29 +1083,19 @@ static napi_value AdamWAll(napi_env env, napi_callback_info info) {
 
 /* sumSquares(heap, Float64Array[1 + 2n]): n, then per tensor offset and size; returns sum of x^2 over all (double). */
 static napi_value SumSquares(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "sumSquares: expected (heap, Float64Array)");
+  const double *a;
+  size_t bytes, length;
+  const uint8_t *heap = heap_table_any(env, info, &a, &length, &bytes);
+  if (!heap) return NULL;
+  if (length < 1) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "sumSquares: the table is empty");
     return NULL;
   }
-  napi_typedarray_type type;
-  void *data, *table;
-  napi_value buffer;
-  size_t byte_offset, bytes, length;
-  if (napi_get_typedarray_info(env, argv[0], &type, &bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array ||
-      napi_get_typedarray_info(env, argv[1], &type, &length, &table, &buffer, &byte_offset) != napi_ok || type != napi_float64_array ||
-      length < 1) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "sumSquares: expected (heap, Float64Array)");
-    return NULL;
-  }
-  const double *a = (const double *)table;
   const int64_t n = (int64_t)a[0];
   if (n < 0 || length != (size_t)(1 + 2 * n)) {
     napi_throw_error(env, "XA_NATIVE_ARGS", "sumSquares: the table's length does not match its tensor count");
     return NULL;
   }
-  const uint8_t *heap = (const uint8_t *)data;
   double total = 0;
   for (int64_t i = 0; i < n; i++) {
     BOUNDS(in_heap_d(a[1 + 2 * i], a[2 + 2 * i], bytes), "sumSquares");
