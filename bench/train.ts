@@ -64,7 +64,9 @@ async function worker(
     mode === "lora" ? LoraAdapters.attach(llama, { rank: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj"] }, new Rng(3)) : undefined;
   const out = mkdtempSync(join(tmpdir(), "xalign-bench-train-"));
   const cpu: number[] = [];
+  const periods: number[] = [];
   let last = process.cpuUsage();
+  let lastStamp = performance.now();
   try {
     const run = () =>
       train({
@@ -81,12 +83,14 @@ async function worker(
           const used = process.cpuUsage(last);
           last = process.cpuUsage();
           cpu.push((used.user + used.system) / 1000);
+          const now = performance.now();
+          periods.push((now - lastStamp) / 1000);
+          lastStamp = now;
         },
       });
-    let result = undefined as unknown as Awaited<ReturnType<typeof run>>;
     if (profile) {
       const info = await tf.profile(async () => {
-        result = await run();
+        await run();
       });
       const by = new Map<string, [number, number]>();
       for (const k of info.kernels) {
@@ -103,10 +107,12 @@ async function worker(
       for (const [name, [n, ms]] of rows.slice(0, 15))
         console.error(`| ${name} (${(n / steps).toFixed(0)}) | ${(ms / steps).toFixed(1)} |`);
     } else {
-      result = await run();
+      await run();
     }
-    // Median over the steps after the first two (warm-up: kernel compilation, allocation).
-    const times = result.history.slice(2).map((h) => h.tokens / h.tokens_per_s);
+    // Median over the steps after the first two (warm-up: kernel compilation, allocation). A step's time is
+    // the whole period from one step's end to the next (metrics logging included), not the trainer's own
+    // tokens_per_s, which stops its clock before the metrics line is written.
+    const times = periods.slice(2);
     times.sort((a, b) => a - b);
     const seconds = times[Math.floor(times.length / 2)] as number;
     const cpuSteps = cpu.slice(2).sort((a, b) => a - b);
