@@ -8,6 +8,7 @@
  *   node --import tsx bench/train.ts [--models tiny,larger] [--modes full,lora] [--threads 1] [--backend wasm] [--steps N] [--rounds R] [--profile]
  *   node dist/bench/train.js
  *
+ * `--steps N` is per round (the tiny model runs 5N: its steps are ~100x shorter).
  * `--rounds R` alternates R runs of PyTorch and of ours (each in its own
  * process) and reports medians, with the range of the per-round ratios: on a
  * noisy machine a slow spell then moves both sides alike.
@@ -176,12 +177,14 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const runner = self.endsWith(".ts") ? [process.execPath, "--import", "tsx", self] : [process.execPath, self];
   const rounds = Math.max(1, Number(values.rounds));
+  // The tiny model's steps are ~100x shorter: it runs 5x the steps so a round's median rests on more than a handful.
+  const stepsOf = (model: ModelName) => (model === "tiny" ? steps * 5 : steps);
   const ours = (model: ModelName, mode: "full" | "lora"): Row => {
     const out = execFileSync(
       runner[0] as string,
       [
         ...runner.slice(1),
-        ...["--worker", model, "--mode", mode, "--backend", values.backend as string, "--steps", String(steps)],
+        ...["--worker", model, "--mode", mode, "--backend", values.backend as string, "--steps", String(stepsOf(model))],
         ...["--threads", String(threads), ...(values.profile ? ["--profile"] : [])],
       ],
       { encoding: "utf8", maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] },
@@ -202,7 +205,7 @@ async function main(): Promise<void> {
       const torchRuns: NonNullable<ReturnType<typeof torchBaseline>>[] = [];
       const ourRuns: Row[] = [];
       for (let r = 0; r < rounds; r++) {
-        const torch = torchBaseline(model, threads, Math.max(1, steps - 2));
+        const torch = torchBaseline(model, threads, Math.max(1, stepsOf(model) - 2));
         if (torch) torchRuns.push(torch);
         ourRuns.push(ours(model, mode));
       }

@@ -19,6 +19,8 @@ export class RotaryTables {
   private readonly invFreq: Float64Array;
   private readonly cosCache: Float32Array[] = [];
   private readonly sinCache: Float32Array[] = [];
+  /** Tables of rows() for standard positions, by count, period and head scales (a few at a time). */
+  private readonly rowsCache = new Map<string, { cos: Float32Array; sin: Float32Array }>();
 
   constructor(dim: number, theta: number) {
     this.dim = dim;
@@ -56,6 +58,11 @@ export class RotaryTables {
     const heads = headScale.length;
     const n = positions.length;
     const d = this.dim;
+    // Rows at positions 0..period-1 repeated (every packed training batch) reuse their tables.
+    const period = standardPeriod(positions);
+    const key = period ? `${n}:${period}:${headScale.join(",")}` : undefined;
+    const hit = key ? this.rowsCache.get(key) : undefined;
+    if (hit) return { cos: tf.tensor2d(hit.cos, [n * heads, d]), sin: tf.tensor2d(hit.sin, [n * heads, d]) };
     const cos = new Float32Array(n * heads * d);
     const sin = new Float32Array(n * heads * d);
     for (let r = 0; r < n; r++) {
@@ -69,8 +76,21 @@ export class RotaryTables {
         }
       }
     }
+    if (key) {
+      if (this.rowsCache.size >= 8) this.rowsCache.delete(this.rowsCache.keys().next().value as string);
+      this.rowsCache.set(key, { cos, sin });
+    }
     return { cos: tf.tensor2d(cos, [n * heads, d]), sin: tf.tensor2d(sin, [n * heads, d]) };
   }
+}
+
+/** p when positions are 0..p-1 repeated (p dividing their count), else undefined. */
+function standardPeriod(positions: ArrayLike<number>): number | undefined {
+  let period = 0;
+  while (period < positions.length && positions[period] === period) period++;
+  if (period === 0 || positions.length % period !== 0) return undefined;
+  for (let i = period; i < positions.length; i++) if (positions[i] !== i % period) return undefined;
+  return period;
 }
 
 /** The [dim, dim] matrix R with x @ R = rotate_half(x) = [-x2, x1]. */
