@@ -62,7 +62,8 @@ export class RotaryTables {
     const period = standardPeriod(positions);
     const key = period ? `${n}:${period}:${headScale.join(",")}` : undefined;
     const hit = key ? this.rowsCache.get(key) : undefined;
-    if (hit) return { cos: tf.tensor2d(hit.cos, [n * heads, d]), sin: tf.tensor2d(hit.sin, [n * heads, d]) };
+    // Copies: the cpu backend keeps the array it is given as the tensor's storage.
+    if (hit) return { cos: tf.tensor2d(hit.cos.slice(), [n * heads, d]), sin: tf.tensor2d(hit.sin.slice(), [n * heads, d]) };
     const cos = new Float32Array(n * heads * d);
     const sin = new Float32Array(n * heads * d);
     for (let r = 0; r < n; r++) {
@@ -78,7 +79,7 @@ export class RotaryTables {
     }
     if (key) {
       if (this.rowsCache.size >= 8) this.rowsCache.delete(this.rowsCache.keys().next().value as string);
-      this.rowsCache.set(key, { cos, sin });
+      this.rowsCache.set(key, { cos: cos.slice(), sin: sin.slice() });
     }
     return { cos: tf.tensor2d(cos, [n * heads, d]), sin: tf.tensor2d(sin, [n * heads, d]) };
   }
