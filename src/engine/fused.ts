@@ -47,6 +47,7 @@ const LAYER_WEIGHTS = ["inputNorm", "q", "k", "v", "o", "postNorm", "gate", "up"
 const LAYER_SAVED = ["r1", "xn1", "qkv", "p", "ctx", "h", "r2", "xn2", "gu", "act"] as const;
 
 interface WasmBackend extends tf.KernelBackend {
+  disposeData(dataId: tf.DataId, force?: boolean): boolean;
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -99,6 +100,21 @@ function useSharingIdentity(on: boolean): void {
   });
 }
 
+/**
+ * Runs a native call that fills `outputs`; when it throws (a bad token id or
+ * label, a bounds check), the outputs' heap memory is freed before the error
+ * goes on, so a rejected batch leaks nothing.
+ */
+function filling<T>(b: WasmBackend, outputs: tf.TensorInfo[], call: () => void, result: T): T {
+  try {
+    call();
+  } catch (err) {
+    for (const o of outputs) b.disposeData(o.dataId, true);
+    throw err;
+  }
+  return result;
+}
+
 /** Registers (or, with `undefined`, switches off) the native fused kernels on the wasm backend. */
 export function useNativeFused(addon: NativeAddon | undefined): boolean {
   for (const name of ALL) if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
@@ -116,8 +132,12 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       const [rows, vocab] = logits.shape as [number, number];
       const loss = b.makeOutput([rows], "float32");
       const lse = b.makeOutput([rows], "float32");
-      addon.softmaxXent(b.wasm.HEAPU8, offset(b, logits), offset(b, labels), offset(b, loss), offset(b, lse), rows, vocab);
-      return [loss, lse];
+      return filling(
+        b,
+        [loss, lse],
+        () => addon.softmaxXent(b.wasm.HEAPU8, offset(b, logits), offset(b, labels), offset(b, loss), offset(b, lse), rows, vocab),
+        [loss, lse],
+      );
     }) as tf.KernelConfig["kernelFunc"],
   });
   tf.registerKernel({
@@ -128,8 +148,22 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       const { logits, labels, lse, dy } = inputs as Record<"logits" | "labels" | "lse" | "dy", tf.TensorInfo>;
       const [rows, vocab] = logits.shape as [number, number];
       const dx = b.makeOutput([rows, vocab], "float32");
-      addon.softmaxXentGrad(b.wasm.HEAPU8, offset(b, logits), offset(b, labels), offset(b, lse), offset(b, dy), offset(b, dx), rows, vocab);
-      return dx;
+      return filling(
+        b,
+        [dx],
+        () =>
+          addon.softmaxXentGrad(
+            b.wasm.HEAPU8,
+            offset(b, logits),
+            offset(b, labels),
+            offset(b, lse),
+            offset(b, dy),
+            offset(b, dx),
+            rows,
+            vocab,
+          ),
+        dx,
+      );
     }) as tf.KernelConfig["kernelFunc"],
   });
   tf.registerKernel({
@@ -220,8 +254,7 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
         12 + 6 * i,
       );
     }
-    addon.adamwAll(b.wasm.HEAPU8, table);
-    return outs;
+    return filling(b, outs, () => addon.adamwAll(b.wasm.HEAPU8, table), outs);
   });
   register(HEAD_LOSS, (b, { h, w, head, labels }, a) => {
     const [rows, d] = (h as tf.TensorInfo).shape as [number, number];
@@ -234,11 +267,8 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       b.makeOutput([rows], "float32"),
     ];
     const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
-    addon.lmHeadLoss(
-      b.wasm.HEAPU8,
-      new Float64Array([o(h), o(w), o(head), o(labels), ...outs.map(o), rows, d, vocab, a.eps as number, a.tied ? 1 : 0]),
-    );
-    return outs;
+    const table = new Float64Array([o(h), o(w), o(head), o(labels), ...outs.map(o), rows, d, vocab, a.eps as number, a.tied ? 1 : 0]);
+    return filling(b, outs, () => addon.lmHeadLoss(b.wasm.HEAPU8, table), outs);
   });
   register(HEAD_LOSS_GRAD, (b, inputs, a) => {
     const [rows, d] = (inputs.h as tf.TensorInfo).shape as [number, number];
@@ -250,31 +280,22 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
     ];
     const o = (t: tf.TensorInfo | undefined) => offset(b, t as tf.TensorInfo);
     const names = ["dy", "h", "w", "head", "labels", "r", "xn", "logits", "lse"];
-    addon.lmHeadLossGrad(
-      b.wasm.HEAPU8,
-      new Float64Array([...names.map((n) => o(inputs[n])), ...outs.map(o), rows, d, vocab, a.tied ? 1 : 0]),
-    );
-    return outs;
+    const table = new Float64Array([...names.map((n) => o(inputs[n])), ...outs.map(o), rows, d, vocab, a.tied ? 1 : 0]);
+    return filling(b, outs, () => addon.lmHeadLossGrad(b.wasm.HEAPU8, table), outs);
   });
   register(EMBED, (b, { table, ids }) => {
     const [vocab, d] = (table as tf.TensorInfo).shape as [number, number];
     const rows = sizeOf(ids as tf.TensorInfo);
     const out = b.makeOutput([rows, d], "float32");
-    addon.embedding(
-      b.wasm.HEAPU8,
-      new Float64Array([offset(b, table as tf.TensorInfo), offset(b, ids as tf.TensorInfo), offset(b, out), rows, vocab, d]),
-    );
-    return out;
+    const args = new Float64Array([offset(b, table as tf.TensorInfo), offset(b, ids as tf.TensorInfo), offset(b, out), rows, vocab, d]);
+    return filling(b, [out], () => addon.embedding(b.wasm.HEAPU8, args), out);
   });
   register(EMBED_GRAD, (b, { ids, dy }, a) => {
     const [rows, d] = (dy as tf.TensorInfo).shape as [number, number];
     const vocab = a.vocab as number;
     const out = b.makeOutput([vocab, d], "float32");
-    addon.embeddingGrad(
-      b.wasm.HEAPU8,
-      new Float64Array([offset(b, ids as tf.TensorInfo), offset(b, dy as tf.TensorInfo), offset(b, out), rows, vocab, d]),
-    );
-    return out;
+    const args = new Float64Array([offset(b, ids as tf.TensorInfo), offset(b, dy as tf.TensorInfo), offset(b, out), rows, vocab, d]);
+    return filling(b, [out], () => addon.embeddingGrad(b.wasm.HEAPU8, args), out);
   });
   register(LAYER, (b, inputs, a) => {
     const x = inputs.x as tf.TensorInfo;
@@ -305,8 +326,7 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       ...dims,
       a.eps as number,
     ]);
-    addon.decoderLayer(b.wasm.HEAPU8, table);
-    return outs;
+    return filling(b, outs, () => addon.decoderLayer(b.wasm.HEAPU8, table), outs);
   });
   register(LAYER_GRAD, (b, inputs, a) => {
     const dims = a.dims as number[];
@@ -323,8 +343,7 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
       ...outs.map(o),
       ...dims,
     ]);
-    addon.decoderLayerGrad(b.wasm.HEAPU8, table);
-    return outs;
+    return filling(b, outs, () => addon.decoderLayerGrad(b.wasm.HEAPU8, table), outs);
   });
   fusedOn = true;
   return true;
@@ -579,10 +598,11 @@ export function fusedDecoderLayer(x: tf.Tensor2D, weights: DecoderLayerWeights, 
  * the dense [vocab, d] sum of the rows' gradients per id); else tf.gather.
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor2D {
-  const flat = tf.reshape(ids, [ids.size]);
-  if (!nativeFusedOn() || table.dtype !== "float32" || ids.dtype !== "int32") {
-    return tf.tidy(() => tf.gather(table, flat) as tf.Tensor2D);
-  }
+  return tf.tidy(() => nativeEmbedding(table, tf.reshape(ids, [ids.size])));
+}
+
+function nativeEmbedding(table: tf.Tensor2D, flat: tf.Tensor): tf.Tensor2D {
+  if (!nativeFusedOn() || table.dtype !== "float32" || flat.dtype !== "int32") return tf.gather(table, flat) as tf.Tensor2D;
   const vocab = table.shape[0];
   const op = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
     save([flat]);

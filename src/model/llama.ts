@@ -272,18 +272,7 @@ export class LlamaModel {
 
   /** Logits [batch, t, vocab] (or [batch, 1, vocab] with `logits: "last"`) for int32 ids [batch, t]. */
   forward(inputIds: tf.Tensor2D, options: ForwardOptions = {}): tf.Tensor3D {
-    return this.run(inputIds, options, (h, ctx) => {
-      const cfg = this.config;
-      const { batch, t } = ctx;
-      if (options.logits === "last") h = lastRows(h, batch, t);
-      const rows = h.shape[0] / batch;
-      const head = options.headWeight ?? ctx.plan?.head;
-      const logits = head
-        ? tf.matMul(rmsNormalize(h, cfg.rms_norm_eps), head)
-        : // Scaling the rows by the final norm's weight costs rows x hidden; folding it into the head, hidden x vocab.
-          tf.matMul(tf.mul(rmsNormalize(h, cfg.rms_norm_eps), this.weight("model.norm.weight")), this.headWeight());
-      return tf.reshape(logits, [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
-    });
+    return this.run(inputIds, options, (h, ctx) => this.logitsOf(h, ctx, options));
   }
 
   /**
@@ -294,25 +283,36 @@ export class LlamaModel {
    */
   loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D | number[][]): tf.Scalar {
     const options = attentionMask ? { attentionMask } : {};
-    if (nativeFusedOn() && labels.size === inputIds.size) {
-      const fused = this.run(inputIds, options, (h) => {
-        const cfg = this.config;
-        const tied = cfg.tie_word_embeddings;
-        const head = this.weight(tied ? "model.embed_tokens.weight" : "lm_head.weight") as tf.Tensor2D;
-        const flat = tf.reshape(labels, [labels.size]).toInt() as tf.Tensor1D;
-        return fusedLmHeadLoss(h, this.weight("model.norm.weight"), head, flat, { eps: cfg.rms_norm_eps, tied });
-      });
-      if (fused) return fused;
+    if (!nativeFusedOn() || labels.size !== inputIds.size) {
+      return tf.tidy(() => causalLmLoss(this.forward(inputIds, options), labels));
     }
-    return tf.tidy(() => causalLmLoss(this.forward(inputIds, options), labels));
+    return this.run(inputIds, options, (h, ctx) => {
+      const cfg = this.config;
+      const tied = cfg.tie_word_embeddings;
+      const head = this.weight(tied ? "model.embed_tokens.weight" : "lm_head.weight") as tf.Tensor2D;
+      const flat = tf.reshape(labels, [labels.size]).toInt() as tf.Tensor1D;
+      const fused = fusedLmHeadLoss(h, this.weight("model.norm.weight"), head, flat, { eps: cfg.rms_norm_eps, tied });
+      // The fused kernel declines only for non-float32 weights: the same hidden rows then go through the head.
+      return fused ?? causalLmLoss(this.logitsOf(h, ctx, options), labels);
+    });
+  }
+
+  /** Logits [batch, rows, vocab] from the hidden rows (all, or the last per sequence with `logits: "last"`). */
+  private logitsOf(h: tf.Tensor2D, ctx: ForwardContext, options: ForwardOptions): tf.Tensor3D {
+    const cfg = this.config;
+    const { batch, t } = ctx;
+    const rowsIn = options.logits === "last" ? lastRows(h, batch, t) : h;
+    const rows = rowsIn.shape[0] / batch;
+    const head = options.headWeight ?? ctx.plan?.head;
+    const logits = head
+      ? tf.matMul(rmsNormalize(rowsIn, cfg.rms_norm_eps), head)
+      : // Scaling the rows by the final norm's weight costs rows x hidden; folding it into the head, hidden x vocab.
+        tf.matMul(tf.mul(rmsNormalize(rowsIn, cfg.rms_norm_eps), this.weight("model.norm.weight")), this.headWeight());
+    return tf.reshape(logits, [batch, rows, cfg.vocab_size]) as tf.Tensor3D;
   }
 
   /** Embedding and decoder layers, then `finish` on the hidden rows [batch * t, hidden], all in one tidy. */
-  private run<T extends tf.Tensor | undefined>(
-    inputIds: tf.Tensor2D,
-    options: ForwardOptions,
-    finish: (h: tf.Tensor2D, ctx: ForwardContext) => T,
-  ): T {
+  private run<T extends tf.Tensor>(inputIds: tf.Tensor2D, options: ForwardOptions, finish: (h: tf.Tensor2D, ctx: ForwardContext) => T): T {
     this.assertAlive();
     const cfg = this.config;
     const [batch, t] = inputIds.shape;
@@ -353,7 +353,7 @@ export class LlamaModel {
         h = tf.add(h, this.attention(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
         h = tf.add(h, this.feedForward(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
       }
-      return finish(h, ctx) as T & tf.TensorContainer;
+      return finish(h, ctx);
     });
     if (cache) cache.length = past + t;
     return out;

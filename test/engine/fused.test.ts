@@ -253,8 +253,72 @@ test("native embedding: rows and their gradient equal tf.gather's; an id outside
   assert.deepEqual(fused[0], plain[0], "rows");
   assertClose(fused[1] as Float32Array, plain[1] as Float32Array, 1e-6, "gradient (id 3 three times)");
   const bad = tf.tensor1d([2, 11], "int32");
+  const before = tf.memory().numBytes;
   assert.throws(() => embeddingLookup(table, bad), /token id 11 at position 1 is outside the vocabulary \[0, 11\)/);
+  assert.equal(tf.memory().numBytes, before, "the rejected call leaks no tensor memory");
   tf.dispose([table, ids, w, bad]);
+});
+
+test("a label outside the vocabulary is a RangeError naming it on the native loss paths, and leaks nothing", {
+  skip: skipNative,
+}, async () => {
+  await initEngine({ backend: "wasm" });
+  setNative(true);
+  const model = LlamaModel.init(GQA_CONFIG, new Rng(8));
+  const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], "int32");
+  const labels = tf.tensor2d([[2, 3, 97, -100]], [1, 4], "int32");
+  const logits = tf.zeros([1, 4, 97]);
+  const before = tf.memory().numTensors;
+  assert.throws(() => model.loss(ids, labels), /label 97 at position 2 is outside the vocabulary \[0, 97\)/);
+  assert.throws(
+    () => causalLmLoss(logits, labels),
+    /label 97 at position 2 is outside the vocabulary/,
+    "the per-op fused cross-entropy says the same",
+  );
+  assert.equal(tf.memory().numTensors, before, "nothing is left behind");
+  model.dispose();
+  tf.dispose([ids, labels, logits]);
+});
+
+test("the fused layer's attention split over two worker threads gives the same bits as one thread", { skip: skipNative }, async () => {
+  await initEngine({ backend: "wasm" });
+  setNative(true);
+  // Enough (batch x kv head) work to cross the threading threshold: 2 x 2 pairs of 2 query heads, 128 x 128 x 32.
+  const config = {
+    ...GQA_CONFIG,
+    hidden_size: 128,
+    intermediate_size: 64,
+    num_hidden_layers: 1,
+    max_position_embeddings: 128,
+  } as LlamaConfig;
+  const run = (threads: number): Float32Array[] => {
+    status.addon?.setElementwiseThreads(threads);
+    const model = LlamaModel.init(config, new Rng(9), { initializerRange: 0.1 });
+    const rng = new Rng(10);
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 2 * 128 }, () => rng.int(97)),
+      [2, 128],
+      "int32",
+    );
+    const labels = tf.tensor2d(
+      Int32Array.from({ length: 2 * 128 }, () => rng.int(97)),
+      [2, 128],
+      "int32",
+    );
+    const { value, grads } = tf.variableGrads(() => model.loss(ids, labels));
+    const out = [value, ...[...model.variables.values()].map((v) => grads[v.name] as tf.Tensor)].map((t) => t.dataSync() as Float32Array);
+    tf.dispose([value, ids, labels, ...Object.values(grads)]);
+    model.dispose();
+    return out;
+  };
+  try {
+    const one = run(1);
+    const two = run(2);
+    assert.equal(two.length, one.length);
+    for (let i = 0; i < one.length; i++) assert.deepEqual(two[i], one[i], i === 0 ? "loss" : `gradient ${i - 1}`);
+  } finally {
+    status.addon?.setElementwiseThreads(1);
+  }
 });
 
 test("global gradient norm: the native pass equals the host's double sum bit for bit, and TF.js's float32 sum to 1e-3", {

@@ -187,6 +187,20 @@ static uint8_t *heap_args(napi_env env, napi_callback_info info, size_t count, i
 
 static int in_heap(int64_t off, int64_t n, size_t bytes) { return off >= 0 && off % 4 == 0 && off + n * 4 <= (int64_t)bytes; }
 
+/* Labels must be below the vocabulary (negative: no loss); anything else is a RangeError naming it. */
+static int check_labels(napi_env env, const int32_t *labels, int64_t rows, int64_t vocab) {
+  for (int64_t r = 0; r < rows; r++) {
+    if (labels[r] >= vocab) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "cross-entropy: label %d at position %lld is outside the vocabulary [0, %lld) (negative labels mean no loss)",
+               labels[r], (long long)r, (long long)vocab);
+      napi_throw_range_error(env, "XA_NATIVE_LABEL", msg);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 XA_CLONES static void xent_rows(const float *logits, const int32_t *labels, float *loss, float *lse_out, float *e, int64_t rows,
                                 int64_t vocab) {
   for (int64_t r = 0; r < rows; r++) {
@@ -219,6 +233,7 @@ static napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
   const int32_t *labels = (const int32_t *)(heap + a[1]);
   float *loss = (float *)(heap + a[2]);
   float *lse_out = (float *)(heap + a[3]);
+  if (!check_labels(env, labels, rows, vocab)) return NULL;
   float *e = scratch(12, (size_t)vocab);
   if (!e) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "softmaxXent: out of memory");
@@ -380,7 +395,8 @@ static uint8_t *heap_nums(napi_env env, napi_callback_info info, size_t count, d
 }
 
 static int in_heap_d(double off, double n, size_t bytes) {
-  return off >= 0 && n >= 0 && (int64_t)off % 4 == 0 && off + n * 4 <= (double)bytes;
+  /* the range test first: it rules out infinities and huge values before the integer cast */
+  return off >= 0 && n >= 0 && off + n * 4 <= (double)bytes && (int64_t)off % 4 == 0;
 }
 
 #define BOUNDS(cond, what)                                                           \
@@ -827,7 +843,7 @@ static int read_dims(const double *a, layer_dims *m) {
   m->nkv = (int64_t)a[4];
   m->hd = (int64_t)a[5];
   m->f = (int64_t)a[6];
-  return m->b > 0 && m->t > 0 && m->d > 0 && m->nkv > 0 && m->nh % m->nkv == 0 && m->hd > 0 && m->hd % 2 == 0 && m->f > 0;
+  return m->b > 0 && m->t > 0 && m->d > 0 && m->nh > 0 && m->nkv > 0 && m->nh % m->nkv == 0 && m->hd > 0 && m->hd % 2 == 0 && m->f > 0;
 }
 
 /* The heap (argv[0]) and a Float64Array (argv[1]) of any length, written to *length. */
@@ -1134,6 +1150,7 @@ static napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
   }
   float *xn = (float *)(heap + (int64_t)a[6]), *logits = (float *)(heap + (int64_t)a[7]), *lse = (float *)(heap + (int64_t)a[8]);
   const int32_t *labels = (const int32_t *)(heap + (int64_t)a[3]);
+  if (!check_labels(env, labels, rows, vocab)) return NULL;
   norm_rows((const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (float *)(heap + (int64_t)a[5]), xn, rows, d,
             (float)a[12]);
   if (tied) gemm(0, 1, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[2]), d, 0.0f, logits, vocab);
