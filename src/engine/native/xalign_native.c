@@ -399,6 +399,16 @@ static int in_heap_d(double off, double n, size_t bytes) {
   return off >= 0 && n >= 0 && off + n * 4 <= (double)bytes && (int64_t)off % 4 == 0;
 }
 
+/* Whether operand i (byte offset off[i], sizes[i] elements of 4 bytes) lies in the heap for every i < n;
+ * operand `optional` (or -1: none) may instead be absent, given as a negative offset. */
+static int operands_in_heap(const double *off, const double *sizes, int n, int optional, size_t bytes) {
+  for (int i = 0; i < n; i++) {
+    if (i == optional && off[i] < 0) continue;
+    if (!in_heap_d(off[i], sizes[i], bytes)) return 0;
+  }
+  return 1;
+}
+
 #define BOUNDS(cond, what)                                                           \
   do {                                                                               \
     if (!(cond)) {                                                                   \
@@ -905,10 +915,7 @@ static napi_value DecoderLayer(napi_env env, napi_callback_info info) {
   const double sizes[26] = {R * dd, dd, dd * D, dd * KV, dd * KV, (double)D * dd, dd, dd * ff, dd * ff, ff * dd,
                             R * m.hd, R * m.hd, R * m.hd, R * m.hd, R /* int32 */, R * dd, R, R * dd, R * W,
                             (double)m.b * m.nh * m.t * m.t, R * D, R * dd, R, R * dd, R * 2 * ff, R * ff};
-  for (int i = 0; i < 26; i++) {
-    if (i == 14 && a[14] < 0) continue;
-    BOUNDS(in_heap_d(a[i], sizes[i], bytes), "decoderLayer");
-  }
+  BOUNDS(operands_in_heap(a, sizes, 26, 14, bytes), "decoderLayer");
   float *wqkv = scratch(9, (size_t)(d * W)), *wgu = scratch(10, (size_t)(d * 2 * f));
   if (!wqkv || !wgu) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "decoderLayer: out of memory for packed weights");
@@ -957,7 +964,7 @@ static napi_value DecoderLayerGrad(napi_env env, napi_callback_info info) {
                             R * m.hd, R * m.hd, R * m.hd, R * m.hd, R, R * dd, R * W, (double)m.b * m.nh * m.t * m.t,
                             R * D, R * dd, R, R * dd, R * 2 * ff, R * ff, R * dd, dd, dd * D, dd * KV, dd * KV,
                             (double)D * dd, dd, dd * ff, dd * ff, ff * dd};
-  for (int i = 0; i < 35; i++) BOUNDS(in_heap_d(a[i], sizes[i], bytes), "decoderLayerGrad");
+  BOUNDS(operands_in_heap(a, sizes, 35, -1, bytes), "decoderLayerGrad");
   float *dact = scratch(0, (size_t)(rows * f)), *dgu = scratch(1, (size_t)(rows * 2 * f)), *dxn = scratch(2, (size_t)(rows * d));
   float *dh = scratch(3, (size_t)(rows * d)), *dctx = scratch(4, (size_t)(rows * D)), *dqkv = scratch(5, (size_t)(rows * W));
   float *ds = scratch(6, (size_t)(m.b * m.nkv * m.t * m.t));
@@ -1139,10 +1146,8 @@ static napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
   const int64_t rows = (int64_t)a[9], d = (int64_t)a[10], vocab = (int64_t)a[11];
   const int tied = a[13] != 0;
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
-  BOUNDS(rows > 0 && d > 0 && vocab > 0 && in_heap_d(a[0], R * dd, bytes) && in_heap_d(a[1], dd, bytes) && in_heap_d(a[2], dd * V, bytes) &&
-             in_heap_d(a[3], R, bytes) && in_heap_d(a[4], 1, bytes) && in_heap_d(a[5], R, bytes) && in_heap_d(a[6], R * dd, bytes) &&
-             in_heap_d(a[7], R * V, bytes) && in_heap_d(a[8], R, bytes),
-         "lmHeadLoss");
+  const double sizes[9] = {R * dd, dd, dd * V, R, 1, R, R * dd, R * V, R};
+  BOUNDS(rows > 0 && d > 0 && vocab > 0 && operands_in_heap(a, sizes, 9, -1, bytes), "lmHeadLoss");
   float *e = scratch(12, (size_t)vocab);
   if (!e) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
@@ -1183,11 +1188,8 @@ static napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
   const int64_t rows = (int64_t)a[12], d = (int64_t)a[13], vocab = (int64_t)a[14];
   const int tied = a[15] != 0;
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
-  BOUNDS(rows > 0 && d > 0 && vocab > 0 && in_heap_d(a[0], 1, bytes) && in_heap_d(a[1], R * dd, bytes) && in_heap_d(a[2], dd, bytes) &&
-             in_heap_d(a[3], dd * V, bytes) && in_heap_d(a[4], R, bytes) && in_heap_d(a[5], R, bytes) && in_heap_d(a[6], R * dd, bytes) &&
-             in_heap_d(a[7], R * V, bytes) && in_heap_d(a[8], R, bytes) && in_heap_d(a[9], R * dd, bytes) && in_heap_d(a[10], dd, bytes) &&
-             in_heap_d(a[11], dd * V, bytes),
-         "lmHeadLossGrad");
+  const double sizes[12] = {1, R * dd, dd, dd * V, R, R, R * dd, R * V, R, R * dd, dd, dd * V};
+  BOUNDS(rows > 0 && d > 0 && vocab > 0 && operands_in_heap(a, sizes, 12, -1, bytes), "lmHeadLossGrad");
   float *dlogits = scratch(8, (size_t)(rows * vocab)), *dxn = scratch(2, (size_t)(rows * d)), *per_row = scratch(7, (size_t)rows);
   if (!dlogits || !dxn || !per_row) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLossGrad: out of memory");
