@@ -1,74 +1,115 @@
 /**
- * Does a base model acquire plain-text (extractive) QA under a pretraining setting? Builds the quick-mode
- * world with a given share of QA documents, pretrains the quick-mode base model from scratch and probes
- * English, Vietnamese and the control language xx every EVAL steps (60 questions each, next to chance).
- * Env: QA (share of documents with questions, 0.3), DOCS (20000), STEPS (2000), LR (3e-3), BS (8), LEN (128),
- * D/FFN/L/H (model), EVAL (500). Uses the cached quick-mode tokenizer (run notebook 00 first).
+ * Does a base model learn to read? The harness of issue 16's pre-registered runs (plan and results in
+ * notebooks/README.md, "Can the base model read?"). Builds the quick-mode world (optionally with more
+ * pretraining documents and fresh-fact QA documents), trains the study's tokenizer on it, pretrains the
+ * quick-mode base model from scratch for a token budget, and at EVALS points probes: held-out English QA
+ * (contains and exact, next to chance), counterfactual English QA (train people, fresh facts: contains and
+ * the memorised-answer rate) and the copy probe; at the end also every study language. One JSON line per
+ * evaluation goes to OUT.
  *
- *   QA=0.8 STEPS=3000 npx tsx bench/qa-acquisition.ts
+ * Env: CANON (canon_width, 0), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
+ * DOCS (pretraining documents, 20000), QA (share with questions, 0.3), FRESH (share of those with fresh
+ * facts, 0), LR (3e-3), EVALS (4), THREADS (1), OUT (/tmp/qaexp/results.jsonl).
+ *
+ *   CANON=4 PACK=doc TOKENS=9e6 DOCS=150000 npx tsx bench/qa-acquisition.ts
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TrainSchema } from "../src/config/schema.js";
 import { initEngine } from "../src/engine/index.js";
 import { LlamaModel } from "../src/model/llama.js";
-import { studySettings } from "../src/study/settings.js";
-import { baseModelConfig, greedyComplete } from "../src/study/study.js";
-import { buildSynthWorld, competenceProbe } from "../src/synth/index.js";
+import { copyProbe } from "../src/study/probes.js";
+import { STUDY_LANGUAGES, studySettings } from "../src/study/settings.js";
+import { baseModelConfig, greedyComplete, trainStudyTokenizer } from "../src/study/study.js";
+import { buildSynthWorld, competenceProbe, type SynthQaSet } from "../src/synth/index.js";
 import { loadTokenizer } from "../src/tokenizer/index.js";
-import { packedBatches } from "../src/train/batches.js";
+import { documentBatches, packedBatches } from "../src/train/batches.js";
 import { trainingTokenizer } from "../src/train/experiment.js";
-import { readTextLines, tokenStream } from "../src/train/sequences.js";
+import { readTextLines, tokenDocuments } from "../src/train/sequences.js";
 import { train } from "../src/train/trainer.js";
 import { Rng } from "../src/util/rng.js";
 
 const quick = studySettings("quick");
 const E = (k: string, d: number) => Number(process.env[k] ?? d);
-const qa = E("QA", 0.3),
-  docs = E("DOCS", quick.world.sizes.pretrain ?? 20000),
-  steps = E("STEPS", quick.pretrain.steps),
-  lr = E("LR", quick.pretrain.lr),
-  bs = E("BS", quick.pretrain.batchSize),
-  len = E("LEN", quick.pretrain.maxLength);
-const tag = `qa${qa}-docs${docs}`;
-const worldDir = `/tmp/qaexp/world-${tag}`;
-await initEngine({ backend: "wasm" });
+const canon = E("CANON", 0);
+const pack = process.env.PACK ?? "doc";
+const seed = E("SEED", 1);
+const budget = E("TOKENS", 2e6);
+const docsN = E("DOCS", quick.world.sizes.pretrain ?? 20000);
+const qa = E("QA", 0.3);
+const fresh = E("FRESH", 0);
+const lr = E("LR", quick.pretrain.lr);
+const evals = E("EVALS", 4);
+const { batchSize: bs, maxLength: len } = quick.pretrain;
+const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
+const run = `canon${canon}-${pack}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}-lr${lr}`;
+const worldDir = `/tmp/qaexp/world-docs${docsN}-qa${qa}-fresh${fresh}`;
+mkdirSync("/tmp/qaexp", { recursive: true });
+await initEngine({ backend: "wasm", threads: E("THREADS", 1) });
 if (!existsSync(join(worldDir, "manifest.json")))
   await buildSynthWorld(worldDir, {
     preset: quick.world.preset,
     seed: quick.seed,
-    sizes: { ...quick.world.sizes, pretrain: docs },
+    sizes: { ...quick.world.sizes, pretrain: docsN },
     pretrainQaShare: qa,
+    pretrainFreshShare: fresh,
+    counterfactual: 100,
   });
-const cacheDir = process.env.XALIGN_CACHE ?? ".cache/xalign";
-const cachedTokenizer = existsSync(cacheDir) ? readdirSync(cacheDir).find((n) => n.startsWith("tokenizer-")) : undefined;
-const tokenizerDir = process.env.TOKENIZER ?? (cachedTokenizer ? join(cacheDir, cachedTokenizer) : undefined);
-if (!tokenizerDir) throw new Error(`no tokenizer-* folder in ${cacheDir}: run notebook 00 in quick mode first, or set TOKENIZER=DIR`);
-const tokenizer = await loadTokenizer(tokenizerDir);
+const tokDir = join(worldDir, "tokenizer");
+if (!existsSync(join(tokDir, "tokenizer.json"))) await (await trainStudyTokenizer(worldDir, quick.tokenizer.vocabSize)).save(tokDir);
+const tokenizer = await loadTokenizer(tokDir);
 const tok = trainingTokenizer(tokenizer);
-const config = baseModelConfig(
-  {
-    ...quick.model,
-    hidden_size: E("D", quick.model.hidden_size),
-    intermediate_size: E("FFN", quick.model.intermediate_size),
-    num_hidden_layers: E("L", quick.model.num_hidden_layers),
-    num_attention_heads: E("H", quick.model.num_attention_heads),
-  },
-  tokenizer,
+const config = { ...baseModelConfig(quick.model, tokenizer), ...(canon > 0 ? { canon_width: canon } : {}) };
+const model = LlamaModel.init(config, new Rng(seed).fork("base-init"));
+const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
+const docs = await tokenDocuments(lines, tok);
+const corpusTokens = docs.reduce((a, d) => a + d.length, 0);
+const packed = pack === "doc" ? documentBatches(docs, { maxLength: len, batchSize: bs, seed, padId: tok.padId }) : undefined;
+const source = packed ?? packedBatches(Int32Array.from(docs.flatMap((d) => [...d])), { maxLength: len, batchSize: bs, seed });
+const fill = packed?.packing.fill ?? 1;
+const steps = Math.round(budget / (bs * len * fill));
+console.log(`${run}: corpus ${corpusTokens} tokens, fill ${fill.toFixed(3)}, ${steps} steps = ${(budget / corpusTokens).toFixed(2)} epochs`);
+const set = (name: string): SynthQaSet => JSON.parse(readFileSync(join(worldDir, "qa", name), "utf8"));
+const heldOut = set("xquad.en.json");
+const counterfactual = set("counterfactual.en.json");
+const pieces = await tokenizer.encodeBatch(
+  heldOut.data.flatMap((d) => d.paragraphs.flatMap((p) => p.qas.map((q) => ` ${q.answers[0]?.text ?? ""}`))),
+  { addBos: false, addEos: false },
 );
-const model = LlamaModel.init(config, new Rng(1).fork("base-init"));
-const tokens = await tokenStream(await readTextLines([join(worldDir, "pretrain", "corpus.txt")]), tok);
-console.log(
-  `${tag} tokens ${tokens.length} steps ${steps} bs ${bs} len ${len} => ${((steps * bs * len) / tokens.length).toFixed(2)} epochs`,
-);
-const sets = ["en", "vi", "xx"].map((l) => JSON.parse(readFileSync(join(worldDir, "qa", `xquad.${l}.json`), "utf8")));
-const evalEvery = E("EVAL", 500);
+const answer = (p: string[]) => greedyComplete(model, tokenizer, p, { maxNewTokens: 8, batchSize: 50 });
 const t0 = Date.now();
+const evaluate = async (step: number, final: boolean) => {
+  const t = Date.now();
+  const [en] = await competenceProbe([heldOut], answer, { limit: 200, batchSize: 50 });
+  const [cf] = await competenceProbe([counterfactual], answer, { limit: 150, batchSize: 50 });
+  const copy = copyProbe(model, tok.bosId, pieces, { spans: 64, seed: 7 });
+  const languages = final
+    ? await competenceProbe(
+        STUDY_LANGUAGES.map((l) => set(`xquad.${l}.json`)),
+        answer,
+        { limit: 60, batchSize: 60 },
+      )
+    : [];
+  const row = {
+    run,
+    step,
+    tokens: Math.round(step * bs * len * fill),
+    seconds: Math.round((t - t0) / 1000),
+    evalSeconds: Math.round((Date.now() - t) / 1000),
+    en: { contains: en?.accuracy, exact: en?.exact, chance: en?.chance },
+    counterfactual: { contains: cf?.accuracy, memorised: cf?.memorised, chance: cf?.chance },
+    copy,
+    languages: Object.fromEntries(languages.map((r) => [r.language, { contains: r.accuracy, chance: r.chance }])),
+  };
+  console.log(JSON.stringify(row));
+  appendFileSync(out, `${JSON.stringify(row)}\n`);
+};
+const every = Math.max(1, Math.round(steps / evals));
 await train({
   model,
   params: model.variables,
-  train: packedBatches(tokens, { maxLength: len, batchSize: bs, seed: 1 }),
-  validation: packedBatches(tokens.slice(0, 20000), { maxLength: len, batchSize: bs, seed: 2 }),
+  train: source,
+  validation: documentBatches(docs.slice(0, 400), { maxLength: len, batchSize: bs, seed: 2, padId: tok.padId }),
   config: TrainSchema.parse({
     max_steps: steps,
     batch_size: bs,
@@ -78,24 +119,20 @@ await train({
     schedule: "cosine",
     weight_decay: 0.01,
     clip_norm: 1,
-    eval_every: evalEvery,
-    eval_batches: 2,
+    eval_every: every,
+    eval_batches: 1,
   }),
-  seed: 1,
-  outDir: `/tmp/qaexp/run-${tag}-${process.pid}`,
+  seed,
+  outDir: `/tmp/qaexp/run-${run}-${process.pid}`,
   saveModel: async () => {},
   loadModel: async () => {},
   checkpoints: false,
   progress: false,
+  onStep: (r) => {
+    if (r.step % 200 === 0) console.log(`step ${r.step}/${steps} loss ${r.loss.toFixed(3)} ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  },
   onEvaluate: async (step) => {
-    const r = await competenceProbe(sets, (p) => greedyComplete(model, tokenizer, p, { maxNewTokens: 10, batchSize: 30 }), {
-      limit: 60,
-      batchSize: 30,
-    });
-    console.log(
-      `step ${step} ${((Date.now() - t0) / 1000).toFixed(0)}s`,
-      r.map((x) => `${x.language} ${(x.accuracy * 100).toFixed(0)}% (chance ${(x.chance * 100).toFixed(0)})`).join("  "),
-    );
+    await evaluate(step, step === steps);
     return {};
   },
 });

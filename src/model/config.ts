@@ -29,6 +29,14 @@ export interface LlamaConfig {
   eos_token_id: number;
   /** null when the tokenizer has no pad token (LLaMA's has none). */
   pad_token_id: number | null;
+  /**
+   * Width of the causal depthwise convolution over each layer's normalized
+   * attention input ("canon layer", Allen-Zhu, Physics of Language Models 4.1):
+   * 0 or absent for LLaMA as published. Not a Hugging Face field: transformers
+   * ignores it (and the `self_attn.canon.weight` tensors), so such a checkpoint
+   * runs only here and in python/ (see src/model/README.md).
+   */
+  canon_width?: number;
 }
 
 /** Hugging Face's LlamaConfig defaults for the fields a config.json may leave out. */
@@ -55,6 +63,11 @@ const INTEGER_FIELDS = [
 /** Per-head width: hidden_size / num_attention_heads. */
 export function headDim(cfg: LlamaConfig): number {
   return cfg.hidden_size / cfg.num_attention_heads;
+}
+
+/** The canon convolution's width (0: none). */
+export function canonWidth(cfg: LlamaConfig): number {
+  return cfg.canon_width ?? 0;
 }
 
 /** Throws a {@link ConfigError} naming the field when `cfg` is not a usable LLaMA config; returns it otherwise. */
@@ -86,6 +99,8 @@ export function validateConfig(cfg: LlamaConfig, file?: string): LlamaConfig {
       "use a divisor of num_attention_heads (1 = multi-query, equal = multi-head)",
     );
   }
+  if (cfg.canon_width !== undefined && (!Number.isInteger(cfg.canon_width) || cfg.canon_width < 0 || cfg.canon_width > 16))
+    fail("canon_width", `canon_width must be an integer in [0, 16], got ${String(cfg.canon_width)}`, "use 0 (off) or e.g. 4");
   if (headDim(cfg) % 2 !== 0) fail("hidden_size", `head dimension ${headDim(cfg)} must be even for rotary embeddings`, "fix the config");
   if (typeof cfg.tie_word_embeddings !== "boolean")
     fail("tie_word_embeddings", "tie_word_embeddings must be true or false", "fix the config");
@@ -151,6 +166,7 @@ export function configFromJson(raw: unknown, file?: string): LlamaConfig {
     bos_token_id: (firstId(o.bos_token_id) ?? CONFIG_DEFAULTS.bos_token_id) as number,
     eos_token_id: (firstId(o.eos_token_id) ?? CONFIG_DEFAULTS.eos_token_id) as number,
     pad_token_id: (firstId(o.pad_token_id) ?? CONFIG_DEFAULTS.pad_token_id) as number | null,
+    ...(o.canon_width !== undefined && o.canon_width !== 0 ? { canon_width: o.canon_width as number } : {}),
   };
   return validateConfig(cfg, file);
 }

@@ -18,10 +18,26 @@ export class KvCache {
   length = 0;
   readonly keysT: (tf.Tensor4D | undefined)[];
   readonly values: (tf.Tensor4D | undefined)[];
+  /** Per layer, the last width-1 inputs of the canon convolution [batch, width - 1, hidden] (models with canon_width). */
+  readonly canon: (tf.Tensor3D | undefined)[];
 
   constructor(numLayers: number) {
     this.keysT = new Array(numLayers).fill(undefined);
     this.values = new Array(numLayers).fill(undefined);
+    this.canon = new Array(numLayers).fill(undefined);
+  }
+
+  /** The canon convolution's carried inputs of a layer, if any. */
+  canonState(layer: number): tf.Tensor3D | undefined {
+    return this.canon[layer];
+  }
+
+  /** Replaces a layer's carried canon inputs (called inside the model's tidy: kept, the previous disposed). */
+  setCanonState(layer: number, state: tf.Tensor3D): void {
+    const old = this.canon[layer];
+    tf.keep(state);
+    if (old && old !== state) old.dispose();
+    this.canon[layer] = state;
   }
 
   /**
@@ -48,6 +64,11 @@ export class KvCache {
     for (let l = 0; l < this.keysT.length; l++) {
       const k = this.keysT[l];
       const v = this.values[l];
+      const c = this.canon[l];
+      if (c) {
+        this.canon[l] = tf.gather(c, idx, 0);
+        c.dispose();
+      }
       if (k) {
         this.keysT[l] = tf.gather(k, idx, 0);
         k.dispose();
@@ -64,6 +85,8 @@ export class KvCache {
     for (let l = 0; l < this.keysT.length; l++) {
       this.keysT[l]?.dispose();
       this.values[l]?.dispose();
+      this.canon[l]?.dispose();
+      this.canon[l] = undefined;
       this.keysT[l] = undefined;
       this.values[l] = undefined;
     }

@@ -36,7 +36,7 @@ import {
   swiglu,
 } from "../engine/fused.js";
 import type { Rng } from "../util/rng.js";
-import { headDim, type LlamaConfig, validateConfig } from "./config.js";
+import { canonWidth, headDim, type LlamaConfig, validateConfig } from "./config.js";
 import type { KvCache } from "./kvcache.js";
 import { causalLmLoss } from "./loss.js";
 import { applyRotary, RotaryTables, rotateHalfMatrix } from "./rope.js";
@@ -79,6 +79,7 @@ export function weightNames(cfg: LlamaConfig): string[] {
       `${p}.input_layernorm.weight`,
       `${p}.post_attention_layernorm.weight`,
     );
+    if (canonWidth(cfg) > 0) names.push(`${p}.self_attn.canon.weight`);
   }
   names.push("model.norm.weight");
   if (!cfg.tie_word_embeddings) names.push("lm_head.weight");
@@ -96,6 +97,8 @@ export function hfShape(cfg: LlamaConfig, name: string): number[] {
   if (name.endsWith("k_proj.weight") || name.endsWith("v_proj.weight")) return [kv, d];
   if (name.endsWith("gate_proj.weight") || name.endsWith("up_proj.weight")) return [cfg.intermediate_size, d];
   if (name.endsWith("down_proj.weight")) return [d, cfg.intermediate_size];
+  // Row k weighs the input k positions back (k = 0 is the current token), per channel.
+  if (name.endsWith("self_attn.canon.weight") && canonWidth(cfg) > 0) return [canonWidth(cfg), d];
   throw new Error(`hfShape: unknown LLaMA weight ${name}`);
 }
 
@@ -142,6 +145,8 @@ interface ForwardContext {
   /** Absolute position of each row, and the attention mask [batch, past + t] when one was given. */
   positions: ArrayLike<number>;
   mask: Int32Array | undefined;
+  /** Positions already in the cache. */
+  past: number;
   /** What the fused decoder-layer kernel reads, built on first use. */
   fused?: FusedLayerInputs;
 }
@@ -190,7 +195,9 @@ export class LlamaModel {
       const size = shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(size);
       if (shape.length === 1) data.fill(1);
-      else for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
+      else if (isCanon(name)) {
+        // Zero: the convolution starts as the identity (the residual alone), as in Allen-Zhu's canon layers.
+      } else for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       tensors.set(name, tf.tensor(data, shape, "float32"));
     }
     return LlamaModel.fromTensors(config, tensors);
@@ -342,6 +349,7 @@ export class LlamaModel {
         scaled: new Map(),
         positions,
         mask,
+        past,
       };
       let h = embeddingLookup(this.weight("model.embed_tokens.weight") as tf.Tensor2D, inputIds.toInt());
       for (let l = 0; l < cfg.num_hidden_layers; l++) {
@@ -350,7 +358,7 @@ export class LlamaModel {
           h = fused;
           continue;
         }
-        h = tf.add(h, this.attention(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
+        h = tf.add(h, this.attention(l, this.canon(l, rmsNormalize(h, cfg.rms_norm_eps), ctx), ctx));
         h = tf.add(h, this.feedForward(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
       }
       return finish(h, ctx);
@@ -463,7 +471,8 @@ export class LlamaModel {
    * no inference plan, no adapter on the layer's projections. Else undefined.
    */
   private fusedLayer(layer: number, h: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D | undefined {
-    if (ctx.cache || ctx.plan || !nativeFusedOn()) return undefined;
+    // The layer kernel has no canon convolution: such models run the per-op layer (with the per-op native kernels).
+    if (ctx.cache || ctx.plan || !nativeFusedOn() || canonWidth(this.config) > 0) return undefined;
     const p = `model.layers.${layer}`;
     for (const module of this.adapters.keys()) if (module.startsWith(`${p}.`)) return undefined;
     const cfg = this.config;
@@ -500,6 +509,35 @@ export class LlamaModel {
         ...ctx.fused,
       },
     );
+  }
+
+  /**
+   * The canon convolution of layer `layer` on normalized rows x [b * t, hidden]:
+   * x + sum_k W[k] * x[t - k] per channel, causal, with padded positions (mask 0)
+   * and positions before the sequence read as zeros, so a left-padded row gives
+   * what the unpadded row gives. With a KV cache the last width-1 inputs of each
+   * layer ride in the cache. The identity when the config has no canon_width.
+   */
+  private canon(layer: number, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    const w = canonWidth(this.config);
+    if (w === 0) return x;
+    const { batch: b, t, past, mask } = ctx;
+    const d = x.shape[1];
+    const rows = tf.reshape(x, [b, t, d]) as tf.Tensor3D;
+    let input = rows;
+    if (mask?.some((m) => m !== 1)) {
+      const total = past + t;
+      const keep = new Float32Array(b * t);
+      for (let r = 0; r < b; r++) for (let i = 0; i < t; i++) keep[r * t + i] = mask[r * total + past + i] as number;
+      input = tf.mul(rows, tf.tensor3d(keep, [b, t, 1])) as tf.Tensor3D;
+    }
+    const before = ctx.cache?.canonState(layer) ?? tf.zeros([b, w - 1, d]);
+    const padded = w > 1 ? (tf.concat([before, input], 1) as tf.Tensor3D) : input;
+    if (ctx.cache && w > 1) ctx.cache.setCanonState(layer, tf.slice(padded, [0, t, 0], [b, w - 1, d]) as tf.Tensor3D);
+    const taps = tf.unstack(this.weight(`model.layers.${layer}.self_attn.canon.weight`));
+    let out: tf.Tensor3D = rows;
+    for (let k = 0; k < w; k++) out = tf.add(out, tf.mul(tf.slice(padded, [0, w - 1 - k, 0], [b, t, d]), taps[k] as tf.Tensor1D));
+    return tf.reshape(out, [b * t, d]) as tf.Tensor2D;
   }
 
   /** SwiGLU feed-forward on normalized rows: down(silu(gate(x)) * up(x)). */
@@ -560,6 +598,10 @@ function lastRows(h: tf.Tensor2D, batch: number, t: number): tf.Tensor2D {
   if (t === 1) return h;
   const d = h.shape[1];
   return tf.reshape(tf.slice(tf.reshape(h, [batch, t, d]), [0, t - 1, 0], [batch, 1, d]), [batch, d]);
+}
+
+function isCanon(name: string): boolean {
+  return name.endsWith("self_attn.canon.weight");
 }
 
 /** In-memory shape of a weight: HF's, transposed for projections. */

@@ -3,6 +3,7 @@
  * from the base model, the study's evaluations, and run records.
  */
 
+export { copyProbe, type CopyProbeOptions } from "./probes.js";
 export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache } from "./cache.js";
 export { armMean, armTable, mean, relativeChange, sd } from "./compare.js";
 export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, toCsv } from "./record.js";

@@ -440,7 +440,7 @@ async function readLinesOf(path: string): Promise<string[]> {
 }
 
 /** A BPE tokenizer on the world's pretraining corpus, a sample of its instructions (so prompt words are known) and parallel text. */
-async function trainStudyTokenizer(worldDir: string, vocabSize: number): Promise<Tokenizer> {
+export async function trainStudyTokenizer(worldDir: string, vocabSize: number): Promise<Tokenizer> {
   const texts: string[] = [];
   const instructionsDir = join(worldDir, "instructions");
   const { readdir } = await import("node:fs/promises");

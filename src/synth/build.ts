@@ -13,7 +13,7 @@ import { type Preset, presetName, resolvePreset } from "./presets.js";
 import type { Realizer } from "./realize.js";
 import { measureSimilarity, type Similarity } from "./similarity.js";
 import { SynthWorld } from "./synth-world.js";
-import { type AlpacaItem, heldOutFacts, locateLeaf, planQaPassage, pretrainDocument, renderInstruction, renderPassage } from "./tasks.js";
+import { type AlpacaItem, heldOutFacts, locateLeaf, planCounterfactualPassage, planQaPassage, pretrainDocument, renderInstruction, renderPassage } from "./tasks.js";
 import { RELATIONS } from "./world.js";
 
 /** How much of everything to generate. Counts are per language unless noted. */
@@ -57,6 +57,16 @@ export interface SynthBuildOptions {
   instructionEpochs?: number;
   /** Share of pretraining documents followed by questions and answers (plain-text QA). */
   pretrainQaShare?: number;
+  /**
+   * Share of those QA documents whose people get freshly drawn facts (default 0): answerable only by
+   * reading the passage, never from memory of the world.
+   */
+  pretrainFreshShare?: number;
+  /**
+   * Counterfactual QA passages per language (default 0): train people with freshly drawn facts, written
+   * to qa/counterfactual.<lang>.json with each question's memorised (world) answer, for the probe.
+   */
+  counterfactual?: number;
   /** Sentences used to measure similarity to English. */
   similaritySentences?: number;
   /** Called with a short label as each part is done. */
@@ -82,6 +92,8 @@ export interface SynthManifest {
   sizes: SynthSizes;
   mix: Record<string, number>;
   pretrainQaShare: number;
+  pretrainFreshShare?: number;
+  counterfactual?: number;
   languages: LanguageSpec[];
   /** Chance level of each QA set (mean over its questions of 1 / same-type candidates in the passage). */
   qaChance: Record<string, number>;
@@ -190,6 +202,12 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const qaShare = options.pretrainQaShare ?? 0.3;
   if (!(qaShare >= 0 && qaShare <= 1))
     throw new ConfigError("XA_SYNTH_SHARE", `pretrainQaShare ${qaShare} is outside [0, 1]`, { field: "pretrainQaShare" });
+  const freshShare = options.pretrainFreshShare ?? 0;
+  if (!(freshShare >= 0 && freshShare <= 1))
+    throw new ConfigError("XA_SYNTH_SHARE", `pretrainFreshShare ${freshShare} is outside [0, 1]`, { field: "pretrainFreshShare" });
+  const counterfactual = options.counterfactual ?? 0;
+  if (!Number.isInteger(counterfactual) || counterfactual < 0)
+    throw new ConfigError("XA_SYNTH_SIZE", `counterfactual ${counterfactual} is not a non-negative integer`, { field: "counterfactual" });
   const epochs = options.instructionEpochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 1 || epochs > 100) {
     throw new ConfigError("XA_SYNTH_SIZE", `instructionEpochs ${epochs} is not an integer in [1, 100]`, { field: "instructionEpochs" });
@@ -276,6 +294,42 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   }
   progress("qa", ++step, steps);
 
+  // Counterfactual QA over train people with fresh facts, and the answer a model recalling the world would give.
+  if (counterfactual > 0) {
+    const crng = sw.rng("counterfactual");
+    const plans = Array.from({ length: counterfactual }, () => planCounterfactualPassage(g, crng));
+    for (const r of all) {
+      const code = r.language.spec.code;
+      const data = plans.map((p, i) => {
+        const passage = renderPassage(r, p.fresh.sentences);
+        const recalled = renderPassage(r, p.world);
+        return {
+          title: `counterfactual-${i}`,
+          paragraphs: [
+            {
+              context: passage.text,
+              qas: p.fresh.questions.map((q, k) => {
+                const a = locateLeaf(passage, q.sentence, q.leaf);
+                return {
+                  id: `counterfactual-${i}-${k}`,
+                  question: r.sentence(q.question.clause).text,
+                  answers: [{ text: a.text, answer_start: a.start }],
+                  answer_type: q.question.type,
+                  chance: round(q.chance),
+                  memorised: locateLeaf(recalled, q.sentence, q.leaf).text,
+                };
+              }),
+            },
+          ],
+        };
+      });
+      const n = plans.reduce((a, p) => a + p.fresh.questions.length, 0);
+      const mean = plans.reduce((a, p) => a + p.fresh.questions.reduce((t, q) => t + q.chance, 0), 0) / Math.max(1, n);
+      const doc = { version: `xalign-synth-${SYNTH_FORMAT}`, language: code, chance: round(mean), data };
+      files.set(`qa/counterfactual.${code}.json`, { text: `${JSON.stringify(doc, null, 1)}\n`, count: n });
+    }
+  }
+
   // The imbalanced pretraining corpus: one document per line, languages drawn by the mix.
   const prng = sw.rng("pretrain");
   const weights = all.map((r) => mix[r.language.spec.code] as number);
@@ -283,7 +337,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const langs: string[] = [];
   for (let i = 0; i < sizes.pretrain; i++) {
     const r = all[prng.weighted(weights)] as Realizer;
-    docs.push(pretrainDocument(g, r, prng, qaShare));
+    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare));
     langs.push(r.language.spec.code);
   }
   files.set("pretrain/corpus.txt", { text: lines(docs), count: docs.length });
@@ -306,6 +360,8 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     sizes,
     mix,
     pretrainQaShare: qaShare,
+    ...(freshShare > 0 ? { pretrainFreshShare: freshShare } : {}),
+    ...(counterfactual > 0 ? { counterfactual } : {}),
     languages: [BASE_SPEC, ...specs],
     qaChance,
     qaQuestions: questions,

@@ -17,7 +17,14 @@ export interface SynthQaSet {
     title: string;
     paragraphs: {
       context: string;
-      qas: { id: string; question: string; answers: { text: string; answer_start: number }[]; chance?: number }[];
+      qas: {
+        id: string;
+        question: string;
+        answers: { text: string; answer_start: number }[];
+        chance?: number;
+        /** Counterfactual sets: the answer the world's own facts give (what a model answering from memory says). */
+        memorised?: string;
+      }[];
     }[];
   }[];
 }
@@ -27,6 +34,13 @@ export interface ProbeResult {
   questions: number;
   correct: number;
   accuracy: number;
+  /** Share whose first sentence is exactly the gold answer. */
+  exact: number;
+  /**
+   * Counterfactual sets only: share of the questions whose world answer differs from the passage's that
+   * were answered with the world's (memorised) value.
+   */
+  memorised?: number;
   /** The set's chance level: the expected score of a type-correct guess from the passage. */
   chance: number;
 }
@@ -79,14 +93,21 @@ export async function competenceProbe(
       });
     }
     const spaced = !/\p{Script=Han}/u.test(set.data[0]?.paragraphs[0]?.context ?? "");
-    const items: { prompt: string; gold: string }[] = [];
+    const items: { prompt: string; gold: string; memorised: string | undefined }[] = [];
     for (const doc of set.data) {
       for (const p of doc.paragraphs) {
-        for (const q of p.qas) items.push({ prompt: probePrompt(p.context, q.question, spaced), gold: q.answers[0]?.text ?? "" });
+        for (const q of p.qas) {
+          const gold = q.answers[0]?.text ?? "";
+          const memorised = q.memorised !== undefined && q.memorised !== gold ? q.memorised : undefined;
+          items.push({ prompt: probePrompt(p.context, q.question, spaced), gold, memorised });
+        }
       }
     }
     const used = options.limit !== undefined ? items.slice(0, options.limit) : items;
     let correct = 0;
+    let exact = 0;
+    let recalled = 0;
+    let recallable = 0;
     for (let i = 0; i < used.length; i += batch) {
       const chunk = used.slice(i, i + batch);
       const outputs = await answer(chunk.map((c) => c.prompt));
@@ -96,7 +117,13 @@ export async function competenceProbe(
         });
       }
       chunk.forEach((c, k) => {
-        if (c.gold !== "" && firstSentence(outputs[k] ?? "").includes(c.gold)) correct++;
+        const said = firstSentence(outputs[k] ?? "");
+        if (c.gold !== "" && said.includes(c.gold)) correct++;
+        if (c.gold !== "" && said === c.gold) exact++;
+        if (c.memorised !== undefined) {
+          recallable++;
+          if (said.includes(c.memorised)) recalled++;
+        }
       });
     }
     results.push({
@@ -104,6 +131,8 @@ export async function competenceProbe(
       questions: used.length,
       correct,
       accuracy: used.length ? correct / used.length : 0,
+      exact: used.length ? exact / used.length : 0,
+      ...(recallable > 0 ? { memorised: recalled / recallable } : {}),
       chance: set.chance,
     });
   }

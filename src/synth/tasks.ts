@@ -6,12 +6,12 @@
  * shifts another.
  */
 import { ConfigError } from "../util/errors.js";
-import type { Rng } from "../util/rng.js";
-import type { AnswerType, Grammar, Question, Sentence } from "./grammar.js";
+import { Rng } from "../util/rng.js";
+import { type AnswerType, Grammar, type Question, type Sentence } from "./grammar.js";
 import { W } from "./lexicon.js";
 import type { Realized, Realizer } from "./realize.js";
 import { type Leaf, LeafBuilder } from "./syntax.js";
-import { type Person, RELATIONS, type Relation, type World } from "./world.js";
+import { type Person, RELATIONS, type Relation, type World, withFreshFacts } from "./world.js";
 
 /** A passage realised in one language, with each sentence's character offset. */
 export interface RenderedPassage {
@@ -307,16 +307,56 @@ export function planQaPassage(g: Grammar, rng: Rng, maxQuestions = 3): QaPassage
   }
 }
 
-/** A pretraining document: a passage from the train people, sometimes followed by questions and answers. */
-export function pretrainDocument(g: Grammar, r: Realizer, rng: Rng, qaShare: number): string {
+/**
+ * A pretraining document: a passage from the train people, sometimes followed
+ * by questions and answers. With `freshShare` > 0 that share of the QA
+ * documents states freshly drawn facts of its people (the names are the
+ * world's, the values are not), so only reading the passage answers them.
+ */
+export function pretrainDocument(g: Grammar, r: Realizer, rng: Rng, qaShare: number, freshShare = 0): string {
+  if (freshShare > 0) {
+    const qa = rng.float() < qaShare;
+    const fresh = qa && rng.float() < freshShare;
+    const grammar = fresh ? new Grammar(withFreshFacts(g.world, rng.fork(`fresh-${rng.nextU32()}`))) : g;
+    const sentences = grammar.passage(g.world.trainPeople, rng, true);
+    return qa ? qaDocument(grammar, r, rng, sentences) : renderPassage(r, sentences).text;
+  }
+  // The original draw order (worlds built before fresh documents existed stay byte-identical).
   const sentences = g.passage(g.world.trainPeople, rng, true);
+  if (rng.float() >= qaShare) return renderPassage(r, sentences).text;
+  return qaDocument(g, r, rng, sentences);
+}
+
+/** A passage followed by up to two of its questions, each with its answer. */
+function qaDocument(g: Grammar, r: Realizer, rng: Rng, sentences: readonly Sentence[]): string {
   const passage = renderPassage(r, sentences);
-  if (rng.float() >= qaShare) return passage.text;
   const sep = separator(r);
   let text = passage.text;
-  const qs = passageQuestions(g, sentences, rng);
-  for (const q of qs.slice(0, 2)) {
+  for (const q of passageQuestions(g, sentences, rng).slice(0, 2)) {
     text += `${sep}${r.sentence(q.question.clause).text}${sep}${locateLeaf(passage, q.sentence, q.leaf).text}${r.language.script.period}`;
   }
   return text;
+}
+
+/**
+ * A counterfactual QA passage: train people (whose facts pretraining states)
+ * with freshly drawn facts, and the same passage with the world's facts, drawn
+ * from the same random stream so the two differ only in the values. A model
+ * that answers the fresh passage with the world's value answers from memory.
+ */
+export function planCounterfactualPassage(
+  g: Grammar,
+  rng: Rng,
+  maxQuestions = 3,
+): { fresh: QaPassage; world: readonly Sentence[]; grammar: Grammar } {
+  for (;;) {
+    const seed = rng.nextU32();
+    const grammar = new Grammar(withFreshFacts(g.world, new Rng(seed).fork("values")));
+    const sentences = grammar.passage(g.world.trainPeople, new Rng(seed), false);
+    const world = g.passage(g.world.trainPeople, new Rng(seed), false);
+    const all = passageQuestions(grammar, sentences, rng);
+    if (all.length === 0) continue;
+    const questions = rng.shuffle(all).slice(0, 1 + rng.int(maxQuestions));
+    return { fresh: { sentences, questions }, world, grammar };
+  }
 }

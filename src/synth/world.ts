@@ -143,3 +143,37 @@ export function generateWorld(rng: Rng, sizes: WorldSizes = DEFAULT_WORLD): Worl
   });
   return { sizes, names, people, places, trainPeople: train, heldOutPeople: heldOut };
 }
+
+/**
+ * The world with each person's facts (home, job, age, colour, object, food,
+ * birth month) redrawn from `rng`, lazily and once per person asked for:
+ * fresh bindings for documents that must be read rather than recalled, and
+ * for the counterfactual probe. Names, friendships and places stay.
+ */
+export function withFreshFacts(world: World, rng: Rng): World {
+  const drawn = new Map<number, Person>();
+  const people = new Proxy(world.people as Person[], {
+    get(target, prop, receiver) {
+      if (typeof prop !== "string" || !/^\d+$/.test(prop)) return Reflect.get(target, prop, receiver);
+      const i = Number(prop);
+      const base = target[i];
+      if (!base) return base;
+      let p = drawn.get(i);
+      if (!p) {
+        p = {
+          ...base,
+          home: rng.int(world.places.length),
+          job: rng.choice(JOBS),
+          age: 18 + rng.int(70),
+          color: rng.choice(COLORS),
+          object: rng.choice(OBJECTS),
+          food: rng.choice(FOODS),
+          month: rng.choice(MONTHS),
+        };
+        drawn.set(i, p);
+      }
+      return p;
+    },
+  });
+  return { ...world, people };
+}

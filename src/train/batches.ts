@@ -6,6 +6,10 @@
  * - Causal-LM pretraining packs one token stream into windows of maxLength+1
  *   tokens (stride maxLength): inputs are the first maxLength, targets the
  *   last maxLength, so every token but the first is a target once.
+ * - Whole-document packing (documentBatches) never splits a document that
+ *   fits in a row: rows start at a document boundary, hold whole documents,
+ *   and the rest is padding that is masked and not scored. A QA passage then
+ *   always travels with its questions.
  * - Instruction tuning pads examples to the longest in their batch; batches
  *   are bucketed by length (sorted inside shuffled pools of 32 batches) to
  *   waste little padding, then shuffled.
@@ -84,6 +88,104 @@ export function packedBatches(tokens: ArrayLike<number>, options: { maxLength: n
     }
     return out;
   });
+}
+
+/** How rows of whole documents were filled: for manifests and the notebooks' data table. */
+export interface DocumentPacking {
+  documents: number;
+  /** Documents longer than a row, cut into row-sized pieces. */
+  split: number;
+  rows: number;
+  /** Real tokens / row slots. */
+  fill: number;
+}
+
+/**
+ * Packs documents (each BOS ... EOS, e.g. from {@link tokenDocuments}) whole
+ * into rows of maxLength tokens, first fit over a seeded shuffle, so each row
+ * starts at a document boundary and no document shorter than a row is split.
+ * Inside a row, position i predicts token i+1 of the same document; a
+ * document's last token and the padding carry no label, and the padding has
+ * attention mask 0. Rows are built once (deterministic in seed); each epoch
+ * shuffles them by (seed, epoch). A document longer than a row is cut into
+ * pieces of maxLength+1 tokens with stride maxLength, as {@link packedBatches} does.
+ */
+export function documentBatches(
+  documents: readonly ArrayLike<number>[],
+  options: { maxLength: number; batchSize: number; seed: number; padId: number },
+): BatchSource & { packing: DocumentPacking } {
+  const { maxLength, batchSize, seed, padId } = options;
+  // A piece is a run of tokens that stays together; its last token predicts nothing.
+  const pieces: ArrayLike<number>[] = [];
+  let split = 0;
+  for (const doc of documents) {
+    if (doc.length < 2) continue;
+    if (doc.length <= maxLength) {
+      pieces.push(doc);
+      continue;
+    }
+    split++;
+    for (let s = 0; s + 1 < doc.length; s += maxLength) pieces.push(Array.prototype.slice.call(doc, s, Math.min(doc.length, s + maxLength + 1)));
+  }
+  const order = new Rng(seed).fork("document-rows").shuffle([...pieces.keys()]);
+  const rows: number[][] = [];
+  const space: number[] = [];
+  /** Rows still open for first fit; a bounded window keeps packing linear in the corpus. */
+  const open: number[] = [];
+  for (const i of order) {
+    const piece = pieces[i] as ArrayLike<number>;
+    // An over-long piece fills a row alone: maxLength inputs, its last token a label only.
+    const need = Math.min(piece.length, maxLength);
+    let at = open.findIndex((r) => (space[r] as number) >= need);
+    if (at < 0) {
+      rows.push([]);
+      space.push(maxLength);
+      open.push(rows.length - 1);
+      if (open.length > 64) open.shift();
+      at = open.length - 1;
+    }
+    const r = open[at] as number;
+    (rows[r] as number[]).push(i);
+    space[r] = (space[r] as number) - need;
+    if ((space[r] as number) < 8) open.splice(at, 1);
+  }
+  const perEpoch = Math.floor(rows.length / batchSize);
+  if (perEpoch < 1) {
+    throw new TrainingError("XA_TRAIN_TOO_LITTLE_DATA", `${pieces.length} documents fill ${rows.length} rows: fewer than one batch of ${batchSize}`, {
+      hint: "add text, or lower batch_size or max_length",
+    });
+  }
+  const filled = rows.reduce((a, _, r) => a + maxLength - (space[r] as number), 0);
+  const packing = { documents: documents.length, split, rows: rows.length, fill: filled / (rows.length * maxLength) };
+  const source = lastEpochCached(perEpoch, (epoch) => {
+    const rowOrder = new Rng(seed).fork(`document-epoch-${epoch}`).shuffle([...rows.keys()]);
+    const out: Batch[] = [];
+    for (let b = 0; b < perEpoch; b++) {
+      const inputIds = new Int32Array(batchSize * maxLength).fill(padId);
+      const labels = new Int32Array(batchSize * maxLength).fill(IGNORE_INDEX);
+      const attentionMask = new Int32Array(batchSize * maxLength);
+      let supervisedTokens = 0;
+      for (let r = 0; r < batchSize; r++) {
+        let o = r * maxLength;
+        for (const i of rows[rowOrder[b * batchSize + r] as number] as number[]) {
+          const piece = pieces[i] as ArrayLike<number>;
+          const n = Math.min(piece.length, maxLength);
+          for (let j = 0; j < n; j++) {
+            inputIds[o + j] = piece[j] as number;
+            attentionMask[o + j] = 1;
+            if (j + 1 < piece.length) {
+              labels[o + j] = piece[j + 1] as number;
+              supervisedTokens++;
+            }
+          }
+          o += n;
+        }
+      }
+      out.push({ inputIds, labels, attentionMask, batchSize, length: maxLength, supervisedTokens });
+    }
+    return out;
+  });
+  return Object.assign(source, { packing });
 }
 
 /** Pads sequences (right padding) into one batch. */

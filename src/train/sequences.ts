@@ -103,24 +103,30 @@ export async function readTextLines(files: readonly string[]): Promise<string[]>
   return out;
 }
 
-/** One token stream: BOS + document + EOS, for every document in order. */
-export async function tokenStream(lines: readonly string[], tokenizer: BatchTokenizer): Promise<Int32Array> {
-  const parts: number[][] = [];
-  let total = 0;
+/** Each document as BOS + document + EOS, in order (for whole-document packing). */
+export async function tokenDocuments(lines: readonly string[], tokenizer: BatchTokenizer): Promise<Int32Array[]> {
+  const out: Int32Array[] = [];
   for (let i = 0; i < lines.length; i += BATCH) {
     const ids = await tokenizer.encodeBatch(lines.slice(i, i + BATCH) as string[], { addBos: false, addEos: false });
     for (const row of ids) {
-      parts.push(row);
-      total += row.length + 2;
+      const doc = new Int32Array(row.length + 2);
+      doc[0] = tokenizer.bosId;
+      doc.set(row, 1);
+      doc[row.length + 1] = tokenizer.eosId;
+      out.push(doc);
     }
   }
-  const out = new Int32Array(total);
+  return out;
+}
+
+/** One token stream: BOS + document + EOS, for every document in order. */
+export async function tokenStream(lines: readonly string[], tokenizer: BatchTokenizer): Promise<Int32Array> {
+  const docs = await tokenDocuments(lines, tokenizer);
+  const out = new Int32Array(docs.reduce((a, d) => a + d.length, 0));
   let o = 0;
-  for (const row of parts) {
-    out[o++] = tokenizer.bosId;
-    out.set(row, o);
-    o += row.length;
-    out[o++] = tokenizer.eosId;
+  for (const d of docs) {
+    out.set(d, o);
+    o += d.length;
   }
   return out;
 }
