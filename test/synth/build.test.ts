@@ -206,6 +206,46 @@ describe("xalign synth build", () => {
     );
   });
 
+  it("fresh-fact QA documents keep the QA share; counterfactual sets carry the world's (memorised) answer", async () => {
+    const m = await buildSynthWorld(join(dir, "f"), {
+      preset: "paper",
+      seed: 5,
+      sizes: SIZES,
+      pretrainQaShare: 0.5,
+      pretrainFreshShare: 0.5,
+      counterfactual: 40,
+    });
+    assert.equal(m.pretrainFreshShare, 0.5);
+    const docs = (await readFile(join(dir, "f", "pretrain/corpus.txt"), "utf8")).trim().split("\n");
+    const langs = (await readFile(join(dir, "f", "pretrain/corpus.langs"), "utf8")).trim().split("\n");
+    const en = docs.filter((_, i) => langs[i] === "en");
+    const withQuestions = en.filter((d) => d.includes("?")).length / en.length;
+    assert.ok(withQuestions > 0.35 && withQuestions < 0.65, `QA share ${withQuestions}`);
+    for (const lang of ["en", "zh", "vi"]) {
+      const cf = JSON.parse(await readFile(join(dir, "f", `qa/counterfactual.${lang}.json`), "utf8")) as Squad & {
+        data: { paragraphs: { qas: { memorised: string }[] }[] }[];
+      };
+      let differs = 0;
+      let total = 0;
+      for (const d of cf.data) {
+        for (const p of d.paragraphs) {
+          for (const q of p.qas as unknown as { answers: { text: string; answer_start: number }[]; memorised: string }[]) {
+            const a = q.answers[0] as { text: string; answer_start: number };
+            assert.equal(p.context.slice(a.answer_start, a.answer_start + a.text.length), a.text);
+            assert.equal(typeof q.memorised, "string");
+            total++;
+            if (q.memorised !== a.text) differs++;
+          }
+        }
+      }
+      assert.ok(total >= 40 && differs / total > 0.6, `${lang}: ${differs}/${total} counterfactual answers differ from the world's`);
+    }
+    const plain = await buildSynthWorld(join(dir, "g"), { preset: "paper", seed: 5, sizes: SIZES, pretrainFreshShare: 0 });
+    const sha = (mf: SynthManifest, path: string) => mf.files.find((f) => f.path === path)?.sha256;
+    assert.equal(sha(plain, "pretrain/corpus.txt"), sha(manifest, "pretrain/corpus.txt"), "fresh share 0 is the original corpus");
+    assert.equal(plain.files.length, manifest.files.length, "no counterfactual files unless asked");
+  });
+
   it("bad input is a ConfigError and writes nothing", async () => {
     const out = join(dir, "bad");
     const code = (c: string) => (e: unknown) => e instanceof ConfigError && e.code === c;

@@ -38,6 +38,34 @@ describe("competence probe", () => {
     assert.equal(firstSentence("Varnek。x"), "Varnek");
   });
 
+  it("scores exact answers and, on counterfactual sets, how often the memorised (world) answer is given", async () => {
+    const cf: SynthQaSet = {
+      language: "en",
+      chance: 0.5,
+      data: [
+        {
+          title: "t",
+          paragraphs: [
+            {
+              context: "Talo is a baker. Mira is a tailor.",
+              qas: [
+                { id: "a", question: "What is Talo?", answers: [{ text: "baker", answer_start: 10 }], memorised: "farmer" },
+                { id: "b", question: "What is Mira?", answers: [{ text: "tailor", answer_start: 28 }], memorised: "tailor" },
+                { id: "c", question: "Who is a tailor?", answers: [{ text: "Mira", answer_start: 17 }], memorised: "Talo" },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const [r] = await competenceProbe([cf], async (prompts) =>
+      prompts.map((p) => (p.endsWith("Talo?") ? "farmer." : p.endsWith("Mira?") ? "a tailor." : "Mira.")),
+    );
+    assert.equal(r?.correct, 2);
+    assert.equal(r?.exact, 1 / 3, "'a tailor' contains the answer but is not exact");
+    assert.equal(r?.memorised, 1 / 2, "of the two questions whose world answer differs, one got the world's");
+  });
+
   it("rejects a callback that returns the wrong number of outputs", async () => {
     await assert.rejects(
       competenceProbe([set("en", "c", ["a", "b"])], async () => ["a"]),
