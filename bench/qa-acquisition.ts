@@ -68,7 +68,9 @@ const packed = pack === "doc" ? documentBatches(docs, { maxLength: len, batchSiz
 const source = packed ?? packedBatches(Int32Array.from(docs.flatMap((d) => [...d])), { maxLength: len, batchSize: bs, seed });
 const fill = packed?.packing.fill ?? 1;
 const steps = Math.round(budget / (bs * len * fill));
-console.log(`${run}: corpus ${corpusTokens} tokens, fill ${fill.toFixed(3)}, ${steps} steps = ${(budget / corpusTokens).toFixed(2)} epochs`);
+console.log(
+  `${run}: corpus ${corpusTokens} tokens, fill ${fill.toFixed(3)}, ${steps} steps = ${(budget / corpusTokens).toFixed(2)} epochs`,
+);
 const set = (name: string): SynthQaSet => JSON.parse(readFileSync(join(worldDir, "qa", name), "utf8"));
 const heldOut = set("xquad.en.json");
 const counterfactual = set("counterfactual.en.json");

@@ -1,15 +1,18 @@
 /** `xalign synth build`: writes a synthetic world's data sets. */
 
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type BackendName, initEngine } from "../engine/index.js";
 import { loadCheckpoint } from "../model/checkpoint.js";
+import { copyProbe } from "../study/probes.js";
 import { greedyComplete } from "../study/study.js";
 import {
   buildSynthWorld,
   competenceProbe,
   PRESET_GROUPS,
   PRESET_LANGUAGES,
+  type ProbeResult,
   parseMix,
   parseSizes,
   presetBpeSharing,
@@ -94,12 +97,33 @@ async function probe(argv: string[]): Promise<number> {
   const results = await competenceProbe(sets, (prompts) => greedyComplete(model, tokenizer, prompts, { maxNewTokens: 16, batchSize: 32 }), {
     limit,
   });
+  // Reading probes: counterfactual passages (train names, fresh facts: read, or answer from memory?) and copying.
+  const cfFile = join(world, "qa", "counterfactual.en.json");
+  const counterfactual = existsSync(cfFile)
+    ? (
+        await competenceProbe(
+          [JSON.parse(await readFile(cfFile, "utf8")) as SynthQaSet],
+          (prompts) => greedyComplete(model, tokenizer, prompts, { maxNewTokens: 16, batchSize: 32 }),
+          { limit },
+        )
+      )[0]
+    : undefined;
+  const en = (JSON.parse(await readFile(join(world, "qa", "xquad.en.json"), "utf8")) as SynthQaSet).data;
+  const pieces = await tokenizer.encodeBatch(
+    en.flatMap((d) => d.paragraphs.flatMap((p) => p.qas.map((q) => ` ${q.answers[0]?.text ?? ""}`))),
+    { addBos: false, addEos: false },
+  );
+  const copy = copyProbe(model, model.config.bos_token_id, pieces, { spans: 64, seed: 7 });
   model.dispose();
-  console.log("language  questions  accuracy %  chance %");
-  for (const r of results)
+  const pct = (x: number | undefined, w: number) => (x === undefined ? "" : (100 * x).toFixed(1)).padStart(w);
+  console.log("set                  questions  contains %  exact %  memorised %  chance %");
+  const line = (name: string, r: ProbeResult) =>
     console.log(
-      `${r.language.padEnd(8)}  ${String(r.questions).padStart(9)}  ${(100 * r.accuracy).toFixed(1).padStart(10)}  ${(100 * r.chance).toFixed(1).padStart(8)}`,
+      `${name.padEnd(19)}  ${String(r.questions).padStart(9)}  ${pct(r.accuracy, 10)}  ${pct(r.exact, 7)}  ${pct(r.memorised, 11)}  ${pct(r.chance, 8)}`,
     );
+  for (const r of results) line(r.language, r);
+  if (counterfactual) line("en counterfactual", counterfactual);
+  console.log(`copy probe (top-1 on a repeated span of names and values): ${(100 * copy).toFixed(1)}%`);
   return 0;
 }
 

@@ -3,16 +3,19 @@
  * from the base model, the study's evaluations, and run records.
  */
 
-export { copyProbe, type CopyProbeOptions } from "./probes.js";
 export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache } from "./cache.js";
 export { armMean, armTable, mean, relativeChange, sd } from "./compare.js";
+export { type CopyProbeOptions, copyProbe } from "./probes.js";
 export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
 export {
   type ArmResult,
   type ArmSpec,
+  type Competence,
+  type CompetenceRow,
   LANGUAGE_NAMES,
   type QaEvaluation,
+  type ReadingProbe,
   Study,
   type TranslationEvaluation,
   type Tuned,

@@ -22,7 +22,12 @@ export interface CopyProbeOptions {
 }
 
 /** Top-1 accuracy on the repeated half of BOS + span + span, over spans built from `pieces` (token ids of names and values). */
-export function copyProbe(model: LlamaModel, bosId: number, pieces: readonly (readonly number[])[], options: CopyProbeOptions = {}): number {
+export function copyProbe(
+  model: LlamaModel,
+  bosId: number,
+  pieces: readonly (readonly number[])[],
+  options: CopyProbeOptions = {},
+): number {
   const spans = options.spans ?? 64;
   const length = options.length ?? 12;
   const batchSize = options.batchSize ?? 32;

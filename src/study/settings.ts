@@ -20,7 +20,17 @@ export interface StudySettings {
   backend: BackendName | "auto";
   /** The study's six languages, in the synthetic world's presets. */
   languages: string[];
-  world: { preset: string; sizes: Partial<SynthSizes>; mix?: Record<string, number> };
+  world: {
+    preset: string;
+    sizes: Partial<SynthSizes>;
+    mix?: Record<string, number>;
+    /** Share of pretraining documents followed by questions (the world's default, 0.3, when absent). */
+    qaShare?: number;
+    /** Share of those whose people get freshly drawn facts: answerable only by reading (0 when absent). */
+    freshShare?: number;
+    /** Counterfactual QA passages per language, for the reading probe (0 when absent). */
+    counterfactual?: number;
+  };
   tokenizer: { vocabSize: number };
   model: {
     hidden_size: number;
@@ -28,8 +38,11 @@ export interface StudySettings {
     num_hidden_layers: number;
     num_attention_heads: number;
     max_position_embeddings: number;
+    /** The canon convolution's width (0 or absent: plain LLaMA); see src/model/config.ts. */
+    canon_width?: number;
   };
-  pretrain: { steps: number; batchSize: number; maxLength: number; lr: number; warmupSteps: number };
+  /** Base-model pretraining; `packing` "documents" keeps each document whole in its row (default "windows"). */
+  pretrain: { steps: number; batchSize: number; maxLength: number; lr: number; warmupSteps: number; packing?: "documents" | "windows" };
   /** Instruction tuning; examplesPerSource caps each data source of a mixture (Alpaca en, Alpaca X, translation pairs). */
   tune: { epochs: number; batchSize: number; maxLength: number; lr: number; warmupRatio: number; examplesPerSource: number };
   /** Translation-pair counts of the scaling experiments (nested subsets). */
@@ -46,12 +59,26 @@ const QUICK: StudySettings = {
   seed: 1,
   backend: "auto",
   languages: STUDY_LANGUAGES,
-  world: { preset: "paper", sizes: { parallel: 8000, instructions: 1000, qa: 120, pretrain: 20000, dev: 200, devtest: 200 } },
+  // A base model that reads (issue 16; plan and runs in notebooks/experiments/016-*): ~8.5M pretraining tokens of
+  // mostly unseen documents, half with questions, half of those about freshly drawn facts; whole-document rows;
+  // the canon convolution; ~8M tokens of training (about 20 minutes on the 2-core development VM).
+  world: {
+    preset: "paper",
+    sizes: { parallel: 8000, instructions: 1000, qa: 120, pretrain: 180000, dev: 200, devtest: 200 },
+    qaShare: 0.5,
+    freshShare: 0.5,
+    counterfactual: 100,
+  },
   tokenizer: { vocabSize: 3000 },
-  model: { hidden_size: 128, intermediate_size: 352, num_hidden_layers: 3, num_attention_heads: 4, max_position_embeddings: 256 },
-  // ~2M tokens (the scale at which a 0.9M-parameter prototype learned plain-text QA in English), in windows
-  // long enough to hold a passage and its questions.
-  pretrain: { steps: 2000, batchSize: 8, maxLength: 128, lr: 3e-3, warmupSteps: 60 },
+  model: {
+    hidden_size: 128,
+    intermediate_size: 352,
+    num_hidden_layers: 3,
+    num_attention_heads: 4,
+    max_position_embeddings: 256,
+    canon_width: 4,
+  },
+  pretrain: { steps: 8200, batchSize: 8, maxLength: 128, lr: 3e-3, warmupSteps: 246, packing: "documents" },
   tune: { epochs: 2, batchSize: 16, maxLength: 192, lr: 2e-3, warmupRatio: 0.03, examplesPerSource: 200 },
   scale: { pairs: [125, 250, 500, 1000, 2000] },
   seeds: [0, 1, 2],
@@ -63,10 +90,23 @@ const FULL: StudySettings = {
   seed: 1,
   backend: "auto",
   languages: STUDY_LANGUAGES,
-  world: { preset: "paper", sizes: { parallel: 64000, instructions: 5000, qa: 300, pretrain: 120000, dev: 500, devtest: 500 } },
+  world: {
+    preset: "paper",
+    sizes: { parallel: 64000, instructions: 5000, qa: 300, pretrain: 700000, dev: 500, devtest: 500 },
+    qaShare: 0.5,
+    freshShare: 0.5,
+    counterfactual: 150,
+  },
   tokenizer: { vocabSize: 8000 },
-  model: { hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 8, num_attention_heads: 8, max_position_embeddings: 512 },
-  pretrain: { steps: 8000, batchSize: 32, maxLength: 256, lr: 6e-4, warmupSteps: 200 },
+  model: {
+    hidden_size: 512,
+    intermediate_size: 1376,
+    num_hidden_layers: 8,
+    num_attention_heads: 8,
+    max_position_embeddings: 512,
+    canon_width: 4,
+  },
+  pretrain: { steps: 8000, batchSize: 32, maxLength: 256, lr: 6e-4, warmupSteps: 200, packing: "documents" },
   tune: { epochs: 3, batchSize: 32, maxLength: 384, lr: 2e-4, warmupRatio: 0.03, examplesPerSource: 5000 },
   scale: { pairs: [1000, 2000, 4000, 8000, 16000, 32000, 64000] },
   seeds: [0, 1, 2],
@@ -78,10 +118,23 @@ const SMOKE: StudySettings = {
   seed: 1,
   backend: "auto",
   languages: STUDY_LANGUAGES,
-  world: { preset: "paper", sizes: { parallel: 400, instructions: 120, qa: 12, pretrain: 800, dev: 20, devtest: 20 } },
+  world: {
+    preset: "paper",
+    sizes: { parallel: 400, instructions: 120, qa: 12, pretrain: 800, dev: 20, devtest: 20 },
+    qaShare: 0.5,
+    freshShare: 0.5,
+    counterfactual: 6,
+  },
   tokenizer: { vocabSize: 1200 },
-  model: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 256 },
-  pretrain: { steps: 6, batchSize: 4, maxLength: 32, lr: 3e-3, warmupSteps: 1 },
+  model: {
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    max_position_embeddings: 256,
+    canon_width: 4,
+  },
+  pretrain: { steps: 6, batchSize: 4, maxLength: 32, lr: 3e-3, warmupSteps: 1, packing: "documents" },
   tune: { epochs: 1, batchSize: 8, maxLength: 192, lr: 1e-3, warmupRatio: 0.03, examplesPerSource: 16 },
   scale: { pairs: [8, 16, 32, 64] },
   seeds: [0, 1, 2],

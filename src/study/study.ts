@@ -9,7 +9,8 @@
  * const tuned = await study.tune(await study.alpaca("en"), { seed: 0, label: "alpaca" });
  * const qa = await study.evaluateQa(tuned.model, "vi");
  */
-import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TrainSchema } from "../config/schema.js";
 import { buildTranslationInstructions } from "../data/builders.js";
@@ -25,14 +26,15 @@ import { generate } from "../model/generate.js";
 import { LlamaModel } from "../model/llama.js";
 import { buildSynthWorld, competenceProbe, type ProbeResult, type SynthQaSet } from "../synth/index.js";
 import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/index.js";
-import { bucketedBatches, packedBatches } from "../train/batches.js";
+import { bucketedBatches, documentBatches, packedBatches } from "../train/batches.js";
 import { trainingTokenizer } from "../train/experiment.js";
-import { encodeExamples, readTextLines, tokenStream } from "../train/sequences.js";
+import { encodeExamples, readTextLines, tokenDocuments, tokenStream } from "../train/sequences.js";
 import { type TrainResult, train } from "../train/trainer.js";
 import { modelPersistence } from "../train/weights.js";
 import { DataError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { cached, cacheKey } from "./cache.js";
+import { copyProbe } from "./probes.js";
 import type { StudySettings } from "./settings.js";
 
 /** Display names of the synthetic stand-ins (the study's languages, plus the near-English control). */
@@ -100,6 +102,37 @@ export interface WorldManifest {
   [key: string]: unknown;
 }
 
+/** What {@link Study.readingProbe} measures (fractions). */
+export interface ReadingProbe {
+  heldOut: ProbeResult;
+  counterfactual?: ProbeResult;
+  /** Top-1 accuracy on the second copy of a repeated span of names and values. */
+  copy: number;
+}
+
+/** One row of the competence table (percent). */
+export interface CompetenceRow {
+  probe: string;
+  lang: string;
+  contains: number;
+  exact: number | null;
+  /** Counterfactual rows: answered with the world's (memorised) value instead of the passage's. */
+  memorised: number | null;
+  chance: number | null;
+  questions: number;
+}
+
+/** What {@link Study.competence} returns. */
+export interface Competence {
+  rows: CompetenceRow[];
+  /** competence.<lang> (held-out contains), competence.copy, competence.en.counterfactual / .memorised (percent). */
+  metrics: Record<string, number>;
+  /** Languages whose held-out contains is within 5 points of chance. */
+  unlearned: string[];
+  reading: ReadingProbe;
+  languages: ProbeResult[];
+}
+
 export interface ArmSpec {
   label: string;
   seed: number;
@@ -135,11 +168,16 @@ export class Study {
   /** Builds or loads (from the cache) the world, the tokenizer and the pretrained base model. */
   static async prepare(settings: StudySettings, onStatus: (message: string) => void = (m) => console.log(m)): Promise<Study> {
     const engine = await initEngine({ backend: settings.backend });
+    const w = settings.world;
     const worldConfig = {
-      preset: settings.world.preset,
+      preset: w.preset,
       seed: settings.seed,
-      sizes: settings.world.sizes,
-      mix: settings.world.mix ?? null,
+      sizes: w.sizes,
+      mix: w.mix ?? null,
+      // Only when set, so the keys of worlds built before these options existed stay valid.
+      ...(w.qaShare !== undefined ? { qaShare: w.qaShare } : {}),
+      ...(w.freshShare ? { freshShare: w.freshShare } : {}),
+      ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
     };
     const worldDir = await cached(
       "world",
@@ -148,8 +186,11 @@ export class Study {
         await buildSynthWorld(dir, {
           preset: settings.world.preset,
           seed: settings.seed,
-          sizes: settings.world.sizes,
-          ...(settings.world.mix ? { mix: settings.world.mix } : {}),
+          sizes: w.sizes,
+          ...(w.mix ? { mix: w.mix } : {}),
+          ...(w.qaShare !== undefined ? { pretrainQaShare: w.qaShare } : {}),
+          ...(w.freshShare ? { pretrainFreshShare: w.freshShare } : {}),
+          ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
         });
       },
       onStatus,
@@ -394,6 +435,70 @@ export class Study {
     };
   }
 
+  /**
+   * Can a model read? Plain-text English QA on held-out people (reading required), on counterfactual
+   * passages (train people with fresh facts: contains, and how often it answers from memory) and the copy
+   * probe, so "cannot read", "cannot copy" and "answers from memory" are told apart. The counterfactual row
+   * needs a world built with `world.counterfactual` > 0.
+   */
+  async readingProbe(model: LlamaModel, limit = this.settings.eval.qaPerLanguage): Promise<ReadingProbe> {
+    const answer = (prompts: string[]) => this.complete(model, prompts);
+    const options = { limit, batchSize: this.settings.eval.batchSize };
+    const [heldOut] = await competenceProbe([await this.qaSet("en")], answer, options);
+    const file = join(this.worldDir, "qa", "counterfactual.en.json");
+    const cfSet = existsSync(file) ? (JSON.parse(await readFile(file, "utf8")) as SynthQaSet) : undefined;
+    const counterfactual = cfSet ? (await competenceProbe([cfSet], answer, options))[0] : undefined;
+    const answers = (await this.qaSet("en")).data.flatMap((d) =>
+      d.paragraphs.flatMap((p) => p.qas.map((q) => ` ${q.answers[0]?.text ?? ""}`)),
+    );
+    const pieces = await this.tokenizer.encodeBatch(answers, { addBos: false, addEos: false });
+    const copy = copyProbe(model, trainingTokenizer(this.tokenizer).bosId, pieces, { spans: 64, seed: 7 });
+    return { heldOut: heldOut as ProbeResult, ...(counterfactual ? { counterfactual } : {}), copy };
+  }
+
+  /**
+   * The notebooks' competence table: the reading probes (English held-out, counterfactual, copy) and
+   * plain-text QA in each other language, as percent rows, with the metrics a run records and the languages
+   * within 5 points of chance ("not acquired").
+   */
+  async competence(model: LlamaModel, languages: string[]): Promise<Competence> {
+    const reading = await this.readingProbe(model);
+    const others = await this.probe(
+      model,
+      languages.filter((l) => l !== "en"),
+    );
+    const pct = (x: number) => Math.round(1000 * x) / 10;
+    const row = (probe: string, r: ProbeResult): CompetenceRow => ({
+      probe,
+      lang: r.language,
+      contains: pct(r.accuracy),
+      exact: pct(r.exact),
+      memorised: r.memorised !== undefined ? pct(r.memorised) : null,
+      chance: pct(r.chance),
+      questions: r.questions,
+    });
+    const rows = [row("held-out people", reading.heldOut)];
+    if (reading.counterfactual) rows.push(row("counterfactual (train names, fresh facts)", reading.counterfactual));
+    rows.push({
+      probe: "copy a repeated span (top-1)",
+      lang: "en",
+      contains: pct(reading.copy),
+      exact: null,
+      memorised: null,
+      chance: null,
+      questions: 64,
+    });
+    for (const r of others) rows.push(row("held-out people", r));
+    const metrics: Record<string, number> = { "competence.copy": pct(reading.copy) };
+    for (const r of [reading.heldOut, ...others]) metrics[`competence.${r.language}`] = pct(r.accuracy);
+    if (reading.counterfactual) {
+      metrics["competence.en.counterfactual"] = pct(reading.counterfactual.accuracy);
+      metrics["competence.en.memorised"] = pct(reading.counterfactual.memorised ?? 0);
+    }
+    const unlearned = [reading.heldOut, ...others].filter((r) => r.accuracy <= r.chance + 0.05).map((r) => r.language);
+    return { rows, metrics, unlearned, reading, languages: others };
+  }
+
   /** Plain-text QA accuracy of an untuned model per language, next to chance (has it learned the language at all?). */
   async probe(
     model: LlamaModel,
@@ -443,7 +548,6 @@ async function readLinesOf(path: string): Promise<string[]> {
 export async function trainStudyTokenizer(worldDir: string, vocabSize: number): Promise<Tokenizer> {
   const texts: string[] = [];
   const instructionsDir = join(worldDir, "instructions");
-  const { readdir } = await import("node:fs/promises");
   for (const f of (await readdir(instructionsDir)).filter((n) => n.endsWith(".json")).sort()) {
     const records = JSON.parse(await readFile(join(instructionsDir, f), "utf8")) as {
       instruction: string;
@@ -477,11 +581,14 @@ async function pretrainBase(settings: StudySettings, worldDir: string, tokenizer
   const model = LlamaModel.init(baseModelConfig(settings.model, tokenizer), new Rng(settings.seed).fork("base-init"));
   try {
     const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
-    const tokens = await tokenStream(lines, tok);
+    const shape = { maxLength: p.maxLength, batchSize: p.batchSize, seed: settings.seed };
     await train({
       model,
       params: model.variables,
-      train: packedBatches(tokens, { maxLength: p.maxLength, batchSize: p.batchSize, seed: settings.seed }),
+      train:
+        p.packing === "documents"
+          ? documentBatches(await tokenDocuments(lines, tok), { ...shape, padId: tok.padId })
+          : packedBatches(await tokenStream(lines, tok), shape),
       config: TrainSchema.parse({
         max_steps: p.steps,
         batch_size: p.batchSize,

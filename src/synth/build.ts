@@ -13,7 +13,16 @@ import { type Preset, presetName, resolvePreset } from "./presets.js";
 import type { Realizer } from "./realize.js";
 import { measureSimilarity, type Similarity } from "./similarity.js";
 import { SynthWorld } from "./synth-world.js";
-import { type AlpacaItem, heldOutFacts, locateLeaf, planCounterfactualPassage, planQaPassage, pretrainDocument, renderInstruction, renderPassage } from "./tasks.js";
+import {
+  type AlpacaItem,
+  heldOutFacts,
+  locateLeaf,
+  planCounterfactualPassage,
+  planQaPassage,
+  pretrainDocument,
+  renderInstruction,
+  renderPassage,
+} from "./tasks.js";
 import { RELATIONS } from "./world.js";
 
 /** How much of everything to generate. Counts are per language unless noted. */

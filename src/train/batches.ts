@@ -125,7 +125,8 @@ export function documentBatches(
       continue;
     }
     split++;
-    for (let s = 0; s + 1 < doc.length; s += maxLength) pieces.push(Array.prototype.slice.call(doc, s, Math.min(doc.length, s + maxLength + 1)));
+    for (let s = 0; s + 1 < doc.length; s += maxLength)
+      pieces.push(Array.prototype.slice.call(doc, s, Math.min(doc.length, s + maxLength + 1)));
   }
   const order = new Rng(seed).fork("document-rows").shuffle([...pieces.keys()]);
   const rows: number[][] = [];
@@ -151,9 +152,13 @@ export function documentBatches(
   }
   const perEpoch = Math.floor(rows.length / batchSize);
   if (perEpoch < 1) {
-    throw new TrainingError("XA_TRAIN_TOO_LITTLE_DATA", `${pieces.length} documents fill ${rows.length} rows: fewer than one batch of ${batchSize}`, {
-      hint: "add text, or lower batch_size or max_length",
-    });
+    throw new TrainingError(
+      "XA_TRAIN_TOO_LITTLE_DATA",
+      `${pieces.length} documents fill ${rows.length} rows: fewer than one batch of ${batchSize}`,
+      {
+        hint: "add text, or lower batch_size or max_length",
+      },
+    );
   }
   const filled = rows.reduce((a, _, r) => a + maxLength - (space[r] as number), 0);
   const packing = { documents: documents.length, split, rows: rows.length, fill: filled / (rows.length * maxLength) };

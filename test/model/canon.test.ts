@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/index.js";
-import { configFromJson, configToJson, generate, type LlamaConfig, LlamaModel } from "../../src/model/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../../src/model/checkpoint.js";
+import { configFromJson, configToJson, generate, type LlamaConfig, LlamaModel } from "../../src/model/index.js";
 import { KvCache } from "../../src/model/kvcache.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
@@ -34,7 +34,12 @@ function canonModel(seed = 3): LlamaModel {
   const rng = new Rng(seed + 100);
   for (let l = 0; l < canon.num_hidden_layers; l++) {
     const v = model.weight(`model.layers.${l}.self_attn.canon.weight`);
-    v.assign(tf.tensor2d(Float32Array.from({ length: v.size }, () => rng.normal() * 0.5), v.shape as [number, number]));
+    v.assign(
+      tf.tensor2d(
+        Float32Array.from({ length: v.size }, () => rng.normal() * 0.5),
+        v.shape as [number, number],
+      ),
+    );
   }
   return model;
 }
@@ -53,7 +58,15 @@ describe("canon convolution", () => {
   it("starts as the identity: a fresh canon model computes the plain model's logits", () => {
     const a = LlamaModel.init(plain, new Rng(5), { initializerRange: 0.3 });
     const b = LlamaModel.init(canon, new Rng(5), { initializerRange: 0.3 });
-    assert.deepEqual(tf.tidy(() => b.weight(CANON_WEIGHT).dataSync().every((x) => x === 0)), true);
+    assert.deepEqual(
+      tf.tidy(() =>
+        b
+          .weight(CANON_WEIGHT)
+          .dataSync()
+          .every((x) => x === 0),
+      ),
+      true,
+    );
     const ids = [[1, 7, 9, 11, 13]];
     assert.deepEqual(logitsOf(b, ids), logitsOf(a, ids));
     a.dispose();
@@ -123,7 +136,11 @@ describe("canon convolution", () => {
 
   it("batched left-padded generation equals one prompt at a time", async () => {
     const model = canonModel(11);
-    const prompts = [[1, 10, 11, 12, 13, 14, 15], [1, 20], [1, 30, 31, 32]];
+    const prompts = [
+      [1, 10, 11, 12, 13, 14, 15],
+      [1, 20],
+      [1, 30, 31, 32],
+    ];
     const batched = await generate(model, prompts, { maxNewTokens: 8, eosTokenId: [], padTokenId: 0 });
     for (const [i, p] of prompts.entries()) {
       const one = await generate(model, [p], { maxNewTokens: 8, eosTokenId: [], padTokenId: 0 });
