@@ -9,7 +9,8 @@
  *
  * Env: CANON (canon_width, 0), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
  * DOCS (pretraining documents, 20000), QA (share with questions, 0.3), FRESH (share of those with fresh
- * facts, 0), LR (3e-3), EVALS (4), THREADS (1), OUT (/tmp/qaexp/results.jsonl).
+ * facts, 0), ISOLATE (1: attention and positions per document inside a packed row), LR (3e-3), EVALS (4),
+ * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
  *   CANON=4 PACK=doc TOKENS=9e6 DOCS=150000 npx tsx bench/qa-acquisition.ts
  */
@@ -33,6 +34,7 @@ const quick = studySettings("quick");
 const E = (k: string, d: number) => Number(process.env[k] ?? d);
 const canon = E("CANON", 0);
 const pack = process.env.PACK ?? "doc";
+const isolate = process.env.ISOLATE === "1";
 const seed = E("SEED", 1);
 const budget = E("TOKENS", 2e6);
 const docsN = E("DOCS", quick.world.sizes.pretrain ?? 20000);
@@ -42,7 +44,7 @@ const lr = E("LR", quick.pretrain.lr);
 const evals = E("EVALS", 4);
 const { batchSize: bs, maxLength: len } = quick.pretrain;
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `canon${canon}-${pack}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}-lr${lr}`;
+const run = `canon${canon}-${pack}${isolate ? "-isolated" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}-lr${lr}`;
 const worldDir = `/tmp/qaexp/world-docs${docsN}-qa${qa}-fresh${fresh}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
 await initEngine({ backend: "wasm", threads: E("THREADS", 1) });
@@ -64,7 +66,7 @@ const model = LlamaModel.init(config, new Rng(seed).fork("base-init"));
 const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
 const docs = await tokenDocuments(lines, tok);
 const corpusTokens = docs.reduce((a, d) => a + d.length, 0);
-const packed = pack === "doc" ? documentBatches(docs, { maxLength: len, batchSize: bs, seed, padId: tok.padId }) : undefined;
+const packed = pack === "doc" ? documentBatches(docs, { maxLength: len, batchSize: bs, seed, padId: tok.padId, isolate }) : undefined;
 const source = packed ?? packedBatches(Int32Array.from(docs.flatMap((d) => [...d])), { maxLength: len, batchSize: bs, seed });
 const fill = packed?.packing.fill ?? 1;
 const steps = Math.round(budget / (bs * len * fill));
@@ -83,6 +85,9 @@ const t0 = Date.now();
 const evaluate = async (step: number, final: boolean) => {
   const t = Date.now();
   const [en] = await competenceProbe([heldOut], answer, { limit: 200, batchSize: 50 });
+  const shown = heldOut.data.slice(0, 3).flatMap((d) => d.paragraphs.flatMap((p) => p.qas.map((q) => ({ p, q }))));
+  const said = await answer(shown.map(({ p, q }) => `${p.context} ${q.question}`));
+  shown.forEach(({ q }, i) => console.log(`  ${q.question} -> ${JSON.stringify(said[i])} (gold ${q.answers[0]?.text})`));
   const [cf] = await competenceProbe([counterfactual], answer, { limit: 150, batchSize: 50 });
   const copy = copyProbe(model, tok.bosId, pieces, { spans: 64, seed: 7 });
   const languages = final
@@ -138,3 +143,8 @@ await train({
     return {};
   },
 });
+if (process.env.SAVE) {
+  const { saveCheckpoint } = await import("../src/model/checkpoint.js");
+  await saveCheckpoint(model, process.env.SAVE);
+  await tokenizer.save(process.env.SAVE);
+}

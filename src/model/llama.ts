@@ -61,6 +61,12 @@ export interface ForwardOptions {
   headWeight?: tf.Tensor2D;
   /** Fused weights from {@link LlamaModel.prepareInference} (what generate() uses). */
   inferenceWeights?: InferenceWeights;
+  /**
+   * [batch * t] document number per position for rows that pack several documents (0: padding): each
+   * position attends only within its document (and the canon convolution reads only its document), and
+   * positions restart at 0 at each document. Not with a cache.
+   */
+  segments?: Int32Array;
 }
 
 /** Names of the weights Hugging Face stores for `cfg`, in checkpoint order. */
@@ -147,6 +153,8 @@ interface ForwardContext {
   mask: Int32Array | undefined;
   /** Positions already in the cache. */
   past: number;
+  /** Document number per position ([batch * t]) when rows pack isolated documents. */
+  segments: Int32Array | undefined;
   /** What the fused decoder-layer kernel reads, built on first use. */
   fused?: FusedLayerInputs;
 }
@@ -288,8 +296,8 @@ export class LlamaModel {
    * negative labels (HF's -100) are ignored. With the native kernels on, the
    * final norm, head and loss are one kernel each way (no logits tensor).
    */
-  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D | number[][]): tf.Scalar {
-    const options = attentionMask ? { attentionMask } : {};
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D | number[][], segments?: Int32Array): tf.Scalar {
+    const options = { ...(attentionMask ? { attentionMask } : {}), ...(segments ? { segments } : {}) };
     if (!nativeFusedOn() || labels.size !== inputIds.size) {
       return tf.tidy(() => causalLmLoss(this.forward(inputIds, options), labels));
     }
@@ -327,7 +335,18 @@ export class LlamaModel {
     const past = cache?.length ?? 0;
     const mask = options.attentionMask ? readMask(options.attentionMask, batch, past + t) : undefined;
     const given = options.positionIds;
-    const positions = given ? (Array.isArray(given) ? given.flat() : given.dataSync()) : defaultPositions(mask, batch, past, t);
+    const segments = options.segments;
+    if (segments && (cache || segments.length !== batch * t))
+      throw new Error(
+        `LlamaModel.forward: segments need ${batch * t} entries and no KV cache (got ${segments.length}${cache ? ", a cache" : ""})`,
+      );
+    const positions = given
+      ? Array.isArray(given)
+        ? given.flat()
+        : given.dataSync()
+      : segments
+        ? segmentPositions(segments, t)
+        : defaultPositions(mask, batch, past, t);
     if (positions.length !== batch * t)
       throw new Error(`LlamaModel.forward: positionIds has ${positions.length} entries, expected ${batch * t}`);
     const out = tf.tidy(() => {
@@ -340,7 +359,7 @@ export class LlamaModel {
           attention ??= {
             query: this.rope.rows(positions, new Array(cfg.num_attention_heads).fill(1 / Math.sqrt(headDim(cfg)))),
             key: this.rope.rows(positions, new Array(cfg.num_key_value_heads).fill(1)),
-            bias: attentionBias(mask, batch, past, t, cfg.num_key_value_heads, cfg.num_attention_heads / cfg.num_key_value_heads),
+            bias: attentionBias(mask, batch, past, t, cfg.num_key_value_heads, cfg.num_attention_heads / cfg.num_key_value_heads, segments),
           };
           return attention;
         },
@@ -350,6 +369,7 @@ export class LlamaModel {
         positions,
         mask,
         past,
+        segments,
       };
       let h = embeddingLookup(this.weight("model.embed_tokens.weight") as tf.Tensor2D, inputIds.toInt());
       for (let l = 0; l < cfg.num_hidden_layers; l++) {
@@ -472,7 +492,7 @@ export class LlamaModel {
    */
   private fusedLayer(layer: number, h: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D | undefined {
     // The layer kernel has no canon convolution: such models run the per-op layer (with the per-op native kernels).
-    if (ctx.cache || ctx.plan || !nativeFusedOn() || canonWidth(this.config) > 0) return undefined;
+    if (ctx.cache || ctx.plan || ctx.segments || !nativeFusedOn() || canonWidth(this.config) > 0) return undefined;
     const p = `model.layers.${layer}`;
     for (const module of this.adapters.keys()) if (module.startsWith(`${p}.`)) return undefined;
     const cfg = this.config;
@@ -535,8 +555,18 @@ export class LlamaModel {
     const padded = w > 1 ? (tf.concat([before, input], 1) as tf.Tensor3D) : input;
     if (ctx.cache && w > 1) ctx.cache.setCanonState(layer, tf.slice(padded, [0, t, 0], [b, w - 1, d]) as tf.Tensor3D);
     const taps = tf.unstack(this.weight(`model.layers.${layer}.self_attn.canon.weight`));
+    const seg = ctx.segments;
     let out: tf.Tensor3D = rows;
-    for (let k = 0; k < w; k++) out = tf.add(out, tf.mul(tf.slice(padded, [0, w - 1 - k, 0], [b, t, d]), taps[k] as tf.Tensor1D));
+    for (let k = 0; k < w; k++) {
+      let shifted = tf.slice(padded, [0, w - 1 - k, 0], [b, t, d]) as tf.Tensor3D;
+      if (seg && k > 0) {
+        // Tap k reads position i - k only inside the same document.
+        const same = new Float32Array(b * t);
+        for (let i = 0; i < b * t; i++) same[i] = i % t >= k && seg[i - k] === seg[i] ? 1 : 0;
+        shifted = tf.mul(shifted, tf.tensor3d(same, [b, t, 1]));
+      }
+      out = tf.add(out, tf.mul(shifted, taps[k] as tf.Tensor1D));
+    }
     return tf.reshape(out, [b * t, d]) as tf.Tensor2D;
   }
 
@@ -636,6 +666,17 @@ function defaultPositions(mask: Int32Array | undefined, batch: number, past: num
   return out;
 }
 
+/** Position of each entry within its document (restarting at 0 where the document number changes). */
+function segmentPositions(segments: Int32Array, t: number): number[] {
+  const out: number[] = [];
+  let at = 0;
+  for (let i = 0; i < segments.length; i++) {
+    at = i % t !== 0 && segments[i] === segments[i - 1] ? at + 1 : 0;
+    out.push(at);
+  }
+  return out;
+}
+
 /**
  * Additive bias [b, kv, group * t, total] (the scores' shape, so the add needs
  * no broadcasting): 0 where query i may see key j (causal, not padding),
@@ -648,6 +689,7 @@ function attentionBias(
   t: number,
   kv: number,
   group: number,
+  segments?: Int32Array,
 ): tf.Tensor4D | undefined {
   const total = past + t;
   if (t === 1 && (!mask || mask.every((m) => m === 1))) return undefined;
@@ -657,6 +699,7 @@ function attentionBias(
       const row = (b * t + i) * total;
       for (let j = 0; j < total; j++) {
         if (j > past + i || (mask && mask[b * total + j] !== 1)) rows[row + j] = -1e9;
+        else if (segments && segments[b * t + j] !== segments[b * t + i]) rows[row + j] = -1e9;
       }
     }
   }

@@ -28,6 +28,11 @@ export interface Batch {
   length: number;
   /** Positions that carry loss. */
   supervisedTokens: number;
+  /**
+   * Whole-document rows with isolation: the document number (1, 2, ...) of each position within its row, 0
+   * on padding. A model attends only within a document and restarts positions at each one.
+   */
+  segments?: Int32Array;
 }
 
 export interface Sequence {
@@ -112,7 +117,7 @@ export interface DocumentPacking {
  */
 export function documentBatches(
   documents: readonly ArrayLike<number>[],
-  options: { maxLength: number; batchSize: number; seed: number; padId: number },
+  options: { maxLength: number; batchSize: number; seed: number; padId: number; isolate?: boolean },
 ): BatchSource & { packing: DocumentPacking } {
   const { maxLength, batchSize, seed, padId } = options;
   // A piece is a run of tokens that stays together; its last token predicts nothing.
@@ -169,15 +174,19 @@ export function documentBatches(
       const inputIds = new Int32Array(batchSize * maxLength).fill(padId);
       const labels = new Int32Array(batchSize * maxLength).fill(IGNORE_INDEX);
       const attentionMask = new Int32Array(batchSize * maxLength);
+      const segments = options.isolate ? new Int32Array(batchSize * maxLength) : undefined;
       let supervisedTokens = 0;
       for (let r = 0; r < batchSize; r++) {
         let o = r * maxLength;
+        let segment = 0;
         for (const i of rows[rowOrder[b * batchSize + r] as number] as number[]) {
           const piece = pieces[i] as ArrayLike<number>;
           const n = Math.min(piece.length, maxLength);
+          segment++;
           for (let j = 0; j < n; j++) {
             inputIds[o + j] = piece[j] as number;
             attentionMask[o + j] = 1;
+            if (segments) segments[o + j] = segment;
             if (j + 1 < piece.length) {
               labels[o + j] = piece[j + 1] as number;
               supervisedTokens++;
@@ -186,7 +195,7 @@ export function documentBatches(
           o += n;
         }
       }
-      out.push({ inputIds, labels, attentionMask, batchSize, length: maxLength, supervisedTokens });
+      out.push({ inputIds, labels, attentionMask, batchSize, length: maxLength, supervisedTokens, ...(segments ? { segments } : {}) });
     }
     return out;
   });

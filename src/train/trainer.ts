@@ -27,7 +27,8 @@ import { learningRate, type Schedule, warmupStepsFrom } from "./schedule.js";
 
 /** What the loop needs of a model. */
 export interface TrainableModel {
-  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Scalar;
+  /** `segments` (when the batch has them): document number per position, attention kept inside a document. */
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D, segments?: Int32Array): tf.Scalar;
 }
 
 export interface TrainOptions {
@@ -199,7 +200,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         tokens += batch.supervisedTokens;
         const { value, grads } = tf.tidy(() => {
           const [ids, labels, mask] = batchTensors(batch);
-          return tf.variableGrads(() => model.loss(ids, labels, mask), varList);
+          return tf.variableGrads(() => model.loss(ids, labels, mask, batch.segments), varList);
         });
         lossSum += (await value.data())[0] as number;
         value.dispose();
@@ -291,7 +292,7 @@ export function evaluateLoss(model: TrainableModel, source: BatchSource, maxBatc
   for (const batch of batches) {
     const l = tf.tidy(() => {
       const [ids, labels, mask] = batchTensors(batch);
-      return model.loss(ids, labels, mask).dataSync()[0] as number;
+      return model.loss(ids, labels, mask, batch.segments).dataSync()[0] as number;
     });
     total += l * batch.supervisedTokens;
     weight += batch.supervisedTokens;

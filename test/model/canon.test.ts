@@ -149,6 +149,22 @@ describe("canon convolution", () => {
     model.dispose();
   });
 
+  it("segments isolate packed documents: each gets the logits it gets alone", () => {
+    const model = canonModel(17);
+    const a = [1, 4, 8, 15, 16];
+    const b = [1, 23, 42, 7];
+    const row = [...a, ...b, 0, 0, 0];
+    const segments = Int32Array.from([1, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0]);
+    const v = canon.vocab_size;
+    const packed = tf.tidy(() => model.forward(tf.tensor2d([row], undefined, "int32"), { segments }).dataSync() as Float32Array);
+    const close = (x: Float32Array, y: Float32Array) => x.every((e, i) => Math.abs(e - (y[i] as number)) < 1e-4);
+    assert.ok(close(packed.subarray(0, a.length * v), logitsOf(model, [a])), "first document");
+    assert.ok(close(packed.subarray(a.length * v, (a.length + b.length) * v), logitsOf(model, [b])), "second document");
+    const leaky = tf.tidy(() => model.forward(tf.tensor2d([row], undefined, "int32")).dataSync() as Float32Array);
+    assert.ok(!close(leaky.subarray(a.length * v, (a.length + b.length) * v), logitsOf(model, [b])), "without segments it attends across");
+    model.dispose();
+  });
+
   it("saves and loads with the checkpoint (config field and the per-layer weights)", async () => {
     const model = canonModel(13);
     const { dir, cleanup } = await tempDir();

@@ -67,6 +67,20 @@ describe("documentBatches (whole-document packing)", () => {
     for (let i = 1; i < 100; i++) assert.equal(labels.filter((l) => l === 50000 + i).length, 1, `token ${i}`);
   });
 
+  it("with isolate, each position carries its document's number within the row (0 on padding)", () => {
+    const docs = corpus(100, 6, 20);
+    const batch = documentBatches(docs, { maxLength: 48, batchSize: 2, seed: 2, padId: PAD, isolate: true }).epoch(0)[0];
+    const segments = batch?.segments as Int32Array;
+    for (let r = 0; r < 2; r++) {
+      let expected = 0;
+      for (let i = 0; i < 48; i++) {
+        const tok = batch?.inputIds[r * 48 + i] as number;
+        if (tok === BOS) expected++;
+        assert.equal(segments[r * 48 + i], batch?.attentionMask[r * 48 + i] ? expected : 0);
+      }
+    }
+  });
+
   it("too little data is a clear error", () => {
     assert.throws(
       () => documentBatches(corpus(2, 4, 5), { maxLength: 64, batchSize: 8, seed: 1, padId: PAD }),
