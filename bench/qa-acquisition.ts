@@ -87,7 +87,7 @@ const evaluate = async (step: number, final: boolean) => {
   const [en] = await competenceProbe([heldOut], answer, { limit: 200, batchSize: 50 });
   const shown = heldOut.data.slice(0, 3).flatMap((d) => d.paragraphs.flatMap((p) => p.qas.map((q) => ({ p, q }))));
   const said = await answer(shown.map(({ p, q }) => `${p.context} ${q.question}`));
-  shown.forEach(({ q }, i) => console.log(`  ${q.question} -> ${JSON.stringify(said[i])} (gold ${q.answers[0]?.text})`));
+  for (const [i, { q }] of shown.entries()) console.log(`  ${q.question} -> ${JSON.stringify(said[i])} (gold ${q.answers[0]?.text})`);
   const [cf] = await competenceProbe([counterfactual], answer, { limit: 150, batchSize: 50 });
   const copy = copyProbe(model, tok.bosId, pieces, { spans: 64, seed: 7 });
   const languages = final
