@@ -63,6 +63,13 @@ export const TrainSchema = z
     save_every: positiveInt.optional(),
     keep_last: positiveInt.default(2),
     log_every: positiveInt.default(1),
+    /** Stop (as on a NaN loss) when a step's loss exceeds this. */
+    max_loss: z.number().positive().optional(),
+    /**
+     * Stop when the smoothed loss (EMA, 0.9) exceeds this many times the
+     * run's first loss (taken as at least 1). Default 10; 0 turns it off.
+     */
+    divergence_factor: z.number().min(0).optional(),
     lora: LoraSchema.optional(),
   })
   .superRefine((t, ctx) => {

@@ -166,6 +166,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let interrupted = false;
   let stoppedEarly = false;
   let finalLoss = Number.NaN;
+  const divergence = new DivergenceCheck(config);
 
   const nextBatch = (): Batch => {
     let batches = options.train.epoch(state.position.epoch);
@@ -209,6 +210,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (!Number.isFinite(loss)) {
         disposeAll(acc);
         throw new TrainingError("XA_TRAIN_NONFINITE", `the loss became ${loss} at step ${state.step + 1}`, {
+          hint: `lower the learning rate or enable clip_norm; the last good checkpoint is ${lastCheckpoint ?? "none (no checkpoint was written yet)"}`,
+        });
+      }
+      const diverged = divergence.check(loss);
+      if (diverged) {
+        disposeAll(acc);
+        throw new TrainingError("XA_TRAIN_DIVERGED", `training diverged at step ${state.step + 1}: ${diverged}`, {
+          field: "train.lr",
           hint: `lower the learning rate or enable clip_norm; the last good checkpoint is ${lastCheckpoint ?? "none (no checkpoint was written yet)"}`,
         });
       }
@@ -281,6 +290,45 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     metricsFile,
     history,
   };
+}
+
+/** Default of train.divergence_factor. */
+export const DEFAULT_DIVERGENCE_FACTOR = 10;
+
+/**
+ * The divergence rule: a step's loss above `max_loss`, or the loss smoothed
+ * by an exponential moving average (0.9, bias-corrected) above
+ * `divergence_factor` (default 10) times the first loss of this run, taken
+ * as at least 1 (so a stage starting at a low loss may still move by nats).
+ */
+export class DivergenceCheck {
+  private start: number | undefined;
+  private ema = 0;
+  private weight = 0;
+  private readonly factor: number;
+  private readonly maxLoss: number | undefined;
+
+  constructor(config: { max_loss?: number | undefined; divergence_factor?: number | undefined }) {
+    this.factor = config.divergence_factor ?? DEFAULT_DIVERGENCE_FACTOR;
+    this.maxLoss = config.max_loss;
+  }
+
+  /** A description of the divergence, or undefined when the loss is fine. */
+  check(loss: number): string | undefined {
+    if (this.maxLoss !== undefined && loss > this.maxLoss) return `the loss ${fmt(loss)} is above max_loss ${this.maxLoss}`;
+    this.start ??= loss;
+    this.ema = 0.9 * this.ema + 0.1 * loss;
+    this.weight = 0.9 * this.weight + 0.1;
+    const smoothed = this.ema / this.weight;
+    const limit = this.factor * Math.max(this.start, 1);
+    if (this.factor > 0 && smoothed > limit)
+      return `the smoothed loss ${fmt(smoothed)} is over ${this.factor} times the first loss ${fmt(this.start)} (set train.divergence_factor or train.max_loss to change the rule)`;
+    return undefined;
+  }
+}
+
+function fmt(x: number): string {
+  return Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toFixed(3);
 }
 
 /** Mean loss over the first `maxBatches` validation batches, weighted by supervised tokens. */

@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { loadExperiment } from "../../src/config/load.js";
 import { loadCheckpoint } from "../../src/model/checkpoint.js";
 import { runExperiment } from "../../src/train/experiment.js";
+import { TrainingError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
 
@@ -94,6 +95,38 @@ describe("experiment runner", () => {
         [undefined, undefined],
       );
       again.model.dispose();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a diverging run (lr 1e3) stops with an error naming the step, and writes no final/", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeWorld(dir);
+      await writeFile(
+        join(dir, "diverge.yaml"),
+        `name: diverge
+seed: 5
+backend: cpu
+tokenizer:
+  train_on: [corpus.txt]
+  vocab_size: 300
+model: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2 }
+stages:
+  - name: pretrain
+    objective: causal-lm
+    data: [corpus.txt]
+    validation_ratio: 0
+    train: { max_steps: 30, batch_size: 4, max_length: 32, lr: 1000, schedule: constant, save_every: 1 }
+`,
+      );
+      await assert.rejects(
+        runExperiment(await loadExperiment(join(dir, "diverge.yaml")), { progress: false }),
+        (err: unknown) =>
+          err instanceof TrainingError && /diverged at step \d+/.test(err.message) && /checkpoint-\d+|none/.test(err.message),
+      );
+      assert.equal(existsSync(join(dir, "runs", "diverge", "pretrain", "final")), false);
     } finally {
       await cleanup();
     }

@@ -155,6 +155,45 @@ describe("trainer", () => {
     }
   });
 
+  it("stops like the NaN path when the loss diverges: error naming the step and the last good checkpoint", async () => {
+    for (const [extra, pattern] of [
+      [{}, /diverged at step 3: the smoothed loss .* over 10 times the first loss/],
+      [{ max_loss: 100, divergence_factor: 0 }, /diverged at step 3: the loss .* above max_loss 100/],
+    ] as const) {
+      const { dir, cleanup } = await tempDir();
+      try {
+        const model = LlamaModel.init(config, new Rng(1));
+        let calls = 0;
+        // From step 3 on the loss is 1e6 times what it should be, as with a learning rate far too high.
+        const exploding = {
+          loss: (ids: tf.Tensor2D, labels: tf.Tensor2D, mask?: tf.Tensor2D) =>
+            (++calls > 2 ? tf.mul(model.loss(ids, labels, mask), 1e6) : model.loss(ids, labels, mask)) as tf.Scalar,
+        };
+        await assert.rejects(
+          train({
+            model: exploding,
+            params: model.variables,
+            train: packedBatches(tokens, { maxLength: 16, batchSize: 2, seed: 1 }),
+            config: trainConfig({ grad_accum: 1, save_every: 1, ...extra }),
+            seed: 1,
+            outDir: dir,
+            ...modelPersistence(model),
+            progress: false,
+          }),
+          (err: unknown) =>
+            err instanceof TrainingError &&
+            err.code === "XA_TRAIN_DIVERGED" &&
+            pattern.test(err.message) &&
+            /checkpoint-2/.test(err.message),
+        );
+        assert.ok(existsSync(join(dir, "checkpoint-2", "trainer_state.json")), "the last good checkpoint is kept");
+        model.dispose();
+      } finally {
+        await cleanup();
+      }
+    }
+  });
+
   it("LoRA trains only the adapters, saves them under PEFT's names, and merges into a plain checkpoint", async () => {
     const { dir, cleanup } = await tempDir();
     try {
