@@ -12,7 +12,7 @@
  * run.stages.at(-1)?.result.finalLoss;
  */
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { experimentDataHashes, type LoadedExperiment, resolveFrom } from "../config/load.js";
@@ -29,6 +29,7 @@ import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/i
 import { ConfigError, TokenizerError } from "../util/errors.js";
 import { sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
+import { claimRunDir, isRunDir, removeStageForForce } from "../util/run-dir.js";
 import { VERSION } from "../version.js";
 import { type BatchSource, bucketedBatches, packedBatches } from "./batches.js";
 import { LoraAdapters } from "./lora.js";
@@ -223,7 +224,12 @@ export async function runExperiment(exp: LoadedExperiment, options: RunOptions =
   const started = Date.now();
   const engine = await initEngine({ backend: options.backend ?? config.backend });
   const runDir = resolveFrom(exp, join(config.output, config.name));
-  await mkdir(runDir, { recursive: true });
+  await claimRunDir(runDir);
+  if (options.force) {
+    // Refuse before any work when --force would delete folders this tool did not create.
+    for (const stage of config.stages)
+      if (existsSync(join(runDir, stage.name)) && !isRunDir(runDir)) await removeStageForForce(runDir, join(runDir, stage.name), exp.file);
+  }
   if (config.synth) {
     const out = resolveFrom(exp, config.synth.out);
     if (!existsSync(join(out, "manifest.json"))) {
@@ -246,7 +252,7 @@ export async function runExperiment(exp: LoadedExperiment, options: RunOptions =
       const stageStart = Date.now();
       const stageDir = join(runDir, stage.name);
       const finalDir = join(stageDir, "final");
-      if (options.force) await rm(stageDir, { recursive: true, force: true });
+      if (options.force) await removeStageForForce(runDir, stageDir, exp.file);
       if (existsSync(join(finalDir, "config.json"))) {
         model.dispose();
         model = await loadCheckpoint(finalDir);

@@ -74,6 +74,15 @@ describe("experiment config", () => {
     assert.match(e.message, /q_proj, k_proj/);
   });
 
+  it("rejects an experiment or stage name that would leave the output folder", () => {
+    for (const name of ["../../victim", "a/b", "..", "."]) {
+      const e = errorOf(base.replace("name: t", `name: "${name}"`));
+      assert.equal(e.field, "name", name);
+      assert.match(e.message, /no path separators/);
+    }
+    assert.equal(errorOf(base.replace("- name: pretrain", "- name: ..")).field, "stages[0].name");
+  });
+
   it("rejects an unknown preset and invalid YAML", () => {
     assert.match(errorOf(base.replace("max_steps: 10", "preset: huge")).message, /unknown train preset "huge"/);
     assert.equal(errorOf("name: [unclosed\n").code, "XA_CONFIG_YAML");

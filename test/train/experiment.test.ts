@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadExperiment } from "../../src/config/load.js";
 import { loadCheckpoint } from "../../src/model/checkpoint.js";
 import { runExperiment } from "../../src/train/experiment.js";
-import { TrainingError } from "../../src/util/errors.js";
+import { ConfigError, TrainingError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
+import { claimRunDir, removeStageForForce } from "../../src/util/run-dir.js";
 import { tempDir } from "../helpers.js";
 
 const WORDS = ["the", "cat", "dog", "sees", "a", "red", "blue", "ball", "house", "runs", "to", "big", "small"];
@@ -127,6 +128,31 @@ stages:
           err instanceof TrainingError && /diverged at step \d+/.test(err.message) && /checkpoint-\d+|none/.test(err.message),
       );
       assert.equal(existsSync(join(dir, "runs", "diverge", "pretrain", "final")), false);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("--force deletes only stage folders inside a run folder this tool created", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeWorld(dir);
+      // Someone else's folder that happens to sit where the run would go.
+      const victim = join(dir, "runs", "e2e", "pretrain");
+      await mkdir(victim, { recursive: true });
+      await writeFile(join(victim, "thesis.tex"), "precious");
+      await assert.rejects(
+        runExperiment(await loadExperiment(join(dir, "exp.yaml")), { progress: false, force: true }),
+        (err: unknown) => err instanceof ConfigError && err.code === "XA_FORCE_NOT_OURS" && /not created by xalign/.test(err.message),
+      );
+      assert.equal(readFileSync(join(victim, "thesis.tex"), "utf8"), "precious");
+      // A run folder xalign created carries the marker, and --force may clear its stages.
+      const own = join(dir, "runs", "mine");
+      await claimRunDir(own);
+      await mkdir(join(own, "pretrain"));
+      await removeStageForForce(own, join(own, "pretrain"));
+      assert.equal(existsSync(join(own, "pretrain")), false);
+      await assert.rejects(removeStageForForce(own, join(dir, "runs")), /not inside the run folder/);
     } finally {
       await cleanup();
     }
