@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { run } from "../../src/cli/data.js";
@@ -58,6 +59,35 @@ describe("xalign data", () => {
     const { code, out: text } = await capture(["build", join(dir, "bad.yaml"), "--out", out, "--skip-invalid"]);
     assert.equal(code, 0);
     assert.match(text, /b skipped: unpaired line 2/);
+  });
+
+  it("build refuses a non-empty --out, and with --force replaces an earlier build whole", async () => {
+    const out = join(dir, "out-twice");
+    assert.equal((await capture(["build", join(dir, "mix.yaml"), "--out", out])).code, 0);
+    // A file of an older build (say a scale the new spec no longer has).
+    await mkdir(join(out, "scales", "50"), { recursive: true });
+    await writeFile(join(out, "scales", "50", "train.json"), "[]\n");
+    await assert.rejects(
+      capture(["build", join(dir, "mix.yaml"), "--out", out]),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_DATA_OUT_NOT_EMPTY" && /--force/.test(e.message),
+    );
+    assert.equal((await capture(["build", join(dir, "mix.yaml"), "--out", out, "--force"])).code, 0);
+    assert.equal(existsSync(join(out, "scales", "50")), false, "the old build's files are gone");
+    assert.ok(existsSync(join(out, "manifest.json")));
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith("out-twice.")),
+      [],
+      "no temp or old folder left beside --out",
+    );
+    // --force never replaces a folder that is not a data build.
+    const foreign = join(dir, "foreign");
+    await mkdir(foreign);
+    await writeFile(join(foreign, "notes.txt"), "mine");
+    await assert.rejects(
+      capture(["build", join(dir, "mix.yaml"), "--out", foreign, "--force"]),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_DATA_OUT_NOT_OURS",
+    );
+    assert.equal(await readFile(join(foreign, "notes.txt"), "utf8"), "mine");
   });
 
   it("stats prints a table per language and source", async () => {
