@@ -12,6 +12,7 @@ import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
+import { yamlErrorPosition } from "../util/yaml.js";
 import { TRAIN_PRESETS, type TrainPresetName } from "./presets.js";
 import { type ExperimentConfig, ExperimentSchema } from "./schema.js";
 
@@ -28,8 +29,7 @@ export function parseExperiment(text: string, file = "<experiment>"): Experiment
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new ConfigError("XA_CONFIG_YAML", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...(line ? { line } : {}) });
+    throw new ConfigError("XA_CONFIG_YAML", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...yamlErrorPosition(e, lineCounter) });
   }
   const raw = doc.toJS() as unknown;
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {

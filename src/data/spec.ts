@@ -32,6 +32,7 @@ import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../util/errors.js";
 import { SAFE_NAME, SAFE_NAME_RULE } from "../util/run-dir.js";
+import { yamlErrorPosition } from "../util/yaml.js";
 import { knownLanguages } from "./languages.js";
 
 const LANG_CODES = knownLanguages().map((l) => l.code) as [string, ...string[]];
@@ -180,9 +181,8 @@ export function parseMixtureSpec(text: string, where: { file: string; baseDir: s
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0] as { message: string; linePos?: { line: number }[] };
-    const line = e.linePos?.[0]?.line;
-    throw new ConfigError("XA_DATA_SPEC", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...(line ? { line } : {}) });
+    const e = doc.errors[0]!;
+    throw new ConfigError("XA_DATA_SPEC", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...yamlErrorPosition(e, lineCounter) });
   }
   const raw = doc.toJS() as unknown;
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {

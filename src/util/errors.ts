@@ -12,6 +12,8 @@ export interface ErrorLocation {
   file?: string;
   /** 1-based line number in that file. */
   line?: number;
+  /** 1-based column on that line. */
+  column?: number;
   /** A config field or tensor name, dotted (e.g. "train.batch_size"). */
   field?: string;
   /** What the user should do about it. */
@@ -23,11 +25,17 @@ export class XalignError extends Error {
   readonly code: string;
   readonly file: string | undefined;
   readonly line: number | undefined;
+  readonly column: number | undefined;
   readonly field: string | undefined;
   readonly hint: string | undefined;
 
   constructor(code: string, message: string, where: ErrorLocation = {}) {
-    const place = [where.file, where.line !== undefined ? `line ${where.line}` : undefined, where.field]
+    const place = [
+      where.file,
+      where.line !== undefined ? `line ${where.line}` : undefined,
+      where.line !== undefined && where.column !== undefined ? `column ${where.column}` : undefined,
+      where.field,
+    ]
       .filter((p) => p !== undefined)
       .join(", ");
     const full = `${place ? `${place}: ` : ""}${message}${where.hint ? ` (${where.hint})` : ""}`;
@@ -36,6 +44,7 @@ export class XalignError extends Error {
     this.code = code;
     this.file = where.file;
     this.line = where.line;
+    this.column = where.column;
     this.field = where.field;
     this.hint = where.hint;
   }

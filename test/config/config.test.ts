@@ -87,4 +87,15 @@ describe("experiment config", () => {
     assert.match(errorOf(base.replace("max_steps: 10", "preset: huge")).message, /unknown train preset "huge"/);
     assert.equal(errorOf("name: [unclosed\n").code, "XA_CONFIG_YAML");
   });
+
+  it("names file, line and column of a YAML syntax error", () => {
+    const e = errorOf(base.replace("    objective: causal-lm\n", "    objective: causal-lm\n   bad: [1, 2\n"));
+    assert.equal(e.code, "XA_CONFIG_YAML");
+    assert.equal(e.file, "exp.yaml");
+    assert.equal(typeof e.line, "number");
+    assert.equal(typeof e.column, "number");
+    assert.match(e.message, /^exp\.yaml, line \d+, column \d+: invalid YAML/);
+    const tab = errorOf("name: t\nstages:\n\t- name: x\n");
+    assert.deepEqual([tab.line, tab.column], [3, 1]);
+  });
 });
