@@ -19,7 +19,7 @@ import type { TrainConfig } from "../config/schema.js";
 import { readSafetensors, type TensorToWrite, writeSafetensors } from "../model/safetensors.js";
 import { interruptSignal } from "../notebook/index.js";
 import { TrainingError } from "../util/errors.js";
-import { writeJsonAtomic } from "../util/fs.js";
+import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { AdamW, clipScale, globalNorm } from "./adamw.js";
 import type { Batch, BatchSource, DataPosition } from "./batches.js";
 import { TrainingMonitor } from "./monitor.js";
@@ -155,6 +155,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 
   const metricsFile = join(outDir, "metrics.jsonl");
+  // Rows written after the checkpoint (a hard kill, a full disk) would be logged again: keep only those up to its step.
+  if (options.resume) await truncateMetrics(metricsFile, state.step);
   const signal = options.signal ?? interruptSignal();
   const monitor =
     options.progress === false
@@ -290,6 +292,33 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     metricsFile,
     history,
   };
+}
+
+/**
+ * Drops the rows of metrics.jsonl after `step` (and a torn last line), so a
+ * resumed run's metrics equal an uninterrupted run's. Rewritten atomically.
+ */
+export async function truncateMetrics(file: string, step: number): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  const kept: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    let row: { step?: unknown };
+    try {
+      row = JSON.parse(line) as { step?: unknown };
+    } catch {
+      continue;
+    }
+    if (typeof row.step !== "number" || row.step <= step) kept.push(line);
+  }
+  const out = kept.length > 0 ? `${kept.join("\n")}\n` : "";
+  if (out !== text) await writeFileAtomic(file, out);
 }
 
 /** Default of train.divergence_factor. */
