@@ -14,6 +14,7 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { ensureEngine } from "../engine/index.js";
 import { CheckpointError } from "../util/errors.js";
 import { writeJsonAtomic } from "../util/fs.js";
 import { type LlamaConfig, readConfig, writeConfig } from "./config.js";
@@ -155,6 +156,7 @@ async function weightLocations(dir: string, names: string[]): Promise<Map<string
  * otherwise a {@link CheckpointError} names the file and tensor.
  */
 export async function loadCheckpoint(dir: string, options: { config?: LlamaConfig } = {}): Promise<LlamaModel> {
+  await ensureEngine();
   const cfg = options.config ?? (await readConfig(dir));
   const names = weightNames(cfg);
   const locations = await weightLocations(dir, names);

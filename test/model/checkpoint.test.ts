@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/index.js";
 import {
@@ -117,6 +119,22 @@ describe("safetensors", () => {
 });
 
 describe("checkpoints", () => {
+  it("loadCheckpoint in a fresh process, before initEngine, starts the default engine instead of failing", () => {
+    // In-process the engine is already up (other tests), so this runs in a child that imports the package entry.
+    const self = fileURLToPath(import.meta.url);
+    const ts = self.endsWith(".ts");
+    const entry = join(self, "..", "..", "..", "src", `index.${ts ? "ts" : "js"}`);
+    const script = `const { loadCheckpoint, tf } = await import(${JSON.stringify(entry)});
+const m = await loadCheckpoint(${JSON.stringify(fixture("tiny-llama"))});
+process.stdout.write("loaded " + m.numParameters() + " on " + tf.getBackend() + "\\n");`;
+    const child = spawnSync(process.execPath, [...(ts ? ["--import", "tsx"] : []), "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    assert.match(child.stdout, /loaded \d+ on \w+/);
+  });
+
   it("saves a Hugging Face folder that reloads to identical logits", async () => {
     const { dir, cleanup } = await tempDir();
     try {
