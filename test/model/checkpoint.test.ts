@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -175,6 +175,22 @@ process.stdout.write("loaded " + m.numParameters() + " on " + tf.getBackend() + 
       const again = await loadCheckpoint(dir);
       assert.deepEqual(logitsOf(again), logitsOf(model));
       again.dispose();
+      // A shard the index names but the folder lacks: the error names the index and that shard's tensors.
+      const lost = shards[1] as string;
+      const inLost = Object.entries(index.weight_map)
+        .filter(([, f]) => f === lost)
+        .map(([n]) => n);
+      await rename(join(dir, lost), join(dir, `${lost}.away`));
+      await assert.rejects(
+        loadCheckpoint(dir),
+        (e: unknown) =>
+          e instanceof CheckpointError &&
+          e.code === "XA_CKPT_MISSING_SHARD" &&
+          e.file === join(dir, WEIGHTS_INDEX_FILE) &&
+          e.message.includes(lost) &&
+          inLost.every((n) => e.message.includes(n)),
+      );
+      await rename(join(dir, `${lost}.away`), join(dir, lost));
       // BF16, single file: the older shards and index are removed.
       await saveCheckpoint(model, dir, { dtype: "BF16" });
       assert.deepEqual((await readdir(dir)).sort(), ["config.json", "generation_config.json", "model.safetensors"]);
