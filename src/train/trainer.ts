@@ -83,6 +83,10 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /** The last checkpoint written. */
   checkpoint: string | undefined;
+  /** The checkpoint this run resumed from, if it resumed. */
+  resumedFrom?: string;
+  /** Newer checkpoints that could not be read when resuming (skipped), with why. */
+  damagedCheckpoints?: { dir: string; reason: string }[];
   metricsFile: string;
   history: StepRecord[];
 }
@@ -146,11 +150,38 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     totalSteps,
   };
   let lastCheckpoint: string | undefined;
-  if (options.resume) {
-    const dir = typeof options.resume === "string" ? options.resume : await latestCheckpoint(outDir);
-    if (dir) {
-      state = await restore(dir, params, optimizer, options.loadModel);
-      lastCheckpoint = dir;
+  const damagedCheckpoints: { dir: string; reason: string }[] = [];
+  let resumedFrom: string | undefined;
+  if (typeof options.resume === "string") {
+    state = await restore(options.resume, params, optimizer, options.loadModel);
+    lastCheckpoint = resumedFrom = options.resume;
+  } else if (options.resume) {
+    // Newest first; a damaged checkpoint (a truncated file after a crash or a full disk) is reported and skipped.
+    const steps = (await checkpointSteps(outDir)).reverse();
+    for (const step of steps) {
+      const dir = join(outDir, `checkpoint-${step}`);
+      try {
+        state = await restore(dir, params, optimizer, options.loadModel);
+        lastCheckpoint = resumedFrom = dir;
+        break;
+      } catch (err) {
+        damagedCheckpoints.push({ dir, reason: (err as Error).message });
+      }
+    }
+    if (damagedCheckpoints.length > 0 && resumedFrom === undefined) {
+      const first = damagedCheckpoints[0] as { dir: string; reason: string };
+      throw new TrainingError(
+        "XA_TRAIN_RESUME",
+        `no intact checkpoint to resume from: ${damagedCheckpoints.map((d) => d.dir).join(", ")} are damaged (newest: ${first.reason})`,
+        {
+          file: first.dir,
+          hint: "start the stage again without --resume, or restore a checkpoint folder from a backup",
+        },
+      );
+    }
+    if (damagedCheckpoints.length > 0) {
+      for (const d of damagedCheckpoints) process.stderr.write(`xalign: ${d.dir} is damaged (${d.reason})\n`);
+      process.stderr.write(`xalign: resuming from ${resumedFrom}, the newest intact checkpoint (step ${state.step})\n`);
     }
   }
 
@@ -289,6 +320,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     interrupted,
     stoppedEarly,
     checkpoint: lastCheckpoint,
+    ...(resumedFrom !== undefined ? { resumedFrom } : {}),
+    ...(damagedCheckpoints.length > 0 ? { damagedCheckpoints } : {}),
     metricsFile,
     history,
   };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -146,6 +146,52 @@ describe("trainer", () => {
       // Timings differ between runs; every other field (step, loss, lr, grad_norm, tokens, epoch) must match.
       const strip = (rows: Record<string, number>[]) => rows.map(({ tokens_per_s: _t, elapsed_s: _e, ...rest }) => rest);
       assert.deepEqual(strip(steps(join(b, "metrics.jsonl"))), strip(steps(join(dir, "a", "metrics.jsonl"))));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("--resume skips a truncated newest checkpoint, says so, and resumes from the newest intact one", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const extra = { save_every: 2, keep_last: 5 };
+      const a = run(join(dir, "a"), extra);
+      const full = await a.result;
+      a.model.dispose();
+      const b = join(dir, "b");
+      const first = run(b, extra, { stopAfter: 6 });
+      await first.result;
+      first.model.dispose();
+      // checkpoint-6 is the newest; cut its weights in half as a crash during a copy would.
+      const weights = join(b, "checkpoint-6", "model.safetensors");
+      const bytes = readFileSync(weights);
+      writeFileSync(weights, bytes.subarray(0, bytes.length >> 1));
+      truncateSync(join(b, "metrics.jsonl"), 0);
+      const messages: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string) => {
+        messages.push(String(chunk));
+        return true;
+      }) as typeof process.stderr.write;
+      let resumed: Awaited<ReturnType<typeof run>["result"]>;
+      try {
+        const r = run(b, extra, { resume: true });
+        resumed = await r.result;
+        r.model.dispose();
+      } finally {
+        process.stderr.write = write;
+      }
+      assert.equal(resumed.resumedFrom, join(b, "checkpoint-4"));
+      assert.deepEqual(
+        resumed.damagedCheckpoints?.map((d) => d.dir),
+        [join(b, "checkpoint-6")],
+      );
+      assert.match(messages.join(""), /checkpoint-6 is damaged/);
+      assert.match(messages.join(""), /resuming from .*checkpoint-4, the newest intact checkpoint/);
+      assert.deepEqual(
+        resumed.history.map((h) => h.loss),
+        full.history.slice(4).map((h) => h.loss),
+      );
     } finally {
       await cleanup();
     }
