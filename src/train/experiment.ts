@@ -26,7 +26,7 @@ import { LlamaModel } from "../model/llama.js";
 import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
 import { buildSynthWorld } from "../synth/index.js";
 import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/index.js";
-import { ConfigError, TokenizerError } from "../util/errors.js";
+import { ConfigError, systemError, TokenizerError } from "../util/errors.js";
 import { sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
 import { claimRunDir, isRunDir, removeStageForForce } from "../util/run-dir.js";
@@ -211,8 +211,20 @@ async function stageData(
   };
 }
 
-/** Runs every stage of an experiment and writes its manifest. */
+/**
+ * Runs every stage of an experiment and writes its manifest. File-system
+ * failures (disk full, a file where the output folder should be) are
+ * FileSystemErrors naming the path and what to do.
+ */
 export async function runExperiment(exp: LoadedExperiment, options: RunOptions = {}): Promise<ExperimentRun> {
+  try {
+    return await runStages(exp, options);
+  } catch (err) {
+    throw systemError(err) ?? err;
+  }
+}
+
+async function runStages(exp: LoadedExperiment, options: RunOptions): Promise<ExperimentRun> {
   const config = exp.config;
   if (config.engine !== "tfjs") {
     throw new ConfigError("XA_CONFIG_ENGINE", `this experiment runs on engine "${config.engine}", not on TensorFlow.js`, {

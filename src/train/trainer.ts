@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { TrainConfig } from "../config/schema.js";
 import { readSafetensors, type TensorToWrite, writeSafetensors } from "../model/safetensors.js";
 import { interruptSignal } from "../notebook/index.js";
-import { TrainingError } from "../util/errors.js";
+import { systemError, TrainingError } from "../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { AdamW, clipScale, globalNorm } from "./adamw.js";
 import type { Batch, BatchSource, DataPosition } from "./batches.js";
@@ -214,7 +214,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const save = async (): Promise<void> => {
     state.elapsedSeconds = (performance.now() - started) / 1000;
-    lastCheckpoint = await saveCheckpointAtomic(outDir, state, optimizer, options.saveModel, config.keep_last);
+    try {
+      lastCheckpoint = await saveCheckpointAtomic(outDir, state, optimizer, options.saveModel, config.keep_last);
+    } catch (err) {
+      // Disk full and the like: the earlier checkpoints are untouched (the save went to a temp folder).
+      throw systemError(withPath(err, join(outDir, `checkpoint-${state.step}`))) ?? err;
+    }
   };
 
   try {
@@ -282,8 +287,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       };
       history.push(record);
       options.onStep?.(record);
-      if (state.step % config.log_every === 0 || state.step === totalSteps)
-        await appendFile(metricsFile, `${JSON.stringify({ split: "train", ...record })}\n`);
+      if (state.step % config.log_every === 0 || state.step === totalSteps) await appendMetrics(metricsFile, { split: "train", ...record });
       monitor?.step(state.step, { loss, lr, tokensPerSecond: record.tokens_per_s });
 
       if (options.validation && config.eval_every && (state.step % config.eval_every === 0 || state.step === totalSteps)) {
@@ -291,7 +295,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const extra = options.onEvaluate ? await options.onEvaluate(state.step) : {};
         validation.push({ step: state.step, loss: valLoss });
         monitor?.validation(state.step, valLoss);
-        await appendFile(metricsFile, `${JSON.stringify({ split: "validation", step: state.step, loss: valLoss, ...extra })}\n`);
+        await appendMetrics(metricsFile, { split: "validation", step: state.step, loss: valLoss, ...extra });
         if (state.bestValidationLoss === null || valLoss < state.bestValidationLoss) {
           state.bestValidationLoss = valLoss;
           state.evalsWithoutImprovement = 0;
@@ -325,6 +329,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     metricsFile,
     history,
   };
+}
+
+async function appendMetrics(file: string, row: Record<string, unknown>): Promise<void> {
+  try {
+    await appendFile(file, `${JSON.stringify(row)}\n`);
+  } catch (err) {
+    throw systemError(withPath(err, file)) ?? err;
+  }
+}
+
+/** Node's write errors (ENOSPC from a file handle) carry no path: give them the one being written. */
+function withPath(err: unknown, path: string): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof Error && typeof e.code === "string" && e.path === undefined) e.path = path;
+  return err;
 }
 
 /**

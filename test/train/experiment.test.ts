@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rename, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadExperiment } from "../../src/config/load.js";
 import { loadCheckpoint } from "../../src/model/checkpoint.js";
 import { runExperiment } from "../../src/train/experiment.js";
-import { ConfigError, TrainingError } from "../../src/util/errors.js";
+import { ConfigError, DataError, FileSystemError, TrainingError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { claimRunDir, removeStageForForce } from "../../src/util/run-dir.js";
 import { tempDir } from "../helpers.js";
@@ -153,6 +153,64 @@ stages:
       await removeStageForForce(own, join(own, "pretrain"));
       assert.equal(existsSync(join(own, "pretrain")), false);
       await assert.rejects(removeStageForForce(own, join(dir, "runs")), /not inside the run folder/);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("file-system failures are clear errors: output under a file, a full disk, a data file gone from a finished stage", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeWorld(dir);
+      const yaml = (output: string) => `name: fs
+seed: 5
+backend: cpu
+output: ${output}
+tokenizer:
+  train_on: [corpus.txt]
+  vocab_size: 300
+model: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2 }
+stages:
+  - name: pretrain
+    objective: causal-lm
+    data: [corpus.txt]
+    validation_ratio: 0
+    train: { max_steps: 2, batch_size: 4, max_length: 32, lr: 0.01 }
+`;
+      // The output folder is a file.
+      await writeFile(join(dir, "blocker"), "not a folder");
+      await writeFile(join(dir, "blocked.yaml"), yaml("blocker"));
+      await assert.rejects(
+        runExperiment(await loadExperiment(join(dir, "blocked.yaml")), { progress: false }),
+        (err: unknown) => err instanceof FileSystemError && err.code === "XA_FS_ENOTDIR" && /blocker/.test(err.message),
+      );
+      // A full disk: metrics.jsonl is /dev/full, where every write fails with ENOSPC.
+      await writeFile(join(dir, "fs.yaml"), yaml("runs"));
+      const stageDir = join(dir, "runs", "fs", "pretrain");
+      await mkdir(stageDir, { recursive: true });
+      await symlink("/dev/full", join(stageDir, "metrics.jsonl"));
+      await assert.rejects(
+        runExperiment(await loadExperiment(join(dir, "fs.yaml")), { progress: false }),
+        (err: unknown) =>
+          err instanceof FileSystemError &&
+          err.code === "XA_FS_ENOSPC" &&
+          err.file === join(stageDir, "metrics.jsonl") &&
+          /no space left/.test(err.message) &&
+          /--resume/.test(err.message),
+      );
+      await unlink(join(stageDir, "metrics.jsonl"));
+      const done = await runExperiment(await loadExperiment(join(dir, "fs.yaml")), { progress: false });
+      done.model.dispose();
+      // The stage is finished; its data file goes away.
+      await rename(join(dir, "corpus.txt"), join(dir, "corpus.moved"));
+      await assert.rejects(
+        runExperiment(await loadExperiment(join(dir, "fs.yaml")), { progress: false }),
+        (err: unknown) =>
+          err instanceof DataError &&
+          err.code === "XA_DATA_MISSING" &&
+          err.field === "stages[0].data" &&
+          err.message.includes(join(dir, "corpus.txt")),
+      );
     } finally {
       await cleanup();
     }
