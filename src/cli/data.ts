@@ -6,6 +6,7 @@ import {
   type BuildProgress,
   buildMixture,
   computeStats,
+  DEFAULT_MAX_INVALID,
   type InstructionExample,
   loadMixtureSpec,
   ReadReport,
@@ -17,14 +18,18 @@ import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 
 const HELP = `Usage:
-  xalign data build <mixture.yaml> [--out DIR] [--force] [--skip-invalid]
+  xalign data build <mixture.yaml> [--out DIR] [--force] [--skip-invalid] [--max-invalid 0.5]
   xalign data stats <file.json|file.jsonl> [--format alpaca|chat] [--json] [--skip-invalid]
 
 build  reads, cleans and builds every source of the mixture, samples it with
        the spec's seed and writes train/validation/scales as x-LLM JSON and
        JSONL plus manifest.json to DIR (default runs/<mixture name>/data).
        Bad input stops the build with the file and line; --skip-invalid skips
-       and counts bad records instead (the counts are in the summary and manifest).
+       and counts bad records instead (the counts are in the summary and manifest),
+       but still fails when more than --max-invalid (default 0.5) of a
+       source's records are invalid: that file is probably the wrong one.
+       Every input file is listed with its resolved path in the build log
+       and in the manifest (inputs[].resolved).
        DIR must be empty or new; --force replaces an earlier build there (a
        folder holding xalign's manifest.json): the new build is written to a
        temporary folder beside it and swapped in only when complete.
@@ -88,6 +93,7 @@ export function buildSummary(manifest: Manifest, outDir: string): string {
         .join(", ");
       lines.push(`  ${s.name} filters: ${removed}`);
     }
+    lines.push(`  ${s.name} read ${s.inputs.map((i) => i.resolved).join(", ")}`);
     const skips = Object.entries(s.read.skipped);
     if (skips.length > 0) lines.push(`  ${s.name} skipped: ${skips.map(([k, n]) => `${k} ${n}`).join(", ")}`);
   }
@@ -103,12 +109,18 @@ async function build(argv: string[]): Promise<number> {
     out: { type: "string" },
     "skip-invalid": { type: "boolean" },
     force: { type: "boolean" },
+    "max-invalid": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
     console.log(HELP);
     return 0;
   }
+  const maxInvalid = values["max-invalid"] === undefined ? DEFAULT_MAX_INVALID : Number(values["max-invalid"]);
+  if (!(maxInvalid >= 0 && maxInvalid <= 1))
+    throw new ConfigError("XA_CLI_ARGS", `--max-invalid must be a share between 0 and 1, got "${values["max-invalid"]}"`, {
+      field: "--max-invalid",
+    });
   if (positionals.length !== 1)
     throw new ConfigError("XA_CLI_ARGS", "expected one mixture file", { hint: "xalign data build <mixture.yaml> [--out DIR]" });
   const spec = await loadMixtureSpec(positionals[0] as string);
@@ -117,7 +129,7 @@ async function build(argv: string[]): Promise<number> {
   const bar = progressBar(process.stderr);
   let mixture: Awaited<ReturnType<typeof buildMixture>>;
   try {
-    mixture = await buildMixture(spec, { skipInvalid: values["skip-invalid"] === true, onProgress: (p) => bar.update(p) });
+    mixture = await buildMixture(spec, { skipInvalid: values["skip-invalid"] === true, maxInvalid, onProgress: (p) => bar.update(p) });
   } finally {
     bar.done();
   }
