@@ -14,7 +14,7 @@ import { packedBatches } from "../../src/train/batches.js";
 import { LoraAdapters } from "../../src/train/lora.js";
 import { train } from "../../src/train/trainer.js";
 import { modelPersistence } from "../../src/train/weights.js";
-import { TrainingError } from "../../src/util/errors.js";
+import { FileSystemError, TrainingError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
 import { TINY_CONFIG, TINY_TOKENS } from "./tiny-model.js";
@@ -192,6 +192,48 @@ describe("trainer", () => {
         resumed.history.map((h) => h.loss),
         full.history.slice(4).map((h) => h.loss),
       );
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a full disk during a save is a FileSystemError naming the checkpoint, and leaves the earlier checkpoints intact", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const model = LlamaModel.init(config, new Rng(1));
+      const persistence = modelPersistence(model);
+      let saves = 0;
+      await assert.rejects(
+        train({
+          model,
+          params: model.variables,
+          train: packedBatches(tokens, { maxLength: 16, batchSize: 2, seed: 1 }),
+          config: trainConfig({ grad_accum: 1, save_every: 1 }),
+          seed: 1,
+          outDir: dir,
+          loadModel: persistence.loadModel,
+          saveModel: async (d) => {
+            await persistence.saveModel(d);
+            // The second save runs out of space after its weights (as a write to a full disk fails).
+            if (++saves === 2)
+              throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" });
+          },
+          progress: false,
+        }),
+        (err: unknown) =>
+          err instanceof FileSystemError &&
+          err.code === "XA_FS_ENOSPC" &&
+          err.file === join(dir, "checkpoint-2") &&
+          /--resume/.test(err.message),
+      );
+      assert.ok(!existsSync(join(dir, "checkpoint-2")), "no half-written checkpoint under a checkpoint name");
+      const again = run(dir, { grad_accum: 1, save_every: 1 }, { resume: true });
+      const res = await again.result;
+      again.model.dispose();
+      // checkpoint-1 is intact: resuming reads it without skipping anything.
+      assert.equal(res.resumedFrom, join(dir, "checkpoint-1"));
+      assert.equal(res.damagedCheckpoints, undefined);
+      model.dispose();
     } finally {
       await cleanup();
     }
