@@ -498,16 +498,22 @@ async function saveCheckpointAtomic(
   const final = join(outDir, `checkpoint-${state.step}`);
   const tmp = join(outDir, `.tmp-checkpoint-${state.step}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  await saveModel(tmp);
-  const opt = await optimizer.getState();
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, { m, v, shape }] of Object.entries(opt.moments)) {
-    tensors[`${name}.exp_avg`] = { dtype: "F32", shape, data: m };
-    tensors[`${name}.exp_avg_sq`] = { dtype: "F32", shape, data: v };
+  try {
+    await mkdir(tmp, { recursive: true });
+    await saveModel(tmp);
+    const opt = await optimizer.getState();
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [name, { m, v, shape }] of Object.entries(opt.moments)) {
+      tensors[`${name}.exp_avg`] = { dtype: "F32", shape, data: m };
+      tensors[`${name}.exp_avg_sq`] = { dtype: "F32", shape, data: v };
+    }
+    await writeSafetensors(join(tmp, OPTIMIZER_FILE), tensors, { format: "xalign-adamw", step: String(opt.step) });
+    await writeJsonAtomic(join(tmp, STATE_FILE), state);
+  } catch (err) {
+    // A failed save (a full disk) gives its space back; the earlier checkpoints were never touched.
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
   }
-  await writeSafetensors(join(tmp, OPTIMIZER_FILE), tensors, { format: "xalign-adamw", step: String(opt.step) });
-  await writeJsonAtomic(join(tmp, STATE_FILE), state);
   if (await exists(final)) {
     const old = `${final}.old-${process.pid}`;
     await rename(final, old);

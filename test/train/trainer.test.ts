@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -227,6 +227,11 @@ describe("trainer", () => {
           /--resume/.test(err.message),
       );
       assert.ok(!existsSync(join(dir, "checkpoint-2")), "no half-written checkpoint under a checkpoint name");
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith(".tmp-checkpoint")),
+        [],
+        "the failed save's temp folder is removed (its space given back)",
+      );
       const again = run(dir, { grad_accum: 1, save_every: 1 }, { resume: true });
       const res = await again.result;
       again.model.dispose();
@@ -391,7 +396,6 @@ describe("trainer", () => {
 
 describe("checkpoint atomicity", () => {
   it("a process killed in the middle of a save leaves the previous checkpoint intact and resumable", async () => {
-    const { readdirSync } = await import("node:fs");
     const { dir, cleanup } = await tempDir();
     try {
       const self = fileURLToPath(import.meta.url);
