@@ -201,6 +201,9 @@ stages:
       await unlink(join(stageDir, "metrics.jsonl"));
       const done = await runExperiment(await loadExperiment(join(dir, "fs.yaml")), { progress: false });
       done.model.dispose();
+      // The manifest records the resolved path of each data file.
+      const manifest = JSON.parse(readFileSync(done.manifestPath, "utf8")) as { data_paths: Record<string, string> };
+      assert.deepEqual(manifest.data_paths, { "corpus.txt": join(dir, "corpus.txt") });
       // The stage is finished; its data file goes away.
       await rename(join(dir, "corpus.txt"), join(dir, "corpus.moved"));
       await assert.rejects(
