@@ -340,7 +340,7 @@ async function manifest(
     config: exp.config,
     config_hash: sha256(stableStringify(exp.config)),
     data_sha256: hashes,
-    /** Each data file as written in the experiment and the absolute path read (which may lie outside its folder). */
+    // Each data file as written in the experiment and the absolute path read (which may lie outside its folder).
     data_paths: Object.fromEntries(Object.keys(hashes).map((f) => [f, resolveFrom(exp, f)])),
     versions: { xalign: VERSION, tfjs: tf.version.tfjs, node: process.version },
     backend: engine.backend,
