@@ -12,7 +12,7 @@ export * as analysis from "./analysis/index.js";
 export * as config from "./config/index.js";
 export * as data from "./data/index.js";
 export * as engine from "./engine/index.js";
-export { initEngine, tf } from "./engine/index.js";
+export { ensureEngine, initEngine, tf } from "./engine/index.js";
 export * as metrics from "./eval/index.js";
 export * as model from "./model/index.js";
 export { generate, LlamaModel, loadCheckpoint, saveCheckpoint } from "./model/index.js";

@@ -3,7 +3,7 @@
  * `run(argv): Promise<number>`; this file only dispatches, so the CLI stays a
  * thin front end over the library (the notebooks are the other one).
  */
-import { XalignError } from "../util/errors.js";
+import { systemError, XalignError } from "../util/errors.js";
 import { VERSION } from "../version.js";
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
@@ -54,8 +54,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await (await command.load()).run(rest);
   } catch (err) {
-    if (err instanceof XalignError) {
-      console.error(`xalign ${name}: ${err.name} [${err.code}]: ${err.message}`);
+    const known = err instanceof XalignError ? err : systemError(err);
+    if (known) {
+      console.error(`xalign ${name}: ${known.name} [${known.code}]: ${known.message}`);
       return 1;
     }
     throw err;

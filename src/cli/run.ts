@@ -1,20 +1,23 @@
 /** `xalign run`: execute a notebook headless with the xalign kernel (no Python). */
 import { relative } from "node:path";
 import { CellExecutionError } from "../notebook/failure.js";
-import { parseParameterArgs, sourceText } from "../notebook/nbformat.js";
+import { checkParameters, parseParameterArgs, readNotebook, sourceText } from "../notebook/nbformat.js";
 import { runNotebook } from "../notebook/run.js";
 import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 
-const HELP = `Usage: xalign run NOTEBOOK [-p key=value ...] [--out FILE] [--timeout S] [--allow-errors] [--log-output]
+const HELP = `Usage: xalign run NOTEBOOK [-p key=value ...] [--allow-unknown-params] [--out FILE] [--timeout S] [--allow-errors] [--log-output]
 
 Starts the xalign kernel, runs every code cell in order and writes the
 notebook (nbformat 4.5, outputs and execution counts) atomically to --out
 (default: over NOTEBOOK). Parameters go into a new cell after the cell
 tagged "parameters" (papermill's convention); values are YAML scalars or
-lists, e.g. -p steps=10 -p lang=vi -p langs=[ar,zh].
+lists, e.g. -p steps=10 -p lang=vi -p langs=[ar,zh]. A parameter the
+parameters cell does not declare (const/let/var) is an error listing the
+ones it does, so a typo cannot silently run with the default.
 
   -p, --parameter key=value  set a parameter (repeatable)
+  --allow-unknown-params     inject undeclared parameters anyway, with a warning (papermill's behaviour)
   --out FILE                 where to write the executed notebook
   --timeout S                seconds one cell may run before it is interrupted
   --allow-errors             keep running after a cell raises; exit 0
@@ -27,6 +30,7 @@ notebook is still written, with the traceback), 130 when interrupted.`;
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand("run", argv, {
     parameter: { type: "string", short: "p", multiple: true },
+    "allow-unknown-params": { type: "boolean" },
     out: { type: "string", short: "o" },
     timeout: { type: "string" },
     "allow-errors": { type: "boolean" },
@@ -49,6 +53,10 @@ export async function run(argv: string[]): Promise<number> {
       throw new ConfigError("XA_CLI_ARGS", `--timeout must be a positive number of seconds, got "${values.timeout}"`, { field: "timeout" });
   }
   const parameters = parseParameterArgs((values.parameter as string[] | undefined) ?? []);
+  const allowUnknown = values["allow-unknown-params"] === true;
+  const unknown = checkParameters(await readNotebook(notebook), parameters, notebook, allowUnknown);
+  if (unknown.length > 0)
+    process.stderr.write(`warning: the notebook's parameters cell does not declare ${unknown.join(", ")}; injecting anyway\n`);
   const controller = new AbortController();
   const onSigint = (): void => {
     if (controller.signal.aborted) process.exit(130);
@@ -60,6 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const result = await runNotebook(notebook, {
       parameters,
+      allowUnknownParameters: allowUnknown,
       ...(typeof values.out === "string" ? { out: values.out } : {}),
       ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
       ...(typeof values.cwd === "string" ? { cwd: values.cwd } : {}),

@@ -10,8 +10,9 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { ConfigError } from "../util/errors.js";
+import { ConfigError, DataError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
+import { yamlErrorPosition } from "../util/yaml.js";
 import { TRAIN_PRESETS, type TrainPresetName } from "./presets.js";
 import { type ExperimentConfig, ExperimentSchema } from "./schema.js";
 
@@ -28,8 +29,7 @@ export function parseExperiment(text: string, file = "<experiment>"): Experiment
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new ConfigError("XA_CONFIG_YAML", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...(line ? { line } : {}) });
+    throw new ConfigError("XA_CONFIG_YAML", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...yamlErrorPosition(e, lineCounter) });
   }
   const raw = doc.toJS() as unknown;
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
@@ -57,7 +57,23 @@ export async function loadExperiment(path: string): Promise<LoadedExperiment> {
 export async function experimentDataHashes(exp: LoadedExperiment): Promise<Record<string, string>> {
   const files = [...new Set(exp.config.stages.flatMap((s) => [...s.data, ...(s.validation ?? [])]))];
   const hashes: Record<string, string> = {};
-  for (const f of files) hashes[f] = await sha256File(resolveFrom(exp, f));
+  for (const f of files) {
+    const path = resolveFrom(exp, f);
+    try {
+      hashes[f] = await sha256File(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "EISDIR" && code !== "ENOTDIR") throw err;
+      const i = exp.config.stages.findIndex((s) => s.data.includes(f) || (s.validation ?? []).includes(f));
+      const stage = exp.config.stages[i];
+      throw new DataError("XA_DATA_MISSING", `data file ${path} ${code === "EISDIR" ? "is a folder" : "does not exist"}`, {
+        file: exp.file,
+        field: `stages[${i}].${stage?.data.includes(f) ? "data" : "validation"}`,
+        hint: `the run's manifest records the sha256 of every data file, even of stages already trained (their final/ exists): restore ${f} or fix the path in the experiment file`,
+        cause: err,
+      });
+    }
+  }
   return hashes;
 }
 

@@ -4,6 +4,7 @@
  * ConfigErrors naming the field (e.g. `stages[1].train.batch_size`).
  */
 import { z } from "zod";
+import { SAFE_NAME, SAFE_NAME_RULE } from "../util/run-dir.js";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -63,6 +64,13 @@ export const TrainSchema = z
     save_every: positiveInt.optional(),
     keep_last: positiveInt.default(2),
     log_every: positiveInt.default(1),
+    /** Stop (as on a NaN loss) when a step's loss exceeds this. */
+    max_loss: z.number().positive().optional(),
+    /**
+     * Stop when the smoothed loss (EMA, 0.9) exceeds this many times the
+     * run's first loss (taken as at least 1). Default 10; 0 turns it off.
+     */
+    divergence_factor: z.number().min(0).optional(),
     lora: LoraSchema.optional(),
   })
   .superRefine((t, ctx) => {
@@ -82,7 +90,7 @@ export const TrainSchema = z
   });
 
 export const StageSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "a stage name uses letters, digits, _ . -"),
+  name: z.string().regex(SAFE_NAME, `a stage name uses ${SAFE_NAME_RULE}`),
   objective: z.enum(["causal-lm", "instruction"]).default("instruction"),
   /** Data files: plain text for causal-lm; Alpaca JSON / JSONL for instruction. */
   data: z.array(z.string()).min(1),
@@ -136,7 +144,8 @@ export const LaunchSchema = z.strictObject({
 
 export const ExperimentSchema = z
   .strictObject({
-    name: z.string().min(1),
+    /** The run folder's name under output: (one path component). */
+    name: z.string().regex(SAFE_NAME, `an experiment name uses ${SAFE_NAME_RULE}`),
     seed: nonNegativeInt.default(0),
     engine: z.enum(["tfjs", "torch-fsdp"]).default("tfjs"),
     backend: z.enum(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"),

@@ -41,7 +41,14 @@ export { readExamples, toAlpacaJson, toJsonl, writeAlpacaJson, writeJsonl } from
 export { knownLanguages, type LanguageInfo, language, languageName, STUDY_LANGUAGES } from "./languages.js";
 export { type LineBatch, readLineBatches, readLines } from "./lines.js";
 export { type Manifest, type SplitCounts, splitCounts, writeMixture } from "./manifest.js";
-export { type BuildOptions, type BuildProgress, buildMixture, type MixtureResult, type SourceSummary } from "./mixture.js";
+export {
+  type BuildOptions,
+  type BuildProgress,
+  buildMixture,
+  DEFAULT_MAX_INVALID,
+  type MixtureResult,
+  type SourceSummary,
+} from "./mixture.js";
 export {
   ALPACA_PROMPT_NO_INPUT,
   ALPACA_PROMPT_WITH_INPUT,

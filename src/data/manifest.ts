@@ -27,7 +27,8 @@ export interface Manifest {
   seed: number;
   format: string;
   shuffle: boolean;
-  sources: (Omit<SourceSummary, "inputs"> & { inputs: { path: string; bytes: number; sha256: string }[] })[];
+  /** Each input by its path relative to the spec's folder and, in `resolved`, the absolute path read. */
+  sources: (Omit<SourceSummary, "inputs"> & { inputs: { path: string; resolved: string; bytes: number; sha256: string }[] })[];
   temperature?: MixtureResult["temperature"];
   counts: { train: SplitCounts; validation: SplitCounts; scales: Record<string, SplitCounts> };
   outputs: { path: string; examples: number; bytes: number; sha256: string }[];
@@ -73,7 +74,12 @@ export async function writeMixture(result: MixtureResult, outDir: string): Promi
   for (const s of result.sources) {
     const inputs = [];
     for (const path of s.inputs)
-      inputs.push({ path: posix(relative(spec.baseDir, path)), bytes: (await stat(path)).size, sha256: await sha256File(path) });
+      inputs.push({
+        path: posix(relative(spec.baseDir, path)),
+        resolved: path,
+        bytes: (await stat(path)).size,
+        sha256: await sha256File(path),
+      });
     sources.push({ ...s, inputs });
   }
   const manifest: Manifest = {

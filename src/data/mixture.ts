@@ -45,9 +45,19 @@ export interface BuildProgress {
   bytesTotal: number;
 }
 
+/** Default of the CLI's --max-invalid (BuildOptions.maxInvalid). */
+export const DEFAULT_MAX_INVALID = 0.5;
+
 export interface BuildOptions {
   /** Skip and count bad records instead of failing (the CLI's --skip-invalid). */
   skipInvalid?: boolean;
+  /**
+   * With skipInvalid: the largest share of a source's records that may be
+   * skipped as invalid (default: no limit; the CLI's --max-invalid defaults
+   * to DEFAULT_MAX_INVALID, 0.5). Above it the build fails: the file is
+   * probably not what the spec says (a wrong path, another format).
+   */
+  maxInvalid?: number;
   onProgress?: (progress: BuildProgress) => void;
 }
 
@@ -226,6 +236,20 @@ async function buildSource(spec: MixtureSpec, s: SourceSpec, index: number, opti
   return finish(await collect(built));
 
   function finish(examples: InstructionExample[]): BuiltSource {
+    const skipped = report.skippedTotal;
+    const seen = report.records + skipped;
+    const maxInvalid = options.maxInvalid ?? 1;
+    if (seen > 0 && skipped / seen > maxInvalid) {
+      throw new DataError(
+        "XA_DATA_MOSTLY_INVALID",
+        `source ${s.name}: ${skipped} of ${seen} records (${((100 * skipped) / seen).toFixed(0)}%) were invalid and skipped, more than --max-invalid ${maxInvalid} allows`,
+        {
+          file: inputs.join(", "),
+          field: `sources[${index}]`,
+          hint: `check that these are the files you mean (${s.reader} format); first problems: ${report.examples.slice(0, 3).join("; ")}. Raise --max-invalid to accept them`,
+        },
+      );
+    }
     const summary: SourceSummary = {
       name: s.name,
       reader: s.reader,

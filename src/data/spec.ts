@@ -31,6 +31,8 @@ import { basename, dirname, extname, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../util/errors.js";
+import { SAFE_NAME, SAFE_NAME_RULE } from "../util/run-dir.js";
+import { yamlErrorPosition } from "../util/yaml.js";
 import { knownLanguages } from "./languages.js";
 
 const LANG_CODES = knownLanguages().map((l) => l.code) as [string, ...string[]];
@@ -50,7 +52,7 @@ export const CleanSpecSchema = z.strictObject({
 
 export const SourceSpecSchema = z
   .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "a source name uses letters, digits, _ . -"),
+    name: z.string().regex(SAFE_NAME, `a source name uses ${SAFE_NAME_RULE}`),
     reader: z.enum(["moses", "tsv", "jsonl", "alpaca", "parquet", "flores", "squad"]),
     /** moses: the two line-aligned files (source side first). */
     files: z.tuple([z.string(), z.string()]).optional(),
@@ -113,10 +115,7 @@ export const SourceSpecSchema = z
 
 export const MixtureSpecSchema = z
   .strictObject({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]+$/, "a mixture name uses letters, digits, _ . -")
-      .optional(),
+    name: z.string().regex(SAFE_NAME, `a mixture name uses ${SAFE_NAME_RULE}`).optional(),
     seed: z.number().int().min(0).default(0),
     format: z.enum(["alpaca", "chat"]).default("alpaca"),
     sources: z.array(SourceSpecSchema).min(1),
@@ -182,9 +181,8 @@ export function parseMixtureSpec(text: string, where: { file: string; baseDir: s
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0] as { message: string; linePos?: { line: number }[] };
-    const line = e.linePos?.[0]?.line;
-    throw new ConfigError("XA_DATA_SPEC", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...(line ? { line } : {}) });
+    const e = doc.errors[0]!;
+    throw new ConfigError("XA_DATA_SPEC", `invalid YAML: ${e.message.split("\n")[0]}`, { file, ...yamlErrorPosition(e, lineCounter) });
   }
   const raw = doc.toJS() as unknown;
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {

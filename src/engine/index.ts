@@ -347,6 +347,19 @@ export async function probeBackends(options: EngineOptions = {}): Promise<Backen
   });
 }
 
+/**
+ * Makes sure a backend is ready before tensors are made: keeps the engine
+ * of an earlier {@link initEngine} or a backend set up by hand
+ * (`await tf.setBackend(...)`), else starts the default engine (auto). Used
+ * by entry points such as loadCheckpoint, which would otherwise fail with
+ * TF.js's "backend 'wasm' has not yet been initialized".
+ */
+export async function ensureEngine(): Promise<EngineInfo | undefined> {
+  if (current) return current;
+  if ((tf.engine() as unknown as { backendInstance?: unknown }).backendInstance) return undefined;
+  return initEngine();
+}
+
 /** The engine chosen by the last {@link initEngine}, if any. */
 export function currentEngine(): EngineInfo | undefined {
   return current;

@@ -11,11 +11,11 @@
  * const model = await loadCheckpoint(run.finalDir);
  */
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { experimentDataHashes, type LoadedExperiment } from "../config/load.js";
 import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
 import { sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
+import { removeStageForForce } from "../util/run-dir.js";
 import { VERSION } from "../version.js";
 import { torchrunCommand } from "./commands.js";
 import { type JobResult, superviseJob } from "./job.js";
@@ -94,7 +94,7 @@ export async function launch(exp: LoadedExperiment, options: LaunchOptions = {})
     const stageStart = Date.now();
     const metricsFile = join(stage.dir, "metrics.jsonl");
     const logFile = join(stage.dir, "job.log");
-    if (options.force) await rm(stage.dir, { recursive: true, force: true });
+    if (options.force) await removeStageForForce(plan.runDir, stage.dir, exp.file);
     if (existsSync(join(stage.finalDir, "config.json"))) {
       stages.push({ name: stage.name, finalDir: stage.finalDir, metricsFile, logFile, job: undefined, seconds: 0 });
       continue;

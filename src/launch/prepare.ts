@@ -21,6 +21,7 @@ import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/i
 import { modelConfigFor } from "../train/experiment.js";
 import { ConfigError } from "../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
+import { claimRunDir } from "../util/run-dir.js";
 import { launchScript, slurmScript } from "./commands.js";
 import { type LaunchPlan, type PlanOptions, planLaunch, tokenizerIds } from "./plan.js";
 
@@ -47,6 +48,7 @@ export async function prepareLaunch(
       hint: "point model.from (or --model) at a Hugging Face LLaMA folder on this machine",
     });
   }
+  await claimRunDir(plan.runDir);
   const tokenizer = await materialiseTokenizer(exp, plan);
   const ids = tokenizerIds(tokenizer);
   const modelConfig = plan.model.from === undefined ? { ...modelConfigFor(exp.config, tokenizer) } : null;

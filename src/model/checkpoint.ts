@@ -12,8 +12,9 @@
  * const again = await loadCheckpoint("runs/tiny/checkpoint");
  */
 import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { ensureEngine } from "../engine/index.js";
 import { CheckpointError } from "../util/errors.js";
 import { writeJsonAtomic } from "../util/fs.js";
 import { type LlamaConfig, readConfig, writeConfig } from "./config.js";
@@ -136,6 +137,22 @@ async function weightLocations(dir: string, names: string[]): Promise<Map<string
       }
       locations.set(name, join(dir, file));
     }
+    // A shard the index names but the folder lacks: say which tensors would come from it.
+    const byShard = new Map<string, string[]>();
+    for (const [name, path] of locations) byShard.set(path, [...(byShard.get(path) ?? []), name]);
+    for (const [path, tensors] of byShard) {
+      if ((await fileSize(path)) !== undefined) continue;
+      const shown = tensors.slice(0, 6).join(", ");
+      throw new CheckpointError(
+        "XA_CKPT_MISSING_SHARD",
+        `the index names shard ${relative(dir, path)}, which is missing; it holds ${tensors.length} tensor${tensors.length > 1 ? "s" : ""}: ${shown}${tensors.length > 6 ? `, and ${tensors.length - 6} more` : ""}`,
+        {
+          file: indexPath,
+          field: tensors[0] as string,
+          hint: `copy ${relative(dir, path)} into ${dir} again (an interrupted download or copy)`,
+        },
+      );
+    }
     return locations;
   }
   const single = join(dir, WEIGHTS_FILE);
@@ -155,6 +172,7 @@ async function weightLocations(dir: string, names: string[]): Promise<Map<string
  * otherwise a {@link CheckpointError} names the file and tensor.
  */
 export async function loadCheckpoint(dir: string, options: { config?: LlamaConfig } = {}): Promise<LlamaModel> {
+  await ensureEngine();
   const cfg = options.config ?? (await readConfig(dir));
   const names = weightNames(cfg);
   const locations = await weightLocations(dir, names);

@@ -5,12 +5,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import * as zmq from "zeromq";
 import { NotebookError } from "../util/errors.js";
-import { writeJsonAtomic } from "../util/fs.js";
 import {
   type ConnectionInfo,
   channelAddress,
@@ -79,8 +78,11 @@ export class KernelClient {
   /** Starts a kernel process with a fresh connection file and connects to it. */
   static async launch(options: LaunchOptions): Promise<KernelClient> {
     const connection = await newConnectionInfo();
-    const file = join(tmpdir(), `xalign-kernel-${randomUUID()}.json`);
-    await writeJsonAtomic(file, connection);
+    // The file holds the HMAC key: a private 0700 folder and a 0600 file, as jupyter_client writes them.
+    const privateDir = await mkdtemp(join(tmpdir(), "xalign-kernel-"));
+    await chmod(privateDir, 0o700);
+    const file = join(privateDir, `kernel-${randomUUID()}.json`);
+    await writeFile(file, `${JSON.stringify(connection, null, 2)}\n`, { mode: 0o600, flag: "wx" });
     const argv = options.argv.map((a) => a.replaceAll("{connection_file}", file));
     const [command, ...args] = argv;
     if (!command) throw new NotebookError("XA_KERNEL_ARGV", "empty kernel command", { hint: "check the kernelspec's argv" });
@@ -201,7 +203,7 @@ export class KernelClient {
     if (this.closed) return;
     this.closed = true;
     for (const socket of [this.shell, this.control, this.iopub]) socket.close();
-    if (this.connectionFile) void rm(this.connectionFile, { force: true });
+    if (this.connectionFile) void rm(dirname(this.connectionFile), { recursive: true, force: true });
   }
 
   private assertAlive(when: string): void {

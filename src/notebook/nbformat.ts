@@ -122,6 +122,69 @@ export function parseParameterArgs(args: string[]): Record<string, unknown> {
   return out;
 }
 
+/**
+ * The names the notebook's cell tagged "parameters" declares (top-level
+ * `const`/`let`/`var` at the start of a line), or undefined when it has no
+ * such cell.
+ */
+export function notebookParameters(nb: Notebook): string[] | undefined {
+  const cell = nb.cells.find((c) => c.cell_type === "code" && (c.metadata.tags ?? []).includes(PARAMETERS_TAG));
+  if (!cell) return undefined;
+  const names: string[] = [];
+  for (const m of sourceText(cell).matchAll(/^(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)/gm)) names.push(m[1] as string);
+  return names;
+}
+
+/**
+ * The parameters the notebook does not declare. Unless `allowUnknown`, any
+ * is an error listing the notebook's parameters: papermill only warns, but a
+ * typo such as `-p stepz=5` would run a long notebook with the default.
+ */
+export function checkParameters(nb: Notebook, parameters: Record<string, unknown>, file: string, allowUnknown = false): string[] {
+  const given = Object.keys(parameters);
+  if (given.length === 0) return [];
+  const declared = notebookParameters(nb);
+  const unknown = declared === undefined ? given : given.filter((k) => !declared.includes(k));
+  if (unknown.length === 0 || allowUnknown) return unknown;
+  if (declared === undefined) {
+    throw new ConfigError(
+      "XA_NOTEBOOK_NO_PARAMETERS",
+      `the notebook has no cell tagged "parameters", so -p ${unknown.join(", ")} would set nothing it reads`,
+      {
+        file,
+        hint: 'tag the cell that sets the defaults with "parameters", or pass --allow-unknown-params to inject them anyway (papermill\'s behaviour)',
+      },
+    );
+  }
+  const near = unknown.map((u) => closest(u, declared)).filter((n) => n !== undefined);
+  throw new ConfigError(
+    "XA_NOTEBOOK_UNKNOWN_PARAMETER",
+    `unknown parameter${unknown.length > 1 ? "s" : ""} ${unknown.map((u) => `"${u}"`).join(", ")}; the notebook's parameters are ${declared.length ? declared.join(", ") : "(none)"}${near.length ? ` (did you mean ${near.join(", ")}?)` : ""}`,
+    { file, field: unknown[0] as string, hint: "fix the name, or pass --allow-unknown-params to inject it anyway (papermill's behaviour)" },
+  );
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
 /** The TypeScript source of an injected-parameters cell. */
 export function parametersSource(parameters: Record<string, unknown>): string {
   const lines = Object.entries(parameters).map(([key, value]) => `const ${key} = ${JSON.stringify(value)};`);

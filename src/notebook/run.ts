@@ -9,12 +9,14 @@ import { dirname, resolve } from "node:path";
 import { kernelArgv } from "../../kernel/spec.js";
 import { KernelClient } from "./client.js";
 import { CellExecutionError, type CellFailure, type RunResult } from "./failure.js";
-import { type Cell, injectParameters, type Output, readNotebook, sourceText, writeNotebook } from "./nbformat.js";
+import { type Cell, checkParameters, injectParameters, type Output, readNotebook, sourceText, writeNotebook } from "./nbformat.js";
 import type { JupyterMessage } from "./wire.js";
 
 export interface RunOptions {
   /** Values injected after the cell tagged "parameters". */
   parameters?: Record<string, unknown>;
+  /** Inject parameters the parameters cell does not declare (papermill's behaviour); default: a ConfigError listing the declared ones. */
+  allowUnknownParameters?: boolean;
   /** Where to write the executed notebook; default: over the input. */
   out?: string;
   /** Seconds one cell may run; then it is interrupted and the run fails. Default: no limit. */
@@ -51,7 +53,10 @@ export async function runNotebook(path: string, options: RunOptions = {}): Promi
   const input = resolve(path);
   const outPath = resolve(options.out ?? input);
   let notebook = await readNotebook(input);
-  if (options.parameters) notebook = injectParameters(notebook, options.parameters).notebook;
+  if (options.parameters) {
+    checkParameters(notebook, options.parameters, path, options.allowUnknownParameters === true);
+    notebook = injectParameters(notebook, options.parameters).notebook;
+  }
   const client = await KernelClient.launch({
     argv: options.kernelArgv ?? kernelArgv(),
     cwd: options.cwd ?? dirname(input),

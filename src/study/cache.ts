@@ -7,12 +7,22 @@
  *
  * Location: $XALIGN_CACHE, else <project>/.cache/xalign (ignored by git).
  *
+ * Several processes may ask for one entry at once (two notebooks started on
+ * an empty cache): the first takes `<entry>.lock` (created with O_EXCL,
+ * holding its pid and host) and builds; the others wait until the entry is
+ * published, or build it themselves when the lock goes away without one. A
+ * lock whose owner is no longer running (same host, pid gone) is stale and
+ * taken over. A published entry (one with its marker file) is never removed
+ * or replaced by `cached()`; only `xalign cache clear` removes entries.
+ *
  * @example
  * const dir = await cached("world", { preset: "paper", seed: 1 }, (out) => buildSynthWorld(out, { preset: "paper", seed: 1 }));
  */
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { projectRoot, sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
 import { VERSION } from "../version.js";
 
@@ -42,7 +52,8 @@ export function cacheKey(kind: string, config: unknown): string {
 /**
  * The folder of an artifact, built by `build(tempDir)` when missing. The
  * build writes into a temp folder that is renamed into place only when it
- * succeeds, so an interrupted build leaves nothing that looks complete.
+ * succeeds, so an interrupted build leaves nothing that looks complete. One
+ * process builds a key at a time (see the lock above); the others wait.
  */
 export async function cached(
   kind: string,
@@ -56,29 +67,141 @@ export async function cached(
     onStatus?.(`${kind}: cached (${dir})`);
     return dir;
   }
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  onStatus?.(`${kind}: building (${dir})`);
-  const started = Date.now();
+  await mkdir(cacheRoot(), { recursive: true });
+  const lock = `${dir}.lock`;
+  let announced = false;
+  while (!(await tryLock(lock))) {
+    if (existsSync(join(dir, MARKER))) {
+      onStatus?.(`${kind}: cached (${dir})`);
+      return dir;
+    }
+    const owner = await lockOwner(lock);
+    if (owner && !owner.alive) {
+      await breakStaleLock(lock, owner.pid);
+      continue;
+    }
+    if (!announced && owner) {
+      onStatus?.(`${kind}: waiting for process ${owner.pid} on ${owner.host}, which is building ${dir} (lock ${lock})`);
+      announced = true;
+    }
+    await sleep(LOCK_POLL_MS);
+  }
   try {
-    await build(tmp);
-  } catch (err) {
+    // Another process may have published the entry between our check and our lock.
+    if (existsSync(join(dir, MARKER))) {
+      onStatus?.(`${kind}: cached (${dir})`);
+      return dir;
+    }
+    const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    onStatus?.(`${kind}: building (${dir})`);
+    const started = Date.now();
+    try {
+      await build(tmp);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    const entry: Omit<CacheEntry, "dir" | "bytes"> = {
+      kind,
+      key,
+      config,
+      version: VERSION,
+      createdAt: new Date().toISOString(),
+      seconds: (Date.now() - started) / 1000,
+    };
+    await writeJsonAtomic(join(tmp, MARKER), entry);
+    // Under the lock, a folder without a marker is a leftover of an older, unlocked build: nobody reads it.
+    if (!existsSync(join(dir, MARKER))) await rm(dir, { recursive: true, force: true });
+    try {
+      await rename(tmp, dir);
+    } catch (err) {
+      // First writer wins: an entry published meanwhile (by a process that ignored the lock) is kept.
+      await rm(tmp, { recursive: true, force: true });
+      if (!existsSync(join(dir, MARKER))) throw err;
+    }
+    return dir;
+  } finally {
+    await unlink(lock).catch(() => undefined);
+  }
+}
+
+const LOCK_POLL_MS = 100;
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  alive: boolean;
+}
+
+/** Creates the lock file with O_EXCL; false when another process holds it. */
+async function tryLock(lock: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(lock, "wx");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw err;
   }
-  const entry: Omit<CacheEntry, "dir" | "bytes"> = {
-    kind,
-    key,
-    config,
-    version: VERSION,
-    createdAt: new Date().toISOString(),
-    seconds: (Date.now() - started) / 1000,
-  };
-  await writeJsonAtomic(join(tmp, MARKER), entry);
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
-  return dir;
+  try {
+    await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** Who holds a lock; undefined when it is gone or still being written. A lock of another host counts as alive. */
+async function lockOwner(lock: string): Promise<LockOwner | undefined> {
+  let text: string;
+  try {
+    text = await readFile(lock, "utf8");
+  } catch {
+    return undefined;
+  }
+  let meta: { pid?: unknown; host?: unknown };
+  try {
+    meta = JSON.parse(text) as { pid?: unknown; host?: unknown };
+  } catch {
+    // Being written right now (or garbage): judge it by its age.
+    const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+    return age > 10_000 ? { pid: 0, host: hostname(), alive: false } : undefined;
+  }
+  const pid = typeof meta.pid === "number" ? meta.pid : 0;
+  const host = typeof meta.host === "string" ? meta.host : hostname();
+  return { pid, host, alive: host !== hostname() || processAlive(pid) };
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes a lock whose owner is dead. Breakers serialise on `<lock>.break`
+ * and re-read the lock under it, so a fresh lock taken by a live process
+ * right after the stale one went is not removed by a second breaker.
+ */
+async function breakStaleLock(lock: string, deadPid: number): Promise<void> {
+  const breaker = `${lock}.break`;
+  if (!(await tryLock(breaker))) {
+    const other = await lockOwner(breaker);
+    if (other && !other.alive) await unlink(breaker).catch(() => undefined);
+    else await sleep(LOCK_POLL_MS);
+    return;
+  }
+  try {
+    const owner = await lockOwner(lock);
+    if (owner && !owner.alive && owner.pid === deadPid) await unlink(lock).catch(() => undefined);
+  } finally {
+    await unlink(breaker).catch(() => undefined);
+  }
 }
 
 /** Every complete entry in the cache. */
@@ -115,6 +238,12 @@ export async function clearCache(kind?: string): Promise<number> {
   let removed = 0;
   for (const name of names) {
     if (kind && !name.startsWith(`${kind}-`)) continue;
+    if (/\.lock(\.break)?$/.test(name)) {
+      // A lock of a build in progress stays; a stale one goes without counting as an entry.
+      const owner = await lockOwner(join(root, name));
+      if (!owner?.alive) await unlink(join(root, name)).catch(() => undefined);
+      continue;
+    }
     await rm(join(root, name), { recursive: true, force: true });
     removed++;
   }

@@ -12,7 +12,7 @@
  * run.stages.at(-1)?.result.finalLoss;
  */
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { experimentDataHashes, type LoadedExperiment, resolveFrom } from "../config/load.js";
@@ -26,9 +26,10 @@ import { LlamaModel } from "../model/llama.js";
 import { JUPYTER_DISPLAY, type MimeBundle } from "../notebook/index.js";
 import { buildSynthWorld } from "../synth/index.js";
 import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/index.js";
-import { ConfigError, TokenizerError } from "../util/errors.js";
+import { ConfigError, systemError, TokenizerError } from "../util/errors.js";
 import { sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
+import { claimRunDir, isRunDir, removeStageForForce } from "../util/run-dir.js";
 import { VERSION } from "../version.js";
 import { type BatchSource, bucketedBatches, packedBatches } from "./batches.js";
 import { LoraAdapters } from "./lora.js";
@@ -210,8 +211,20 @@ async function stageData(
   };
 }
 
-/** Runs every stage of an experiment and writes its manifest. */
+/**
+ * Runs every stage of an experiment and writes its manifest. File-system
+ * failures (disk full, a file where the output folder should be) are
+ * FileSystemErrors naming the path and what to do.
+ */
 export async function runExperiment(exp: LoadedExperiment, options: RunOptions = {}): Promise<ExperimentRun> {
+  try {
+    return await runStages(exp, options);
+  } catch (err) {
+    throw systemError(err) ?? err;
+  }
+}
+
+async function runStages(exp: LoadedExperiment, options: RunOptions): Promise<ExperimentRun> {
   const config = exp.config;
   if (config.engine !== "tfjs") {
     throw new ConfigError("XA_CONFIG_ENGINE", `this experiment runs on engine "${config.engine}", not on TensorFlow.js`, {
@@ -223,7 +236,12 @@ export async function runExperiment(exp: LoadedExperiment, options: RunOptions =
   const started = Date.now();
   const engine = await initEngine({ backend: options.backend ?? config.backend });
   const runDir = resolveFrom(exp, join(config.output, config.name));
-  await mkdir(runDir, { recursive: true });
+  await claimRunDir(runDir);
+  if (options.force) {
+    // Refuse before any work when --force would delete folders this tool did not create.
+    for (const stage of config.stages)
+      if (existsSync(join(runDir, stage.name)) && !isRunDir(runDir)) await removeStageForForce(runDir, join(runDir, stage.name), exp.file);
+  }
   if (config.synth) {
     const out = resolveFrom(exp, config.synth.out);
     if (!existsSync(join(out, "manifest.json"))) {
@@ -246,7 +264,7 @@ export async function runExperiment(exp: LoadedExperiment, options: RunOptions =
       const stageStart = Date.now();
       const stageDir = join(runDir, stage.name);
       const finalDir = join(stageDir, "final");
-      if (options.force) await rm(stageDir, { recursive: true, force: true });
+      if (options.force) await removeStageForForce(runDir, stageDir, exp.file);
       if (existsSync(join(finalDir, "config.json"))) {
         model.dispose();
         model = await loadCheckpoint(finalDir);
@@ -322,6 +340,8 @@ async function manifest(
     config: exp.config,
     config_hash: sha256(stableStringify(exp.config)),
     data_sha256: hashes,
+    // Each data file as written in the experiment and the absolute path read (which may lie outside its folder).
+    data_paths: Object.fromEntries(Object.keys(hashes).map((f) => [f, resolveFrom(exp, f)])),
     versions: { xalign: VERSION, tfjs: tf.version.tfjs, node: process.version },
     backend: engine.backend,
     device: engine.device,

@@ -18,8 +18,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { TrainConfig } from "../config/schema.js";
 import { readSafetensors, type TensorToWrite, writeSafetensors } from "../model/safetensors.js";
 import { interruptSignal } from "../notebook/index.js";
-import { TrainingError } from "../util/errors.js";
-import { writeJsonAtomic } from "../util/fs.js";
+import { systemError, TrainingError } from "../util/errors.js";
+import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { AdamW, clipScale, globalNorm } from "./adamw.js";
 import type { Batch, BatchSource, DataPosition } from "./batches.js";
 import { TrainingMonitor } from "./monitor.js";
@@ -84,6 +84,10 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /** The last checkpoint written. */
   checkpoint: string | undefined;
+  /** The checkpoint this run resumed from, if it resumed. */
+  resumedFrom?: string;
+  /** Newer checkpoints that could not be read when resuming (skipped), with why. */
+  damagedCheckpoints?: { dir: string; reason: string }[];
   metricsFile: string;
   history: StepRecord[];
 }
@@ -147,15 +151,44 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     totalSteps,
   };
   let lastCheckpoint: string | undefined;
-  if (options.resume) {
-    const dir = typeof options.resume === "string" ? options.resume : await latestCheckpoint(outDir);
-    if (dir) {
-      state = await restore(dir, params, optimizer, options.loadModel);
-      lastCheckpoint = dir;
+  const damagedCheckpoints: { dir: string; reason: string }[] = [];
+  let resumedFrom: string | undefined;
+  if (typeof options.resume === "string") {
+    state = await restore(options.resume, params, optimizer, options.loadModel);
+    lastCheckpoint = resumedFrom = options.resume;
+  } else if (options.resume) {
+    // Newest first; a damaged checkpoint (a truncated file after a crash or a full disk) is reported and skipped.
+    const steps = (await checkpointSteps(outDir)).reverse();
+    for (const step of steps) {
+      const dir = join(outDir, `checkpoint-${step}`);
+      try {
+        state = await restore(dir, params, optimizer, options.loadModel);
+        lastCheckpoint = resumedFrom = dir;
+        break;
+      } catch (err) {
+        damagedCheckpoints.push({ dir, reason: (err as Error).message });
+      }
+    }
+    if (damagedCheckpoints.length > 0 && resumedFrom === undefined) {
+      const first = damagedCheckpoints[0] as { dir: string; reason: string };
+      throw new TrainingError(
+        "XA_TRAIN_RESUME",
+        `no intact checkpoint to resume from: ${damagedCheckpoints.map((d) => d.dir).join(", ")} are damaged (newest: ${first.reason})`,
+        {
+          file: first.dir,
+          hint: "start the stage again without --resume, or restore a checkpoint folder from a backup",
+        },
+      );
+    }
+    if (damagedCheckpoints.length > 0) {
+      for (const d of damagedCheckpoints) process.stderr.write(`xalign: ${d.dir} is damaged (${d.reason})\n`);
+      process.stderr.write(`xalign: resuming from ${resumedFrom}, the newest intact checkpoint (step ${state.step})\n`);
     }
   }
 
   const metricsFile = join(outDir, "metrics.jsonl");
+  // Rows written after the checkpoint (a hard kill, a full disk) would be logged again: keep only those up to its step.
+  if (options.resume) await truncateMetrics(metricsFile, state.step);
   const signal = options.signal ?? interruptSignal();
   const monitor =
     options.progress === false
@@ -167,6 +200,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let interrupted = false;
   let stoppedEarly = false;
   let finalLoss = Number.NaN;
+  const divergence = new DivergenceCheck(config);
 
   const nextBatch = (): Batch => {
     let batches = options.train.epoch(state.position.epoch);
@@ -181,7 +215,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const save = async (): Promise<void> => {
     state.elapsedSeconds = (performance.now() - started) / 1000;
-    lastCheckpoint = await saveCheckpointAtomic(outDir, state, optimizer, options.saveModel, config.keep_last);
+    try {
+      lastCheckpoint = await saveCheckpointAtomic(outDir, state, optimizer, options.saveModel, config.keep_last);
+    } catch (err) {
+      // Disk full and the like: the earlier checkpoints are untouched (the save went to a temp folder).
+      throw systemError(withPath(err, join(outDir, `checkpoint-${state.step}`))) ?? err;
+    }
   };
 
   try {
@@ -213,6 +252,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           hint: `lower the learning rate or enable clip_norm; the last good checkpoint is ${lastCheckpoint ?? "none (no checkpoint was written yet)"}`,
         });
       }
+      const diverged = divergence.check(loss);
+      if (diverged) {
+        disposeAll(acc);
+        throw new TrainingError("XA_TRAIN_DIVERGED", `training diverged at step ${state.step + 1}: ${diverged}`, {
+          field: "train.lr",
+          hint: `lower the learning rate or enable clip_norm; the last good checkpoint is ${lastCheckpoint ?? "none (no checkpoint was written yet)"}`,
+        });
+      }
       // Averaging over micro-batches and clipping are one factor on the gradients, applied inside the optimiser step.
       const grads = acc as Record<string, tf.Tensor>;
       const accumScale = 1 / config.grad_accum;
@@ -241,8 +288,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       };
       history.push(record);
       options.onStep?.(record);
-      if (state.step % config.log_every === 0 || state.step === totalSteps)
-        await appendFile(metricsFile, `${JSON.stringify({ split: "train", ...record })}\n`);
+      if (state.step % config.log_every === 0 || state.step === totalSteps) await appendMetrics(metricsFile, { split: "train", ...record });
       monitor?.step(state.step, { loss, lr, tokensPerSecond: record.tokens_per_s });
 
       if (options.validation && config.eval_every && (state.step % config.eval_every === 0 || state.step === totalSteps)) {
@@ -250,7 +296,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const extra = options.onEvaluate ? await options.onEvaluate(state.step) : {};
         validation.push({ step: state.step, loss: valLoss });
         monitor?.validation(state.step, valLoss);
-        await appendFile(metricsFile, `${JSON.stringify({ split: "validation", step: state.step, loss: valLoss, ...extra })}\n`);
+        await appendMetrics(metricsFile, { split: "validation", step: state.step, loss: valLoss, ...extra });
         if (state.bestValidationLoss === null || valLoss < state.bestValidationLoss) {
           state.bestValidationLoss = valLoss;
           state.evalsWithoutImprovement = 0;
@@ -279,9 +325,92 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     interrupted,
     stoppedEarly,
     checkpoint: lastCheckpoint,
+    ...(resumedFrom !== undefined ? { resumedFrom } : {}),
+    ...(damagedCheckpoints.length > 0 ? { damagedCheckpoints } : {}),
     metricsFile,
     history,
   };
+}
+
+async function appendMetrics(file: string, row: Record<string, unknown>): Promise<void> {
+  try {
+    await appendFile(file, `${JSON.stringify(row)}\n`);
+  } catch (err) {
+    throw systemError(withPath(err, file)) ?? err;
+  }
+}
+
+/** Node's write errors (ENOSPC from a file handle) carry no path: give them the one being written. */
+function withPath(err: unknown, path: string): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof Error && typeof e.code === "string" && e.path === undefined) e.path = path;
+  return err;
+}
+
+/**
+ * Drops the rows of metrics.jsonl after `step` (and a torn last line), so a
+ * resumed run's metrics equal an uninterrupted run's. Rewritten atomically.
+ */
+export async function truncateMetrics(file: string, step: number): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  const kept: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    let row: { step?: unknown };
+    try {
+      row = JSON.parse(line) as { step?: unknown };
+    } catch {
+      continue;
+    }
+    if (typeof row.step !== "number" || row.step <= step) kept.push(line);
+  }
+  const out = kept.length > 0 ? `${kept.join("\n")}\n` : "";
+  if (out !== text) await writeFileAtomic(file, out);
+}
+
+/** Default of train.divergence_factor. */
+export const DEFAULT_DIVERGENCE_FACTOR = 10;
+
+/**
+ * The divergence rule: a step's loss above `max_loss`, or the loss smoothed
+ * by an exponential moving average (0.9, bias-corrected) above
+ * `divergence_factor` (default 10) times the first loss of this run, taken
+ * as at least 1 (so a stage starting at a low loss may still move by nats).
+ */
+export class DivergenceCheck {
+  private start: number | undefined;
+  private ema = 0;
+  private weight = 0;
+  private readonly factor: number;
+  private readonly maxLoss: number | undefined;
+
+  constructor(config: { max_loss?: number | undefined; divergence_factor?: number | undefined }) {
+    this.factor = config.divergence_factor ?? DEFAULT_DIVERGENCE_FACTOR;
+    this.maxLoss = config.max_loss;
+  }
+
+  /** A description of the divergence, or undefined when the loss is fine. */
+  check(loss: number): string | undefined {
+    if (this.maxLoss !== undefined && loss > this.maxLoss) return `the loss ${fmt(loss)} is above max_loss ${this.maxLoss}`;
+    this.start ??= loss;
+    this.ema = 0.9 * this.ema + 0.1 * loss;
+    this.weight = 0.9 * this.weight + 0.1;
+    const smoothed = this.ema / this.weight;
+    const limit = this.factor * Math.max(this.start, 1);
+    if (this.factor > 0 && smoothed > limit)
+      return `the smoothed loss ${fmt(smoothed)} is over ${this.factor} times the first loss ${fmt(this.start)} (set train.divergence_factor or train.max_loss to change the rule)`;
+    return undefined;
+  }
+}
+
+function fmt(x: number): string {
+  return Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toFixed(3);
 }
 
 /** Mean loss over the first `maxBatches` validation batches, weighted by supervised tokens. */
@@ -370,16 +499,22 @@ async function saveCheckpointAtomic(
   const final = join(outDir, `checkpoint-${state.step}`);
   const tmp = join(outDir, `.tmp-checkpoint-${state.step}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  await saveModel(tmp);
-  const opt = await optimizer.getState();
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, { m, v, shape }] of Object.entries(opt.moments)) {
-    tensors[`${name}.exp_avg`] = { dtype: "F32", shape, data: m };
-    tensors[`${name}.exp_avg_sq`] = { dtype: "F32", shape, data: v };
+  try {
+    await mkdir(tmp, { recursive: true });
+    await saveModel(tmp);
+    const opt = await optimizer.getState();
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [name, { m, v, shape }] of Object.entries(opt.moments)) {
+      tensors[`${name}.exp_avg`] = { dtype: "F32", shape, data: m };
+      tensors[`${name}.exp_avg_sq`] = { dtype: "F32", shape, data: v };
+    }
+    await writeSafetensors(join(tmp, OPTIMIZER_FILE), tensors, { format: "xalign-adamw", step: String(opt.step) });
+    await writeJsonAtomic(join(tmp, STATE_FILE), state);
+  } catch (err) {
+    // A failed save (a full disk) gives its space back; the earlier checkpoints were never touched.
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
   }
-  await writeSafetensors(join(tmp, OPTIMIZER_FILE), tensors, { format: "xalign-adamw", step: String(opt.step) });
-  await writeJsonAtomic(join(tmp, STATE_FILE), state);
   if (await exists(final)) {
     const old = `${final}.old-${process.pid}`;
     await rename(final, old);

@@ -74,8 +74,28 @@ describe("experiment config", () => {
     assert.match(e.message, /q_proj, k_proj/);
   });
 
+  it("rejects an experiment or stage name that would leave the output folder", () => {
+    for (const name of ["../../victim", "a/b", "..", "."]) {
+      const e = errorOf(base.replace("name: t", `name: "${name}"`));
+      assert.equal(e.field, "name", name);
+      assert.match(e.message, /no path separators/);
+    }
+    assert.equal(errorOf(base.replace("- name: pretrain", "- name: ..")).field, "stages[0].name");
+  });
+
   it("rejects an unknown preset and invalid YAML", () => {
     assert.match(errorOf(base.replace("max_steps: 10", "preset: huge")).message, /unknown train preset "huge"/);
     assert.equal(errorOf("name: [unclosed\n").code, "XA_CONFIG_YAML");
+  });
+
+  it("names file, line and column of a YAML syntax error", () => {
+    const e = errorOf(base.replace("    objective: causal-lm\n", "    objective: causal-lm\n   bad: [1, 2\n"));
+    assert.equal(e.code, "XA_CONFIG_YAML");
+    assert.equal(e.file, "exp.yaml");
+    assert.equal(typeof e.line, "number");
+    assert.equal(typeof e.column, "number");
+    assert.match(e.message, /^exp\.yaml, line \d+, column \d+: invalid YAML/);
+    const tab = errorOf("name: t\nstages:\n\t- name: x\n");
+    assert.deepEqual([tab.line, tab.column], [3, 1]);
   });
 });

@@ -117,6 +117,17 @@ describe("mixture spec", () => {
       (e: unknown) => e instanceof ConfigError && /sentence pairs/.test(e.message),
     );
   });
+
+  it("names the line and column of a YAML syntax error", () => {
+    assert.throws(
+      () => parseMixtureSpec("seed: 1\nsources:\n  - {name: a, reader: alpaca\n", { file: "m.yaml", baseDir: dir }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.line !== undefined &&
+        e.column !== undefined &&
+        /^m\.yaml, line \d+, column \d+: invalid YAML/.test(e.message),
+    );
+  });
 });
 
 describe("building mixtures", () => {

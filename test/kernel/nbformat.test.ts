@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { run as runCli } from "../../src/cli/run.js";
 import {
+  checkParameters,
   injectParameters,
   type Notebook,
+  notebookParameters,
   parseParameterArgs,
   readNotebook,
   sourceText,
@@ -40,6 +43,34 @@ describe("parameters (papermill's convention)", () => {
       (e: unknown) => e instanceof ConfigError && e.code === "XA_NOTEBOOK_PARAMETER" && e.field === "bad-key",
     );
     assert.throws(() => parseParameterArgs(["novalue"]), ConfigError);
+  });
+  it("rejects a parameter the notebook does not declare, listing the ones it does", async () => {
+    const nb = upgradeTo45(notebook([code('let steps = 100;\nconst lang = "vi" as string;', ["parameters"]), code("steps")]));
+    assert.deepEqual(notebookParameters(nb), ["steps", "lang"]);
+    assert.throws(
+      () => checkParameters(nb, { stepz: 5 }, "nb.ipynb"),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.code === "XA_NOTEBOOK_UNKNOWN_PARAMETER" &&
+        /"stepz"/.test(e.message) &&
+        /parameters are steps, lang/.test(e.message) &&
+        /did you mean steps/.test(e.message),
+    );
+    assert.deepEqual(checkParameters(nb, { steps: 5 }, "nb.ipynb"), []);
+    assert.deepEqual(checkParameters(nb, { stepz: 5 }, "nb.ipynb", true), ["stepz"]);
+    assert.throws(() => checkParameters(upgradeTo45(notebook([code("1")])), { steps: 1 }, "nb.ipynb"), /no cell tagged "parameters"/);
+    // `xalign run nb.ipynb -p stepz=5` stops before starting a kernel.
+    const { dir, cleanup } = await tempDir();
+    try {
+      const file = join(dir, "nb.ipynb");
+      await writeNotebook(file, nb);
+      await assert.rejects(
+        runCli([file, "-p", "stepz=5"]),
+        (e: unknown) => e instanceof ConfigError && /parameters are steps, lang/.test(e.message),
+      );
+    } finally {
+      await cleanup();
+    }
   });
   it("injects a tagged cell after the parameters cell, replacing an earlier injected one", () => {
     const nb = upgradeTo45(notebook([code("let a = 1;"), code("let steps = 100;", ["parameters"]), code("steps")]));

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { copyFile, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/index.js";
 import {
@@ -117,6 +119,22 @@ describe("safetensors", () => {
 });
 
 describe("checkpoints", () => {
+  it("loadCheckpoint in a fresh process, before initEngine, starts the default engine instead of failing", () => {
+    // In-process the engine is already up (other tests), so this runs in a child that imports the package entry.
+    const self = fileURLToPath(import.meta.url);
+    const ts = self.endsWith(".ts");
+    const entry = join(self, "..", "..", "..", "src", `index.${ts ? "ts" : "js"}`);
+    const script = `const { loadCheckpoint, tf } = await import(${JSON.stringify(entry)});
+const m = await loadCheckpoint(${JSON.stringify(fixture("tiny-llama"))});
+process.stdout.write("loaded " + m.numParameters() + " on " + tf.getBackend() + "\\n");`;
+    const child = spawnSync(process.execPath, [...(ts ? ["--import", "tsx"] : []), "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    assert.match(child.stdout, /loaded \d+ on \w+/);
+  });
+
   it("saves a Hugging Face folder that reloads to identical logits", async () => {
     const { dir, cleanup } = await tempDir();
     try {
@@ -157,6 +175,22 @@ describe("checkpoints", () => {
       const again = await loadCheckpoint(dir);
       assert.deepEqual(logitsOf(again), logitsOf(model));
       again.dispose();
+      // A shard the index names but the folder lacks: the error names the index and that shard's tensors.
+      const lost = shards[1] as string;
+      const inLost = Object.entries(index.weight_map)
+        .filter(([, f]) => f === lost)
+        .map(([n]) => n);
+      await rename(join(dir, lost), join(dir, `${lost}.away`));
+      await assert.rejects(
+        loadCheckpoint(dir),
+        (e: unknown) =>
+          e instanceof CheckpointError &&
+          e.code === "XA_CKPT_MISSING_SHARD" &&
+          e.file === join(dir, WEIGHTS_INDEX_FILE) &&
+          e.message.includes(lost) &&
+          inLost.every((n) => e.message.includes(n)),
+      );
+      await rename(join(dir, `${lost}.away`), join(dir, lost));
       // BF16, single file: the older shards and index are removed.
       await saveCheckpoint(model, dir, { dtype: "BF16" });
       assert.deepEqual((await readdir(dir)).sort(), ["config.json", "generation_config.json", "model.safetensors"]);

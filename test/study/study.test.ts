@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { cached, cacheKey, clearCache, listCache } from "../../src/study/cache.js";
 import { armMean, armTable, mean, relativeChange, sd } from "../../src/study/compare.js";
 import { latestRun, RunRecord, toCsv } from "../../src/study/record.js";
@@ -59,7 +63,78 @@ describe("study cache", () => {
       await cleanup();
     }
   });
+
+  it("lets several processes race on one key: all succeed and read the same bytes", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const child = fileURLToPath(new URL("./cache-race-child.js", import.meta.url));
+      const runs = await Promise.all(Array.from({ length: 5 }, () => runNode(child, ["300"], { XALIGN_CACHE: dir })));
+      for (const r of runs) assert.equal(r.code, 0, r.stderr);
+      const digests = new Set(runs.map((r) => r.stdout.trim()));
+      assert.equal(digests.size, 1, `the processes read different entries: ${[...digests].join(", ")}`);
+      // One entry, no lock or temp folder left behind.
+      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith("race-")).length, 1);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("recovers a lock left by a dead process and waits for a live one", async () => {
+    const { dir, cleanup } = await tempDir();
+    const saved = process.env.XALIGN_CACHE;
+    process.env.XALIGN_CACHE = dir;
+    try {
+      const dead = await runNode("-e", [""], {});
+      const entry = join(dir, `race-${cacheKey("race", { key: 1 })}`);
+      writeFileSync(`${entry}.lock`, JSON.stringify({ pid: dead.pid, host: hostname() }));
+      let builds = 0;
+      const got = await cached("race", { key: 1 }, async (out) => {
+        builds++;
+        writeFileSync(join(out, "a.txt"), "x");
+      });
+      assert.equal(got, entry);
+      assert.equal(builds, 1);
+      assert.equal(existsSync(`${entry}.lock`), false);
+      // A lock held by a live process (this one): a second key waits until it goes.
+      const other = join(dir, `race-${cacheKey("race", { key: 2 })}`);
+      writeFileSync(`${other}.lock`, JSON.stringify({ pid: process.pid, host: hostname() }));
+      const messages: string[] = [];
+      const waiting = cached(
+        "race",
+        { key: 2 },
+        async (out) => writeFileSync(join(out, "a.txt"), "y"),
+        (m) => messages.push(m),
+      );
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(existsSync(join(other, "a.txt")), false, "built while another process held the lock");
+      rmSync(`${other}.lock`);
+      assert.equal(await waiting, other);
+      assert.ok(
+        messages.some((m) => /waiting/.test(m)),
+        messages.join("\n"),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.XALIGN_CACHE;
+      else process.env.XALIGN_CACHE = saved;
+      await cleanup();
+    }
+  });
 });
+
+function runNode(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d) => (stdout += d));
+    p.stderr.on("data", (d) => (stderr += d));
+    p.on("close", (code) => resolve({ code, stdout, stderr, pid: p.pid ?? 0 }));
+  });
+}
 
 const qa = (contains: number): QaEvaluation => ({
   lang: "vi",

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { TrainSchema } from "../../src/config/schema.js";
 import { initEngine } from "../../src/engine/index.js";
@@ -12,7 +14,7 @@ import { packedBatches } from "../../src/train/batches.js";
 import { LoraAdapters } from "../../src/train/lora.js";
 import { train } from "../../src/train/trainer.js";
 import { modelPersistence } from "../../src/train/weights.js";
-import { TrainingError } from "../../src/util/errors.js";
+import { FileSystemError, TrainingError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
 import { TINY_CONFIG, TINY_TOKENS } from "./tiny-model.js";
@@ -20,18 +22,18 @@ import { TINY_CONFIG, TINY_TOKENS } from "./tiny-model.js";
 const config = TINY_CONFIG;
 
 const tokens = TINY_TOKENS;
-const trainConfig = (extra: Record<string, unknown> = {}) =>
-  TrainSchema.parse({
-    max_steps: 6,
-    batch_size: 2,
-    max_length: 16,
-    lr: 1e-2,
-    warmup_steps: 2,
-    grad_accum: 2,
-    clip_norm: 1,
-    weight_decay: 0.01,
-    ...extra,
-  });
+const trainConfigInput = (extra: Record<string, unknown> = {}) => ({
+  max_steps: 6,
+  batch_size: 2,
+  max_length: 16,
+  lr: 1e-2,
+  warmup_steps: 2,
+  grad_accum: 2,
+  clip_norm: 1,
+  weight_decay: 0.01,
+  ...extra,
+});
+const trainConfig = (extra: Record<string, unknown> = {}) => TrainSchema.parse(trainConfigInput(extra));
 
 function run(outDir: string, extra: Record<string, unknown> = {}, opts: { resume?: boolean; stopAfter?: number } = {}) {
   const model = LlamaModel.init(config, new Rng(7));
@@ -97,6 +99,151 @@ describe("trainer", () => {
     }
   });
 
+  it("resuming after SIGKILL past the last checkpoint leaves the metrics of an uninterrupted run (no repeated rows)", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const extra = { save_every: 2, keep_last: 5 };
+      const a = run(join(dir, "a"), extra);
+      await a.result;
+      a.model.dispose();
+      const b = join(dir, "b");
+      const self = fileURLToPath(import.meta.url);
+      const ts = self.endsWith(".ts");
+      const child = spawn(
+        process.execPath,
+        [
+          ...(ts ? ["--import", "tsx"] : []),
+          join(self, "..", `kill-after-checkpoint-child.${ts ? "ts" : "js"}`),
+          b,
+          JSON.stringify(trainConfigInput(extra)),
+          "5",
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          if (d.toString().includes("LOGGED")) {
+            child.kill("SIGKILL");
+            resolve();
+          }
+        });
+        child.on("exit", (code) => reject(new Error(`child exited with ${code} before step 5`)));
+      });
+      await new Promise((r) => child.on("exit", r));
+      const steps = (file: string) =>
+        readFileSync(file, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as Record<string, number>);
+      assert.deepEqual(
+        steps(join(b, "metrics.jsonl")).map((r) => r.step),
+        [1, 2, 3, 4, 5],
+        "the killed run logged step 5 after checkpoint-4",
+      );
+      const resumed = run(b, extra, { resume: true });
+      await resumed.result;
+      resumed.model.dispose();
+      // Timings differ between runs; every other field (step, loss, lr, grad_norm, tokens, epoch) must match.
+      const strip = (rows: Record<string, number>[]) => rows.map(({ tokens_per_s: _t, elapsed_s: _e, ...rest }) => rest);
+      assert.deepEqual(strip(steps(join(b, "metrics.jsonl"))), strip(steps(join(dir, "a", "metrics.jsonl"))));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("--resume skips a truncated newest checkpoint, says so, and resumes from the newest intact one", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const extra = { save_every: 2, keep_last: 5 };
+      const a = run(join(dir, "a"), extra);
+      const full = await a.result;
+      a.model.dispose();
+      const b = join(dir, "b");
+      const first = run(b, extra, { stopAfter: 6 });
+      await first.result;
+      first.model.dispose();
+      // checkpoint-6 is the newest; cut its weights in half as a crash during a copy would.
+      const weights = join(b, "checkpoint-6", "model.safetensors");
+      const bytes = readFileSync(weights);
+      writeFileSync(weights, bytes.subarray(0, bytes.length >> 1));
+      truncateSync(join(b, "metrics.jsonl"), 0);
+      const messages: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string) => {
+        messages.push(String(chunk));
+        return true;
+      }) as typeof process.stderr.write;
+      let resumed: Awaited<ReturnType<typeof run>["result"]>;
+      try {
+        const r = run(b, extra, { resume: true });
+        resumed = await r.result;
+        r.model.dispose();
+      } finally {
+        process.stderr.write = write;
+      }
+      assert.equal(resumed.resumedFrom, join(b, "checkpoint-4"));
+      assert.deepEqual(
+        resumed.damagedCheckpoints?.map((d) => d.dir),
+        [join(b, "checkpoint-6")],
+      );
+      assert.match(messages.join(""), /checkpoint-6 is damaged/);
+      assert.match(messages.join(""), /resuming from .*checkpoint-4, the newest intact checkpoint/);
+      assert.deepEqual(
+        resumed.history.map((h) => h.loss),
+        full.history.slice(4).map((h) => h.loss),
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a full disk during a save is a FileSystemError naming the checkpoint, and leaves the earlier checkpoints intact", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const model = LlamaModel.init(config, new Rng(1));
+      const persistence = modelPersistence(model);
+      let saves = 0;
+      await assert.rejects(
+        train({
+          model,
+          params: model.variables,
+          train: packedBatches(tokens, { maxLength: 16, batchSize: 2, seed: 1 }),
+          config: trainConfig({ grad_accum: 1, save_every: 1 }),
+          seed: 1,
+          outDir: dir,
+          loadModel: persistence.loadModel,
+          saveModel: async (d) => {
+            await persistence.saveModel(d);
+            // The second save runs out of space after its weights (as a write to a full disk fails).
+            if (++saves === 2)
+              throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" });
+          },
+          progress: false,
+        }),
+        (err: unknown) =>
+          err instanceof FileSystemError &&
+          err.code === "XA_FS_ENOSPC" &&
+          err.file === join(dir, "checkpoint-2") &&
+          /--resume/.test(err.message),
+      );
+      assert.ok(!existsSync(join(dir, "checkpoint-2")), "no half-written checkpoint under a checkpoint name");
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith(".tmp-checkpoint")),
+        [],
+        "the failed save's temp folder is removed (its space given back)",
+      );
+      const again = run(dir, { grad_accum: 1, save_every: 1 }, { resume: true });
+      const res = await again.result;
+      again.model.dispose();
+      // checkpoint-1 is intact: resuming reads it without skipping anything.
+      assert.equal(res.resumedFrom, join(dir, "checkpoint-1"));
+      assert.equal(res.damagedCheckpoints, undefined);
+      model.dispose();
+    } finally {
+      await cleanup();
+    }
+  });
+
   it("keeps the tensor count constant across steps and frees everything after", async () => {
     const { dir, cleanup } = await tempDir();
     try {
@@ -155,6 +302,45 @@ describe("trainer", () => {
     }
   });
 
+  it("stops like the NaN path when the loss diverges: error naming the step and the last good checkpoint", async () => {
+    for (const [extra, pattern] of [
+      [{}, /diverged at step 3: the smoothed loss .* over 10 times the first loss/],
+      [{ max_loss: 100, divergence_factor: 0 }, /diverged at step 3: the loss .* above max_loss 100/],
+    ] as const) {
+      const { dir, cleanup } = await tempDir();
+      try {
+        const model = LlamaModel.init(config, new Rng(1));
+        let calls = 0;
+        // From step 3 on the loss is 1e6 times what it should be, as with a learning rate far too high.
+        const exploding = {
+          loss: (ids: tf.Tensor2D, labels: tf.Tensor2D, mask?: tf.Tensor2D) =>
+            (++calls > 2 ? tf.mul(model.loss(ids, labels, mask), 1e6) : model.loss(ids, labels, mask)) as tf.Scalar,
+        };
+        await assert.rejects(
+          train({
+            model: exploding,
+            params: model.variables,
+            train: packedBatches(tokens, { maxLength: 16, batchSize: 2, seed: 1 }),
+            config: trainConfig({ grad_accum: 1, save_every: 1, ...extra }),
+            seed: 1,
+            outDir: dir,
+            ...modelPersistence(model),
+            progress: false,
+          }),
+          (err: unknown) =>
+            err instanceof TrainingError &&
+            err.code === "XA_TRAIN_DIVERGED" &&
+            pattern.test(err.message) &&
+            /checkpoint-2/.test(err.message),
+        );
+        assert.ok(existsSync(join(dir, "checkpoint-2", "trainer_state.json")), "the last good checkpoint is kept");
+        model.dispose();
+      } finally {
+        await cleanup();
+      }
+    }
+  });
+
   it("LoRA trains only the adapters, saves them under PEFT's names, and merges into a plain checkpoint", async () => {
     const { dir, cleanup } = await tempDir();
     try {
@@ -210,9 +396,6 @@ describe("trainer", () => {
 
 describe("checkpoint atomicity", () => {
   it("a process killed in the middle of a save leaves the previous checkpoint intact and resumable", async () => {
-    const { spawn } = await import("node:child_process");
-    const { readdirSync } = await import("node:fs");
-    const { fileURLToPath } = await import("node:url");
     const { dir, cleanup } = await tempDir();
     try {
       const self = fileURLToPath(import.meta.url);
