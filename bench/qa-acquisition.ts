@@ -9,7 +9,7 @@
  *
  * Env: CANON (canon_width, 0), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
  * DOCS (pretraining documents, 20000), QA (share with questions, 0.3), FRESH (share of those with fresh
- * facts, 0), ISOLATE (1: attention and positions per document inside a packed row), LR (3e-3), EVALS (4),
+ * facts, 0), QUESTIONS (per QA document, at most; 2), ISOLATE (1: attention and positions per document inside a packed row), LR (3e-3), EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
  *   CANON=4 PACK=doc TOKENS=9e6 DOCS=150000 npx tsx bench/qa-acquisition.ts
@@ -40,12 +40,13 @@ const budget = E("TOKENS", 2e6);
 const docsN = E("DOCS", quick.world.sizes.pretrain ?? 20000);
 const qa = E("QA", 0.3);
 const fresh = E("FRESH", 0);
+const questions = E("QUESTIONS", 2);
 const lr = E("LR", quick.pretrain.lr);
 const evals = E("EVALS", 4);
 const { batchSize: bs, maxLength: len } = quick.pretrain;
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `canon${canon}-${pack}${isolate ? "-isolated" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}-lr${lr}`;
-const worldDir = `/tmp/qaexp/world-docs${docsN}-qa${qa}-fresh${fresh}`;
+const run = `canon${canon}-${pack}${isolate ? "-isolated" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}`;
+const worldDir = `/tmp/qaexp/world-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
 await initEngine({ backend: "wasm", threads: E("THREADS", 1) });
 if (!existsSync(join(worldDir, "manifest.json")))
@@ -55,6 +56,7 @@ if (!existsSync(join(worldDir, "manifest.json")))
     sizes: { ...quick.world.sizes, pretrain: docsN },
     pretrainQaShare: qa,
     pretrainFreshShare: fresh,
+    pretrainQuestions: questions,
     counterfactual: 100,
   });
 const tokDir = join(worldDir, "tokenizer");

@@ -71,6 +71,8 @@ export interface SynthBuildOptions {
    * reading the passage, never from memory of the world.
    */
   pretrainFreshShare?: number;
+  /** Questions (with answers) after each QA pretraining document, at most (default 2). */
+  pretrainQuestions?: number;
   /**
    * Counterfactual QA passages per language (default 0): train people with freshly drawn facts, written
    * to qa/counterfactual.<lang>.json with each question's memorised (world) answer, for the probe.
@@ -102,6 +104,7 @@ export interface SynthManifest {
   mix: Record<string, number>;
   pretrainQaShare: number;
   pretrainFreshShare?: number;
+  pretrainQuestions?: number;
   counterfactual?: number;
   languages: LanguageSpec[];
   /** Chance level of each QA set (mean over its questions of 1 / same-type candidates in the passage). */
@@ -214,6 +217,9 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const freshShare = options.pretrainFreshShare ?? 0;
   if (!(freshShare >= 0 && freshShare <= 1))
     throw new ConfigError("XA_SYNTH_SHARE", `pretrainFreshShare ${freshShare} is outside [0, 1]`, { field: "pretrainFreshShare" });
+  const perDoc = options.pretrainQuestions ?? 2;
+  if (!Number.isInteger(perDoc) || perDoc < 1 || perDoc > 8)
+    throw new ConfigError("XA_SYNTH_SIZE", `pretrainQuestions ${perDoc} is not an integer in [1, 8]`, { field: "pretrainQuestions" });
   const counterfactual = options.counterfactual ?? 0;
   if (!Number.isInteger(counterfactual) || counterfactual < 0)
     throw new ConfigError("XA_SYNTH_SIZE", `counterfactual ${counterfactual} is not a non-negative integer`, { field: "counterfactual" });
@@ -346,7 +352,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const langs: string[] = [];
   for (let i = 0; i < sizes.pretrain; i++) {
     const r = all[prng.weighted(weights)] as Realizer;
-    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare));
+    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare, perDoc));
     langs.push(r.language.spec.code);
   }
   files.set("pretrain/corpus.txt", { text: lines(docs), count: docs.length });
@@ -371,6 +377,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     pretrainQaShare: qaShare,
     ...(freshShare > 0 ? { pretrainFreshShare: freshShare } : {}),
     ...(counterfactual > 0 ? { counterfactual } : {}),
+    ...(perDoc !== 2 ? { pretrainQuestions: perDoc } : {}),
     languages: [BASE_SPEC, ...specs],
     qaChance,
     qaQuestions: questions,
