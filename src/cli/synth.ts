@@ -43,6 +43,10 @@ corpus.langs) and manifest.json. The same seed gives byte-identical files.
              e.g. --sizes parallel=2000,qa=100
   --mix      pretraining shares, e.g. en=0.9 (unnamed languages split the rest; default en=0.86)
   --epochs   instruction sets to write, each sampled fresh (default 1; epoch k goes to instructions/epoch-k/)
+  --qa-share        share of pretraining documents followed by questions and answers (default 0.3)
+  --fresh-share     share of those stating freshly drawn facts of their people: read, not recalled (default 0)
+  --questions       questions after each QA pretraining document, at most (default 2)
+  --counterfactual  counterfactual QA passages per language (train names, fresh facts) for \`synth probe\` (default 0)
   --quiet    no progress lines`;
 
 /** `xalign synth table --preset P [--seed N]`: the measured similarity table, as in datasets/README.md. */
@@ -146,6 +150,10 @@ export async function run(argv: string[]): Promise<number> {
       sizes: { type: "string" },
       mix: { type: "string" },
       epochs: { type: "string" },
+      "qa-share": { type: "string" },
+      "fresh-share": { type: "string" },
+      questions: { type: "string" },
+      counterfactual: { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -167,6 +175,10 @@ export async function run(argv: string[]): Promise<number> {
     sizes: typeof values.sizes === "string" ? parseSizes(values.sizes) : {},
     mix: typeof values.mix === "string" ? parseMix(values.mix) : {},
     instructionEpochs: values.epochs === undefined ? 1 : Number(values.epochs),
+    ...(values["qa-share"] !== undefined ? { pretrainQaShare: Number(values["qa-share"]) } : {}),
+    ...(values["fresh-share"] !== undefined ? { pretrainFreshShare: Number(values["fresh-share"]) } : {}),
+    ...(values.questions !== undefined ? { pretrainQuestions: Number(values.questions) } : {}),
+    ...(values.counterfactual !== undefined ? { counterfactual: Number(values.counterfactual) } : {}),
     onProgress: values.quiet ? undefined : (label, done, total) => process.stderr.write(`[${done}/${total}] ${label}\n`),
   });
   const bytes = manifest.files.reduce((s, f) => s + f.bytes, 0);

@@ -30,6 +30,8 @@ export interface StudySettings {
     freshShare?: number;
     /** Counterfactual QA passages per language, for the reading probe (0 when absent). */
     counterfactual?: number;
+    /** Questions after each QA pretraining document, at most (2 when absent). */
+    questions?: number;
   };
   tokenizer: { vocabSize: number };
   model: {
@@ -41,8 +43,19 @@ export interface StudySettings {
     /** The canon convolution's width (0 or absent: plain LLaMA); see src/model/config.ts. */
     canon_width?: number;
   };
-  /** Base-model pretraining; `packing` "documents" keeps each document whole in its row (default "windows"). */
-  pretrain: { steps: number; batchSize: number; maxLength: number; lr: number; warmupSteps: number; packing?: "documents" | "windows" };
+  /**
+   * Base-model pretraining. `packing`: "windows" (default) cuts the token stream into fixed rows; "documents"
+   * keeps each document whole in its row; "isolated" also keeps attention, positions and the canon
+   * convolution inside each document of a row.
+   */
+  pretrain: {
+    steps: number;
+    batchSize: number;
+    maxLength: number;
+    lr: number;
+    warmupSteps: number;
+    packing?: "windows" | "documents" | "isolated";
+  };
   /** Instruction tuning; examplesPerSource caps each data source of a mixture (Alpaca en, Alpaca X, translation pairs). */
   tune: { epochs: number; batchSize: number; maxLength: number; lr: number; warmupRatio: number; examplesPerSource: number };
   /** Translation-pair counts of the scaling experiments (nested subsets). */

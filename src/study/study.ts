@@ -178,6 +178,7 @@ export class Study {
       ...(w.qaShare !== undefined ? { qaShare: w.qaShare } : {}),
       ...(w.freshShare ? { freshShare: w.freshShare } : {}),
       ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
+      ...(w.questions !== undefined ? { questions: w.questions } : {}),
     };
     const worldDir = await cached(
       "world",
@@ -191,6 +192,7 @@ export class Study {
           ...(w.qaShare !== undefined ? { pretrainQaShare: w.qaShare } : {}),
           ...(w.freshShare ? { pretrainFreshShare: w.freshShare } : {}),
           ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
+          ...(w.questions !== undefined ? { pretrainQuestions: w.questions } : {}),
         });
       },
       onStatus,
@@ -586,8 +588,8 @@ async function pretrainBase(settings: StudySettings, worldDir: string, tokenizer
       model,
       params: model.variables,
       train:
-        p.packing === "documents"
-          ? documentBatches(await tokenDocuments(lines, tok), { ...shape, padId: tok.padId })
+        p.packing === "documents" || p.packing === "isolated"
+          ? documentBatches(await tokenDocuments(lines, tok), { ...shape, padId: tok.padId, isolate: p.packing === "isolated" })
           : packedBatches(await tokenStream(lines, tok), shape),
       config: TrainSchema.parse({
         max_steps: p.steps,
