@@ -17,6 +17,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
+import { installationRoot } from "../src/util/fs.js";
 
 const require = createRequire(import.meta.url);
 
@@ -73,6 +74,12 @@ export interface ProjectSettings {
   options: Record<string, unknown>;
   /** The project's own package (name -> its declaration file), for `import ... from "<name>"`. */
   selfPackage: { name: string; types: string } | undefined;
+  /**
+   * The folder whose packages a notebook outside any project gets: xalign's
+   * installation (its own package, and its dependencies from its node_modules).
+   * Undefined for a notebook inside a project (a folder with a package.json).
+   */
+  installationFallback: string | undefined;
 }
 
 const mapsByOutput = new Map<string, CellSourceMaps>();
@@ -100,7 +107,10 @@ export function tslabTypeScript(): TsApi {
 
 /**
  * Finds the tsconfig.json and package.json governing `dir` (nearest ancestor)
- * and returns the options to merge into tslab's.
+ * and returns the options to merge into tslab's. A folder outside any project
+ * (a notebook copied out of the checkout) gets xalign's installation instead:
+ * `import ... from "xalign"` type-checks against the installed declarations,
+ * and other bare imports against the installation's node_modules.
  */
 export function projectSettings(dir: string): ProjectSettings {
   const ts = tslabTypeScript();
@@ -115,12 +125,19 @@ export function projectSettings(dir: string): ProjectSettings {
   }
   // tslab strips "use strict" from cells (so cells can redeclare let/const); strict would add it back.
   options.alwaysStrict = false;
-  const selfPackage = findSelfPackage(dir);
+  const inProject = findUp(dir, "package.json") !== undefined;
+  const selfPackage = findSelfPackage(inProject ? dir : installationRoot());
+  const installationFallback = inProject ? undefined : installationRoot();
   if (selfPackage) {
     options.baseUrl = dirname(selfPackage.types);
     options.paths = { [selfPackage.name]: [selfPackage.types] };
+    if (installationFallback) {
+      // Outside any project: bare imports resolve from xalign's installation, as at run time.
+      const modules = join(installationFallback, "node_modules");
+      (options.paths as Record<string, string[]>)["*"] = [join(modules, "*"), join(modules, "@types", "*")];
+    }
   }
-  return { tsconfig, options, selfPackage };
+  return { tsconfig, options, selfPackage, installationFallback };
 }
 
 function findUp(dir: string, name: string): string | undefined {
