@@ -3,19 +3,22 @@
  * tables (CSV and JSON), figures (standalone HTML), metrics.json (what
  * `xalign verify` compares), findings.json (what `npm start` prints) and a
  * manifest (parameters, seeds, data hashes, versions, backend, device,
- * durations). Tables show themselves in the kernel.
+ * durations). In a kernel, `table` and `figure` show what they save at once
+ * (a display, not the cell's result), so a table recorded mid-cell is seen.
  *
  * @example
  * const record = await RunRecord.start("03-target-vs-source", { mode, seeds }, study);
- * record.table("qa", rows);
+ * await record.table("qa", rows); // saved and shown
  * record.finding("Target-side translation data helps non-English QA", { gain: 3.2 });
  * await record.finish();
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { inKernel } from "../notebook/channel.js";
+import { display } from "../notebook/display.js";
 import { Table } from "../plot/table.js";
-import { projectRoot, sha256File, writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
+import { sha256File, writeFileAtomic, writeJsonAtomic, xalignHome } from "../util/fs.js";
 import { VERSION } from "../version.js";
 import type { Study } from "./study.js";
 
@@ -57,7 +60,7 @@ export class RunRecord {
     readonly study: Study | undefined,
   ) {}
 
-  /** Starts a record in runs/<notebook>/<timestamp>/ (root: $XALIGN_RUNS, else ./runs). */
+  /** Starts a record in runs/<notebook>/<timestamp>/ (root: $XALIGN_RUNS, else <home>/runs; see xalignHome). */
   static async start(notebook: string, parameters: Record<string, unknown>, study?: Study): Promise<RunRecord> {
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
     const dir = join(runsRoot(), notebook, stamp);
@@ -74,18 +77,23 @@ export class RunRecord {
     }
   }
 
-  /** Saves a table as CSV and JSON and returns it for display. */
+  /**
+   * Saves a table as CSV and JSON and, in a kernel, shows it (once: the
+   * kernel does not show the returned table again as the cell's result).
+   */
   async table(name: string, rows: Row[], caption = ""): Promise<Table> {
     this.tables[name] = rows;
     const table = new Table(rows, caption ? { caption } : {});
     await writeFileAtomic(join(this.dir, `${name}.csv`), toCsv(rows));
     await writeJsonAtomic(join(this.dir, `${name}.json`), rows);
+    if (inKernel()) display(table);
     return table;
   }
 
-  /** Saves a figure as standalone HTML and returns it for display. */
+  /** Saves a figure as standalone HTML and, in a kernel, shows it (once, as `table` does). */
   async figure<F extends SavableFigure>(name: string, figure: F): Promise<F> {
     await figure.saveHtml(join(this.dir, `${name}.html`));
+    if (inKernel()) display(figure);
     return figure;
   }
 
@@ -132,7 +140,7 @@ export class RunRecord {
 
 /** Where notebook runs go. */
 export function runsRoot(): string {
-  return resolve(process.env.XALIGN_RUNS ?? join(projectRoot(), "runs"));
+  return resolve(process.env.XALIGN_RUNS ?? join(xalignHome(), "runs"));
 }
 
 /** The newest finished run of a notebook (one with a manifest), if any. */
