@@ -3,8 +3,17 @@
  * from the base model, the study's evaluations, and run records.
  */
 
-export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache } from "./cache.js";
-export { armMean, armTable, mean, relativeChange, sd } from "./compare.js";
+export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "./cache.js";
+export {
+  armMean,
+  armTable,
+  formatRelativeChange,
+  mean,
+  meanRelativeChange,
+  relativeChange,
+  sd,
+  UNDEFINED_CHANGE,
+} from "./compare.js";
 export { type CopyProbeOptions, copyProbe } from "./probes.js";
 export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
