@@ -2,12 +2,17 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { cached, cacheKey, clearCache, listCache } from "../../src/study/cache.js";
-import { armMean, armTable, mean, relativeChange, sd } from "../../src/study/compare.js";
-import { latestRun, RunRecord, toCsv } from "../../src/study/record.js";
+import type { RunEvent } from "../../src/notebook/index.js";
+import { type DisplayMessage, setDisplayChannel } from "../../src/notebook/index.js";
+import { Figure } from "../../src/plot/index.js";
+import { cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "../../src/study/cache.js";
+import { armMean, armTable, formatRelativeChange, mean, meanRelativeChange, relativeChange, sd } from "../../src/study/compare.js";
+import { latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
 import { studySettings } from "../../src/study/settings.js";
-import type { ArmResult, QaEvaluation } from "../../src/study/study.js";
-import { tempDir } from "../helpers.js";
+import type { ArmResult, QaEvaluation, TuneOptions } from "../../src/study/study.js";
+import { onEventLogger } from "../../src/study/verify.js";
+import { installationRoot, xalignHome } from "../../src/util/fs.js";
+import { repoRoot, tempDir } from "../helpers.js";
 
 describe("study cache", () => {
   it("builds an artifact once per configuration and version, lists and clears it", async () => {
@@ -100,6 +105,18 @@ describe("comparison summaries", () => {
     assert.equal(relativeChange(15, 10), 50);
     assert.ok(Number.isNaN(relativeChange(1, 0)));
   });
+
+  it("formats a relative change one way: signed percent, and n/a (never NaN%) when the baseline is 0", () => {
+    assert.equal(formatRelativeChange(relativeChange(15, 10)), "+50.0%");
+    assert.equal(formatRelativeChange(relativeChange(9, 10)), "-10.0%");
+    assert.equal(formatRelativeChange(relativeChange(10, 10)), "0.0%");
+    assert.equal(formatRelativeChange(-0.04), "0.0%", "no -0.0%");
+    assert.equal(formatRelativeChange(42.456, 2), "+42.46%");
+    assert.equal(formatRelativeChange(relativeChange(3, 0)), "n/a (baseline 0)");
+    assert.equal(formatRelativeChange(meanRelativeChange([relativeChange(1, 0), relativeChange(0, 0)])), "n/a (baseline 0)");
+    assert.equal(meanRelativeChange([Number.NaN, 10, 30]), 20);
+    assert.doesNotMatch(formatRelativeChange(Number.NaN), /NaN/);
+  });
 });
 
 describe("run records", () => {
@@ -127,6 +144,88 @@ describe("run records", () => {
       else process.env.XALIGN_RUNS = saved;
       await cleanup();
     }
+  });
+});
+
+describe("run records in a kernel", () => {
+  it("record.table and record.figure display what they save once, through a display call", async () => {
+    const { dir, cleanup } = await tempDir();
+    const saved = process.env.XALIGN_RUNS;
+    process.env.XALIGN_RUNS = dir;
+    const shown: DisplayMessage[] = [];
+    setDisplayChannel({ send: (m) => shown.push(m) });
+    try {
+      const record = await RunRecord.start("99-test", {});
+      const table = await record.table("gains", [{ lang: "vi", gain_pct: Number.NaN }], "Gains");
+      const figure = await record.figure("bars", new Figure([{ type: "bar", x: ["vi"], y: [1], name: "x" }], { title: "QA" }));
+      assert.equal(shown.length, 2, "one display each");
+      // The kernel skips a cell result it already displayed: the display names the very object returned.
+      assert.equal(shown[0]?.source, table);
+      assert.equal(shown[1]?.source, figure);
+      assert.match(String(shown[0]?.data["text/html"]), /<caption>Gains<\/caption>/);
+      assert.doesNotMatch(String(shown[0]?.data["text/plain"]), /NaN/);
+      assert.match(String(shown[1]?.data["image/svg+xml"]), /^<svg /);
+      assert.ok(existsSync(join(record.dir, "bars.html")) && existsSync(join(record.dir, "gains.csv")));
+      setDisplayChannel(undefined);
+      await record.table("quiet", [{ a: 1 }]);
+      assert.equal(shown.length, 2, "outside a kernel nothing is displayed (nor printed)");
+    } finally {
+      setDisplayChannel(undefined);
+      if (saved === undefined) delete process.env.XALIGN_RUNS;
+      else process.env.XALIGN_RUNS = saved;
+      await cleanup();
+    }
+  });
+});
+
+describe("where a notebook's cache and runs go", () => {
+  it("$XALIGN_HOME, else the project at or above the working directory, else the installation", async () => {
+    const { dir, cleanup } = await tempDir();
+    const saved = { home: process.env.XALIGN_HOME, cache: process.env.XALIGN_CACHE, runs: process.env.XALIGN_RUNS };
+    const cwd = process.cwd();
+    try {
+      delete process.env.XALIGN_CACHE;
+      delete process.env.XALIGN_RUNS;
+      delete process.env.XALIGN_HOME;
+      assert.equal(installationRoot(), repoRoot());
+      assert.equal(xalignHome(join(repoRoot(), "notebooks")), repoRoot());
+      // A notebook copied outside any project (no package.json above it) uses the installation's cache and runs.
+      process.chdir(dir);
+      assert.equal(xalignHome(), repoRoot());
+      assert.equal(cacheRoot(), join(repoRoot(), ".cache", "xalign"));
+      assert.equal(runsRoot(), join(repoRoot(), "runs"));
+      process.env.XALIGN_HOME = join(dir, "home");
+      assert.equal(cacheRoot(), join(dir, "home", ".cache", "xalign"));
+      assert.equal(runsRoot(), join(dir, "home", "runs"));
+      assert.match(scratchDir("tune-x llama/vi"), new RegExp(`^${join(dir, "home", ".cache", "xalign", "scratch")}/tune-x-llama-vi-`));
+    } finally {
+      process.chdir(cwd);
+      for (const [k, v] of [
+        ["XALIGN_HOME", saved.home],
+        ["XALIGN_CACHE", saved.cache],
+        ["XALIGN_RUNS", saved.runs],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await cleanup();
+    }
+  });
+
+  it("TuneOptions.outDir is optional, as documented (a folder under the cache's scratch)", () => {
+    const options: TuneOptions = { seed: 0, label: "x-llama-vi" };
+    assert.equal(options.outDir, undefined);
+  });
+});
+
+describe("verify's progress", () => {
+  it("counts cells 1..n and never past the total ([10/10], not [11/10])", () => {
+    const lines: string[] = [];
+    const log = onEventLogger((l) => lines.push(l));
+    const cell = { cell_type: "code", source: "const a = 1;\nconst b = 2;", metadata: {}, outputs: [], execution_count: null };
+    for (let k = 1; k <= 10; k++) log({ kind: "cell-start", index: k + 3, codeIndex: k, codeCells: 10, cell } as RunEvent);
+    assert.equal(lines[0], "[1/10] const a = 1;");
+    assert.equal(lines.at(-1), "[10/10] const a = 1;");
   });
 });
 
