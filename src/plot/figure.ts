@@ -119,7 +119,7 @@ export class Figure {
     const id = `xalign-plot-${process.pid.toString(36)}-${figureCounter}`;
     const height = typeof this.layout.height === "number" ? `${this.layout.height}px` : "450px";
     const spec = scriptSafeJson(this.toJSON());
-    return `${includePlotly ? `${plotlyScriptTag()}\n` : ""}<div id="${id}" class="xalign-plot" style="width:100%;height:${height};">${this.hintHtml()}</div>
+    return `${includePlotly ? `${plotlyScriptTag()}\n` : ""}<div id="${id}" class="xalign-plot" style="width:100%;min-height:${height};">${this.hintHtml()}</div>
 <script type="text/javascript">
 (function () {
   var id = "${id}";
