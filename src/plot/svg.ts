@@ -88,7 +88,12 @@ function logTicks(lo: number, hi: number): number[] {
   return out.length >= 2 ? out : [10 ** lo, 10 ** hi];
 }
 
-function buildAxis(spec: unknown, values: unknown[], extra: number[] = []): Axis {
+/**
+ * An axis from the values drawn on it. `fromZero` (bar values): when every
+ * value is at or above 0, the axis starts at 0 as plotly's bar axes do (and
+ * all-zero bars get a 0..1 axis).
+ */
+function buildAxis(spec: unknown, values: unknown[], extra: number[] = [], fromZero = false): Axis {
   const s = (spec && typeof spec === "object" ? spec : {}) as Record<string, unknown>;
   const title = titleText(s.title);
   const categorical = values.some((v) => typeof v === "string");
@@ -111,12 +116,14 @@ function buildAxis(spec: unknown, values: unknown[], extra: number[] = []): Axis
     lo = Math.log10(lo);
     hi = Math.log10(hi);
   }
+  const zeroBased = fromZero && !log && lo >= 0;
+  if (zeroBased) lo = 0;
   if (hi === lo) {
-    lo -= log ? 0.5 : Math.abs(lo) * 0.1 || 1;
+    lo -= log ? 0.5 : zeroBased ? 0 : Math.abs(lo) * 0.1 || 1;
     hi += log ? 0.5 : Math.abs(hi) * 0.1 || 1;
   }
   const pad = (hi - lo) * 0.05;
-  lo -= pad;
+  if (!zeroBased) lo -= pad;
   hi += pad;
   const tickvals = arr(s.tickvals).map(num);
   const ticktext = arr(s.ticktext);
@@ -198,7 +205,12 @@ export function figureSvg(data: readonly Trace[], layout: Layout, options: SvgOp
     }
   }
   const xa = buildAxis(layout.xaxis, xs);
-  const ya = buildAxis(layout.yaxis, ys, yExtra);
+  const ya = buildAxis(
+    layout.yaxis,
+    ys,
+    yExtra,
+    data.some((t) => t.type === "bar"),
+  );
   const px = (v: number) => left + ((v - xa.min) / (xa.max - xa.min)) * pw;
   const py = (v: number) => top + ph - ((v - ya.min) / (ya.max - ya.min)) * ph;
   const xval = (v: unknown): number | undefined => {

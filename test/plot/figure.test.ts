@@ -229,6 +229,10 @@ test("the static SVG draws the numbers of each figure kind: lines with bands on 
   );
   assert.equal((b.match(/stroke="#333333"/g) ?? []).length, 2, "two error bars");
   assert.match(b, />ar<\/text>/);
+  // Bars start at 0 (as plotly's bar axes do); all-zero bars get a 0..1 axis, not -1..1.
+  const zeros = groupedBarChart({ categories: ["vi"], groups: [{ name: "none", values: [0] }] }).toSvg();
+  assert.doesNotMatch(zeros, />-[\d.]+<\/text>/, "no negative tick");
+  assert.match(zeros, />0<\/text>[\s\S]*>1<\/text>/);
 
   const h = heatmap({ z: [[0, 1]], x: ["a", "b"], y: ["l0"], zmin: 0, zmax: 1, showValues: true }).toSvg();
   assert.match(h, /fill="rgb\(68,1,84\)"/, "zmin is viridis' first colour");
