@@ -14,8 +14,23 @@ export {
   sd,
   UNDEFINED_CHANGE,
 } from "./compare.js";
+export {
+  type ArmMetric,
+  type ArmRef,
+  armCell,
+  collect,
+  competenceNote,
+  type FindingsView,
+  findingsView,
+  formatFindingNumber,
+  formatInterval,
+  formatNumber,
+  meanOverLanguages,
+  relativeGains,
+  tuneSummary,
+} from "./present.js";
 export { type CopyProbeOptions, copyProbe } from "./probes.js";
-export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, toCsv } from "./record.js";
+export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, type TableRow, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
 export {
   type ArmResult,

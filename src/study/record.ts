@@ -20,9 +20,13 @@ import { display } from "../notebook/display.js";
 import { Table } from "../plot/table.js";
 import { sha256File, writeFileAtomic, writeJsonAtomic, xalignHome } from "../util/fs.js";
 import { VERSION } from "../version.js";
+import { type FindingsView, findingsView } from "./present.js";
 import type { Study } from "./study.js";
 
 export type Row = Record<string, string | number | null>;
+
+/** A row type whose every field is a table cell: a Row, or an interface such as CompetenceRow. */
+export type TableRow<R> = { [K in keyof R]: string | number | null };
 
 /** Rows as CSV (RFC 4180 quoting), columns in first-seen order. */
 export function toCsv(rows: readonly Row[]): string {
@@ -44,6 +48,8 @@ export interface Finding {
   notebook: string;
   finding: string;
   numbers: Record<string, number | string>;
+  /** The study's (the paper's) claim the finding is compared with, e.g. "+42.5% average gain". */
+  claim?: string;
 }
 
 export class RunRecord {
@@ -81,11 +87,13 @@ export class RunRecord {
    * Saves a table as CSV and JSON and, in a kernel, shows it (once: the
    * kernel does not show the returned table again as the cell's result).
    */
-  async table(name: string, rows: Row[], caption = ""): Promise<Table> {
-    this.tables[name] = rows;
-    const table = new Table(rows, caption ? { caption } : {});
-    await writeFileAtomic(join(this.dir, `${name}.csv`), toCsv(rows));
-    await writeJsonAtomic(join(this.dir, `${name}.json`), rows);
+  async table<R extends TableRow<R>>(name: string, rows: readonly R[], caption = ""): Promise<Table> {
+    // Rows typed by an interface (no index signature, e.g. CompetenceRow) are accepted as they are.
+    const plain = rows as unknown as Row[];
+    this.tables[name] = plain;
+    const table = new Table(plain, caption ? { caption } : {});
+    await writeFileAtomic(join(this.dir, `${name}.csv`), toCsv(plain));
+    await writeJsonAtomic(join(this.dir, `${name}.json`), plain);
     if (inKernel()) display(table);
     return table;
   }
@@ -102,11 +110,27 @@ export class RunRecord {
     this.metrics[name] = value;
   }
 
-  /** Records a finding with its measured numbers (printed by `npm start`). */
-  finding(finding: string, numbers: Record<string, number | string>): Finding {
-    const f = { notebook: this.notebook, finding, numbers };
+  /** Records several metrics at once (`{ "qa.en.contains": 12.5, ... }`). */
+  metricsFrom(values: Record<string, number>): void {
+    for (const [name, value] of Object.entries(values)) this.metric(name, value);
+  }
+
+  /**
+   * Records a finding with its measured numbers (printed by `npm start`) and,
+   * optionally, the study's claim it is compared with.
+   */
+  finding(finding: string, numbers: Record<string, number | string>, options: { claim?: string } = {}): Finding {
+    const f: Finding = { notebook: this.notebook, finding, numbers, ...(options.claim ? { claim: options.claim } : {}) };
     this.findings.push(f);
     return f;
+  }
+
+  /**
+   * The run's findings for a notebook's last cell: sentences, numbers (no
+   * "NaN%"), the study's claims, and the run folder as a link.
+   */
+  findingsView(): FindingsView {
+    return findingsView(this.findings, this.dir);
   }
 
   /** Writes metrics.json, findings.json and manifest.json. */
