@@ -7,6 +7,17 @@ import { type DisplayMessage, setDisplayChannel } from "../../src/notebook/index
 import { Figure } from "../../src/plot/index.js";
 import { cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "../../src/study/cache.js";
 import { armMean, armTable, formatRelativeChange, mean, meanRelativeChange, relativeChange, sd } from "../../src/study/compare.js";
+import {
+  armCell,
+  collect,
+  competenceNote,
+  findingsView,
+  formatInterval,
+  formatNumber,
+  meanOverLanguages,
+  relativeGains,
+  tuneSummary,
+} from "../../src/study/present.js";
 import { latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
 import { studySettings } from "../../src/study/settings.js";
 import type { ArmResult, QaEvaluation, TuneOptions } from "../../src/study/study.js";
@@ -147,6 +158,82 @@ describe("run records", () => {
   });
 });
 
+describe("helpers for short notebook cells", () => {
+  const results = [arm("alpaca", 0, 10, 1), arm("alpaca", 1, 0, 1), arm("x-llama-vi", 0, 15, 3), arm("zero", 0, 0, 0)];
+
+  it("relativeGains: baseline, systems and their relative change per language (n/a where the baseline is 0)", () => {
+    const rows = relativeGains(results, {
+      languages: ["vi"],
+      baseline: { name: "alpaca", arm: "alpaca" },
+      systems: { x_llama: (l) => `x-llama-${l}`, zero: "zero" },
+    });
+    assert.deepEqual(rows, [{ lang: "vi", alpaca: 5, x_llama: 15, x_llama_gain_pct: 200, zero: 0, zero_gain_pct: -100 }]);
+    const none = relativeGains(results, { languages: ["vi"], baseline: { name: "zero", arm: "zero" }, systems: { a: "alpaca" } });
+    assert.ok(Number.isNaN(none[0]?.a_gain_pct as number));
+    const bleu = relativeGains(results, {
+      languages: ["vi"],
+      baseline: { name: "b", arm: "alpaca" },
+      systems: { x: "x-llama-vi" },
+      metric: "bleu",
+    });
+    assert.equal(bleu[0]?.x_gain_pct, 200);
+  });
+
+  it("meanOverLanguages, armCell, competenceNote, tuneSummary, number formatting and collect", async () => {
+    assert.equal(
+      meanOverLanguages(results, ["vi", "zh"], (l) => `x-llama-${l}`, "contains"),
+      15,
+      "zh has no value: left out",
+    );
+    assert.ok(Number.isNaN(meanOverLanguages(results, ["zh"], "alpaca", "contains")));
+    const table = armTable(results);
+    assert.equal(armCell(table, "alpaca", "vi", "qa_contains_sd"), 7.07);
+    assert.ok(Number.isNaN(armCell(table, "missing", "vi", "qa_contains")));
+    assert.match(competenceNote(["zh"]), /^Not acquired in pretraining \(within 5 points of chance\): zh\. Tuning results/);
+    assert.equal(competenceNote([]), "Every language is above chance before tuning, so transfer can show.");
+    assert.equal(tuneSummary({ result: { finalLoss: 1.23456, steps: 12 } as never }), "final loss 1.2346 after 12 steps");
+    assert.deepEqual(
+      [formatNumber(12.345), formatNumber(Number.NaN), formatNumber(null), formatNumber(2, 2)],
+      ["12.3", "n/a", "n/a", "2.00"],
+    );
+    assert.equal(formatInterval(12.345, 0.5, 2), "12.35 ± 0.50");
+    assert.equal(formatInterval(Number.NaN, 0.5), "n/a");
+    async function* count() {
+      for (let i = 0; i < 10; i++) yield i;
+    }
+    assert.deepEqual(await collect(count(), 3), [0, 1, 2]);
+    assert.equal((await collect(count())).length, 10);
+  });
+
+  it("findingsView: sentences, the study's claim, numbers without NaN%, and the run folder as a relative link", () => {
+    const view = findingsView(
+      [
+        {
+          notebook: "02",
+          finding: "x-LLaMA vs English-only: n/a",
+          numbers: { avg_gain_pct: Number.NaN, seeds: 3, bleu: 1.234 },
+          claim: "+42.5%",
+        },
+        { notebook: "02", finding: "a <second> one", numbers: {} },
+      ],
+      "/w/runs/02/2026",
+      "/w/notebooks",
+    );
+    const html = (view as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")]!();
+    assert.match(
+      html["text/html"]!,
+      /<p><em>The study: \+42\.5%<\/em><\/p><p><code>avg_gain_pct n\/a \(baseline 0\), seeds 3, bleu 1\.23<\/code>/,
+    );
+    assert.match(html["text/html"]!, /a &lt;second&gt; one/);
+    assert.match(html["text/html"]!, /<a href="\.\.\/runs\/02\/2026">/);
+    assert.equal(
+      html["text/plain"],
+      "- x-LLaMA vs English-only: n/a (study: +42.5%)\n  avg_gain_pct n/a (baseline 0), seeds 3, bleu 1.23\n- a <second> one\nRun folder: /w/runs/02/2026",
+    );
+    assert.doesNotMatch(html["text/html"]!, /NaN/);
+  });
+});
+
 describe("run records in a kernel", () => {
   it("record.table and record.figure display what they save once, through a display call", async () => {
     const { dir, cleanup } = await tempDir();
@@ -167,8 +254,20 @@ describe("run records in a kernel", () => {
       assert.match(String(shown[1]?.data["image/svg+xml"]), /^<svg /);
       assert.ok(existsSync(join(record.dir, "bars.html")) && existsSync(join(record.dir, "gains.csv")));
       setDisplayChannel(undefined);
-      await record.table("quiet", [{ a: 1 }]);
+      // Rows typed by an interface (no index signature, as CompetenceRow) are accepted.
+      interface Probe {
+        probe: string;
+        contains: number;
+        exact: number | null;
+      }
+      const probes: Probe[] = [{ probe: "held-out", contains: 50, exact: null }];
+      await record.table("quiet", probes);
       assert.equal(shown.length, 2, "outside a kernel nothing is displayed (nor printed)");
+      assert.equal(readFileSync(join(record.dir, "quiet.csv"), "utf8"), "probe,contains,exact\nheld-out,50,\n");
+      record.metricsFrom({ "qa.vi": 1, "bleu.vi": 2 });
+      assert.deepEqual(record.metrics, { "qa.vi": 1, "bleu.vi": 2 });
+      assert.equal(record.finding("f", { a: 1 }, { claim: "+42.5%" }).claim, "+42.5%");
+      assert.match(String(record.findingsView()), /^- f \(study: \+42\.5%\)\n {2}a 1\nRun folder: /);
     } finally {
       setDisplayChannel(undefined);
       if (saved === undefined) delete process.env.XALIGN_RUNS;
