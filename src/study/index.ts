@@ -30,7 +30,7 @@ export {
   tuneSummary,
 } from "./present.js";
 export { type CopyProbeOptions, copyProbe } from "./probes.js";
-export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, type TableRow, toCsv } from "./record.js";
+export { dataRoot, type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, type TableRow, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
 export {
   type ArmResult,

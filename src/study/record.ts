@@ -167,6 +167,15 @@ export function runsRoot(): string {
   return resolve(process.env.XALIGN_RUNS ?? join(xalignHome(), "runs"));
 }
 
+/**
+ * Where the real-data notebook (08) looks for downloaded corpora and
+ * checkpoints: $XALIGN_DATA, else <home>/data (see xalignHome), so that a
+ * notebook copied outside the checkout finds them too.
+ */
+export function dataRoot(): string {
+  return resolve(process.env.XALIGN_DATA ?? join(xalignHome(), "data"));
+}
+
 /** The newest finished run of a notebook (one with a manifest), if any. */
 export async function latestRun(notebook: string): Promise<string | undefined> {
   const dir = join(runsRoot(), notebook);

@@ -18,7 +18,7 @@ import {
   relativeGains,
   tuneSummary,
 } from "../../src/study/present.js";
-import { latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
+import { dataRoot, latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
 import { studySettings } from "../../src/study/settings.js";
 import type { ArmResult, QaEvaluation, TuneOptions } from "../../src/study/study.js";
 import { onEventLogger } from "../../src/study/verify.js";
@@ -278,14 +278,20 @@ describe("run records in a kernel", () => {
 });
 
 describe("where a notebook's cache and runs go", () => {
-  it("$XALIGN_HOME, else the project at or above the working directory, else the installation", async () => {
+  it("$XALIGN_HOME, else the project at or above the working directory, else the installation (cache, runs, data)", async () => {
     const { dir, cleanup } = await tempDir();
-    const saved = { home: process.env.XALIGN_HOME, cache: process.env.XALIGN_CACHE, runs: process.env.XALIGN_RUNS };
+    const saved = {
+      home: process.env.XALIGN_HOME,
+      cache: process.env.XALIGN_CACHE,
+      runs: process.env.XALIGN_RUNS,
+      data: process.env.XALIGN_DATA,
+    };
     const cwd = process.cwd();
     try {
       delete process.env.XALIGN_CACHE;
       delete process.env.XALIGN_RUNS;
       delete process.env.XALIGN_HOME;
+      delete process.env.XALIGN_DATA;
       assert.equal(installationRoot(), repoRoot());
       assert.equal(xalignHome(join(repoRoot(), "notebooks")), repoRoot());
       // A notebook copied outside any project (no package.json above it) uses the installation's cache and runs.
@@ -293,9 +299,11 @@ describe("where a notebook's cache and runs go", () => {
       assert.equal(xalignHome(), repoRoot());
       assert.equal(cacheRoot(), join(repoRoot(), ".cache", "xalign"));
       assert.equal(runsRoot(), join(repoRoot(), "runs"));
+      assert.equal(dataRoot(), join(repoRoot(), "data"));
       process.env.XALIGN_HOME = join(dir, "home");
       assert.equal(cacheRoot(), join(dir, "home", ".cache", "xalign"));
       assert.equal(runsRoot(), join(dir, "home", "runs"));
+      assert.equal(dataRoot(), join(dir, "home", "data"));
       assert.match(scratchDir("tune-x llama/vi"), new RegExp(`^${join(dir, "home", ".cache", "xalign", "scratch")}/tune-x-llama-vi-`));
     } finally {
       process.chdir(cwd);
@@ -303,6 +311,7 @@ describe("where a notebook's cache and runs go", () => {
         ["XALIGN_HOME", saved.home],
         ["XALIGN_CACHE", saved.cache],
         ["XALIGN_RUNS", saved.runs],
+        ["XALIGN_DATA", saved.data],
       ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
