@@ -148,7 +148,7 @@ export class CellExecutor {
         }
       },
     });
-    if (this.settings.installationFallback) installFallbackRequire(this.settings.installationFallback);
+    installFallbackRequire(this.settings.installationFallback);
     return this.executor;
   }
 

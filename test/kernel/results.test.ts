@@ -129,4 +129,37 @@ describe("a notebook copied outside the checkout", { skip: NEEDS_BUILD }, () => 
       await cleanup();
     }
   });
+
+  it("in another project's folder (a package.json that is not xalign's), `import ... from \"xalign\"` still works", {
+    timeout: 180_000,
+  }, async () => {
+    const { dir, cleanup } = await tempDir("xalign-course-");
+    try {
+      await writeFile(join(dir, "package.json"), JSON.stringify({ name: "course", version: "1.0.0", private: true }));
+      const nb = {
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: "xalign", display_name: "TypeScript (xalign)", language: "typescript" } },
+        cells: [
+          {
+            cell_type: "code",
+            id: "c1",
+            metadata: {},
+            execution_count: null,
+            outputs: [],
+            source: 'import { study as S } from "xalign";\nS.formatRelativeChange(S.relativeChange(15, 10))',
+          },
+        ],
+      };
+      const path = join(dir, "lesson.ipynb");
+      await writeFile(path, JSON.stringify(nb));
+      const env: NodeJS.ProcessEnv = { ...process.env, XALIGN_HOME: join(dir, "home") };
+      const result = await runNotebook(path, { out: join(dir, "out.ipynb"), env, timeoutSeconds: 120 });
+      assert.deepEqual(result.errors, []);
+      const out = (result.notebook as Notebook).cells[0]?.outputs?.[0];
+      assert.equal(dataOf(out, "text/plain"), "+50.0%");
+    } finally {
+      await cleanup();
+    }
+  });
 });
