@@ -1,6 +1,6 @@
 /**
  * What a study notebook leaves behind: runs/<notebook>/<timestamp>/ with its
- * tables (CSV and JSON), figures (standalone HTML), metrics.json (what
+ * tables (CSV and JSON), figures (standalone HTML and a static SVG), metrics.json (what
  * `xalign verify` compares), findings.json (what `npm start` prints) and a
  * manifest (parameters, seeds, data hashes, versions, backend, device,
  * durations). In a kernel, `table` and `figure` show what they save at once
@@ -39,9 +39,10 @@ export function toCsv(rows: readonly Row[]): string {
   return `${[cols.map(cell).join(","), ...rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n")}\n`;
 }
 
-/** A figure-like object: anything that can save itself as standalone HTML. */
+/** A figure-like object: anything that can save itself as standalone HTML (and, optionally, draw itself as SVG). */
 export interface SavableFigure {
   saveHtml(path: string): Promise<void>;
+  toSvg?(): string;
 }
 
 export interface Finding {
@@ -98,9 +99,14 @@ export class RunRecord {
     return table;
   }
 
-  /** Saves a figure as standalone HTML and, in a kernel, shows it (once, as `table` does). */
+  /**
+   * Saves a figure as standalone HTML (and its static picture as SVG, for
+   * reading a run folder on GitHub or in a paper) and, in a kernel, shows it
+   * (once, as `table` does).
+   */
   async figure<F extends SavableFigure>(name: string, figure: F): Promise<F> {
     await figure.saveHtml(join(this.dir, `${name}.html`));
+    if (figure.toSvg) await writeFileAtomic(join(this.dir, `${name}.svg`), figure.toSvg());
     if (inKernel()) display(figure);
     return figure;
   }

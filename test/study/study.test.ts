@@ -253,6 +253,7 @@ describe("run records in a kernel", () => {
       assert.doesNotMatch(String(shown[0]?.data["text/plain"]), /NaN/);
       assert.match(String(shown[1]?.data["image/svg+xml"]), /^<svg /);
       assert.ok(existsSync(join(record.dir, "bars.html")) && existsSync(join(record.dir, "gains.csv")));
+      assert.equal(readFileSync(join(record.dir, "bars.svg"), "utf8"), figure.toSvg(), "the static picture is saved beside the HTML");
       setDisplayChannel(undefined);
       // Rows typed by an interface (no index signature, as CompetenceRow) are accepted.
       interface Probe {
