@@ -18,6 +18,7 @@ export {
   type ArmMetric,
   type ArmRef,
   armCell,
+  coitExamples,
   collect,
   competenceNote,
   type FindingsView,
@@ -27,6 +28,7 @@ export {
   formatNumber,
   meanOverLanguages,
   relativeGains,
+  runArms,
   tuneSummary,
 } from "./present.js";
 export { type CopyProbeOptions, copyProbe } from "./probes.js";

@@ -1,9 +1,10 @@
 /**
  * Short named helpers for the study notebooks' cells, so that a cell reads
  * like a line of the method section instead of a 200-character expression:
- * relative gains of arms over a baseline, an arm's mean over languages, a
- * cell of the arm table, the competence note, a tuning summary, numbers
- * formatted without "NaN", and collecting an async iterable.
+ * the CoIT mixture of a language, running arms over seeds, relative gains of
+ * arms over a baseline, an arm's mean over languages, a cell of the arm
+ * table, the competence note, a tuning summary, numbers formatted without
+ * "NaN", a run's findings, and collecting an async iterable.
  *
  * @example
  * const gains = S.relativeGains(results, {
@@ -13,10 +14,11 @@
  * });
  * await record.table("gains", gains, "Non-English QA and relative change vs English-only tuning");
  */
-import { relative, sep } from "node:path";
+import { join, relative, sep } from "node:path";
+import type { InstructionExample } from "../data/example.js";
 import { armMean, formatRelativeChange, mean, relativeChange } from "./compare.js";
-import type { Finding, Row } from "./record.js";
-import type { ArmResult, Tuned } from "./study.js";
+import type { Finding, Row, RunRecord } from "./record.js";
+import type { ArmResult, ArmSpec, Study, Tuned } from "./study.js";
 
 /** A metric of an arm result: QA (contains, exactMatch, f1) or translation (bleu, chrf). */
 export type ArmMetric = "contains" | "exactMatch" | "f1" | "bleu" | "chrf";
@@ -139,6 +141,52 @@ export function formatFindingNumber(key: string, value: number | string, digits 
   if (typeof value === "string") return value;
   if (/_pct$/.test(key)) return formatRelativeChange(value);
   return Number.isInteger(value) ? String(value) : formatNumber(value, digits);
+}
+
+/**
+ * The CoIT mixture of one language (the study's x-LLaMA data): English
+ * Alpaca, the language's Alpaca, and `n` translation instructions on the
+ * given side (default target: English → the language), `n` of each.
+ *
+ * @example
+ * const examples = await S.coitExamples(study, "vi", settings.tune.examplesPerSource);
+ */
+export async function coitExamples(
+  study: Pick<Study, "alpaca" | "translationExamples">,
+  lang: string,
+  n: number,
+  options: { side?: "target" | "source" | "both"; english?: boolean } = {},
+): Promise<InstructionExample[]> {
+  return [
+    ...(options.english === false ? [] : await study.alpaca("en", n)),
+    ...(await study.alpaca(lang, n)),
+    ...(await study.translationExamples(lang, n, options.side ?? "target")),
+  ];
+}
+
+/**
+ * Runs every arm with every seed (seeds outer, as the notebooks do), timed
+ * under "arms" in the record, each writing its training metrics to
+ * <run>/train/<label>-<seed>; returns the results in order.
+ *
+ * @example
+ * const results = await S.runArms(study, record, arms, { seeds, qaLanguages: ["en", ...languages], translationLanguages: languages });
+ */
+export async function runArms(
+  study: Pick<Study, "runArm">,
+  record: Pick<RunRecord, "dir" | "time">,
+  arms: readonly { label: string; examples: readonly InstructionExample[] }[],
+  options: Omit<ArmSpec, "label" | "seed" | "examples" | "outDir"> & { seeds: readonly number[] },
+): Promise<ArmResult[]> {
+  const { seeds, ...rest } = options;
+  const results: ArmResult[] = [];
+  for (const seed of seeds) {
+    for (const arm of arms) {
+      const outDir = join(record.dir, "train", `${arm.label.replace(/[^A-Za-z0-9._-]+/g, "-")}-${seed}`);
+      results.push(await record.time("arms", () => study.runArm({ ...rest, label: arm.label, seed, examples: arm.examples, outDir })));
+    }
+  }
+  return results;
 }
 
 /**

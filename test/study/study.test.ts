@@ -9,6 +9,7 @@ import { cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "
 import { armMean, armTable, formatRelativeChange, mean, meanRelativeChange, relativeChange, sd } from "../../src/study/compare.js";
 import {
   armCell,
+  coitExamples,
   collect,
   competenceNote,
   findingsView,
@@ -16,6 +17,7 @@ import {
   formatNumber,
   meanOverLanguages,
   relativeGains,
+  runArms,
   tuneSummary,
 } from "../../src/study/present.js";
 import { dataRoot, latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
@@ -203,6 +205,54 @@ describe("helpers for short notebook cells", () => {
     }
     assert.deepEqual(await collect(count(), 3), [0, 1, 2]);
     assert.equal((await collect(count())).length, 10);
+  });
+
+  it("coitExamples and runArms: the CoIT mixture, and arms × seeds with their training folders", async () => {
+    const ex = (source: string) => ({ id: source, source, task: "t", instruction: "", input: "", output: "" }) as never;
+    const calls: string[] = [];
+    const fake = {
+      alpaca: async (lang: string, n?: number) => Array.from({ length: n ?? 0 }, () => ex(`alpaca.${lang}`)),
+      translationExamples: async (lang: string, n: number, side: string = "target") =>
+        Array.from({ length: n }, () => ex(`tr.${lang}.${side}`)),
+      runArm: async (spec: { label: string; seed: number; outDir: string; qaLanguages?: string[] }) => {
+        calls.push(`${spec.label}|${spec.seed}|${spec.outDir}|${spec.qaLanguages?.join(",")}`);
+        return arm(spec.label, spec.seed, 1, 1);
+      },
+    };
+    const mix = await coitExamples(fake as never, "vi", 2);
+    assert.deepEqual(
+      mix.map((e: { source: string }) => e.source),
+      ["alpaca.en", "alpaca.en", "alpaca.vi", "alpaca.vi", "tr.vi.target", "tr.vi.target"],
+    );
+    assert.equal((await coitExamples(fake as never, "vi", 1, { side: "source", english: false })).length, 2);
+    const timed: string[] = [];
+    const record = {
+      dir: "/r",
+      time: async <T>(name: string, work: () => Promise<T>) => {
+        timed.push(name);
+        return work();
+      },
+    };
+    const out = await runArms(
+      fake as never,
+      record,
+      [
+        { label: "vi:target", examples: mix },
+        { label: "m-llama", examples: [] },
+      ],
+      {
+        seeds: [0, 1],
+        qaLanguages: ["en", "vi"],
+      },
+    );
+    assert.equal(out.length, 4);
+    assert.deepEqual(calls, [
+      "vi:target|0|/r/train/vi-target-0|en,vi",
+      "m-llama|0|/r/train/m-llama-0|en,vi",
+      "vi:target|1|/r/train/vi-target-1|en,vi",
+      "m-llama|1|/r/train/m-llama-1|en,vi",
+    ]);
+    assert.deepEqual(timed, ["arms", "arms", "arms", "arms"]);
   });
 
   it("findingsView: sentences, the study's claim, numbers without NaN%, and the run folder as a relative link", () => {
