@@ -1,9 +1,10 @@
 /**
  * Issue 21: code cells a student can read. No code line in notebooks/*.ipynb
  * may be longer than 100 characters; long expressions go behind named
- * helpers in src/study (present.ts: relativeGains, meanOverLanguages,
- * armCell, competenceNote, tuneSummary, formatNumber, formatRelativeChange,
- * collect; RunRecord.metricsFrom and findingsView).
+ * helpers in src/study (present.ts: coitExamples, runArms, relativeGains,
+ * meanOverLanguages, armCell, competenceNote, tuneSummary, formatNumber,
+ * formatInterval, collect; compare.ts: formatRelativeChange; record.ts:
+ * RunRecord.metricsFrom, findingsView, dataRoot).
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
