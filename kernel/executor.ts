@@ -4,6 +4,7 @@
  * value, type errors and thrown values as Jupyter error content.
  */
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import type { CompletionInfo, Converter } from "tslab/dist/converter.js";
 import type { ConverterSet, Executor } from "tslab/dist/executor.js";
 import {
@@ -96,8 +97,16 @@ export class CellExecutor {
     return this.tslab().complete(code, cursor);
   }
 
-  inspect(code: string, cursor: number): ReturnType<Executor["inspect"]> {
-    return this.tslab().inspect(code, cursor);
+  /**
+   * Quick info at the cursor; inside a call's arguments with nothing under the
+   * cursor (shift-tab right after `studySettings(`), that of the function called.
+   */
+  inspect(code: string, cursor: number): ReturnType<Executor["inspect"]> | undefined {
+    // tslab's type says QuickInfo, but it is undefined where nothing is under the cursor.
+    const info: ReturnType<Executor["inspect"]> | undefined = this.tslab().inspect(code, cursor);
+    if (info) return info;
+    const callee = calleeEnd(code, cursor);
+    return callee === undefined ? undefined : this.tslab().inspect(code, callee);
   }
 
   close(): void {
@@ -139,6 +148,7 @@ export class CellExecutor {
         }
       },
     });
+    installFallbackRequire(this.settings.installationFallback);
     return this.executor;
   }
 
@@ -151,4 +161,65 @@ export class CellExecutor {
     this.cells.set(count, { count, source, maps, firstLineOffset });
     return { ...result, output: `${result.output}\n//# sourceURL=${cellScriptName(count)}` };
   }
+}
+
+/**
+ * Where the name of the call whose arguments hold `cursor` ends: the open
+ * parenthesis not closed before the cursor, then the identifier (or member
+ * access) before it. Quoted strings and template literals are skipped.
+ *
+ * @example
+ * calleeEnd("studySettings(", 14); // 13
+ */
+export function calleeEnd(code: string, cursor: number): number | undefined {
+  const opens: number[] = [];
+  let quote: string | undefined;
+  for (let i = 0; i < Math.min(cursor, code.length); i++) {
+    const ch = code[i];
+    if (quote) {
+      if (ch === "\\") i++;
+      else if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === '"' || ch === "'" || ch === "`") quote = ch;
+    else if (ch === "(") opens.push(i);
+    else if (ch === ")") opens.pop();
+  }
+  const open = opens.at(-1);
+  if (open === undefined) return undefined;
+  let end = open;
+  while (end > 0 && /\s/.test(code[end - 1] ?? "")) end--;
+  // A generic call (`f<T>(`) is not handled: only a name right before the parenthesis.
+  return end > 0 && /[\w$]/.test(code[end - 1] ?? "") ? end : undefined;
+}
+
+/**
+ * Makes the cells' `require` (tslab's, on `globalThis.__tslab__`) fall back to
+ * xalign's installation for a bare module name the notebook's folder cannot
+ * resolve: `import "xalign"` (the package's self-reference) and its
+ * dependencies work in a notebook copied anywhere.
+ */
+export function installFallbackRequire(installation: string): void {
+  const holder = (globalThis as { __tslab__?: { require: NodeJS.Require } }).__tslab__;
+  if (!holder) return;
+  const own = holder.require;
+  const fromInstallation = createRequire(join(installation, "package.json"));
+  holder.require = new Proxy(own, {
+    apply(target, thisArg, args: unknown[]) {
+      try {
+        return Reflect.apply(target, thisArg, args);
+      } catch (err) {
+        const id = args[0];
+        const missing = (err as { code?: string }).code === "MODULE_NOT_FOUND" && typeof id === "string";
+        if (!missing || id.startsWith(".") || id.startsWith("/") || !String((err as Error).message).includes(`'${id}'`)) throw err;
+        let resolved: string;
+        try {
+          resolved = fromInstallation.resolve(id);
+        } catch {
+          throw err;
+        }
+        return fromInstallation(resolved);
+      }
+    },
+  });
 }

@@ -76,6 +76,8 @@ export class XalignKernel {
   private executionCount = 0;
   private parent: JupyterMessage | undefined;
   private running: RunningCell | undefined;
+  /** Objects display()ed during the running cell: not shown again as its result. */
+  private shownThisCell = new WeakSet<object>();
   private readonly streams: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
   private flushScheduled = false;
   private closed = false;
@@ -107,6 +109,7 @@ export class XalignKernel {
     setDisplayChannel({
       send: (m) => {
         this.flushStreams();
+        if (m.source && !m.update) this.shownThisCell.add(m.source);
         const content = { data: m.data, metadata: m.metadata, transient: m.displayId ? { display_id: m.displayId } : {} };
         this.publish(m.update ? "update_display_data" : "display_data", content, this.parent);
       },
@@ -309,6 +312,7 @@ export class XalignKernel {
     this.publish("status", { execution_state: "busy" }, message);
     if (!silent) this.publish("execute_input", { code, execution_count: count }, message);
     this.parent = message;
+    this.shownThisCell = new WeakSet();
     resetInterrupt();
     const running: RunningCell = { interrupted: false, timer: undefined };
     this.running = running;
@@ -332,7 +336,7 @@ export class XalignKernel {
     }
     this.flushStreams();
     if (outcome.status === "ok") {
-      if (outcome.hasValue && !silent) {
+      if (outcome.hasValue && !silent && !this.alreadyShown(outcome.value)) {
         this.publish("execute_result", { execution_count: count, data: toMimeBundle(outcome.value), metadata: {} }, message);
       }
       this.reply(this.shell, message, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload: [] });
@@ -341,6 +345,11 @@ export class XalignKernel {
       if (content.stop_on_error !== false) await this.abortQueued();
     }
     this.publish("status", { execution_state: "idle" }, message);
+  }
+
+  /** Whether the cell's result is an object the cell already display()ed (shown once, not twice). */
+  private alreadyShown(value: unknown): boolean {
+    return value !== null && (typeof value === "object" || typeof value === "function") && this.shownThisCell.has(value);
   }
 
   private sendError(message: JupyterMessage, count: number, error: ErrorContent): void {

@@ -17,6 +17,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
+import { installationRoot } from "../src/util/fs.js";
 
 const require = createRequire(import.meta.url);
 
@@ -73,6 +74,13 @@ export interface ProjectSettings {
   options: Record<string, unknown>;
   /** The project's own package (name -> its declaration file), for `import ... from "<name>"`. */
   selfPackage: { name: string; types: string } | undefined;
+  /**
+   * xalign's installation: a bare module the notebook's folder cannot
+   * resolve is required from here (`xalign` itself, and its dependencies).
+   */
+  installationFallback: string;
+  /** No package.json at or above the notebook's folder: the installation stands in for the project. */
+  outsideProject: boolean;
 }
 
 const mapsByOutput = new Map<string, CellSourceMaps>();
@@ -100,11 +108,19 @@ export function tslabTypeScript(): TsApi {
 
 /**
  * Finds the tsconfig.json and package.json governing `dir` (nearest ancestor)
- * and returns the options to merge into tslab's.
+ * and returns the options to merge into tslab's. A folder outside any project
+ * (a notebook copied out of the checkout) gets xalign's installation instead:
+ * its tsconfig's checks, `import ... from "xalign"` against the installed
+ * declarations, and other bare imports against the installation's
+ * node_modules. A project that is not xalign and cannot resolve it itself
+ * still gets `xalign` mapped to the installation's declarations.
  */
 export function projectSettings(dir: string): ProjectSettings {
   const ts = tslabTypeScript();
-  const tsconfig = findUp(dir, "tsconfig.json");
+  const installation = installationRoot();
+  const outsideProject = findUp(dir, "package.json") === undefined;
+  const installationTsconfig = join(installation, "tsconfig.json");
+  const tsconfig = findUp(dir, "tsconfig.json") ?? (outsideProject && existsSync(installationTsconfig) ? installationTsconfig : undefined);
   const options: Record<string, unknown> = {};
   if (tsconfig) {
     const read = ts.readConfigFile(tsconfig, (p) => readFileSync(p, "utf8"));
@@ -115,12 +131,32 @@ export function projectSettings(dir: string): ProjectSettings {
   }
   // tslab strips "use strict" from cells (so cells can redeclare let/const); strict would add it back.
   options.alwaysStrict = false;
-  const selfPackage = findSelfPackage(dir);
-  if (selfPackage) {
-    options.baseUrl = dirname(selfPackage.types);
-    options.paths = { [selfPackage.name]: [selfPackage.types] };
+  const selfPackage = findSelfPackage(outsideProject ? installation : dir);
+  const paths: Record<string, string[]> = {};
+  if (selfPackage) paths[selfPackage.name] = [selfPackage.types];
+  const xalign = findSelfPackage(installation);
+  if (xalign && !paths[xalign.name] && !resolvesFrom(dir, `${xalign.name}/package.json`)) paths[xalign.name] = [xalign.types];
+  if (outsideProject) {
+    // Bare imports resolve from xalign's installation, as at run time.
+    const modules = join(installation, "node_modules");
+    paths["*"] = [join(modules, "*"), join(modules, "@types", "*")];
   }
-  return { tsconfig, options, selfPackage };
+  const first = Object.values(paths)[0]?.[0];
+  if (first) {
+    options.baseUrl = dirname(first);
+    options.paths = paths;
+  }
+  return { tsconfig, options, selfPackage, installationFallback: installation, outsideProject };
+}
+
+/** Whether Node resolves `id` from a module in `dir`. */
+function resolvesFrom(dir: string, id: string): boolean {
+  try {
+    createRequire(join(resolve(dir), "noop.js")).resolve(id);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function findUp(dir: string, name: string): string | undefined {

@@ -7,7 +7,8 @@ const HELP = `Usage: xalign cache list
 
 The notebooks build the synthetic world, the tokenizer and the base model once
 and reuse them, keyed by a hash of their configuration and the xalign version.
-Cache folder: $XALIGN_CACHE, else ./.cache/xalign.`;
+Cache folder: $XALIGN_CACHE, else <home>/.cache/xalign, where <home> is $XALIGN_HOME,
+else the project folder at or above the working directory, else the installation.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand("cache", argv, { help: { type: "boolean", short: "h" } });

@@ -1,7 +1,7 @@
 /** `xalign study`: run the study notebooks headless and print the findings (`npm start`). */
 import { join } from "node:path";
 import { runStudy } from "../study/verify.js";
-import { projectRoot } from "../util/fs.js";
+import { installationRoot } from "../util/fs.js";
 import { parseCommand } from "./args.js";
 
 const DEFAULT = ["00-quickstart", "01-data", "02-x-llama", "03-target-vs-source", "04-scaling-law", "05-language-similarity"];
@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const mode = String(values.mode ?? "quick");
   const names = positionals.length > 0 ? positionals : DEFAULT;
-  const paths = names.map((n) => (n.endsWith(".ipynb") ? n : join(projectRoot(), "notebooks", `${n}.ipynb`)));
+  const paths = names.map((n) => (n.endsWith(".ipynb") ? n : join(installationRoot(), "notebooks", `${n}.ipynb`)));
   const runs = await runStudy(paths, { parameters: { mode }, log: (l) => console.error(l) });
   console.log(`\nFindings (${mode} mode)\n`);
   for (const r of runs) {

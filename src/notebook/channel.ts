@@ -14,6 +14,12 @@ export interface DisplayMessage {
   displayId: string | undefined;
   /** true: replace the display with this id in place (update_display_data). */
   update: boolean;
+  /**
+   * The object shown, when it was one: the kernel does not show it a second
+   * time as the cell's result (so `await record.table(...)` as a cell's last
+   * expression shows its table once).
+   */
+  source?: object;
 }
 
 /** Implemented by the kernel: sends display_data / update_display_data on IOPub. */

@@ -26,7 +26,8 @@ export function newDisplayId(): string {
  * Shows a value: an object implementing `[Symbol.for("Jupyter.display")]()`,
  * a MIME bundle, or anything else (as text). In a kernel this is a
  * display_data message; in a terminal the text/plain part goes to stdout.
- * Returns a handle whose `update` replaces the display in place.
+ * Returns a handle whose `update` replaces the display in place. An object
+ * shown this way during a cell is not shown again as that cell's result.
  *
  * @example
  * const h = display({ "text/html": "<b>step 1</b>", "text/plain": "step 1" }, { displayId: true });
@@ -34,7 +35,8 @@ export function newDisplayId(): string {
  */
 export function display(value: unknown, options: DisplayOptions = {}): DisplayHandle {
   const displayId = options.displayId === true || options.displayId === undefined ? newDisplayId() : options.displayId;
-  send(toMimeBundle(value), options.metadata ?? {}, options.displayId === undefined ? undefined : displayId, false);
+  const source = value !== null && (typeof value === "object" || typeof value === "function") ? value : undefined;
+  send(toMimeBundle(value), options.metadata ?? {}, options.displayId === undefined ? undefined : displayId, false, source);
   return {
     displayId,
     update: (next: unknown, metadata?: Record<string, unknown>) => updateDisplay(displayId, next, metadata),
@@ -53,10 +55,10 @@ export function updateDisplay(displayId: string, value: unknown, metadata: Recor
   send(toMimeBundle(value), metadata, displayId, true);
 }
 
-function send(data: MimeBundle, metadata: Record<string, unknown>, displayId: string | undefined, update: boolean): void {
+function send(data: MimeBundle, metadata: Record<string, unknown>, displayId: string | undefined, update: boolean, source?: object): void {
   const channel = currentDisplayChannel();
   if (channel) {
-    channel.send({ data, metadata, displayId, update });
+    channel.send({ data, metadata, displayId, update, ...(source ? { source } : {}) });
     return;
   }
   process.stdout.write(`${String(data["text/plain"])}\n`);

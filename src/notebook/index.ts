@@ -4,6 +4,7 @@
  * `xalign run`, or in a terminal.
  */
 export { currentDisplayChannel, type DisplayChannel, type DisplayMessage, inKernel, setDisplayChannel } from "./channel.js";
+export { type FrameLike, frameBundle, isDanfoFrame } from "./dataframe.js";
 export { type DisplayHandle, type DisplayOptions, display, newDisplayId, updateDisplay } from "./display.js";
 export { CellExecutionError, type CellFailure, type RunResult } from "./failure.js";
 export {

@@ -4,6 +4,7 @@
  * kernel that knows the convention (ours, Deno's).
  */
 import { inspect } from "node:util";
+import { frameBundle, isDanfoFrame } from "./dataframe.js";
 
 /** A Jupyter MIME bundle: MIME type to data (text, base64 for binary, or JSON for `+json` types). */
 export type MimeBundle = Record<string, unknown>;
@@ -42,7 +43,9 @@ export function isMimeBundle(value: unknown): value is MimeBundle {
 /**
  * The bundle shown for `value`: its own bundle when it is displayable (with
  * `text/plain` added when missing, as Jupyter requires), the value itself when
- * it already is a bundle, otherwise `text/plain` from `util.inspect`.
+ * it already is a bundle, a danfojs DataFrame or Series as an HTML table and
+ * aligned text (as pandas in IPython), otherwise `text/plain` from
+ * `util.inspect`.
  *
  * @example
  * toMimeBundle(42); // { "text/plain": "42" }
@@ -51,6 +54,7 @@ export function toMimeBundle(value: unknown): MimeBundle {
   let bundle: MimeBundle;
   if (isDisplayable(value)) bundle = { ...value[JUPYTER_DISPLAY]() };
   else if (isMimeBundle(value)) bundle = { ...value };
+  else if (isDanfoFrame(value)) return frameBundle(value);
   else return { "text/plain": plainText(value) };
   if (typeof bundle["text/plain"] !== "string") bundle["text/plain"] = isDisplayable(value) ? describe(value) : plainText(value);
   // An SVG also goes as HTML (an <img> with a data: URI): the classic notebook

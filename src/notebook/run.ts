@@ -38,6 +38,7 @@ export interface RunOptions {
 
 export type RunEvent =
   | { kind: "kernel-ready"; ms: number }
+  /** codeIndex counts the code cells from 1 (the last is codeCells); index is the cell's place among all cells. */
   | { kind: "cell-start"; index: number; codeIndex: number; codeCells: number; cell: Cell }
   | { kind: "output"; index: number; message: JupyterMessage }
   | { kind: "cell-end"; index: number; status: "ok" | "error" | "aborted"; ms: number; cell: Cell };

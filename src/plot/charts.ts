@@ -40,6 +40,44 @@ function baseLayout(title: string | undefined, xTitle: string | undefined, yTitl
   };
 }
 
+/** A tick label: the value itself (125, 250, 1000, 16000; 250k and 1.5M above 100000; 3 significant digits). */
+export function tickLabel(v: number): string {
+  const abs = Math.abs(v);
+  const short = (x: number) => String(Number(x.toPrecision(3)));
+  if (abs >= 1e6) return `${short(v / 1e6)}M`;
+  if (abs >= 1e5) return `${short(v / 1e3)}k`;
+  return short(v);
+}
+
+/**
+ * Ticks for a log axis labelled with actual values (plotly's default labels
+ * a log axis "2 3 4 … 1000 2"): the measured values themselves when there are
+ * 2 to 12 of them (unless `atValues` is false), else round steps of each decade within the range (1-9
+ * within one decade, 1-2-5 over up to four, powers of ten beyond).
+ *
+ * @example
+ * logAxisTicks([125, 250, 500, 1000]); // { tickvals: [125, 250, 500, 1000], ticktext: ["125", "250", "500", "1000"] }
+ */
+export function logAxisTicks(values: readonly number[], options: { atValues?: boolean } = {}): { tickvals: number[]; ticktext: string[] } {
+  const positive = [...new Set(values.filter((v) => Number.isFinite(v) && v > 0))].sort((a, b) => a - b);
+  let ticks = positive;
+  if (options.atValues === false || positive.length < 2 || positive.length > 12) {
+    ticks = [];
+    const lo = positive[0] ?? 1;
+    const hi = positive.at(-1) ?? 10;
+    const decades = Math.log10(hi / lo);
+    const steps = decades > 4 ? [1] : decades > 1 ? [1, 2, 5] : [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      for (const m of steps) {
+        const v = Number((m * 10 ** e).toPrecision(12));
+        if (v >= lo * 0.999 && v <= hi * 1.001) ticks.push(v);
+      }
+    }
+    if (ticks.length < 2) ticks = positive.length > 0 ? [lo, hi].filter((v, i, a) => a.indexOf(v) === i) : [1, 10];
+  }
+  return { tickvals: ticks, ticktext: ticks.map(tickLabel) };
+}
+
 function checkSameLength(what: string, a: readonly unknown[], b: readonly unknown[]): void {
   if (a.length !== b.length) {
     throw new AnalysisError("XA_PLOT_LENGTH_MISMATCH", `${what}: ${a.length} x values but ${b.length} y values`, { field: what });
@@ -115,10 +153,18 @@ export function lineChart(options: LineChartOptions): Figure {
   return new Figure(
     traces,
     baseLayout(options.title, options.xTitle, options.yTitle, {
-      ...(options.logX ? { xaxis: { type: "log", title: { text: options.xTitle ?? "" } } } : {}),
+      ...(options.logX
+        ? { xaxis: { type: "log", title: { text: options.xTitle ?? "" }, ...logAxisTicks(measuredX(options.series)) } }
+        : {}),
       ...(options.height ? { height: options.height } : {}),
     }),
   );
+}
+
+/** The x values to tick a log axis at: the measured points' (markers), else every series'. */
+function measuredX(series: readonly LineSeries[]): number[] {
+  const measured = series.filter((s) => s.markersOnly);
+  return (measured.length > 0 ? measured : series).flatMap((s) => [...s.x]);
 }
 
 /** What a scaling-law chart needs per language: measured points and (optionally) a fit with its band. */
@@ -268,7 +314,23 @@ export function lossCurves(options: { runs: readonly LossRun[]; smoothing?: numb
   });
   return new Figure(
     traces,
-    baseLayout(options.title, "step", "loss", options.logY ? { yaxis: { type: "log", title: { text: "loss" } } } : {}),
+    baseLayout(
+      options.title,
+      "step",
+      "loss",
+      options.logY
+        ? {
+            yaxis: {
+              type: "log",
+              title: { text: "loss" },
+              ...logAxisTicks(
+                options.runs.flatMap((r) => [...r.loss]),
+                { atValues: false },
+              ),
+            },
+          }
+        : {},
+    ),
   );
 }
 

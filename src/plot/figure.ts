@@ -1,10 +1,12 @@
 /**
  * A plotly figure that shows itself in Jupyter (MIME bundle with the plotly
- * JSON, offline HTML and a text summary) and saves as a standalone offline
- * HTML file.
+ * JSON, offline HTML, a static SVG picture and a text summary) and saves as a
+ * standalone offline HTML file.
  */
+import { svgImageHtml } from "../notebook/mime.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { plotlyScriptTag, plotlyVersion, scriptSafeJson, takePlotlyInjection } from "./plotly.js";
+import { figureSvg } from "./svg.js";
 
 /** A plotly trace (see plotly.js's reference; kept loose on purpose). */
 export interface Trace {
@@ -21,6 +23,8 @@ export type PlotConfig = Record<string, unknown>;
 export interface FigureBundle {
   "application/vnd.plotly.v1+json": { data: Trace[]; layout: Layout; config: PlotConfig };
   "text/html": string;
+  /** The static picture (drawn by figureSvg), for viewers that run no JavaScript. */
+  "image/svg+xml": string;
   "text/plain": string;
   [mime: string]: unknown;
 }
@@ -75,19 +79,30 @@ export class Figure {
   }
 
   /**
-   * What the figure's div holds until plotly draws in it: the title, the
-   * traces, and how to get the figure drawn. A notebook that is not trusted
-   * runs no script (the classic notebook strips them, and the div's size with
-   * the inline style), so this text is what its reader sees.
+   * The figure as a static SVG picture, drawn from its data without a
+   * browser (see svg.ts): the same numbers, axes, ticks and legend.
+   */
+  toSvg(): string {
+    return figureSvg(this.data, this.layout);
+  }
+
+  /**
+   * What the figure's div holds until plotly draws in it: the static picture
+   * (an <img> of toSvg(), which survives an untrusted notebook's sanitiser and
+   * needs no JavaScript), then the title, the traces, and how to get the
+   * interactive figure. A notebook that is not trusted runs no script (the
+   * classic notebook strips them, and the div's size with the inline style),
+   * so this is what its reader sees.
    */
   hintHtml(): string {
     const names = this.data.map((t) => (typeof t.name === "string" ? t.name : "")).filter((n) => n.length > 0);
     const title = this.title.replace(/<br\s*\/?>/gi, " ").replace(/<[^>]*>/g, "");
     return (
-      `<div class="xalign-plot-hint"><p><strong>${escapeHtml(title || "Figure")}</strong> ` +
-      `(interactive plotly figure: ${escapeHtml(this.traceSummary())}` +
+      `<div class="xalign-plot-hint">${svgImageHtml(this.toSvg(), title || "Figure")}` +
+      `<p><strong>${escapeHtml(title || "Figure")}</strong> ` +
+      `(static picture of an interactive plotly figure: ${escapeHtml(this.traceSummary())}` +
       `${names.length > 0 ? `; ${escapeHtml(names.join(", "))}` : ""})</p>` +
-      `<p>Not drawn: plotly draws it with JavaScript, which runs only in a trusted notebook. ` +
+      `<p>plotly draws the interactive figure with JavaScript, which runs only in a trusted notebook. ` +
       `Trust this notebook (File → Trust Notebook) to draw the interactive figure. ` +
       `The numbers are also in the run's tables, and a figure saved as HTML draws in any browser.</p></div>`
     );
@@ -104,7 +119,7 @@ export class Figure {
     const id = `xalign-plot-${process.pid.toString(36)}-${figureCounter}`;
     const height = typeof this.layout.height === "number" ? `${this.layout.height}px` : "450px";
     const spec = scriptSafeJson(this.toJSON());
-    return `${includePlotly ? `${plotlyScriptTag()}\n` : ""}<div id="${id}" class="xalign-plot" style="width:100%;height:${height};">${this.hintHtml()}</div>
+    return `${includePlotly ? `${plotlyScriptTag()}\n` : ""}<div id="${id}" class="xalign-plot" style="width:100%;min-height:${height};">${this.hintHtml()}</div>
 <script type="text/javascript">
 (function () {
   var id = "${id}";
@@ -153,11 +168,17 @@ ${this.toHtmlFragment(false)}
     await writeFileAtomic(path, this.toStandaloneHtml());
   }
 
-  /** The MIME bundle for Jupyter; plotly.js travels with the first figure of a session only. */
+  /**
+   * The MIME bundle for Jupyter; plotly.js travels with the first figure of a
+   * session only. image/svg+xml is the static picture for viewers that pick
+   * it over HTML or run no JavaScript; the HTML holds the same picture until
+   * plotly draws.
+   */
   [Symbol.for("Jupyter.display")](): FigureBundle {
     return {
       "application/vnd.plotly.v1+json": this.toJSON(),
       "text/html": this.toHtmlFragment(takePlotlyInjection()),
+      "image/svg+xml": this.toSvg(),
       "text/plain": this.toString(),
     };
   }

@@ -11,11 +11,13 @@ export {
   type LineSeries,
   type LossRun,
   lineChart,
+  logAxisTicks,
   lossCurves,
   type ScalingSeries,
   scalingLawChart,
   seriesColor,
   smoothSeries,
+  tickLabel,
 } from "./charts.js";
 export { Figure, type FigureBundle, type Layout, type PlotConfig, type Trace } from "./figure.js";
 export { plotlyVersion, resetPlotlyInjection } from "./plotly.js";

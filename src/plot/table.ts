@@ -51,11 +51,17 @@ export class Table {
 
   /** Columns whose numbers are all integers print without decimals (counts); others with `digits`. */
   private integerColumn(column: string): boolean {
-    return !this.fixed.has(column) && this.rows.every((r) => typeof r[column] !== "number" || Number.isInteger(r[column]));
+    return (
+      !this.fixed.has(column) &&
+      this.rows.every((r) => typeof r[column] !== "number" || Number.isInteger(r[column]) || !Number.isFinite(r[column]))
+    );
   }
 
   private cell(value: Cell, column: string): string {
     if (value === null || value === undefined) return "";
+    // NaN is "no value" here (e.g. a relative change against a baseline of 0): never print "NaN".
+    if (typeof value === "number" && Number.isNaN(value)) return "n/a";
+    if (typeof value === "number" && !Number.isFinite(value)) return value > 0 ? "∞" : "-∞";
     if (typeof value === "number") return this.integerColumn(column) ? String(value) : value.toFixed(this.digits);
     return String(value);
   }

@@ -5,7 +5,8 @@
  * A changed configuration (or a new version) builds a new entry; entries are
  * listed and cleared with `xalign cache list|clear`.
  *
- * Location: $XALIGN_CACHE, else <project>/.cache/xalign (ignored by git).
+ * Location: $XALIGN_CACHE, else <home>/.cache/xalign (ignored by git), where
+ * <home> is $XALIGN_HOME, the project folder, or the installation (xalignHome).
  *
  * Several processes may ask for one entry at once (two notebooks started on
  * an empty cache): the first takes `<entry>.lock` (created with O_EXCL,
@@ -23,7 +24,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:f
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { projectRoot, sha256, stableStringify, writeJsonAtomic } from "../util/fs.js";
+import { sha256, stableStringify, writeJsonAtomic, xalignHome } from "../util/fs.js";
 import { VERSION } from "../version.js";
 
 const MARKER = "xalign-cache.json";
@@ -41,7 +42,21 @@ export interface CacheEntry {
 
 /** The cache folder. */
 export function cacheRoot(): string {
-  return resolve(process.env.XALIGN_CACHE ?? join(projectRoot(), ".cache", "xalign"));
+  return resolve(process.env.XALIGN_CACHE ?? join(xalignHome(), ".cache", "xalign"));
+}
+
+/**
+ * A fresh folder name under the cache's scratch/ for throw-away outputs (e.g.
+ * the training metrics of a `study.tune` call given no outDir); not created
+ * here. `xalign cache clear` removes scratch/ with the entries.
+ *
+ * @example
+ * scratchDir("tune-x-llama-vi-seed0"); // <cache>/scratch/tune-x-llama-vi-seed0-2026-12-07T08-30-00-000Z-1234
+ */
+export function scratchDir(name: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "") || "run";
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  return join(cacheRoot(), "scratch", `${safe}-${stamp}-${process.pid}`);
 }
 
 /** The key of an artifact: kind, configuration and code version. */

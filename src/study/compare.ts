@@ -75,3 +75,29 @@ export function armMean(
 export function relativeChange(system: number, baseline: number): number {
   return baseline === 0 ? Number.NaN : ((system - baseline) / baseline) * 100;
 }
+
+/** What {@link formatRelativeChange} prints for a change that is not a number. */
+export const UNDEFINED_CHANGE = "n/a (baseline 0)";
+
+/**
+ * A relative change in percent (as {@link relativeChange} returns it, or a
+ * mean of such changes) as text, the one way xalign prints it: "+12.3%",
+ * "-4.0%", "0.0%"; NaN (a baseline of 0, or no finite change to average)
+ * prints as "n/a (baseline 0)", never "NaN%".
+ *
+ * @example
+ * formatRelativeChange(relativeChange(15, 10)); // "+50.0%"
+ * formatRelativeChange(relativeChange(3, 0)); // "n/a (baseline 0)"
+ */
+export function formatRelativeChange(pct: number, digits = 1): string {
+  if (Number.isNaN(pct)) return UNDEFINED_CHANGE;
+  if (!Number.isFinite(pct)) return pct > 0 ? "+∞%" : "-∞%";
+  const text = pct.toFixed(digits);
+  if (Number(text) === 0) return `${(0).toFixed(digits)}%`;
+  return `${pct > 0 ? "+" : ""}${text}%`;
+}
+
+/** The mean of the finite relative changes (NaN when none is finite: every baseline was 0). */
+export function meanRelativeChange(changes: readonly number[]): number {
+  return mean(changes.filter(Number.isFinite));
+}

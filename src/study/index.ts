@@ -3,10 +3,36 @@
  * from the base model, the study's evaluations, and run records.
  */
 
-export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache } from "./cache.js";
-export { armMean, armTable, mean, relativeChange, sd } from "./compare.js";
+export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "./cache.js";
+export {
+  armMean,
+  armTable,
+  formatRelativeChange,
+  mean,
+  meanRelativeChange,
+  relativeChange,
+  sd,
+  UNDEFINED_CHANGE,
+} from "./compare.js";
+export {
+  type ArmMetric,
+  type ArmRef,
+  armCell,
+  coitExamples,
+  collect,
+  competenceNote,
+  type FindingsView,
+  findingsView,
+  formatFindingNumber,
+  formatInterval,
+  formatNumber,
+  meanOverLanguages,
+  relativeGains,
+  runArms,
+  tuneSummary,
+} from "./present.js";
 export { type CopyProbeOptions, copyProbe } from "./probes.js";
-export { type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, toCsv } from "./record.js";
+export { dataRoot, type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, type TableRow, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
 export {
   type ArmResult,

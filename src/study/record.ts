@@ -1,25 +1,32 @@
 /**
  * What a study notebook leaves behind: runs/<notebook>/<timestamp>/ with its
- * tables (CSV and JSON), figures (standalone HTML), metrics.json (what
+ * tables (CSV and JSON), figures (standalone HTML and a static SVG), metrics.json (what
  * `xalign verify` compares), findings.json (what `npm start` prints) and a
  * manifest (parameters, seeds, data hashes, versions, backend, device,
- * durations). Tables show themselves in the kernel.
+ * durations). In a kernel, `table` and `figure` show what they save at once
+ * (a display, not the cell's result), so a table recorded mid-cell is seen.
  *
  * @example
  * const record = await RunRecord.start("03-target-vs-source", { mode, seeds }, study);
- * record.table("qa", rows);
+ * await record.table("qa", rows); // saved and shown
  * record.finding("Target-side translation data helps non-English QA", { gain: 3.2 });
  * await record.finish();
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { inKernel } from "../notebook/channel.js";
+import { display } from "../notebook/display.js";
 import { Table } from "../plot/table.js";
-import { projectRoot, sha256File, writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
+import { sha256File, writeFileAtomic, writeJsonAtomic, xalignHome } from "../util/fs.js";
 import { VERSION } from "../version.js";
+import { type FindingsView, findingsView } from "./present.js";
 import type { Study } from "./study.js";
 
 export type Row = Record<string, string | number | null>;
+
+/** A row type whose every field is a table cell: a Row, or an interface such as CompetenceRow. */
+export type TableRow<R> = { [K in keyof R]: string | number | null };
 
 /** Rows as CSV (RFC 4180 quoting), columns in first-seen order. */
 export function toCsv(rows: readonly Row[]): string {
@@ -32,15 +39,18 @@ export function toCsv(rows: readonly Row[]): string {
   return `${[cols.map(cell).join(","), ...rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n")}\n`;
 }
 
-/** A figure-like object: anything that can save itself as standalone HTML. */
+/** A figure-like object: anything that can save itself as standalone HTML (and, optionally, draw itself as SVG). */
 export interface SavableFigure {
   saveHtml(path: string): Promise<void>;
+  toSvg?(): string;
 }
 
 export interface Finding {
   notebook: string;
   finding: string;
   numbers: Record<string, number | string>;
+  /** The study's (the paper's) claim the finding is compared with, e.g. "+42.5% average gain". */
+  claim?: string;
 }
 
 export class RunRecord {
@@ -57,7 +67,7 @@ export class RunRecord {
     readonly study: Study | undefined,
   ) {}
 
-  /** Starts a record in runs/<notebook>/<timestamp>/ (root: $XALIGN_RUNS, else ./runs). */
+  /** Starts a record in runs/<notebook>/<timestamp>/ (root: $XALIGN_RUNS, else <home>/runs; see xalignHome). */
   static async start(notebook: string, parameters: Record<string, unknown>, study?: Study): Promise<RunRecord> {
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
     const dir = join(runsRoot(), notebook, stamp);
@@ -74,18 +84,30 @@ export class RunRecord {
     }
   }
 
-  /** Saves a table as CSV and JSON and returns it for display. */
-  async table(name: string, rows: Row[], caption = ""): Promise<Table> {
-    this.tables[name] = rows;
-    const table = new Table(rows, caption ? { caption } : {});
-    await writeFileAtomic(join(this.dir, `${name}.csv`), toCsv(rows));
-    await writeJsonAtomic(join(this.dir, `${name}.json`), rows);
+  /**
+   * Saves a table as CSV and JSON and, in a kernel, shows it (once: the
+   * kernel does not show the returned table again as the cell's result).
+   */
+  async table<R extends TableRow<R>>(name: string, rows: readonly R[], caption = ""): Promise<Table> {
+    // Rows typed by an interface (no index signature, e.g. CompetenceRow) are accepted as they are.
+    const plain = rows as unknown as Row[];
+    this.tables[name] = plain;
+    const table = new Table(plain, caption ? { caption } : {});
+    await writeFileAtomic(join(this.dir, `${name}.csv`), toCsv(plain));
+    await writeJsonAtomic(join(this.dir, `${name}.json`), plain);
+    if (inKernel()) display(table);
     return table;
   }
 
-  /** Saves a figure as standalone HTML and returns it for display. */
+  /**
+   * Saves a figure as standalone HTML (and its static picture as SVG, for
+   * reading a run folder on GitHub or in a paper) and, in a kernel, shows it
+   * (once, as `table` does).
+   */
   async figure<F extends SavableFigure>(name: string, figure: F): Promise<F> {
     await figure.saveHtml(join(this.dir, `${name}.html`));
+    if (figure.toSvg) await writeFileAtomic(join(this.dir, `${name}.svg`), figure.toSvg());
+    if (inKernel()) display(figure);
     return figure;
   }
 
@@ -94,11 +116,27 @@ export class RunRecord {
     this.metrics[name] = value;
   }
 
-  /** Records a finding with its measured numbers (printed by `npm start`). */
-  finding(finding: string, numbers: Record<string, number | string>): Finding {
-    const f = { notebook: this.notebook, finding, numbers };
+  /** Records several metrics at once (`{ "qa.en.contains": 12.5, ... }`). */
+  metricsFrom(values: Record<string, number>): void {
+    for (const [name, value] of Object.entries(values)) this.metric(name, value);
+  }
+
+  /**
+   * Records a finding with its measured numbers (printed by `npm start`) and,
+   * optionally, the study's claim it is compared with.
+   */
+  finding(finding: string, numbers: Record<string, number | string>, options: { claim?: string } = {}): Finding {
+    const f: Finding = { notebook: this.notebook, finding, numbers, ...(options.claim ? { claim: options.claim } : {}) };
     this.findings.push(f);
     return f;
+  }
+
+  /**
+   * The run's findings for a notebook's last cell: sentences, numbers (no
+   * "NaN%"), the study's claims, and the run folder as a link.
+   */
+  findingsView(): FindingsView {
+    return findingsView(this.findings, this.dir);
   }
 
   /** Writes metrics.json, findings.json and manifest.json. */
@@ -132,7 +170,16 @@ export class RunRecord {
 
 /** Where notebook runs go. */
 export function runsRoot(): string {
-  return resolve(process.env.XALIGN_RUNS ?? join(projectRoot(), "runs"));
+  return resolve(process.env.XALIGN_RUNS ?? join(xalignHome(), "runs"));
+}
+
+/**
+ * Where the real-data notebook (08) looks for downloaded corpora and
+ * checkpoints: $XALIGN_DATA, else <home>/data (see xalignHome), so that a
+ * notebook copied outside the checkout finds them too.
+ */
+export function dataRoot(): string {
+  return resolve(process.env.XALIGN_DATA ?? join(xalignHome(), "data"));
 }
 
 /** The newest finished run of a notebook (one with a manifest), if any. */

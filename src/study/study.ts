@@ -33,7 +33,7 @@ import { type TrainResult, train } from "../train/trainer.js";
 import { modelPersistence } from "../train/weights.js";
 import { DataError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
-import { cached, cacheKey } from "./cache.js";
+import { cached, cacheKey, scratchDir } from "./cache.js";
 import { copyProbe } from "./probes.js";
 import type { StudySettings } from "./settings.js";
 
@@ -53,7 +53,7 @@ export interface TuneOptions {
   seed: number;
   label: string;
   /** Folder for checkpoints and metrics (default: a folder under the cache's scratch). */
-  outDir: string;
+  outDir?: string;
   /** Override the settings' epochs. */
   epochs?: number;
   /** Fixed number of optimiser steps instead of epochs. */
@@ -321,7 +321,7 @@ export class Study {
       train: bucketedBatches(seqs, { batchSize: s.batchSize, seed: rng.nextU32(), padId: tok.padId }),
       config,
       seed: options.seed,
-      outDir: options.outDir,
+      outDir: options.outDir ?? scratchDir(`tune-${options.label}-seed${options.seed}`),
       ...modelPersistence(model),
       label: options.label,
       progress: options.progress ?? true,

@@ -33,9 +33,11 @@ export function notebookName(path: string): string {
   return basename(path).replace(/\.ipynb$/, "");
 }
 
-function onEventLogger(log: (line: string) => void): (e: RunEvent) => void {
+/** Logs each cell's start as `[k/n] first line`. */
+export function onEventLogger(log: (line: string) => void): (e: RunEvent) => void {
   return (e) => {
-    if (e.kind === "cell-start") log(`[${e.codeIndex + 1}/${e.codeCells}] ${String(e.cell.source).split("\n")[0]?.slice(0, 70) ?? ""}`);
+    // codeIndex counts from 1 (as `xalign run` prints it): never past codeCells.
+    if (e.kind === "cell-start") log(`[${e.codeIndex}/${e.codeCells}] ${String(e.cell.source).split("\n")[0]?.slice(0, 70) ?? ""}`);
   };
 }
 

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 let tempCounter = 0;
 
@@ -57,6 +58,39 @@ function sortKeys(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/**
+ * The installed xalign package: the folder of the package.json at or above
+ * this file (the checkout, or node_modules/xalign), wherever the caller is.
+ */
+export function installationRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+    dir = parent;
+  }
+}
+
+/**
+ * Where xalign keeps its cache (.cache/xalign) and notebook runs (runs/):
+ * $XALIGN_HOME when set; else the project folder at or above the working
+ * directory (the nearest with a package.json: a notebook in the checkout
+ * uses the checkout); else, for a notebook copied outside any project, the
+ * installation (so it finds the world and base model already built there).
+ * $XALIGN_CACHE and $XALIGN_RUNS still name those two folders directly.
+ *
+ * @example
+ * // XALIGN_HOME=~/xalign-work jupyter notebook  → ~/xalign-work/.cache/xalign, ~/xalign-work/runs
+ * xalignHome();
+ */
+export function xalignHome(from: string = process.cwd()): string {
+  const home = process.env.XALIGN_HOME;
+  if (home) return resolve(home);
+  const project = projectRoot(from);
+  return existsSync(join(project, "package.json")) ? project : installationRoot();
 }
 
 /**

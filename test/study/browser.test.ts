@@ -22,13 +22,22 @@
  * `python3 -m nbformat.sign` with the same JUPYTER_DATA_DIR, signs the same
  * way) and checks that the loss curves show and the plotly figure renders as
  * SVG.
+ * Every plotly figure also carries a static picture (issue 21): image/svg+xml
+ * in its bundle and the same SVG as an <img> inside its div, which plotly
+ * replaces when it draws. The untrusted view must show that picture, and so
+ * must each executed notebook exported by nbconvert (what nbviewer and GitHub
+ * show) and opened with JavaScript off, with every recorded table and no
+ * "NaN" in a table.
  * Full-page screenshots are kept in test-artifacts/ (not committed).
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { main } from "../../src/cli/index.js";
 import { runStudy } from "../../src/study/verify.js";
@@ -62,8 +71,10 @@ interface Saved {
   tableHeaders: string[][];
   /** Training displays (text/html with a progress line). */
   trainingDisplays: number;
-  /** image/svg+xml outputs (the loss curve after training; shown through their text/html <img>). */
+  /** image/svg+xml outputs other than figures (the loss curve after training; shown through their text/html <img>). */
   svgOutputs: number;
+  /** Plotly figures whose bundle carries the static picture (image/svg+xml). */
+  plotlyStatic: number;
   /** Titles of the saved plotly figures. */
   plotlyTitles: string[];
   /** Execution counts of the code cells, in order. */
@@ -90,7 +101,10 @@ function savedView(nb: { cells: Cell[] }): Saved {
   return {
     tableHeaders,
     trainingDisplays: html.filter((h) => h.includes('class="xalign-progress"')).length,
-    svgOutputs: outputs.filter((o) => o.data?.["image/svg+xml"] !== undefined).length,
+    svgOutputs: outputs.filter((o) => o.data?.["image/svg+xml"] !== undefined && o.data?.["application/vnd.plotly.v1+json"] === undefined)
+      .length,
+    plotlyStatic: outputs.filter((o) => o.data?.["image/svg+xml"] !== undefined && o.data?.["application/vnd.plotly.v1+json"] !== undefined)
+      .length,
     plotlyTitles,
     executionCounts: code.map((c) => c.execution_count ?? null),
   };
@@ -111,7 +125,7 @@ interface Shown {
   svgOutputs: number;
   /** Loose text in the training displays besides the progress line (a stripped <svg>'s labels would be here). */
   trainingStrayText: string[];
-  plots: { mainSvgs: number; title: string; legend: string[]; height: number; text: string }[];
+  plots: { mainSvgs: number; title: string; legend: string[]; height: number; text: string; staticPictures: number }[];
 }
 
 /** A screenshot of the whole notebook: the classic notebook scrolls inside #site, so the viewport is grown to fit it first. */
@@ -174,6 +188,10 @@ async function shown(page: Page): Promise<Shown> {
         legend: all(".legendtext", d).map((l) => l.textContent ?? ""),
         height: d.getBoundingClientRect().height,
         text: d.textContent ?? "",
+        // The static picture in the div (an <img> of an SVG that loaded).
+        staticPictures: all('img[src^="data:image/svg+xml"]', d).filter(
+          (i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0,
+        ).length,
       })),
     };
   });
@@ -248,6 +266,7 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
     assert.equal(qs.plotlyTitles.length, 0);
     assert.equal(tvs.plotlyTitles.length, 1);
     assert.match(tvs.plotlyTitles[0] ?? "", /Non-English QA/);
+    assert.equal(tvs.plotlyStatic, 1, "the figure's bundle carries its static picture");
   });
 
   for (const n of NOTEBOOKS) {
@@ -295,6 +314,7 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
       assert.equal(s.svgOutputs, want.svgOutputs, `${n}: image/svg+xml outputs shown`);
       for (const [i, plot] of s.plots.entries()) {
         assert.ok(plot.mainSvgs > 0 || plot.text.trim().length > 0, `${n}: the figure or a hint`);
+        assert.equal(plot.staticPictures, 1, `${n}: the figure's static picture shows without its script`);
         assert.ok(plot.text.includes(want.plotlyTitles[i] ?? "?"), `${n}: the hint names the figure: ${plot.text}`);
         assert.match(plot.text, /Trust this notebook/);
       }
@@ -335,9 +355,59 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
         assert.equal(plot.title, want.plotlyTitles[i]);
         assert.ok(plot.height > 100, `the figure has a height (${plot.height}px)`);
         assert.doesNotMatch(plot.text, /Trust this notebook/, "the hint is gone once plotly draws");
+        assert.equal(plot.staticPictures, 0, "plotly replaced the static picture");
         if (n === "03-target-vs-source") assert.deepEqual(plot.legend, ["none", "target", "source", "both"]);
       }
       await screenshotWhole(page, n === "03-target-vs-source" ? "study-notebook-classic.png" : `study-notebook-classic-${n}.png`);
+    });
+  }
+  for (const n of NOTEBOOKS) {
+    it(`${n}, exported by nbconvert and opened with JavaScript off (as nbviewer and GitHub show it): tables and static figures`, {
+      timeout: 240_000,
+      skip: existsSync("/usr/bin/python3") ? false : "Debian's python3 with nbconvert is not installed (apt-get install python3-nbconvert)",
+    }, async () => {
+      const want = saved.get(n);
+      assert.ok(want);
+      const html = join(dirs.dir, `${n}.html`);
+      await promisify(execFile)(
+        "/usr/bin/python3",
+        ["-m", "nbconvert", "--to", "html", "--output", html, join(dirs.dir, "work", `${n}.ipynb`)],
+        {
+          timeout: 180_000,
+        },
+      );
+      // A browser of its own: the persistent context above runs JavaScript.
+      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+      const off = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1100, height: 900 } });
+      const reader = await off.newPage();
+      try {
+        await reader.goto(pathToFileURL(html).href, { timeout: 120_000 });
+        // Tables in outputs (nbconvert's lab template, or its classic one), not in markdown cells.
+        const OUTPUT_TABLES = ".jp-OutputArea-output table, .output_area table";
+        const view = await reader.evaluate((OUTPUT_TABLES) => {
+          const all = (sel: string, root: ParentNode = document) => Array.from(root.querySelectorAll(sel));
+          return {
+            tableHeaders: all(OUTPUT_TABLES).map((t) => all("thead th", t).map((th) => th.textContent ?? "")),
+            tableText: all(OUTPUT_TABLES)
+              .map((t) => t.textContent ?? "")
+              .join("\n"),
+            plots: all(".xalign-plot").map((d) => ({
+              pictures: all('img[src^="data:image/svg+xml"]', d).filter(
+                (i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0,
+              ).length,
+              drawn: all("svg.main-svg", d).length,
+            })),
+          };
+        }, OUTPUT_TABLES);
+        assert.deepEqual(view.tableHeaders, want.tableHeaders);
+        assert.doesNotMatch(view.tableText, /NaN/);
+        assert.equal(view.plots.length, want.plotlyTitles.length);
+        for (const p of view.plots) assert.deepEqual(p, { pictures: 1, drawn: 0 }, `${n}: the static picture, not a plotly drawing`);
+        await mkdir(join(repoRoot(), "test-artifacts"), { recursive: true });
+        await reader.screenshot({ path: join(repoRoot(), "test-artifacts", `study-notebook-nbconvert-no-js-${n}.png`), fullPage: true });
+      } finally {
+        await browser.close();
+      }
     });
   }
 });

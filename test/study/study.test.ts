@@ -6,12 +6,30 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { cached, cacheKey, clearCache, listCache } from "../../src/study/cache.js";
-import { armMean, armTable, mean, relativeChange, sd } from "../../src/study/compare.js";
-import { latestRun, RunRecord, toCsv } from "../../src/study/record.js";
+import type { RunEvent } from "../../src/notebook/index.js";
+import { type DisplayMessage, setDisplayChannel } from "../../src/notebook/index.js";
+import { Figure } from "../../src/plot/index.js";
+import { cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "../../src/study/cache.js";
+import { armMean, armTable, formatRelativeChange, mean, meanRelativeChange, relativeChange, sd } from "../../src/study/compare.js";
+import {
+  armCell,
+  coitExamples,
+  collect,
+  competenceNote,
+  findingsView,
+  formatInterval,
+  formatNumber,
+  meanOverLanguages,
+  relativeGains,
+  runArms,
+  tuneSummary,
+} from "../../src/study/present.js";
+import { dataRoot, latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
 import { studySettings } from "../../src/study/settings.js";
-import type { ArmResult, QaEvaluation } from "../../src/study/study.js";
-import { tempDir } from "../helpers.js";
+import type { ArmResult, QaEvaluation, TuneOptions } from "../../src/study/study.js";
+import { onEventLogger } from "../../src/study/verify.js";
+import { installationRoot, xalignHome } from "../../src/util/fs.js";
+import { repoRoot, tempDir } from "../helpers.js";
 
 describe("study cache", () => {
   it("builds an artifact once per configuration and version, lists and clears it", async () => {
@@ -175,6 +193,18 @@ describe("comparison summaries", () => {
     assert.equal(relativeChange(15, 10), 50);
     assert.ok(Number.isNaN(relativeChange(1, 0)));
   });
+
+  it("formats a relative change one way: signed percent, and n/a (never NaN%) when the baseline is 0", () => {
+    assert.equal(formatRelativeChange(relativeChange(15, 10)), "+50.0%");
+    assert.equal(formatRelativeChange(relativeChange(9, 10)), "-10.0%");
+    assert.equal(formatRelativeChange(relativeChange(10, 10)), "0.0%");
+    assert.equal(formatRelativeChange(-0.04), "0.0%", "no -0.0%");
+    assert.equal(formatRelativeChange(42.456, 2), "+42.46%");
+    assert.equal(formatRelativeChange(relativeChange(3, 0)), "n/a (baseline 0)");
+    assert.equal(formatRelativeChange(meanRelativeChange([relativeChange(1, 0), relativeChange(0, 0)])), "n/a (baseline 0)");
+    assert.equal(meanRelativeChange([Number.NaN, 10, 30]), 20);
+    assert.doesNotMatch(formatRelativeChange(Number.NaN), /NaN/);
+  });
 });
 
 describe("run records", () => {
@@ -202,6 +232,234 @@ describe("run records", () => {
       else process.env.XALIGN_RUNS = saved;
       await cleanup();
     }
+  });
+});
+
+describe("helpers for short notebook cells", () => {
+  const results = [arm("alpaca", 0, 10, 1), arm("alpaca", 1, 0, 1), arm("x-llama-vi", 0, 15, 3), arm("zero", 0, 0, 0)];
+
+  it("relativeGains: baseline, systems and their relative change per language (n/a where the baseline is 0)", () => {
+    const rows = relativeGains(results, {
+      languages: ["vi"],
+      baseline: { name: "alpaca", arm: "alpaca" },
+      systems: { x_llama: (l) => `x-llama-${l}`, zero: "zero" },
+    });
+    assert.deepEqual(rows, [{ lang: "vi", alpaca: 5, x_llama: 15, x_llama_gain_pct: 200, zero: 0, zero_gain_pct: -100 }]);
+    const none = relativeGains(results, { languages: ["vi"], baseline: { name: "zero", arm: "zero" }, systems: { a: "alpaca" } });
+    assert.ok(Number.isNaN(none[0]?.a_gain_pct as number));
+    const bleu = relativeGains(results, {
+      languages: ["vi"],
+      baseline: { name: "b", arm: "alpaca" },
+      systems: { x: "x-llama-vi" },
+      metric: "bleu",
+    });
+    assert.equal(bleu[0]?.x_gain_pct, 200);
+  });
+
+  it("meanOverLanguages, armCell, competenceNote, tuneSummary, number formatting and collect", async () => {
+    assert.equal(
+      meanOverLanguages(results, ["vi", "zh"], (l) => `x-llama-${l}`, "contains"),
+      15,
+      "zh has no value: left out",
+    );
+    assert.ok(Number.isNaN(meanOverLanguages(results, ["zh"], "alpaca", "contains")));
+    const table = armTable(results);
+    assert.equal(armCell(table, "alpaca", "vi", "qa_contains_sd"), 7.07);
+    assert.ok(Number.isNaN(armCell(table, "missing", "vi", "qa_contains")));
+    assert.match(competenceNote(["zh"]), /^Not acquired in pretraining \(within 5 points of chance\): zh\. Tuning results/);
+    assert.equal(competenceNote([]), "Every language is above chance before tuning, so transfer can show.");
+    assert.equal(tuneSummary({ result: { finalLoss: 1.23456, steps: 12 } as never }), "final loss 1.2346 after 12 steps");
+    assert.deepEqual(
+      [formatNumber(12.345), formatNumber(Number.NaN), formatNumber(null), formatNumber(2, 2)],
+      ["12.3", "n/a", "n/a", "2.00"],
+    );
+    assert.equal(formatInterval(12.345, 0.5, 2), "12.35 ± 0.50");
+    assert.equal(formatInterval(Number.NaN, 0.5), "n/a");
+    async function* count() {
+      for (let i = 0; i < 10; i++) yield i;
+    }
+    assert.deepEqual(await collect(count(), 3), [0, 1, 2]);
+    assert.equal((await collect(count())).length, 10);
+  });
+
+  it("coitExamples and runArms: the CoIT mixture, and arms × seeds with their training folders", async () => {
+    const ex = (source: string) => ({ id: source, source, task: "t", instruction: "", input: "", output: "" }) as never;
+    const calls: string[] = [];
+    const fake = {
+      alpaca: async (lang: string, n?: number) => Array.from({ length: n ?? 0 }, () => ex(`alpaca.${lang}`)),
+      translationExamples: async (lang: string, n: number, side: string = "target") =>
+        Array.from({ length: n }, () => ex(`tr.${lang}.${side}`)),
+      runArm: async (spec: { label: string; seed: number; outDir: string; qaLanguages?: string[] }) => {
+        calls.push(`${spec.label}|${spec.seed}|${spec.outDir}|${spec.qaLanguages?.join(",")}`);
+        return arm(spec.label, spec.seed, 1, 1);
+      },
+    };
+    const mix = await coitExamples(fake as never, "vi", 2);
+    assert.deepEqual(
+      mix.map((e: { source: string }) => e.source),
+      ["alpaca.en", "alpaca.en", "alpaca.vi", "alpaca.vi", "tr.vi.target", "tr.vi.target"],
+    );
+    assert.equal((await coitExamples(fake as never, "vi", 1, { side: "source", english: false })).length, 2);
+    const timed: string[] = [];
+    const record = {
+      dir: "/r",
+      time: async <T>(name: string, work: () => Promise<T>) => {
+        timed.push(name);
+        return work();
+      },
+    };
+    const out = await runArms(
+      fake as never,
+      record,
+      [
+        { label: "vi:target", examples: mix },
+        { label: "m-llama", examples: [] },
+      ],
+      {
+        seeds: [0, 1],
+        qaLanguages: ["en", "vi"],
+      },
+    );
+    assert.equal(out.length, 4);
+    assert.deepEqual(calls, [
+      "vi:target|0|/r/train/vi-target-0|en,vi",
+      "m-llama|0|/r/train/m-llama-0|en,vi",
+      "vi:target|1|/r/train/vi-target-1|en,vi",
+      "m-llama|1|/r/train/m-llama-1|en,vi",
+    ]);
+    assert.deepEqual(timed, ["arms", "arms", "arms", "arms"]);
+  });
+
+  it("findingsView: sentences, the study's claim, numbers without NaN%, and the run folder as a relative link", () => {
+    const view = findingsView(
+      [
+        {
+          notebook: "02",
+          finding: "x-LLaMA vs English-only: n/a",
+          numbers: { avg_gain_pct: Number.NaN, seeds: 3, bleu: 1.234 },
+          claim: "+42.5%",
+        },
+        { notebook: "02", finding: "a <second> one", numbers: {} },
+      ],
+      "/w/runs/02/2026",
+      "/w/notebooks",
+    );
+    const html = (view as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")]!();
+    assert.match(
+      html["text/html"]!,
+      /<p><em>The study: \+42\.5%<\/em><\/p><p><code>avg_gain_pct n\/a \(baseline 0\), seeds 3, bleu 1\.23<\/code>/,
+    );
+    assert.match(html["text/html"]!, /a &lt;second&gt; one/);
+    assert.match(html["text/html"]!, /<a href="\.\.\/runs\/02\/2026">/);
+    assert.equal(
+      html["text/plain"],
+      "- x-LLaMA vs English-only: n/a (study: +42.5%)\n  avg_gain_pct n/a (baseline 0), seeds 3, bleu 1.23\n- a <second> one\nRun folder: /w/runs/02/2026",
+    );
+    assert.doesNotMatch(html["text/html"]!, /NaN/);
+  });
+});
+
+describe("run records in a kernel", () => {
+  it("record.table and record.figure display what they save once, through a display call", async () => {
+    const { dir, cleanup } = await tempDir();
+    const saved = process.env.XALIGN_RUNS;
+    process.env.XALIGN_RUNS = dir;
+    const shown: DisplayMessage[] = [];
+    setDisplayChannel({ send: (m) => shown.push(m) });
+    try {
+      const record = await RunRecord.start("99-test", {});
+      const table = await record.table("gains", [{ lang: "vi", gain_pct: Number.NaN }], "Gains");
+      const figure = await record.figure("bars", new Figure([{ type: "bar", x: ["vi"], y: [1], name: "x" }], { title: "QA" }));
+      assert.equal(shown.length, 2, "one display each");
+      // The kernel skips a cell result it already displayed: the display names the very object returned.
+      assert.equal(shown[0]?.source, table);
+      assert.equal(shown[1]?.source, figure);
+      assert.match(String(shown[0]?.data["text/html"]), /<caption>Gains<\/caption>/);
+      assert.doesNotMatch(String(shown[0]?.data["text/plain"]), /NaN/);
+      assert.match(String(shown[1]?.data["image/svg+xml"]), /^<svg /);
+      assert.ok(existsSync(join(record.dir, "bars.html")) && existsSync(join(record.dir, "gains.csv")));
+      assert.equal(readFileSync(join(record.dir, "bars.svg"), "utf8"), figure.toSvg(), "the static picture is saved beside the HTML");
+      setDisplayChannel(undefined);
+      // Rows typed by an interface (no index signature, as CompetenceRow) are accepted.
+      interface Probe {
+        probe: string;
+        contains: number;
+        exact: number | null;
+      }
+      const probes: Probe[] = [{ probe: "held-out", contains: 50, exact: null }];
+      await record.table("quiet", probes);
+      assert.equal(shown.length, 2, "outside a kernel nothing is displayed (nor printed)");
+      assert.equal(readFileSync(join(record.dir, "quiet.csv"), "utf8"), "probe,contains,exact\nheld-out,50,\n");
+      record.metricsFrom({ "qa.vi": 1, "bleu.vi": 2 });
+      assert.deepEqual(record.metrics, { "qa.vi": 1, "bleu.vi": 2 });
+      assert.equal(record.finding("f", { a: 1 }, { claim: "+42.5%" }).claim, "+42.5%");
+      assert.match(String(record.findingsView()), /^- f \(study: \+42\.5%\)\n {2}a 1\nRun folder: /);
+    } finally {
+      setDisplayChannel(undefined);
+      if (saved === undefined) delete process.env.XALIGN_RUNS;
+      else process.env.XALIGN_RUNS = saved;
+      await cleanup();
+    }
+  });
+});
+
+describe("where a notebook's cache and runs go", () => {
+  it("$XALIGN_HOME, else the project at or above the working directory, else the installation (cache, runs, data)", async () => {
+    const { dir, cleanup } = await tempDir();
+    const saved = {
+      home: process.env.XALIGN_HOME,
+      cache: process.env.XALIGN_CACHE,
+      runs: process.env.XALIGN_RUNS,
+      data: process.env.XALIGN_DATA,
+    };
+    const cwd = process.cwd();
+    try {
+      delete process.env.XALIGN_CACHE;
+      delete process.env.XALIGN_RUNS;
+      delete process.env.XALIGN_HOME;
+      delete process.env.XALIGN_DATA;
+      assert.equal(installationRoot(), repoRoot());
+      assert.equal(xalignHome(join(repoRoot(), "notebooks")), repoRoot());
+      // A notebook copied outside any project (no package.json above it) uses the installation's cache and runs.
+      process.chdir(dir);
+      assert.equal(xalignHome(), repoRoot());
+      assert.equal(cacheRoot(), join(repoRoot(), ".cache", "xalign"));
+      assert.equal(runsRoot(), join(repoRoot(), "runs"));
+      assert.equal(dataRoot(), join(repoRoot(), "data"));
+      process.env.XALIGN_HOME = join(dir, "home");
+      assert.equal(cacheRoot(), join(dir, "home", ".cache", "xalign"));
+      assert.equal(runsRoot(), join(dir, "home", "runs"));
+      assert.equal(dataRoot(), join(dir, "home", "data"));
+      assert.match(scratchDir("tune-x llama/vi"), new RegExp(`^${join(dir, "home", ".cache", "xalign", "scratch")}/tune-x-llama-vi-`));
+    } finally {
+      process.chdir(cwd);
+      for (const [k, v] of [
+        ["XALIGN_HOME", saved.home],
+        ["XALIGN_CACHE", saved.cache],
+        ["XALIGN_RUNS", saved.runs],
+        ["XALIGN_DATA", saved.data],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await cleanup();
+    }
+  });
+
+  it("TuneOptions.outDir is optional, as documented (a folder under the cache's scratch)", () => {
+    const options: TuneOptions = { seed: 0, label: "x-llama-vi" };
+    assert.equal(options.outDir, undefined);
+  });
+});
+
+describe("verify's progress", () => {
+  it("counts cells 1..n and never past the total ([10/10], not [11/10])", () => {
+    const lines: string[] = [];
+    const log = onEventLogger((l) => lines.push(l));
+    const cell = { cell_type: "code", source: "const a = 1;\nconst b = 2;", metadata: {}, outputs: [], execution_count: null };
+    for (let k = 1; k <= 10; k++) log({ kind: "cell-start", index: k + 3, codeIndex: k, codeCells: 10, cell } as RunEvent);
+    assert.equal(lines[0], "[1/10] const a = 1;");
+    assert.equal(lines.at(-1), "[10/10] const a = 1;");
   });
 });
 
