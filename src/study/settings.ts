@@ -72,14 +72,15 @@ const QUICK: StudySettings = {
   seed: 1,
   backend: "auto",
   languages: STUDY_LANGUAGES,
-  // A base model that reads (issue 16; plan and runs in notebooks/experiments/016-*): ~8.5M pretraining tokens of
-  // mostly unseen documents, half with questions, half of those about freshly drawn facts; whole-document rows;
-  // the canon convolution; ~8M tokens of training (about 20 minutes on the 2-core development VM).
+  // The base model of issue 16's runs (notebooks/experiments/016-*): ~10M pretraining tokens of mostly unseen
+  // documents, half followed by up to 4 questions about freshly drawn facts (memory never answers them);
+  // whole documents per row with attention kept inside each; the canon convolution; ~8M tokens of training.
   world: {
     preset: "paper",
     sizes: { parallel: 8000, instructions: 1000, qa: 120, pretrain: 180000, dev: 200, devtest: 200 },
     qaShare: 0.5,
-    freshShare: 0.5,
+    freshShare: 1,
+    questions: 4,
     counterfactual: 100,
   },
   tokenizer: { vocabSize: 3000 },
@@ -91,7 +92,7 @@ const QUICK: StudySettings = {
     max_position_embeddings: 256,
     canon_width: 4,
   },
-  pretrain: { steps: 8200, batchSize: 8, maxLength: 128, lr: 3e-3, warmupSteps: 246, packing: "documents" },
+  pretrain: { steps: 8190, batchSize: 8, maxLength: 128, lr: 3e-3, warmupSteps: 246, packing: "isolated" },
   tune: { epochs: 2, batchSize: 16, maxLength: 192, lr: 2e-3, warmupRatio: 0.03, examplesPerSource: 200 },
   scale: { pairs: [125, 250, 500, 1000, 2000] },
   seeds: [0, 1, 2],
@@ -107,7 +108,8 @@ const FULL: StudySettings = {
     preset: "paper",
     sizes: { parallel: 64000, instructions: 5000, qa: 300, pretrain: 700000, dev: 500, devtest: 500 },
     qaShare: 0.5,
-    freshShare: 0.5,
+    freshShare: 1,
+    questions: 4,
     counterfactual: 150,
   },
   tokenizer: { vocabSize: 8000 },
@@ -119,7 +121,7 @@ const FULL: StudySettings = {
     max_position_embeddings: 512,
     canon_width: 4,
   },
-  pretrain: { steps: 8000, batchSize: 32, maxLength: 256, lr: 6e-4, warmupSteps: 200, packing: "documents" },
+  pretrain: { steps: 8000, batchSize: 32, maxLength: 256, lr: 6e-4, warmupSteps: 200, packing: "isolated" },
   tune: { epochs: 3, batchSize: 32, maxLength: 384, lr: 2e-4, warmupRatio: 0.03, examplesPerSource: 5000 },
   scale: { pairs: [1000, 2000, 4000, 8000, 16000, 32000, 64000] },
   seeds: [0, 1, 2],
@@ -135,7 +137,8 @@ const SMOKE: StudySettings = {
     preset: "paper",
     sizes: { parallel: 400, instructions: 120, qa: 12, pretrain: 800, dev: 20, devtest: 20 },
     qaShare: 0.5,
-    freshShare: 0.5,
+    freshShare: 1,
+    questions: 4,
     counterfactual: 6,
   },
   tokenizer: { vocabSize: 1200 },
@@ -147,7 +150,7 @@ const SMOKE: StudySettings = {
     max_position_embeddings: 256,
     canon_width: 4,
   },
-  pretrain: { steps: 6, batchSize: 4, maxLength: 32, lr: 3e-3, warmupSteps: 1, packing: "documents" },
+  pretrain: { steps: 6, batchSize: 4, maxLength: 32, lr: 3e-3, warmupSteps: 1, packing: "isolated" },
   tune: { epochs: 1, batchSize: 8, maxLength: 192, lr: 1e-3, warmupRatio: 0.03, examplesPerSource: 16 },
   scale: { pairs: [8, 16, 32, 64] },
   seeds: [0, 1, 2],
