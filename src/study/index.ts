@@ -21,6 +21,7 @@ export {
   coitExamples,
   collect,
   competenceNote,
+  readingNote,
   type FindingsView,
   findingsView,
   formatFindingNumber,

@@ -18,7 +18,7 @@ import { join, relative, sep } from "node:path";
 import type { InstructionExample } from "../data/example.js";
 import { armMean, formatRelativeChange, mean, relativeChange } from "./compare.js";
 import type { Finding, Row, RunRecord } from "./record.js";
-import type { ArmResult, ArmSpec, Study, Tuned } from "./study.js";
+import type { ArmResult, ArmSpec, Competence, ReadingProbe, Study, Tuned } from "./study.js";
 
 /** A metric of an arm result: QA (contains, exactMatch, f1) or translation (bleu, chrf). */
 export type ArmMetric = "contains" | "exactMatch" | "f1" | "bleu" | "chrf";
@@ -92,11 +92,29 @@ export function armCell(table: readonly Row[], arm: string, lang: string, column
  * @example
  * S.competenceNote(competence.unlearned);
  */
-export function competenceNote(unlearned: readonly string[]): string {
-  return unlearned.length > 0
-    ? `Not acquired in pretraining (within 5 points of chance): ${unlearned.join(", ")}. ` +
+export function competenceNote(unlearned: readonly string[], competence?: Pick<Competence, "reading">): string {
+  const languages =
+    unlearned.length > 0
+      ? `Not acquired in pretraining (within 5 points of chance): ${unlearned.join(", ")}. ` +
         "Tuning results for these languages compare floors, not transfer."
-    : "Every language is above chance before tuning, so transfer can show.";
+      : "Every language is above chance before tuning, so transfer can show.";
+  return competence ? `${readingNote(competence.reading)} ${languages}` : languages;
+}
+
+/**
+ * Whether the base model reads, in one sentence with its numbers: held-out English QA at least 20 points
+ * above chance (issue 16's bar), the counterfactual and memorised rates, and the copy probe.
+ */
+export function readingNote(r: ReadingProbe): string {
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  const reads = r.heldOut.accuracy >= r.heldOut.chance + 0.2;
+  const cf = r.counterfactual
+    ? `, counterfactual passages ${pct(r.counterfactual.accuracy)} (${pct(r.counterfactual.memorised ?? 0)} answered from memory)`
+    : "";
+  const numbers = `held-out English QA ${pct(r.heldOut.accuracy)} vs chance ${pct(r.heldOut.chance)}${cf}, copy probe ${pct(r.copy)}`;
+  return reads
+    ? `The base model reads: ${numbers}.`
+    : `The base model does not read yet (${numbers}): QA below compares floors; see notebooks/README.md.`;
 }
 
 /**
