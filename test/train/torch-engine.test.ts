@@ -12,15 +12,18 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import { loadExperiment } from "../../src/config/load.js";
 import { TrainSchema } from "../../src/config/schema.js";
 import { initEngine } from "../../src/engine/index.js";
 import type { LlamaConfig } from "../../src/model/config.js";
 import { generate } from "../../src/model/generate.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { type BatchSource, documentBatches, packedBatches } from "../../src/train/batches.js";
+import { runExperiment } from "../../src/train/experiment.js";
 import { findTorchPython, torchRunnerPath, trainWithTorch } from "../../src/train/torch-engine.js";
 import { train } from "../../src/train/trainer.js";
 import { modelPersistence } from "../../src/train/weights.js";
@@ -223,6 +226,129 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
       const diff = maxDiff(runs[1] as number[], runs[0] as number[]);
       process.stderr.write(`torch-engine.test: 2 processes vs 1: max |loss diff| over 20 steps ${diff.toExponential(2)}\n`);
       assert.ok(diff < TOL, `losses differ by ${diff}`);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("an interrupt checkpoints and stops; --resume continues to the losses of an uninterrupted run", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const cfg = trainConfig({ save_every: 50 });
+      const full = await trainWithTorch({
+        model: LlamaModel.init(TINY_CONFIG, new Rng(7)),
+        train: packed(4),
+        config: cfg,
+        outDir: join(dir, "full"),
+        device: "cpu",
+        progress: false,
+        threads: 1,
+        checkpoints: false,
+        loadResult: false,
+      });
+      const controller = new AbortController();
+      const first = await trainWithTorch({
+        model: LlamaModel.init(TINY_CONFIG, new Rng(7)),
+        train: packed(4),
+        config: cfg,
+        outDir: join(dir, "cut"),
+        device: "cpu",
+        progress: false,
+        threads: 1,
+        signal: controller.signal,
+        onStep: (r) => {
+          if (r.step === 4) controller.abort();
+        },
+        loadResult: false,
+      });
+      assert.ok(first.interrupted, "the run reports the interrupt");
+      assert.ok(first.steps >= 4 && first.steps < 20, `stopped early (${first.steps})`);
+      assert.ok(first.checkpoint?.endsWith(`checkpoint-${first.steps}`), `checkpoint at the stop: ${first.checkpoint}`);
+      const second = await trainWithTorch({
+        model: LlamaModel.init(TINY_CONFIG, new Rng(7)),
+        train: packed(4),
+        config: cfg,
+        outDir: join(dir, "cut"),
+        device: "cpu",
+        progress: false,
+        threads: 1,
+        resume: true,
+        loadResult: false,
+      });
+      assert.equal(second.resumedFrom, first.checkpoint);
+      const resumed = [...first.history, ...second.history].map((r) => r.loss);
+      const diff = maxDiff(
+        resumed,
+        full.history.map((r) => r.loss),
+      );
+      assert.ok(diff < 1e-6, `resumed losses differ by ${diff}`);
+      const rows = readFileSync(join(dir, "cut", "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n");
+      assert.equal(rows.length, 20, "metrics.jsonl holds each step once");
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("an experiment with engine: torch runs end to end (pretraining with validation, then full instruction tuning) with the losses of engine: tfjs", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const words = ["the", "cat", "dog", "sees", "a", "red", "blue", "ball", "house", "runs"];
+      const rng = new Rng(11);
+      const sentence = () => Array.from({ length: 4 + rng.int(6) }, () => rng.choice(words)).join(" ");
+      await writeFile(join(dir, "corpus.txt"), `${Array.from({ length: 200 }, sentence).join("\n")}\n`);
+      const records = Array.from({ length: 40 }, () => {
+        const x = sentence();
+        return { instruction: "Reverse.", input: x, output: x.split(" ").reverse().join(" ") };
+      });
+      await writeFile(join(dir, "instruct.json"), JSON.stringify(records));
+      const yaml = (engine: string) => `name: ${engine}
+seed: 5
+backend: cpu
+engine: ${engine}
+${engine === "torch" ? "torch: { device: cpu, threads: 1 }\n" : ""}tokenizer:
+  train_on: [corpus.txt]
+  vocab_size: 300
+model:
+  hidden_size: 32
+  intermediate_size: 64
+  num_hidden_layers: 1
+  num_attention_heads: 2
+stages:
+  - name: pretrain
+    objective: causal-lm
+    data: [corpus.txt]
+    validation_ratio: 0.1
+    train: { max_steps: 8, batch_size: 4, max_length: 32, lr: 0.01, warmup_steps: 2, eval_every: 4, eval_batches: 2 }
+  - name: instruct
+    objective: instruction
+    data: [instruct.json]
+    validation_ratio: 0
+    train: { max_steps: 4, batch_size: 2, max_length: 400, lr: 0.005 }
+`;
+      const results = [];
+      for (const engine of ["tfjs", "torch"]) {
+        await writeFile(join(dir, `${engine}.yaml`), yaml(engine));
+        const run = await runExperiment(await loadExperiment(join(dir, `${engine}.yaml`)), { progress: false });
+        results.push(run.stages.map((s) => s.result!));
+        assert.ok(existsSync(join(dir, "runs", engine, "instruct", "final", "model.safetensors")));
+        run.model.dispose();
+      }
+      const [tfjs, torch] = results as [(typeof results)[0], (typeof results)[0]];
+      for (const i of [0, 1]) {
+        const diff = maxDiff(
+          torch[i]!.history.map((r) => r.loss),
+          tfjs[i]!.history.map((r) => r.loss),
+        );
+        assert.ok(diff < TOL, `stage ${i}: losses differ by ${diff}`);
+      }
+      const valDiff = maxDiff(
+        torch[0]!.validation.map((v) => v.loss),
+        tfjs[0]!.validation.map((v) => v.loss),
+      );
+      assert.equal(torch[0]!.validation.length, 2);
+      assert.ok(valDiff < TOL, `validation losses differ by ${valDiff}`);
     } finally {
       await cleanup();
     }
