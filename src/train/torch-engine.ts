@@ -106,6 +106,46 @@ export function findTorchPython(options: { candidates?: string[]; fresh?: boolea
   return found;
 }
 
+/** The torch engine as `xalign doctor` reports it. */
+export interface TorchEngineReport {
+  available: boolean;
+  /** Why not, when unavailable. */
+  reason: string;
+  python?: string;
+  python_version?: string;
+  torch?: string;
+  cuda?: boolean;
+  cuda_version?: string | null;
+  devices?: TorchProbe["devices"];
+  bf16?: boolean;
+  /** Whether full mode would pick this engine by itself (CUDA present). */
+  default_for_full_mode?: boolean;
+}
+
+/** Probes the torch engine (an interpreter with torch, its CUDA devices, memory and bf16). */
+export function torchEngineReport(options: { fresh?: boolean } = {}): TorchEngineReport {
+  let found: TorchPythonFound;
+  try {
+    found = findTorchPython(options);
+  } catch (err) {
+    return { available: false, reason: (err as Error).message };
+  }
+  if (!found.probe) return { available: false, reason: found.missing };
+  const p = found.probe;
+  return {
+    available: true,
+    reason: p.cuda ? `CUDA ${p.cuda_version} with ${p.devices.length} device(s)` : "CPU only (torch sees no CUDA device)",
+    python: p.python,
+    python_version: p.python_version,
+    torch: p.torch,
+    cuda: p.cuda,
+    cuda_version: p.cuda_version,
+    devices: p.devices,
+    bf16: p.bf16,
+    default_for_full_mode: p.cuda,
+  };
+}
+
 /** A micro-batch with where it sits in the data (the trainer's DataPosition after it is read). */
 export interface PlacedBatch {
   batch: Batch;
