@@ -11,6 +11,19 @@ export { type LossPoint, lossCurveHtml, lossCurveSvg, lossCurveText, TrainingMon
 export { learningRate, type Schedule, type ScheduleKind, warmupStepsFrom } from "./schedule.js";
 export { type BatchTokenizer, encodeExamples, readInstructionFiles, readTextLines, splitValidation, tokenStream } from "./sequences.js";
 export {
+  findTorchPython,
+  generateWithTorch,
+  microBatchSequence,
+  type TorchEngineReport,
+  type TorchTrainOptions,
+  type TorchTrainResult,
+  torchEngineReport,
+  torchEngineWanted,
+  trainWithTorch,
+  writeBatchesFile,
+  writeHfWeights,
+} from "./torch-engine.js";
+export {
   evaluateLoss,
   latestCheckpoint,
   type StepRecord,

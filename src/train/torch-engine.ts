@@ -17,7 +17,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, open, writeFile } from "node:fs/promises";
+import { mkdir, open, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -454,6 +454,66 @@ export async function loadWeightsInto(model: LlamaModel, dir: string): Promise<v
   } finally {
     loaded.dispose();
   }
+}
+
+/**
+ * Batched greedy decoding on the torch engine (the runner's --generate) from
+ * the HF folder `weightsDir`: per prompt the new ids, the EOS and what follows
+ * left out, as TF.js's generate() returns them (the parity test checks both
+ * agree). No KV cache yet: each new token reruns the sequence, which a GPU
+ * absorbs for evaluation-sized prompts and outputs.
+ */
+export async function generateWithTorch(
+  weightsDir: string,
+  prompts: number[][],
+  options: { maxNewTokens?: number; eosTokenId?: number; device?: "auto" | "cpu" | "cuda"; python?: string; workDir?: string } = {},
+): Promise<number[][]> {
+  let python = options.python;
+  if (python === undefined) {
+    const found = findTorchPython();
+    if (!found.python)
+      throw new ConfigError("XA_TORCH_PYTHON", found.missing ?? "no Python with torch", {
+        hint: "apt install python3-torch, or set XALIGN_PYTHON",
+      });
+    python = found.python;
+  }
+  const work = options.workDir ?? weightsDir;
+  const jobFile = join(work, `generate-${process.pid}-${Date.now()}.json`);
+  const eos = options.eosTokenId;
+  await writeFile(
+    jobFile,
+    JSON.stringify({
+      weights_dir: resolve(weightsDir),
+      prompts,
+      max_new_tokens: options.maxNewTokens ?? 64,
+      ...(eos !== undefined ? { eos_token_id: eos } : {}),
+      device: options.device ?? "auto",
+    }),
+  );
+  const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolveRun, reject) => {
+    const child = spawn(python as string, [torchRunnerPath(), "--generate", jobFile], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolveRun({ code: code ?? 1, stdout, stderr }));
+  });
+  await rm(jobFile, { force: true });
+  if (out.code !== 0)
+    throw new TrainingError(
+      "XA_TORCH_FAILED",
+      `torch generation exited with code ${out.code}: ${out.stderr.trim().split("\n").slice(-6).join("\n")}`,
+      {
+        file: weightsDir,
+      },
+    );
+  const rows = (JSON.parse(out.stdout.trim().split("\n").at(-1) as string) as { tokens: number[][] }).tokens;
+  return rows.map((row) => (eos !== undefined && row.includes(eos) ? row.slice(0, row.indexOf(eos)) : row));
 }
 
 /**

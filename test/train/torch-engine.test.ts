@@ -24,7 +24,7 @@ import { generate } from "../../src/model/generate.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { type BatchSource, documentBatches, packedBatches } from "../../src/train/batches.js";
 import { runExperiment } from "../../src/train/experiment.js";
-import { findTorchPython, torchRunnerPath, trainWithTorch } from "../../src/train/torch-engine.js";
+import { findTorchPython, generateWithTorch, torchRunnerPath, trainWithTorch } from "../../src/train/torch-engine.js";
 import { train } from "../../src/train/trainer.js";
 import { modelPersistence } from "../../src/train/weights.js";
 import { Rng } from "../../src/util/rng.js";
@@ -165,6 +165,7 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
       const prompts = [[1, 5, 9], [1, 30, 31, 32, 33], [1]];
       const tfjsTokens = (await generate(model, prompts, { maxNewTokens: 8, eosTokenId: 2 })).tokens;
       assert.deepEqual(torchGreedy(ckpt, prompts, 8, 2, dir), tfjsTokens, "greedy tokens");
+      assert.deepEqual(await generateWithTorch(ckpt, prompts, { maxNewTokens: 8, eosTokenId: 2, device: "cpu", workDir: dir }), tfjsTokens);
       model.dispose();
     } finally {
       await cleanup();
