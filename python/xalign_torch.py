@@ -341,26 +341,34 @@ class Llama(torch.nn.Module):
         # Count of real tokens before each one (left padding starts at 0): cumsum(mask) - 1, at least 0.
         return (torch.cumsum(mask.long(), dim=1) - 1).clamp(min=0)
 
-    def hidden(self, input_ids, attention_mask=None, segments=None):
-        """The final hidden rows [b, t, hidden] before the final norm."""
+    def hidden(self, input_ids, attention_mask=None, segments=None, cache=None):
+        """The final hidden rows [b, t, hidden] before the final norm. `cache` (a dict from
+        new_cache(), not with segments) holds past keys/values, canon inputs and the mask: the new
+        positions attend to everything cached, as src/model/kvcache.ts does."""
         b, t = input_ids.shape
         dev = input_ids.device
-        padded = attention_mask is not None and bool((attention_mask != 1).any())
-        plain = not padded and segments is None
+        if cache is not None and segments is not None:
+            raise ValueError("segments cannot be used with a KV cache")
+        past = cache["length"] if cache is not None else 0
         mask = attention_mask if attention_mask is not None else torch.ones(b, t, dtype=torch.int32, device=dev)
+        full = torch.cat([cache["mask"], mask], 1) if cache is not None and past > 0 else mask
+        padded = bool((full != 1).any()) if (attention_mask is not None or past > 0) else False
+        plain = not padded and segments is None and past == 0
         if plain:
             cos, sin = self.rope.get(t, dev)
             cos, sin = cos[None, :, None, :], sin[None, :, None, :]
             bias = None
         else:
-            pos = self.positions(mask, segments)
+            pos = self.positions(full, segments)[:, past:]
             cos_t, sin_t = self.rope.get(int(pos.max().item()) + 1, dev)
             cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]
-            allowed = torch.ones(t, t, dtype=torch.bool, device=dev).tril()[None] & (mask[:, None, :] == 1)
+            total = past + t
+            causal = torch.arange(total, device=dev)[None, :] <= (past + torch.arange(t, device=dev))[:, None]
+            allowed = causal[None] & (full[:, None, :] == 1)
             if segments is not None:
                 allowed = allowed & (segments[:, None, :] == segments[:, :, None])
             zero = torch.zeros((), device=dev)
-            bias = torch.where(allowed, zero, torch.full((), NEG, device=dev))[:, None]  # [b, 1, t, t]
+            bias = torch.where(allowed, zero, torch.full((), NEG, device=dev))[:, None]  # [b, 1, t, past + t]
         keep = mask[:, :, None].float() if padded else None
         same = None
         if segments is not None and self.canon_width > 1:
@@ -368,21 +376,34 @@ class Llama(torch.nn.Module):
                 F.pad((segments[:, k:] == segments[:, :-k]).float(), (k, 0))[:, :, None] for k in range(1, min(self.canon_width, t))
             ]
         h = self.model.embed_tokens(input_ids)
-        for layer in self.model.layers:
+        for i, layer in enumerate(self.model.layers):
             x = rms_normalize(h, self.eps).to(h.dtype)
-            x = self._canon(layer, x, keep, same)
-            h = h + self._attention(layer, x * layer.input_layernorm.weight, cos, sin, bias)
+            x = self._canon(layer, x, keep, same, cache, i)
+            h = h + self._attention(layer, x * layer.input_layernorm.weight, cos, sin, bias, cache, i)
             x = rms_normalize(h, self.eps).to(h.dtype)
             h = h + layer.mlp(x * layer.post_attention_layernorm.weight)
+        if cache is not None:
+            cache["mask"] = full
+            cache["length"] = past + t
         return h
 
-    def _canon(self, layer, x, keep, same):
+    def new_cache(self):
+        n = len(self.model.layers)
+        return {"length": 0, "mask": None, "k": [None] * n, "v": [None] * n, "canon": [None] * n}
+
+    def _canon(self, layer, x, keep, same, cache=None, index=0):
         w = self.canon_width
         if w == 0:
             return x
         t = x.shape[1]
         inp = x * keep if keep is not None else x
-        padded = F.pad(inp, (0, 0, w - 1, 0)) if w > 1 else inp
+        if w > 1:
+            before = cache["canon"][index] if cache is not None and cache["canon"][index] is not None else None
+            padded = torch.cat([before, inp], 1) if before is not None else F.pad(inp, (0, 0, w - 1, 0))
+            if cache is not None:
+                cache["canon"][index] = padded[:, -(w - 1) :]
+        else:
+            padded = inp
         taps = layer.self_attn.canon.weight
         out = x
         for k in range(w):
@@ -392,7 +413,7 @@ class Llama(torch.nn.Module):
             out = out + shifted * taps[k]
         return out
 
-    def _attention(self, layer, x, cos, sin, bias):
+    def _attention(self, layer, x, cos, sin, bias, cache=None, index=0):
         a = layer.self_attn
         b, t, _ = x.shape
         hd = a.head_dim
@@ -402,6 +423,11 @@ class Llama(torch.nn.Module):
         q = (q * cos + rotate_half(q) * sin).transpose(1, 2)
         k = (k * cos + rotate_half(k) * sin).transpose(1, 2)
         v = v.transpose(1, 2)
+        if cache is not None:
+            if cache["k"][index] is not None:
+                k = torch.cat([cache["k"][index], k], 2)
+                v = torch.cat([cache["v"][index], v], 2)
+            cache["k"][index], cache["v"][index] = k, v
         if a.kv_heads != a.heads:
             g = a.heads // a.kv_heads
             k = k.repeat_interleave(g, dim=1)
@@ -424,8 +450,11 @@ class Llama(torch.nn.Module):
     def head_weight(self):
         return self.model.embed_tokens.weight if self.tied else self.lm_head.weight
 
-    def logits(self, input_ids, attention_mask=None, segments=None):
-        h = self.hidden(input_ids, attention_mask, segments)
+    def logits(self, input_ids, attention_mask=None, segments=None, cache=None, last=False):
+        """Logits [b, t, vocab] (last: [b, 1, vocab], the head only for the last position)."""
+        h = self.hidden(input_ids, attention_mask, segments, cache)
+        if last:
+            h = h[:, -1:]
         x = rms_normalize(h, self.eps).to(h.dtype) * self.model.norm.weight
         return F.linear(x, self.head_weight())
 
@@ -439,19 +468,20 @@ class Llama(torch.nn.Module):
 
     @torch.no_grad()
     def greedy(self, input_ids, attention_mask, max_new_tokens, eos_token_id=None):
-        """Batched greedy decoding from left-padded prompts (no KV cache: each step reruns the
-        sequence). Returns the new tokens [b, max_new_tokens] (eos_token_id after a row ended)."""
-        ids, mask = input_ids, attention_mask
-        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-        out = []
+        """Batched greedy decoding from left-padded prompts with a KV cache (the prompt in one
+        pass, then one token at a time). Returns the new tokens [b, max_new_tokens]
+        (eos_token_id repeated after a row ended)."""
+        cache = self.new_cache()
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        ids, mask, out = input_ids, attention_mask, []
         for _ in range(max_new_tokens):
-            nxt = self.logits(ids, mask)[:, -1].argmax(-1)
+            nxt = self.logits(ids, mask, cache=cache, last=True)[:, -1].argmax(-1)
             if eos_token_id is not None:
                 nxt = torch.where(done, torch.full_like(nxt, eos_token_id), nxt)
                 done = done | (nxt == eos_token_id)
             out.append(nxt)
-            ids = torch.cat([ids, nxt[:, None]], 1)
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+            ids = nxt[:, None]
+            mask = torch.ones_like(mask[:, :1])
         return torch.stack(out, 1)
 
 

@@ -164,6 +164,7 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
       assert.ok(logitDiff < TOL, `logits differ by ${logitDiff}`);
       const prompts = [[1, 5, 9], [1, 30, 31, 32, 33], [1]];
       const tfjsTokens = (await generate(model, prompts, { maxNewTokens: 8, eosTokenId: 2 })).tokens;
+      assert.ok(tfjsTokens.flat().length >= 8, `greedy produced tokens: ${JSON.stringify(tfjsTokens)}`);
       assert.deepEqual(torchGreedy(ckpt, prompts, 8, 2, dir), tfjsTokens, "greedy tokens");
       assert.deepEqual(await generateWithTorch(ckpt, prompts, { maxNewTokens: 8, eosTokenId: 2, device: "cpu", workDir: dir }), tfjsTokens);
       model.dispose();
@@ -196,6 +197,12 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
       // The canon taps moved away from zero, so the convolution was trained, not only carried.
       const taps = model.weight("model.layers.0.self_attn.canon.weight").dataSync();
       assert.ok(Math.max(...Array.from(taps, Math.abs)) > 1e-3, "canon weights trained");
+      // Greedy decoding with the canon state in the KV cache, left-padded prompts of different lengths.
+      const prompts = [[1, 5, 9], [1, 30, 31, 32, 33, 34], [1]];
+      const tfjsTokens = (await generate(model, prompts, { maxNewTokens: 10, eosTokenId: 2 })).tokens;
+      const ckpt = join(dir, "torch", "checkpoint-20");
+      assert.ok(tfjsTokens.flat().length >= 10, `greedy produced tokens: ${JSON.stringify(tfjsTokens)}`);
+      assert.deepEqual(torchGreedy(ckpt, prompts, 10, 2, dir), tfjsTokens, "greedy tokens with canon layers");
       model.dispose();
     } finally {
       await cleanup();
