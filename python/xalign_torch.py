@@ -485,6 +485,38 @@ class Llama(torch.nn.Module):
         return torch.stack(out, 1)
 
 
+def bench_config(c):
+    """An HF config from the benchmarks' shape records (bench/torch_baseline.py, bench/gpu/torch_gpu.py:
+    vocab, dim, layers, heads, hidden, seq, eps, tie, optional kv_heads and canon)."""
+    cfg = {
+        "hidden_size": c["dim"],
+        "intermediate_size": c["hidden"],
+        "num_hidden_layers": c["layers"],
+        "num_attention_heads": c["heads"],
+        "num_key_value_heads": c.get("kv_heads", c["heads"]),
+        "vocab_size": c["vocab"],
+        "rms_norm_eps": c.get("eps", 1e-5),
+        "rope_theta": 10000.0,
+        "max_position_embeddings": max(2048, c.get("seq", 0)),
+        "tie_word_embeddings": bool(c.get("tie", False)),
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": None,
+    }
+    if c.get("canon"):
+        cfg["canon_width"] = int(c["canon"])
+    return cfg
+
+
+def decay_groups(model, weight_decay, no_decay=("norm", "bias", "embed_tokens")):
+    """AdamW parameter groups as src/train does: no decay for names matching `no_decay`."""
+    pats = [re.compile(p) for p in no_decay]
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        (plain if any(r.search(name) for r in pats) else decay).append(p)
+    return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}) if g["params"]]
+
+
 # ----------------------------------------------------------------------------- schedule, clipping
 
 
@@ -676,12 +708,8 @@ def restore_optimizer(optimizer, names, moments, step):
             }
 
 
-def make_optimizer(params_by_name, tc, device):
-    no_decay = [re.compile(p) for p in tc.get("no_decay", ["norm", "bias", "embed_tokens"])]
-    decay, plain = [], []
-    for name, p in params_by_name.items():
-        (plain if any(r.search(name) for r in no_decay) else decay).append(p)
-    groups = [g for g in ({"params": decay, "weight_decay": tc.get("weight_decay", 0.0)}, {"params": plain, "weight_decay": 0.0}) if g["params"]]
+def make_optimizer(model, tc, device):
+    groups = decay_groups(model, tc.get("weight_decay", 0.0), tc.get("no_decay", ["norm", "bias", "embed_tokens"]))
     kwargs = dict(lr=tc["lr"], betas=(tc.get("beta1", 0.9), tc.get("beta2", 0.999)), eps=tc.get("eps", 1e-8))
     if device.type == "cuda":
         try:
@@ -780,8 +808,7 @@ def run(job, resume=False):
         model.load_hf(weights)
     model.to(device)
     names = {p: n for n, p in model.named_parameters()}
-    params_by_name = {n: p for n, p in model.named_parameters()}
-    optimizer = make_optimizer(params_by_name, tc, device)
+    optimizer = make_optimizer(model, tc, device)
     if moments is not None:
         restore_optimizer(optimizer, names, moments, state["step"])
     train_model = model
