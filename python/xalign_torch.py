@@ -660,6 +660,13 @@ def save_model(model, cfg, folder):
         json.dump(config_json(cfg), f, indent=2)
 
 
+def memory_layout(name, t):
+    """Projection moments are stored as the TF.js trainer holds its weights, [in, out] (the transpose of HF's
+    [out, in]; src/model/llama.ts isTransposedInMemory), so either engine resumes the other's checkpoint.
+    Its own inverse."""
+    return t.t().contiguous() if name.endswith("_proj.weight") or name == "lm_head.weight" else t
+
+
 def save_checkpoint(out_dir, state, model, cfg, optimizer, names, keep_last):
     """checkpoint-N written into a temp folder, trainer_state.json last, then one rename."""
     final = os.path.join(out_dir, f"checkpoint-{state['step']}")
@@ -671,8 +678,8 @@ def save_checkpoint(out_dir, state, model, cfg, optimizer, names, keep_last):
         for p, name in names.items():
             s = optimizer.state.get(p)
             if s and "exp_avg" in s:
-                moments[f"{name}.exp_avg"] = s["exp_avg"].float()
-                moments[f"{name}.exp_avg_sq"] = s["exp_avg_sq"].float()
+                moments[f"{name}.exp_avg"] = memory_layout(name, s["exp_avg"].float())
+                moments[f"{name}.exp_avg_sq"] = memory_layout(name, s["exp_avg_sq"].float())
         write_safetensors(os.path.join(tmp, OPTIMIZER_FILE), moments, {"format": "xalign-adamw", "step": str(state["step"])})
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf8") as f:
             json.dump(state, f)
@@ -703,8 +710,8 @@ def restore_optimizer(optimizer, names, moments, step):
                 continue
             optimizer.state[p] = {
                 "step": torch.tensor(float(step), dtype=torch.float32, device=p.device if on_device else "cpu"),
-                "exp_avg": m.to(p.device, p.dtype).clone(),
-                "exp_avg_sq": v.to(p.device, p.dtype).clone(),
+                "exp_avg": memory_layout(name, m).to(p.device, p.dtype).contiguous(),
+                "exp_avg_sq": memory_layout(name, v).to(p.device, p.dtype).contiguous(),
             }
 
 

@@ -299,6 +299,50 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
     }
   });
 
+  it("the TF.js trainer resumes a torch checkpoint (same files) and ends on the losses of a TF.js run", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const reference = await tfjsLosses(TINY_CONFIG, packed(4), {}, join(dir, "tfjs"));
+      const controller = new AbortController();
+      const first = await trainWithTorch({
+        model: LlamaModel.init(TINY_CONFIG, new Rng(7)),
+        train: packed(4),
+        config: trainConfig(),
+        outDir: join(dir, "mixed"),
+        device: "cpu",
+        progress: false,
+        threads: 1,
+        signal: controller.signal,
+        onStep: (r) => {
+          if (r.step === 6) controller.abort();
+        },
+        loadResult: false,
+      });
+      assert.ok(first.interrupted && first.steps < 20);
+      const model = LlamaModel.init(TINY_CONFIG, new Rng(99));
+      const rest = await train({
+        model,
+        params: model.variables,
+        train: packed(4),
+        config: trainConfig(),
+        seed: 0,
+        outDir: join(dir, "mixed"),
+        ...modelPersistence(model),
+        progress: false,
+        resume: true,
+      });
+      assert.equal(rest.resumedFrom, first.checkpoint);
+      const diff = maxDiff(
+        [...first.history, ...rest.history].map((r) => r.loss),
+        reference,
+      );
+      assert.ok(diff < TOL, `losses differ by ${diff}`);
+      model.dispose();
+    } finally {
+      await cleanup();
+    }
+  });
+
   it("an experiment with engine: torch runs end to end (pretraining with validation, then full instruction tuning) with the losses of engine: tfjs", async () => {
     const { dir, cleanup } = await tempDir();
     try {
