@@ -183,6 +183,35 @@ class BatchFile:
         return out
 
 
+def write_batches(path, batches):
+    """Writes an xalign-batches/1 file from dicts {input_ids, labels, attention_mask, segments?} of int
+    tensors [b, t] (TypeScript writes the real ones; this serves the benchmarks)."""
+    entries, blobs, offset = [], [], 0
+    for i, b in enumerate(batches):
+        parts = [b["input_ids"], b["labels"], b["attention_mask"]] + ([b["segments"]] if b.get("segments") is not None else [])
+        bs, length = b["input_ids"].shape
+        entries.append(
+            {
+                "offset": offset,
+                "batch_size": bs,
+                "length": length,
+                "supervised_tokens": int((b["labels"] >= 0).sum()),
+                "segments": b.get("segments") is not None,
+                "epoch": 0,
+                "index": i,
+            }
+        )
+        for part in parts:
+            blob = _tensor_bytes(part.to(torch.int32))
+            blobs.append(blob)
+            offset += len(blob)
+    header = json.dumps({"format": "xalign-batches/1", "batches": entries}).encode("utf8")
+    with open(path, "wb") as f:
+        f.write(BATCHES_MAGIC + struct.pack("<Q", len(header)) + header)
+        for blob in blobs:
+            f.write(blob)
+
+
 # ----------------------------------------------------------------------------- model
 
 
@@ -783,6 +812,8 @@ def run(job, resume=False):
     dist.barrier()
 
     model = Llama(cfg)
+    if job.get("attention") == "math":
+        model.use_sdpa = False  # attention written out (matmul, mask, softmax), as xalign's TF.js path computes it
     state = {
         "format": "xalign-trainer-state/1",
         "step": 0,
@@ -900,13 +931,17 @@ def run(job, resume=False):
             if diverged:
                 raise SystemExit(f"xalign_torch: training diverged at step {state['step'] + 1}: {diverged}")
             grads = [p.grad for p in model.parameters() if p.grad is not None]
-            norm = float(torch.norm(torch.stack([torch.norm(g.float(), 2) for g in grads]), 2).item())
+            norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [torch.norm(g.float(), 2) for g in grads]
+            norm = float(torch.norm(torch.stack([n.float() for n in norms]), 2).item())
             if not math.isfinite(norm):
                 raise SystemExit(f"xalign_torch: the gradient norm became {norm} at step {state['step'] + 1}")
             scale = clip_scale(norm, tc.get("clip_norm"))
             if scale != 1.0:
-                for g in grads:
-                    g.mul_(scale)
+                if hasattr(torch, "_foreach_mul_"):
+                    torch._foreach_mul_(grads, scale)
+                else:
+                    for g in grads:
+                        g.mul_(scale)
             lr = learning_rate(tc.get("schedule", "cosine"), tc["lr"], warmup, total, state["step"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
