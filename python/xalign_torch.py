@@ -999,6 +999,7 @@ def run(job, resume=False):
         "interrupted": interrupted,
         "stoppedEarly": stopped_early,
         "checkpoint": last_checkpoint,
+        "finalDir": job.get("final_dir"),
         "resumedFrom": resumed_from,
         "metricsFile": metrics_file,
         "device": str(device),

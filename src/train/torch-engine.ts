@@ -25,14 +25,14 @@ import * as tf from "@tensorflow/tfjs";
 import type { TrainConfig } from "../config/schema.js";
 import { loadCheckpoint } from "../model/checkpoint.js";
 import { configToJson, type LlamaConfig } from "../model/config.js";
-import { type LlamaModel, toHfLayout, weightNames } from "../model/llama.js";
+import { LlamaModel, toHfLayout, weightNames } from "../model/llama.js";
 import { type TensorToWrite, writeSafetensors } from "../model/safetensors.js";
 import { interruptSignal } from "../notebook/index.js";
 import { ConfigError, TrainingError } from "../util/errors.js";
 import type { Batch, BatchSource } from "./batches.js";
 import { TrainingMonitor } from "./monitor.js";
 import { warmupStepsFrom } from "./schedule.js";
-import { type StepRecord, type TrainResult, totalStepsOf } from "./trainer.js";
+import { type StepRecord, type TrainOptions, type TrainResult, totalStepsOf, train } from "./trainer.js";
 
 export const TORCH_METRICS_PREFIX = "XALIGN_METRICS ";
 export const TORCH_RESULT_PREFIX = "XALIGN_RESULT ";
@@ -264,6 +264,8 @@ export interface TorchTrainOptions {
 }
 
 export interface TorchTrainResult extends TrainResult {
+  /** An HF folder (config.json + model.safetensors) with the weights at the end: for {@link generateWithTorch}. */
+  weightsDir?: string;
   engine: { python: string; torch: string; device: string; world: number };
 }
 
@@ -335,6 +337,8 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
     precision: options.precision ?? "fp32",
     tf32: options.tf32 ?? false,
     checkpoints: options.checkpoints !== false,
+    // The weights at the end (also when interrupted, and when checkpoints are off): what comes back into the model.
+    final_dir: resolve(join(work, "final")),
     ...(options.threads ? { threads: options.threads } : {}),
     train: {
       total_steps: totalSteps,
@@ -424,7 +428,9 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
   const interrupted = result.interrupted === true;
   monitor?.done(interrupted ? "interrupted" : result.stoppedEarly ? "stopped early" : "done");
   const checkpoint = (result.checkpoint as string | null) ?? undefined;
-  if (options.loadResult !== false && checkpoint) await loadWeightsInto(model, checkpoint);
+  const finalDir = (result.finalDir as string | null) ?? undefined;
+  const weightsDir = finalDir && existsSync(join(finalDir, "model.safetensors")) ? finalDir : checkpoint;
+  if (options.loadResult !== false && weightsDir) await loadWeightsInto(model, weightsDir);
   return {
     steps: result.steps as number,
     totalSteps,
@@ -437,6 +443,7 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
     ...(result.resumedFrom ? { resumedFrom: result.resumedFrom as string } : {}),
     metricsFile: join(outDir, "metrics.jsonl"),
     history,
+    ...(weightsDir ? { weightsDir } : {}),
     engine: { python, torch: String(result.torch), device: String(result.device), world: result.world as number },
   };
 }
@@ -525,4 +532,52 @@ export function torchEngineWanted(engine: "auto" | "tfjs" | "torch" | undefined)
   if (engine === "tfjs") return false;
   const found = findTorchPython();
   return found.probe?.cuda === true;
+}
+
+/** Where a training job runs: TF.js here, the torch engine, or "auto" (torch when torch sees CUDA). */
+export type TrainEngine = "auto" | "tfjs" | "torch";
+
+/** The torch engine's own settings for {@link trainOn} (the rest comes from the TrainOptions). */
+export type TorchSettings = Pick<TorchTrainOptions, "python" | "device" | "precision" | "tf32" | "nproc" | "threads" | "env">;
+
+/**
+ * One training job on the chosen engine, with {@link train}'s options: the
+ * drop-in the study's full mode calls where it calls train(). The torch engine
+ * takes full-model jobs (`params` = the LlamaModel's `variables`); a LoRA or
+ * partial job stays on TF.js under "auto" and is refused under "torch". On
+ * torch the trained weights come back into the model, so what follows
+ * (evaluation, saving) is unchanged.
+ *
+ * @example
+ * const result = await trainOn(settings.engine ?? "auto", { model, params: model.variables, train, config, seed, outDir, ...modelPersistence(model) });
+ */
+export async function trainOn(
+  engine: TrainEngine,
+  options: TrainOptions,
+  torch: TorchSettings = {},
+): Promise<TrainResult | TorchTrainResult> {
+  const model = options.model;
+  const full = model instanceof LlamaModel && options.params === model.variables;
+  const useTorch = engine === "torch" || (engine === "auto" && full && torchEngineWanted("auto"));
+  if (!useTorch) return train(options);
+  if (!full) {
+    throw new ConfigError("XA_TORCH_PARTIAL", "the torch engine trains every weight of a LlamaModel; this job trains a subset (LoRA?)", {
+      hint: "use engine tfjs (or auto) for LoRA and partial jobs",
+    });
+  }
+  return trainWithTorch({
+    model: model as LlamaModel,
+    train: options.train,
+    ...(options.validation ? { validation: options.validation } : {}),
+    config: options.config,
+    seed: options.seed,
+    outDir: options.outDir,
+    ...(options.label !== undefined ? { label: options.label } : {}),
+    ...(options.resume !== undefined ? { resume: options.resume !== false } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.progress !== undefined ? { progress: options.progress } : {}),
+    ...(options.checkpoints !== undefined ? { checkpoints: options.checkpoints } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+    ...torch,
+  });
 }

@@ -22,9 +22,10 @@ import { initEngine } from "../../src/engine/index.js";
 import type { LlamaConfig } from "../../src/model/config.js";
 import { generate } from "../../src/model/generate.js";
 import { LlamaModel } from "../../src/model/llama.js";
-import { type BatchSource, documentBatches, packedBatches } from "../../src/train/batches.js";
+import { type BatchSource, bucketedBatches, documentBatches, packedBatches } from "../../src/train/batches.js";
 import { runExperiment } from "../../src/train/experiment.js";
-import { findTorchPython, generateWithTorch, torchRunnerPath, trainWithTorch } from "../../src/train/torch-engine.js";
+import { LoraAdapters } from "../../src/train/lora.js";
+import { findTorchPython, generateWithTorch, torchRunnerPath, trainOn, trainWithTorch } from "../../src/train/torch-engine.js";
 import { train } from "../../src/train/trainer.js";
 import { modelPersistence } from "../../src/train/weights.js";
 import { Rng } from "../../src/util/rng.js";
@@ -338,6 +339,76 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
       );
       assert.ok(diff < TOL, `losses differ by ${diff}`);
       model.dispose();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("trainOn: the study's drop-in for train() — torch with checkpoints off still returns the weights; auto keeps TF.js without CUDA; LoRA is refused on torch", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      // Padded instruction batches, as Study.tune trains them.
+      const seqs = Array.from({ length: 24 }, (_, i) => {
+        const n = 6 + (i % 9);
+        const ids = [1, ...TINY_TOKENS.slice(i * 11, i * 11 + n).map((t) => 3 + (t % 47)), 2];
+        return { inputIds: ids.slice(0, -1), labels: ids.slice(1).map((t, j) => (j < 3 ? -100 : t)) };
+      });
+      const source = () => bucketedBatches(seqs, { batchSize: 4, seed: 9, padId: 0 });
+      const cfg = trainConfig({ max_steps: 8, grad_accum: 1, max_length: 32 });
+      const losses: number[][] = [];
+      const logits: number[][] = [];
+      for (const engine of ["tfjs", "torch"] as const) {
+        const model = LlamaModel.init(TINY_CONFIG, new Rng(7));
+        const result = await trainOn(
+          engine,
+          {
+            model,
+            params: model.variables,
+            train: source(),
+            config: cfg,
+            seed: 0,
+            outDir: join(dir, engine),
+            ...modelPersistence(model),
+            progress: false,
+            checkpoints: false,
+          },
+          { device: "cpu", threads: 1 },
+        );
+        assert.equal("engine" in result, engine === "torch");
+        losses.push(result.history.map((r) => r.loss));
+        logits.push(tf.tidy(() => Array.from(model.forward(tf.tensor2d([[1, 5, 9, 14]], undefined, "int32")).dataSync())));
+        model.dispose();
+      }
+      assert.ok(maxDiff(losses[1]!, losses[0]!) < TOL, "losses");
+      assert.ok(maxDiff(logits[1]!, logits[0]!) < TOL, "the trained weights came back into the model");
+      const auto = LlamaModel.init(TINY_CONFIG, new Rng(7));
+      const autoResult = await trainOn("auto", {
+        model: auto,
+        params: auto.variables,
+        train: source(),
+        config: trainConfig({ max_steps: 2, grad_accum: 1, warmup_steps: 0 }),
+        seed: 0,
+        outDir: join(dir, "auto"),
+        ...modelPersistence(auto),
+        progress: false,
+        checkpoints: false,
+      });
+      assert.equal("engine" in autoResult, found.probe?.cuda === true, "auto: torch only with CUDA");
+      const lora = LoraAdapters.attach(auto, { rank: 2, alpha: 4, dropout: 0, targets: ["q_proj"] }, new Rng(1));
+      await assert.rejects(
+        trainOn("torch", {
+          model: auto,
+          params: lora.params,
+          train: source(),
+          config: trainConfig({ max_steps: 2, warmup_steps: 0 }),
+          seed: 0,
+          outDir: join(dir, "lora"),
+          ...modelPersistence(auto, lora),
+          progress: false,
+        }),
+        /XA_TORCH_PARTIAL|trains every weight/,
+      );
+      auto.dispose();
     } finally {
       await cleanup();
     }
