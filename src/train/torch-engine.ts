@@ -418,7 +418,8 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
       resolveExit(c ?? 1);
     });
   });
-  if (!result || (code !== 0 && code !== 130)) {
+  // Under torch.distributed.run an interrupt also ends the launcher with an error after the workers checkpointed.
+  if (!result || (code !== 0 && code !== 130 && result.interrupted !== true)) {
     monitor?.done("failed");
     throw new TrainingError("XA_TORCH_FAILED", `the torch engine exited with code ${code}: ${stderrTail.slice(-8).join("\n")}`, {
       file: jobFile,

@@ -210,7 +210,7 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
     }
   });
 
-  it("two processes under torch.distributed.run (gloo) give the losses of one process with the whole batch", async () => {
+  it("two processes under torch.distributed.run (gloo) give the losses of one process with the whole batch; an interrupt checkpoints", async () => {
     const { dir, cleanup } = await tempDir();
     try {
       const extra = { max_length: 24, grad_accum: 2, batch_size: 4 };
@@ -235,6 +235,25 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
       const diff = maxDiff(runs[1] as number[], runs[0] as number[]);
       process.stderr.write(`torch-engine.test: 2 processes vs 1: max |loss diff| over 20 steps ${diff.toExponential(2)}\n`);
       assert.ok(diff < TOL, `losses differ by ${diff}`);
+      // An interrupt under torch.distributed.run: both ranks stop at the same step and rank 0 checkpoints.
+      const controller = new AbortController();
+      const cut = await trainWithTorch({
+        model: LlamaModel.init(CANON_CONFIG, new Rng(7)),
+        train: isolated(4),
+        config: trainConfig(extra),
+        outDir: join(dir, "torch-cut"),
+        device: "cpu",
+        progress: false,
+        threads: 1,
+        nproc: 2,
+        signal: controller.signal,
+        onStep: (r) => {
+          if (r.step === 3) controller.abort();
+        },
+        loadResult: false,
+      });
+      assert.ok(cut.interrupted && cut.steps < 20, `interrupted (${cut.steps} steps)`);
+      assert.ok(existsSync(join(dir, "torch-cut", `checkpoint-${cut.steps}`, "trainer_state.json")));
     } finally {
       await cleanup();
     }
