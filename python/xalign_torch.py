@@ -389,7 +389,7 @@ class Llama(torch.nn.Module):
             bias = None
         else:
             pos = self.positions(full, segments)[:, past:]
-            cos_t, sin_t = self.rope.get(int(pos.max().item()) + 1, dev)
+            cos_t, sin_t = self.rope.get(past + t, dev)  # positions never exceed past + t - 1 (no device sync)
             cos, sin = cos_t[pos][:, :, None, :], sin_t[pos][:, :, None, :]
             total = past + t
             causal = torch.arange(total, device=dev)[None, :] <= (past + torch.arange(t, device=dev))[:, None]
@@ -755,6 +755,12 @@ def make_optimizer(model, tc, device):
     return torch.optim.AdamW(groups, **kwargs)
 
 
+def device_mask(mask, device):
+    """The attention mask on the device, or None when every position is real (decided on the host: the model then
+    takes the plain causal path without a device sync)."""
+    return None if bool((mask == 1).all()) else mask.to(device, non_blocking=True)
+
+
 def evaluate(model, source, max_batches, device, autocast):
     total, weight = 0.0, 0
     model.eval()
@@ -765,7 +771,7 @@ def evaluate(model, source, max_batches, device, autocast):
                 s, n = model(
                     b["input_ids"].to(device),
                     b["labels"].to(device),
-                    b["attention_mask"].to(device),
+                    device_mask(b["attention_mask"], device),
                     b["segments"].to(device) if "segments" in b else None,
                 )
             n = int(n.item())
@@ -915,7 +921,7 @@ def run(job, resume=False):
                         s, _ = train_model(
                             b["input_ids"].to(device, non_blocking=True),
                             b["labels"].to(device, non_blocking=True),
-                            b["attention_mask"].to(device, non_blocking=True),
+                            device_mask(b["attention_mask"], device),
                             b["segments"].to(device, non_blocking=True) if "segments" in b else None,
                         )
                     # The micro-batch's mean over all its supervised tokens (of every rank); DDP averages over

@@ -155,22 +155,31 @@ export interface PlacedBatch {
 
 /**
  * The micro-batches the TF.js trainer reads for `steps` optimiser steps from
- * `start` (its nextBatch: epoch by epoch, in order), `gradAccum` per step.
+ * `start` (its nextBatch: epoch by epoch, in order), `gradAccum` per step. Lazy
+ * and re-iterable: each pass rebuilds the batches epoch by epoch (a source
+ * caches one epoch), so a full-mode run's data is never all in memory.
  */
-export function microBatchSequence(source: BatchSource, steps: number, gradAccum: number, start = { epoch: 0, index: 0 }): PlacedBatch[] {
-  const out: PlacedBatch[] = [];
-  let { epoch, index } = start;
-  for (let i = 0; i < steps * gradAccum; i++) {
-    let batches = source.epoch(epoch);
-    if (index >= batches.length) {
-      epoch++;
-      index = 0;
-      batches = source.epoch(epoch);
-    }
-    out.push({ batch: batches[index] as Batch, epoch, index });
-    index++;
-  }
-  return out;
+export function microBatchSequence(
+  source: BatchSource,
+  steps: number,
+  gradAccum: number,
+  start = { epoch: 0, index: 0 },
+): Iterable<PlacedBatch> {
+  return {
+    *[Symbol.iterator]() {
+      let { epoch, index } = start;
+      for (let i = 0; i < steps * gradAccum; i++) {
+        let batches = source.epoch(epoch);
+        if (index >= batches.length) {
+          epoch++;
+          index = 0;
+          batches = source.epoch(epoch);
+        }
+        yield { batch: batches[index] as Batch, epoch, index };
+        index++;
+      }
+    },
+  };
 }
 
 /**
@@ -181,9 +190,10 @@ export function microBatchSequence(source: BatchSource, steps: number, gradAccum
  * segments, each [batch_size, length] row-major. Streamed: one batch in
  * memory at a time.
  */
-export async function writeBatchesFile(path: string, batches: readonly PlacedBatch[]): Promise<void> {
+export async function writeBatchesFile(path: string, batches: Iterable<PlacedBatch>): Promise<void> {
   let offset = 0;
-  const entries = batches.map(({ batch, epoch, index }) => {
+  // Two passes: the header (sizes and offsets) first, then the data.
+  const entries = Array.from(batches, ({ batch, epoch, index }) => {
     const n = batch.batchSize * batch.length;
     const parts = batch.segments ? 4 : 3;
     const entry = {
