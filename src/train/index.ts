@@ -12,6 +12,7 @@ export { learningRate, type Schedule, type ScheduleKind, warmupStepsFrom } from 
 export { type BatchTokenizer, encodeExamples, readInstructionFiles, readTextLines, splitValidation, tokenStream } from "./sequences.js";
 export {
   findTorchPython,
+  generateTextsWithTorch,
   generateWithTorch,
   microBatchSequence,
   type TorchEngineReport,

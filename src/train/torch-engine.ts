@@ -535,6 +535,29 @@ export async function generateWithTorch(
 }
 
 /**
+ * {@link generateWithTorch} with texts: each row decoded (special tokens
+ * skipped) and cut before its earliest stop string, as TF.js's generate()
+ * returns `texts` with `stopStrings` (rows run to EOS or maxNewTokens and are
+ * cut afterwards; the greedy tokens before the stop are the same).
+ */
+export async function generateTextsWithTorch(
+  weightsDir: string,
+  prompts: number[][],
+  tokenizer: { decode(ids: number[], options?: { skipSpecialTokens?: boolean }): Promise<string> },
+  options: Parameters<typeof generateWithTorch>[2] & { stopStrings?: string[] } = {},
+): Promise<{ tokens: number[][]; texts: string[] }> {
+  const tokens = await generateWithTorch(weightsDir, prompts, options);
+  const stops = (options.stopStrings ?? []).filter((x) => x.length > 0);
+  const texts: string[] = [];
+  for (const row of tokens) {
+    const text = await tokenizer.decode(row, { skipSpecialTokens: true });
+    const cut = Math.min(...stops.map((x) => text.indexOf(x)).filter((i) => i >= 0));
+    texts.push(Number.isFinite(cut) ? text.slice(0, cut) : text);
+  }
+  return { tokens, texts };
+}
+
+/**
  * Whether the torch engine should train: "torch" and "tfjs" decide; "auto"
  * picks torch when an interpreter with CUDA torch is found.
  */

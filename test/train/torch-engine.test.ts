@@ -25,7 +25,14 @@ import { LlamaModel } from "../../src/model/llama.js";
 import { type BatchSource, bucketedBatches, documentBatches, packedBatches } from "../../src/train/batches.js";
 import { runExperiment } from "../../src/train/experiment.js";
 import { LoraAdapters } from "../../src/train/lora.js";
-import { findTorchPython, generateWithTorch, torchRunnerPath, trainOn, trainWithTorch } from "../../src/train/torch-engine.js";
+import {
+  findTorchPython,
+  generateTextsWithTorch,
+  generateWithTorch,
+  torchRunnerPath,
+  trainOn,
+  trainWithTorch,
+} from "../../src/train/torch-engine.js";
 import { train } from "../../src/train/trainer.js";
 import { modelPersistence } from "../../src/train/weights.js";
 import { Rng } from "../../src/util/rng.js";
@@ -168,6 +175,18 @@ describe("torch engine parity with the TF.js trainer (cpu, fp32)", { skip }, () 
       assert.ok(tfjsTokens.flat().length >= 8, `greedy produced tokens: ${JSON.stringify(tfjsTokens)}`);
       assert.deepEqual(torchGreedy(ckpt, prompts, 8, 2, dir), tfjsTokens, "greedy tokens");
       assert.deepEqual(await generateWithTorch(ckpt, prompts, { maxNewTokens: 8, eosTokenId: 2, device: "cpu", workDir: dir }), tfjsTokens);
+      // Texts with a stop string, through a toy decoder (one letter per id).
+      const decoder = { decode: async (ids: number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join("") };
+      const stop = String.fromCharCode(97 + ((tfjsTokens[0]![3] ?? 0) % 26));
+      const tfjsTexts = (await generate(model, prompts, { maxNewTokens: 8, eosTokenId: 2, tokenizer: decoder, stopStrings: [stop] })).texts;
+      const torchTexts = await generateTextsWithTorch(ckpt, prompts, decoder, {
+        maxNewTokens: 8,
+        eosTokenId: 2,
+        device: "cpu",
+        workDir: dir,
+        stopStrings: [stop],
+      });
+      assert.deepEqual(torchTexts.texts, tfjsTexts, "texts cut at the stop string");
       model.dispose();
     } finally {
       await cleanup();
