@@ -378,6 +378,8 @@ async function manifest(
       best_validation_loss: s.result?.bestValidationLoss,
       validation: s.result?.validation,
       interrupted: s.result?.interrupted,
+      // engine: torch records where the stage trained (python, torch version, device, processes).
+      ...(s.result && "engine" in s.result ? { torch_engine: (s.result as { engine: unknown }).engine } : {}),
       train_sequences: s.trainSequences,
       validation_sequences: s.validationSequences,
       seconds: s.seconds,

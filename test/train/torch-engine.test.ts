@@ -493,6 +493,10 @@ stages:
         await writeFile(join(dir, `${engine}.yaml`), yaml(engine));
         const run = await runExperiment(await loadExperiment(join(dir, `${engine}.yaml`)), { progress: false });
         results.push(run.stages.map((s) => s.result!));
+        const manifest = JSON.parse(readFileSync(join(dir, "runs", engine, "manifest.json"), "utf8")) as {
+          stages: { torch_engine?: { device: string } }[];
+        };
+        assert.equal(manifest.stages[0]!.torch_engine?.device, engine === "torch" ? "cpu" : undefined);
         assert.ok(existsSync(join(dir, "runs", engine, "instruct", "final", "model.safetensors")));
         run.model.dispose();
       }
