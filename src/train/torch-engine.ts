@@ -32,7 +32,7 @@ import { ConfigError, TrainingError } from "../util/errors.js";
 import type { Batch, BatchSource } from "./batches.js";
 import { TrainingMonitor } from "./monitor.js";
 import { warmupStepsFrom } from "./schedule.js";
-import { type StepRecord, type TrainOptions, type TrainResult, totalStepsOf, train } from "./trainer.js";
+import { latestCheckpoint, type StepRecord, type TrainOptions, type TrainResult, totalStepsOf, train } from "./trainer.js";
 
 export const TORCH_METRICS_PREFIX = "XALIGN_METRICS ";
 export const TORCH_RESULT_PREFIX = "XALIGN_RESULT ";
@@ -380,8 +380,9 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
   const argv = [python, runner, "--job", resolve(jobFile), ...(nproc > 1 ? ["--nproc", String(nproc)] : [])];
   if (options.resume) argv.push("--resume");
 
+  const startStep = options.resume ? ((await latestCheckpointStep(outDir)) ?? 0) : 0;
   const monitor =
-    options.progress === false ? undefined : new TrainingMonitor({ total: totalSteps, label: options.label ?? "train (torch)" });
+    options.progress === false ? undefined : new TrainingMonitor({ total: totalSteps, label: options.label ?? "train (torch)", startStep });
   const history: StepRecord[] = [];
   const validation: { step: number; loss: number }[] = [];
   let result: Record<string, unknown> | undefined;
@@ -457,6 +458,12 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
     ...(weightsDir ? { weightsDir } : {}),
     engine: { python, torch: String(result.torch), device: String(result.device), world: result.world as number },
   };
+}
+
+/** The step of the newest checkpoint-N in `outDir` (where a resumed run's progress display starts). */
+async function latestCheckpointStep(outDir: string): Promise<number | undefined> {
+  const dir = await latestCheckpoint(outDir);
+  return dir === undefined ? undefined : Number(/checkpoint-(\d+)$/.exec(dir)?.[1] ?? 0);
 }
 
 /** The config.json object the runner builds its model from (canon_width kept). */
