@@ -1,6 +1,7 @@
 """PyTorch baseline for bench/engine.ts: the same LLaMA training step as its
-LlamaModel step (embedding, RMSNorm, rotate-half rotary attention with a causal
-mask, SwiGLU, untied head, cross-entropy ignoring label -1, Adam lr 1e-3), the
+LlamaModel step, on the torch engine's model (python/xalign_torch.py: embedding,
+RMSNorm, rotate-half rotary attention with a causal mask, SwiGLU, untied head,
+cross-entropy ignoring label -1; Adam lr 1e-3), the
 same shapes (src/model/benchmarks.ts), batch and thread count, on the CPU.
 Prints one JSON line.
 
@@ -11,12 +12,17 @@ Needs Debian's python3-torch (and libopenblas0-pthread for BLAS).
 
 import argparse
 import json
-import math
+import os
 import resource
 import statistics
+import sys
 import time
 
 import torch
+
+# The model is the torch engine's own (python/xalign_torch.py), the one its parity tests check against src/model/llama.ts.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from xalign_torch import Llama, bench_config  # noqa: E402
 
 MODELS = {
     "tiny": dict(vocab=512, dim=128, layers=2, heads=4, hidden=384, seq=64, batch=8),
@@ -24,71 +30,19 @@ MODELS = {
 }
 
 
-class Block(torch.nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        d, h = c["dim"], c["hidden"]
-        self.heads = c["heads"]
-        self.attn_norm = torch.nn.Parameter(torch.ones(d))
-        self.wq, self.wk, self.wv, self.wo = (torch.nn.Parameter(torch.randn(d, d) * 0.02) for _ in range(4))
-        self.ffn_norm = torch.nn.Parameter(torch.ones(d))
-        self.w1 = torch.nn.Parameter(torch.randn(d, h) * 0.02)
-        self.w3 = torch.nn.Parameter(torch.randn(d, h) * 0.02)
-        self.w2 = torch.nn.Parameter(torch.randn(h, d) * 0.02)
-
-    def forward(self, x, cos, sin, mask):
-        b, t, d = x.shape
-        hd = d // self.heads
-        h = rms_norm(x, self.attn_norm)
-
-        def heads(w):
-            return (h @ w).view(b, t, self.heads, hd).transpose(1, 2)
-
-        q, k, v = rotary(heads(self.wq), cos, sin), rotary(heads(self.wk), cos, sin), heads(self.wv)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + mask, dim=-1)
-        x = x + (att @ v).transpose(1, 2).reshape(b, t, d) @ self.wo
-        h = rms_norm(x, self.ffn_norm)
-        gate = h @ self.w1
-        return x + (torch.nn.functional.silu(gate) * (h @ self.w3)) @ self.w2
-
-
-def rms_norm(x, gain, eps=1e-5):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * gain
-
-
-def rotary(x, cos, sin):
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
-
-
-class Llama(torch.nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.embed = torch.nn.Parameter(torch.randn(c["vocab"], c["dim"]) * 0.02)
-        self.blocks = torch.nn.ModuleList(Block(c) for _ in range(c["layers"]))
-        self.norm = torch.nn.Parameter(torch.ones(c["dim"]))
-        self.lm_head = torch.nn.Parameter(torch.randn(c["dim"], c["vocab"]) * 0.02)
-        hd, t = c["dim"] // c["heads"], c["seq"]
-        freqs = 1.0 / 10000 ** (torch.arange(0, hd // 2).float() * 2 / hd)
-        angles = torch.outer(torch.arange(t).float(), freqs)
-        angles = torch.cat((angles, angles), dim=-1)
-        self.register_buffer("cos", angles.cos())
-        self.register_buffer("sin", angles.sin())
-        self.register_buffer("mask", torch.triu(torch.full((t, t), -1e9), diagonal=1))
-
-    def forward(self, ids, labels):
-        x = self.embed[ids]
-        for block in self.blocks:
-            x = block(x, self.cos, self.sin, self.mask)
-        logits = rms_norm(x, self.norm) @ self.lm_head
-        return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-1)
+def make_model(c):
+    """The torch engine's model (python/xalign_torch.py) in these shapes: untied head, eps 1e-5, HF's
+    initialisation (seed 7), attention written out (matmul, causal mask, softmax) as xalign computes it."""
+    model = Llama(bench_config(dict(c, eps=1e-5, tie=False)))
+    model.init_weights(torch.Generator().manual_seed(7))
+    model.use_sdpa = False
+    return model
 
 
 def train_step_ms(name, steps, warmup):
     c = MODELS[name]
     torch.manual_seed(7)
-    model = Llama(c)
+    model = make_model(c)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     tokens = torch.randint(0, c["vocab"], (c["batch"], c["seq"] + 1))
     ids, labels = tokens[:, :-1], tokens[:, 1:].clone()
@@ -98,7 +52,8 @@ def train_step_ms(name, steps, warmup):
         start = time.perf_counter()
         cpu_start = time.process_time()
         opt.zero_grad(set_to_none=True)
-        loss = model(ids, labels)
+        total, count = model(ids, labels)
+        loss = total / count
         loss.backward()
         opt.step()
         losses.append(loss.item())

@@ -184,8 +184,10 @@ async function stageAdapter(): Promise<unknown> {
   const flags = (process.env.XALIGN_DAWN_FLAGS ?? "").split(",").filter((f) => f.length > 0);
   const gpu = gpuModule.create(flags);
   const adapters: Record<string, unknown> = {};
+  // XALIGN_WEBGPU_FEATURE_LEVEL=compatibility: what Dawn's OpenGL ES backend needs to offer an adapter.
+  const featureLevel = process.env.XALIGN_WEBGPU_FEATURE_LEVEL;
   for (const powerPreference of ["high-performance", "low-power"] as const) {
-    const adapter = await gpu.requestAdapter({ powerPreference });
+    const adapter = await gpu.requestAdapter({ powerPreference, ...(featureLevel ? { featureLevel } : {}) } as GPURequestAdapterOptions);
     if (!adapter) {
       adapters[powerPreference] = null;
       continue;

@@ -7,6 +7,7 @@
 #                                         (index.js loads dist/<platform>-<arch>/dawn.node next to itself;
 #                                         bench.mjs imports "webgpu" as an external, resolved from here)
 #   gpu-carry/vulkan/libvulkan1_*.deb     the Vulkan loader (Debian 12), and unpacked under vulkan/root/
+#   gpu-carry/egl/{libegl1,libglvnd0}_*.deb  EGL via glvnd (Debian 12), unpacked under egl/root/, for the headless attempts
 #   gpu-carry/libstdcxx/libstdc++.so.6    a GLIBCXX_3.4.30 libstdc++ for dawn.node, used only when the device's is older
 # Then prints the total size (the run tool carries 64 MiB at most).
 #
@@ -17,9 +18,12 @@ CARRY=gpu-carry
 rm -rf "$CARRY"
 mkdir -p "$CARRY"
 
-# Not tracked, not copied with the tree: it travels as a carry path.
-if ! grep -qx 'gpu-carry/' .git/info/exclude 2>/dev/null; then
-  echo 'gpu-carry/' >>.git/info/exclude
+# Not tracked, not copied with the tree: it travels as a carry path. (git-path: .git is a file in a worktree;
+# XALIGN_NO_EXCLUDE=1 leaves the shared exclude file alone.)
+EXCLUDE=$(git rev-parse --git-path info/exclude)
+if [ "${XALIGN_NO_EXCLUDE:-0}" != 1 ] && ! grep -qx 'gpu-carry/' "$EXCLUDE" 2>/dev/null; then
+  mkdir -p "$(dirname "$EXCLUDE")"
+  echo 'gpu-carry/' >>"$EXCLUDE"
 fi
 
 NODE_BIN=$(readlink -f "$(command -v node)")
@@ -41,6 +45,12 @@ cp node_modules/webgpu/dist/linux-x64/dawn.node "$WEBGPU/dist/linux-x64/"
 mkdir -p "$CARRY/vulkan"
 (cd "$CARRY/vulkan" && apt-get download libvulkan1 >/dev/null)
 dpkg -x "$CARRY"/vulkan/libvulkan1_*.deb "$CARRY/vulkan/root"
+
+# EGL through glvnd (libegl1 + libglvnd0, Debian 12) for the headless WebGPU attempts of run-on-device.sh
+# (an ICD manifest naming libEGL_nvidia.so.0; Dawn's OpenGL ES backend over EGL), where the image lacks them.
+mkdir -p "$CARRY/egl"
+(cd "$CARRY/egl" && apt-get download libegl1 libglvnd0 >/dev/null)
+for deb in "$CARRY"/egl/*.deb; do dpkg -x "$deb" "$CARRY/egl/root"; done
 
 mkdir -p "$CARRY/libstdcxx"
 cp -L "$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')" "$CARRY/libstdcxx/libstdc++.so.6"

@@ -6,7 +6,10 @@
 #   gpu-bench.json   every stage's result, written after each stage (bench/gpu/bench.ts)
 #   gpu-bench.md     the tables; torch-gpu.json (PyTorch side); adapter.json; run.log
 #
-#   OUT=/tmp/gpuout bash bench/gpu/run-on-device.sh [--smoke] [--budget SECONDS]
+#   webgpu-attempts.txt, vk-loader-debug.log, attempt-*.log   (--issue20) the headless WebGPU attempts
+#   torch-engine.json  (--issue20) the torch engine (python/xalign_torch.py) vs the plain PyTorch loop, same card
+#
+#   OUT=/tmp/gpuout bash bench/gpu/run-on-device.sh [--smoke] [--budget SECONDS] [--issue20]
 # --budget is the benchmark's own time box (default 320 s); setup adds ~10 s.
 # XALIGN_CARRIED_VULKAN=1 uses the carried Vulkan loader even where the system has one (for testing).
 set -u
@@ -17,10 +20,14 @@ OUT=${OUT:-$ROOT/gpu-bench-out}
 mkdir -p "$OUT"
 SMOKE=""
 BUDGET=320
+ISSUE20=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=--smoke; [ "$BUDGET" = 320 ] && BUDGET=900 ;;
     --budget) BUDGET=$2; shift ;;
+    # Issue 20's run: the WebGPU attempts (VK_LOADER_DEBUG, EGL ICD, OpenGL ES over EGL) and the torch engine
+    # beside the plain PyTorch loop first, then the benchmark with what is left (under the tool's 600 s a call).
+    --issue20) ISSUE20=1; [ "$BUDGET" = 320 ] && BUDGET=220 ;;
     *) echo "run-on-device: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -116,6 +123,64 @@ fi
 say "dawn.node loads: ${ERR:-yes}"
 say "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 say "setup done after $SECONDS s"
+
+# ---- issue 20: headless WebGPU attempts, then the torch engine ---------------------------------------------
+# Each attempt runs the bundle's adapter stage (what Dawn reports) under its own environment, 30 s at most; the
+# first that finds an adapter is kept for the benchmark below.
+attempt() { # name, then VAR=value words
+  local name=$1
+  shift
+  local log=$OUT/attempt-$name.log
+  env "$@" timeout -k 5 30 "$NODE" "$CARRY/bench.mjs" --stage adapter >"$log" 2>&1
+  if grep -q '"high-performance":{' "$log"; then
+    say "webgpu attempt $name: ADAPTER FOUND ($(grep -o '"description":"[^"]*"' "$log" | head -1))"
+    return 0
+  fi
+  say "webgpu attempt $name: no adapter ($(grep -v '^@@' "$log" | grep -iE 'error|could not|couldn|fail|warning' | head -2 | tr '\n' ' ' | cut -c1-300))"
+  return 1
+}
+if [ "$ISSUE20" = 1 ]; then
+  sec "webgpu attempts (issue 20)"
+  A_START=$SECONDS
+  EGL_LIB=""
+  for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64; do
+    if [ -e "$d/libEGL_nvidia.so.0" ]; then EGL_LIB=$d/libEGL_nvidia.so.0; break; fi
+  done
+  say "libEGL_nvidia.so.0: ${EGL_LIB:-missing}; system libEGL.so.1: $(ldconfig -p 2>/dev/null | awk '/libEGL\.so\.1 / {print $NF; exit}')"
+  # glvnd's libEGL.so.1 when the image has none (carried, Debian 12), and a vendor file naming NVIDIA's EGL.
+  if ! ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1 ' && [ -d "$CARRY/egl/root" ]; then
+    export LD_LIBRARY_PATH="$CARRY/egl/root/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+    say "EGL: using the carried libegl1/libglvnd0"
+  fi
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s"}}\n' "${EGL_LIB:-libEGL_nvidia.so.0}" >/tmp/xalign_egl_vendor.json
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3"}}\n' "${EGL_LIB:-libEGL_nvidia.so.0}" >/tmp/xalign_nvidia_egl_icd.json
+  WEBGPU_ENV=()
+  # 1. The original route, with the loader explaining itself.
+  if attempt vk-glx-debug VK_LOADER_DEBUG=all; then WEBGPU_ENV=(); fi
+  cp "$OUT/attempt-vk-glx-debug.log" "$OUT/vk-loader-debug.log" 2>/dev/null
+  # 2. Vulkan through an ICD manifest naming libEGL_nvidia.so.0 (no X needed).
+  if ! grep -q '"high-performance":{' "$OUT/attempt-vk-glx-debug.log" 2>/dev/null; then
+    if attempt vk-egl-icd VK_LOADER_DEBUG=error,warn VK_DRIVER_FILES=/tmp/xalign_nvidia_egl_icd.json VK_ICD_FILENAMES=/tmp/xalign_nvidia_egl_icd.json; then
+      WEBGPU_ENV=(VK_DRIVER_FILES=/tmp/xalign_nvidia_egl_icd.json VK_ICD_FILENAMES=/tmp/xalign_nvidia_egl_icd.json)
+    # 3. Dawn's OpenGL ES backend over EGL (surfaceless), compatibility feature level.
+    elif attempt gles-egl XALIGN_DAWN_FLAGS=backend=opengles XALIGN_WEBGPU_FEATURE_LEVEL=compatibility EGL_PLATFORM=surfaceless \
+      __EGL_VENDOR_LIBRARY_FILENAMES=/tmp/xalign_egl_vendor.json; then
+      WEBGPU_ENV=(XALIGN_DAWN_FLAGS=backend=opengles XALIGN_WEBGPU_FEATURE_LEVEL=compatibility EGL_PLATFORM=surfaceless __EGL_VENDOR_LIBRARY_FILENAMES=/tmp/xalign_egl_vendor.json)
+    fi
+  fi
+  for v in "${WEBGPU_ENV[@]}"; do export "${v?}"; done
+  say "webgpu attempts took $((SECONDS - A_START)) s; kept: ${WEBGPU_ENV[*]:-the default route}"
+  grep '^webgpu attempt' "$ENVF" >"$OUT/webgpu-attempts.txt"
+  if [ -n "$PY" ]; then
+    T_START=$SECONDS
+    if [ -n "$SMOKE" ]; then
+      timeout -k 5 120 "$PY" bench/gpu/torch_engine.py --out "$OUT/torch-engine.json" --model tiny --steps 10 --warmup 3 --budget 90 2>&1 | tee "$OUT/torch-engine.log"
+    else
+      timeout -k 5 190 "$PY" bench/gpu/torch_engine.py --out "$OUT/torch-engine.json" --budget 170 2>&1 | tee "$OUT/torch-engine.log"
+    fi
+    say "torch engine stage took $((SECONDS - T_START)) s"
+  fi
+fi
 
 # ---- the benchmark ---------------------------------------------------------------------------------------
 if "$NODE" -e 1 2>/dev/null; then

@@ -1,13 +1,15 @@
-"""PyTorch side of bench/gpu/bench.ts: the same LLaMA training step as
-src/model/llama.ts (embedding, RMSNorm, rotate-half rotary attention with a
-causal mask, SwiGLU, final RMSNorm, head optionally tied to the embedding,
-cross-entropy ignoring label -1) with torch.optim.AdamW, for the model shapes
-bench.ts passes in --spec, on CUDA when there is one, else on the CPU (labelled).
+"""PyTorch side of bench/gpu/bench.ts: the LLaMA training step of the torch
+engine's model (python/xalign_torch.py, imported: the same model as
+src/model/llama.ts, checked by test/train/torch-engine.test.ts) with
+torch.optim.AdamW and src/train's decay groups, for the model shapes bench.ts
+passes in --spec, on CUDA when there is one, else on the CPU (labelled).
 
 Modes: "fp32" = float32 with TF32 off (torch.backends.cuda.matmul.allow_tf32 =
 False, cudnn too), the like-for-like row for xalign's float32 WebGPU shaders;
-"tf32" = TF32 tensor cores on (CUDA only). Attention is written out (matmul,
-mask, softmax), as xalign computes it, not fused SDPA. Also float32 matMul
+"tf32" = TF32 tensor cores on (CUDA only); both write attention out (matmul,
+mask, softmax), as xalign computes it, not fused SDPA. "hf" (CUDA only; spec
+{"hf": false} skips it) = an HF-Trainer-style loop: bf16 autocast, SDPA
+attention, fused AdamW. Also float32 matMul
 TFLOP/s per mode, and batch-1 greedy decoding with a KV cache (fp32, the last
 logits copied to the host each token, as src/model/generate.ts does).
 
@@ -27,6 +29,10 @@ import time
 
 import torch
 
+# The model is the torch engine's own (python/xalign_torch.py): one LLaMA for training, parity tests and benchmarks.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from xalign_torch import Llama, bench_config, decay_groups  # noqa: E402
+
 DEFAULT_MODELS = [
     dict(name="tiny", vocab=512, dim=128, layers=2, heads=4, hidden=384, seq=64, batch=8, eps=1e-5, tie=False, warmup=3, steps=10),
     dict(name="full", vocab=8000, dim=512, layers=8, heads=8, hidden=1376, seq=256, batch=32, eps=1e-6, tie=True, warmup=2, steps=6),
@@ -34,97 +40,36 @@ DEFAULT_MODELS = [
 ]
 
 
-def rms_norm(x, weight, eps):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+def make_model(c, device, sdpa=False):
+    """The torch engine's model (python/xalign_torch.py) in the shapes of record c, HF's initialisation
+    (seed 7). sdpa=False writes attention out (matmul, mask, softmax) as xalign's TF.js path does."""
+    model = Llama(bench_config(c))
+    model.init_weights(torch.Generator().manual_seed(7))
+    model.use_sdpa = sdpa and hasattr(torch.nn.functional, "scaled_dot_product_attention")
+    return model.to(device)
 
 
-def rotate_half(x):
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-class Layer(torch.nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        d, h = c["dim"], c["hidden"]
-        self.heads, self.eps = c["heads"], c["eps"]
-        p = lambda *shape: torch.nn.Parameter(torch.randn(*shape) * 0.02)  # noqa: E731
-        self.input_layernorm = torch.nn.Parameter(torch.ones(d))
-        self.q_proj, self.k_proj, self.v_proj, self.o_proj = p(d, d), p(d, d), p(d, d), p(d, d)
-        self.post_attention_layernorm = torch.nn.Parameter(torch.ones(d))
-        self.gate_proj, self.up_proj, self.down_proj = p(d, h), p(d, h), p(h, d)
-
-    def forward(self, x, cos, sin, mask):
-        return self.cached(x, cos, sin, mask, None, None)[0]
-
-    def cached(self, x, cos, sin, mask, past_k, past_v):
-        """forward() for new positions x [b, t, d] after cached keys/values [b, heads, past, hd] (None at first)."""
-        b, t, d = x.shape
-        hd = d // self.heads
-        h = rms_norm(x, self.input_layernorm, self.eps)
-
-        def heads(w):
-            return (h @ w).view(b, t, self.heads, hd).transpose(1, 2)
-
-        q = heads(self.q_proj)
-        k = heads(self.k_proj)
-        q, k, v = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, heads(self.v_proj)
-        if past_k is not None:
-            k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + mask, dim=-1)
-        x = x + (att @ v).transpose(1, 2).reshape(b, t, d) @ self.o_proj
-        h = rms_norm(x, self.post_attention_layernorm, self.eps)
-        return x + (torch.nn.functional.silu(h @ self.gate_proj) * (h @ self.up_proj)) @ self.down_proj, k, v
-
-
-class Llama(torch.nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c = c
-        self.embed_tokens = torch.nn.Parameter(torch.randn(c["vocab"], c["dim"]) * 0.02)
-        self.layers = torch.nn.ModuleList(Layer(c) for _ in range(c["layers"]))
-        self.norm = torch.nn.Parameter(torch.ones(c["dim"]))
-        self.lm_head = None if c["tie"] else torch.nn.Parameter(torch.randn(c["dim"], c["vocab"]) * 0.02)
-        hd, t = c["dim"] // c["heads"], c["seq"]
-        freqs = 1.0 / 10000 ** (torch.arange(0, hd // 2).float() * 2 / hd)
-        angles = torch.outer(torch.arange(t).float(), freqs)
-        angles = torch.cat((angles, angles), dim=-1)
-        self.register_buffer("cos", angles.cos())
-        self.register_buffer("sin", angles.sin())
-        self.register_buffer("mask", torch.triu(torch.full((t, t), -1e9), diagonal=1))
-
-    def forward(self, ids, labels):
-        x = self.embed_tokens[ids]
-        for layer in self.layers:
-            x = layer(x, self.cos, self.sin, self.mask)
-        h = rms_norm(x, self.norm, self.c["eps"])
-        logits = h @ (self.embed_tokens.t() if self.lm_head is None else self.lm_head)
-        return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-1)
+def mean_loss(model, ids, labels):
+    total, count = model(ids, labels)
+    return total / count.clamp(min=1)
 
 
 @torch.no_grad()
 def greedy(model, prompt, new_tokens):
-    """Batch-1 greedy decoding with a KV cache; like xalign's generate(), each step copies the last logits to the host."""
-    ks, vs = [None] * len(model.layers), [None] * len(model.layers)
-    ids, pos, out = prompt, 0, []
-    head = model.embed_tokens.t() if model.lm_head is None else model.lm_head
+    """Batch-1 greedy decoding with the runner's KV cache; like xalign's generate(), each step copies the last logits to the host."""
+    cache = model.new_cache()
+    ids, out = prompt, []
     for _ in range(new_tokens):
-        t = ids.shape[1]
-        x = model.embed_tokens[ids]
-        cos, sin, mask = model.cos[pos : pos + t], model.sin[pos : pos + t], model.mask[pos : pos + t, : pos + t]
-        for i, layer in enumerate(model.layers):
-            x, ks[i], vs[i] = layer.cached(x, cos, sin, mask, ks[i], vs[i])
-        logits = (rms_norm(x[:, -1:], model.norm, model.c["eps"]) @ head).cpu()
+        logits = model.logits(ids, cache=cache, last=True).cpu()
         token = int(logits.argmax())
         out.append(token)
-        pos += t
         ids = torch.tensor([[token]], device=prompt.device)
     return out
 
 
 def decode(c, device, prompt_length, new_tokens, deadline):
     torch.manual_seed(7)
-    model = Llama(dict(c, seq=max(c["seq"], prompt_length + new_tokens))).to(device).eval()
+    model = make_model(dict(c, seq=max(c["seq"], prompt_length + new_tokens)), device).eval()
     prompt = torch.randint(0, c["vocab"], (1, prompt_length)).to(device)
 
     def timed(n):
@@ -165,14 +110,18 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def train(c, device, lr, weight_decay, deadline):
+def train(c, device, lr, weight_decay, deadline, mode="fp32"):
+    """Training steps of the model in record c. mode fp32/tf32: float32 (TF32 per set_tf32), attention written
+    out, torch.optim.AdamW's default kernel; mode "hf": what an HF-Trainer-style loop does on a GPU (bf16
+    autocast, SDPA attention, fused AdamW)."""
     torch.manual_seed(7)
-    model = Llama(c).to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() == 2 and n != "embed_tokens"]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() == 2 and n != "embed_tokens")]
-    opt = torch.optim.AdamW(
-        [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)], lr=lr, betas=(0.9, 0.999), eps=1e-8
-    )
+    hf = mode == "hf"
+    model = make_model(c, device, sdpa=hf)
+    kwargs = dict(lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    if hf and device.type == "cuda":
+        kwargs["fused"] = True
+    opt = torch.optim.AdamW(decay_groups(model, weight_decay), **kwargs)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if hf and device.type == "cuda" else None
     tokens = torch.randint(0, c["vocab"], (c["batch"], c["seq"] + 1))
     ids, labels = tokens[:, :-1].contiguous().to(device), tokens[:, 1:].clone()
     labels[:, : c["seq"] // 4] = -1
@@ -186,7 +135,11 @@ def train(c, device, lr, weight_decay, deadline):
         sync(device)
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = model(ids, labels)
+        if autocast:
+            with autocast():
+                loss = mean_loss(model, ids, labels)
+        else:
+            loss = mean_loss(model, ids, labels)
         loss.backward()
         opt.step()
         losses.append(loss.item())  # waits for the step, as xalign awaits its loss
@@ -273,16 +226,17 @@ def main():
 
     save()
     modes = ["fp32", "tf32"] if cuda else ["fp32"]
+    train_modes = modes + (["hf"] if cuda and spec.get("hf", True) else [])
     print(f"  torch {torch.__version__} on {report['device']}", file=sys.stderr, flush=True)
     # Like-for-like fp32 rows first (the ratios the run is for), then TF32, then matMul.
-    for mode in modes:
+    for mode in train_modes:
         set_tf32(mode == "tf32")
         for c in models:
             if time.time() > deadline - 3:
                 report["train"].append(dict(model=c["name"], mode=mode, error="skipped: torch budget spent"))
                 continue
             try:
-                r = train(c, device, lr, wd, deadline)
+                r = train(c, device, lr, wd, deadline, mode)
                 r["mode"] = mode
                 r["float32_matmul_precision"] = torch.get_float32_matmul_precision()
                 report["train"].append(r)

@@ -142,12 +142,31 @@ export const LaunchSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * How `engine: torch` trains (src/train/torch-engine.ts, python/xalign_torch.py): every stage on
+ * PyTorch (CPU or CUDA), the rest of the run (data, tokenizer, evaluation) in TypeScript.
+ */
+export const TorchEngineSchema = z.strictObject({
+  /** An interpreter that can import torch (default: $XALIGN_PYTHON, python3, /usr/bin/python3). */
+  python: z.string().optional(),
+  device: z.enum(["auto", "cpu", "cuda"]).default("auto"),
+  /** bf16 autocast (CUDA only); fp32 by default. */
+  precision: z.enum(["fp32", "bf16"]).default("fp32"),
+  /** TF32 matmuls on CUDA. */
+  tf32: z.boolean().default(false),
+  /** Local processes under torch.distributed.run (DDP); each micro-batch's rows are split over them. */
+  nproc: positiveInt.default(1),
+  /** torch CPU threads per process (default: torch's). */
+  threads: positiveInt.optional(),
+});
+
 export const ExperimentSchema = z
   .strictObject({
     /** The run folder's name under output: (one path component). */
     name: z.string().regex(SAFE_NAME, `an experiment name uses ${SAFE_NAME_RULE}`),
     seed: nonNegativeInt.default(0),
-    engine: z.enum(["tfjs", "torch-fsdp"]).default("tfjs"),
+    /** tfjs: TensorFlow.js here; torch: each stage on PyTorch through python/xalign_torch.py; torch-fsdp: `xalign launch`. */
+    engine: z.enum(["tfjs", "torch", "torch-fsdp"]).default("tfjs"),
     backend: z.enum(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"),
     /** Where runs go: <output>/<name>/. */
     output: z.string().default("runs"),
@@ -166,6 +185,8 @@ export const ExperimentSchema = z
     model: ModelSchema,
     stages: z.array(StageSchema).min(1),
     launch: LaunchSchema.optional(),
+    /** Options of `engine: torch`. */
+    torch: TorchEngineSchema.optional(),
   })
   .superRefine((e, ctx) => {
     if (e.tokenizer.path === undefined && e.tokenizer.train_on === undefined) {
@@ -184,3 +205,4 @@ export type StageConfig = z.infer<typeof StageSchema>;
 export type ModelSpec = z.infer<typeof ModelSchema>;
 export type ExperimentConfig = z.infer<typeof ExperimentSchema>;
 export type LaunchConfig = z.infer<typeof LaunchSchema>;
+export type TorchEngineConfig = z.infer<typeof TorchEngineSchema>;

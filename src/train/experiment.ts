@@ -17,7 +17,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { experimentDataHashes, type LoadedExperiment, resolveFrom } from "../config/load.js";
 import { MODEL_PRESETS } from "../config/presets.js";
-import type { ExperimentConfig, StageConfig } from "../config/schema.js";
+import { type ExperimentConfig, type StageConfig, TorchEngineSchema } from "../config/schema.js";
 import { renderPrompt } from "../data/prompt.js";
 import { type EngineInfo, initEngine } from "../engine/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.js";
@@ -34,6 +34,7 @@ import { VERSION } from "../version.js";
 import { type BatchSource, bucketedBatches, packedBatches } from "./batches.js";
 import { LoraAdapters } from "./lora.js";
 import { type BatchTokenizer, encodeExamples, readInstructionFiles, readTextLines, splitValidation, tokenStream } from "./sequences.js";
+import { trainWithTorch } from "./torch-engine.js";
 import { type TrainResult, train } from "./trainer.js";
 import { modelPersistence } from "./weights.js";
 
@@ -226,7 +227,7 @@ export async function runExperiment(exp: LoadedExperiment, options: RunOptions =
 
 async function runStages(exp: LoadedExperiment, options: RunOptions): Promise<ExperimentRun> {
   const config = exp.config;
-  if (config.engine !== "tfjs") {
+  if (config.engine === "torch-fsdp") {
     throw new ConfigError("XA_CONFIG_ENGINE", `this experiment runs on engine "${config.engine}", not on TensorFlow.js`, {
       file: exp.file,
       field: "engine",
@@ -283,21 +284,41 @@ async function runStages(exp: LoadedExperiment, options: RunOptions): Promise<Ex
       const data = await stageData(exp, stage, tokenizer, seed);
       const lora = stage.train.lora ? LoraAdapters.attach(model, stage.train.lora, rng.fork(`lora-${stage.name}`)) : undefined;
       const persistence = modelPersistence(model, lora, saveTokenizer);
-      const result = await train({
-        model,
-        params: lora ? lora.params : model.variables,
-        train: data.train,
-        ...(data.validation ? { validation: data.validation } : {}),
-        config: stage.train,
-        seed,
-        outDir: stageDir,
-        ...persistence,
-        label: `${config.name}/${stage.name}`,
-        resume: options.resume ?? false,
-        ...(lora ? { beforeStep: (s: number) => lora.beginStep(s) } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.progress !== undefined ? { progress: options.progress } : {}),
-      });
+      const torch = config.engine === "torch" ? (config.torch ?? TorchEngineSchema.parse({})) : undefined;
+      const result = torch
+        ? await trainWithTorch({
+            model,
+            train: data.train,
+            ...(data.validation ? { validation: data.validation } : {}),
+            config: stage.train,
+            seed,
+            outDir: stageDir,
+            label: `${config.name}/${stage.name} (torch)`,
+            resume: options.resume ?? false,
+            device: torch.device,
+            precision: torch.precision,
+            tf32: torch.tf32,
+            nproc: torch.nproc,
+            ...(torch.python ? { python: torch.python } : {}),
+            ...(torch.threads ? { threads: torch.threads } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.progress !== undefined ? { progress: options.progress } : {}),
+          })
+        : await train({
+            model,
+            params: lora ? lora.params : model.variables,
+            train: data.train,
+            ...(data.validation ? { validation: data.validation } : {}),
+            config: stage.train,
+            seed,
+            outDir: stageDir,
+            ...persistence,
+            label: `${config.name}/${stage.name}`,
+            resume: options.resume ?? false,
+            ...(lora ? { beforeStep: (s: number) => lora.beginStep(s) } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.progress !== undefined ? { progress: options.progress } : {}),
+          });
       if (lora) {
         await lora.save(join(stageDir, "adapter"), "base");
         lora.merge();
@@ -357,6 +378,8 @@ async function manifest(
       best_validation_loss: s.result?.bestValidationLoss,
       validation: s.result?.validation,
       interrupted: s.result?.interrupted,
+      // engine: torch records where the stage trained (python, torch version, device, processes).
+      ...(s.result && "engine" in s.result ? { torch_engine: (s.result as { engine: unknown }).engine } : {}),
       train_sequences: s.trainSequences,
       validation_sequences: s.validationSequences,
       seconds: s.seconds,

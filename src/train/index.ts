@@ -11,6 +11,23 @@ export { type LossPoint, lossCurveHtml, lossCurveSvg, lossCurveText, TrainingMon
 export { learningRate, type Schedule, type ScheduleKind, warmupStepsFrom } from "./schedule.js";
 export { type BatchTokenizer, encodeExamples, readInstructionFiles, readTextLines, splitValidation, tokenStream } from "./sequences.js";
 export {
+  findTorchPython,
+  generateTextsWithTorch,
+  generateWithTorch,
+  microBatchSequence,
+  type TorchEngineReport,
+  type TorchSettings,
+  type TorchTrainOptions,
+  type TorchTrainResult,
+  type TrainEngine,
+  torchEngineReport,
+  torchEngineWanted,
+  trainOn,
+  trainWithTorch,
+  writeBatchesFile,
+  writeHfWeights,
+} from "./torch-engine.js";
+export {
   evaluateLoss,
   latestCheckpoint,
   type StepRecord,
