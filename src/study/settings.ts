@@ -6,6 +6,7 @@
  */
 import type { BackendName } from "../engine/index.js";
 import type { SynthSizes } from "../synth/index.js";
+import type { TrainEngine } from "../train/torch-engine.js";
 
 /**
  * quick: a 2-core CPU, minutes per notebook; full: a GPU or a long CPU run;
@@ -18,6 +19,11 @@ export interface StudySettings {
   /** Seed of the world and the base model. Experiments take their own seeds. */
   seed: number;
   backend: BackendName | "auto";
+  /**
+   * Where base pretraining and tuning train: "tfjs" (here), "torch" (the PyTorch runner, python/), or "auto"
+   * (torch when a Python with torch sees CUDA, else tfjs). Quick and smoke: "tfjs"; full: "auto".
+   */
+  engine?: TrainEngine;
   /** The study's six languages, in the synthetic world's presets. */
   languages: string[];
   world: {
@@ -103,6 +109,7 @@ const FULL: StudySettings = {
   mode: "full",
   seed: 1,
   backend: "auto",
+  engine: "auto",
   languages: STUDY_LANGUAGES,
   world: {
     preset: "paper",

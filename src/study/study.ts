@@ -29,7 +29,8 @@ import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/i
 import { bucketedBatches, documentBatches, packedBatches } from "../train/batches.js";
 import { trainingTokenizer } from "../train/experiment.js";
 import { encodeExamples, readTextLines, tokenDocuments, tokenStream } from "../train/sequences.js";
-import { type TrainResult, train } from "../train/trainer.js";
+import { trainOn } from "../train/torch-engine.js";
+import type { TrainResult } from "../train/trainer.js";
 import { modelPersistence } from "../train/weights.js";
 import { DataError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
@@ -315,7 +316,7 @@ export class Study {
       clip_norm: 1,
       keep_last: 1,
     });
-    const result = await train({
+    const result = await trainOn(this.settings.engine ?? "tfjs", {
       model,
       params: model.variables,
       train: bucketedBatches(seqs, { batchSize: s.batchSize, seed: rng.nextU32(), padId: tok.padId }),
@@ -584,7 +585,7 @@ async function pretrainBase(settings: StudySettings, worldDir: string, tokenizer
   try {
     const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
     const shape = { maxLength: p.maxLength, batchSize: p.batchSize, seed: settings.seed };
-    await train({
+    await trainOn(settings.engine ?? "tfjs", {
       model,
       params: model.variables,
       train:
