@@ -30,6 +30,7 @@ export {
   readingNote,
   relativeGains,
   runArms,
+  runScaling,
   tuneSummary,
 } from "./present.js";
 export { type CopyProbeOptions, copyProbe } from "./probes.js";

@@ -208,6 +208,36 @@ export async function runArms(
 }
 
 /**
+ * One language's scaling arms (notebooks 04, 05, 07): English and the
+ * language's Alpaca (`n` each) plus the first `size` en→X translation pairs
+ * for each size, so that each subset contains every smaller one; one seed,
+ * evaluated on en→X translation, timed under "arms", each writing its
+ * training metrics to <run>/train/<lang>-<size>. Returns one result per size.
+ *
+ * @example
+ * const runs = await S.runScaling(study, record, "vi", { sizes: [125, 500, 2000], n, seed: 0 });
+ * runs.map(({ pairs, result }) => ({ n: pairs, score: result.translation.vi!.bleu }));
+ */
+export async function runScaling(
+  study: Pick<Study, "alpaca" | "translationExamples" | "runArm">,
+  record: Pick<RunRecord, "dir" | "time">,
+  lang: string,
+  options: { sizes: readonly number[]; n: number; seed: number },
+): Promise<{ pairs: number; result: ArmResult }[]> {
+  const { sizes, n, seed } = options;
+  const base = [...(await study.alpaca("en", n)), ...(await study.alpaca(lang, n))];
+  const all = await study.translationExamples(lang, Math.max(...sizes), "target");
+  const out: { pairs: number; result: ArmResult }[] = [];
+  for (const size of sizes) {
+    const outDir = join(record.dir, "train", `${lang}-${size}`);
+    const examples = [...base, ...all.slice(0, size)];
+    const spec = { label: `${lang}:${size}`, seed, examples, outDir, translationLanguages: [lang] };
+    out.push({ pairs: size, result: await record.time("arms", () => study.runArm(spec)) });
+  }
+  return out;
+}
+
+/**
  * The items of an async iterable as an array (at most `limit`).
  *
  * @example

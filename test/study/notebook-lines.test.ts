@@ -1,7 +1,7 @@
 /**
  * Issue 21: code cells a student can read. No code line in notebooks/*.ipynb
  * may be longer than 100 characters; long expressions go behind named
- * helpers in src/study (present.ts: coitExamples, runArms, relativeGains,
+ * helpers in src/study (present.ts: coitExamples, runArms, runScaling, relativeGains,
  * meanOverLanguages, armCell, competenceNote, tuneSummary, formatNumber,
  * formatInterval, collect; compare.ts: formatRelativeChange; record.ts:
  * RunRecord.metricsFrom, findingsView, dataRoot).
@@ -48,10 +48,7 @@ describe("notebook code cells", () => {
     assert.deepEqual(longCodeLines(join(repoRoot(), "test", "fixtures", "notebooks"), 10_000), []);
   });
 
-  // Unskip once the notebooks are shortened (the main engineer's part of issue 21).
-  it(`no code line in notebooks/*.ipynb is longer than ${MAX_COLUMNS} characters`, {
-    skip: `issue 21: ${long.length} code lines over ${MAX_COLUMNS} characters remain in notebooks/ (shorten them with the src/study helpers, then remove this skip)`,
-  }, () => {
+  it(`no code line in notebooks/*.ipynb is longer than ${MAX_COLUMNS} characters`, () => {
     assert.deepEqual(
       long.map((l) => `${l.notebook} cell ${l.cell} line ${l.line}: ${l.columns} characters`),
       [],

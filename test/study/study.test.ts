@@ -22,6 +22,7 @@ import {
   meanOverLanguages,
   relativeGains,
   runArms,
+  runScaling,
   tuneSummary,
 } from "../../src/study/present.js";
 import { dataRoot, latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
@@ -328,6 +329,47 @@ describe("helpers for short notebook cells", () => {
       "m-llama|1|/r/train/m-llama-1|en,vi",
     ]);
     assert.deepEqual(timed, ["arms", "arms", "arms", "arms"]);
+  });
+
+  it("runScaling: nested translation subsets of one language, one arm per size, in <run>/train/<lang>-<size>", async () => {
+    const ex = (source: string, i: number) =>
+      ({ id: `${source}:${i}`, source, task: "t", instruction: "", input: "", output: "" }) as never;
+    const calls: string[] = [];
+    const fake = {
+      alpaca: async (lang: string, n?: number) => Array.from({ length: n ?? 0 }, (_, i) => ex(`alpaca.${lang}`, i)),
+      translationExamples: async (lang: string, n: number, side: string = "target") => {
+        calls.push(`translation ${lang} ${n} ${side}`);
+        return Array.from({ length: n }, (_, i) => ex(`tr.${lang}`, i));
+      },
+      runArm: async (spec: {
+        label: string;
+        seed: number;
+        outDir: string;
+        examples: { id: string }[];
+        translationLanguages?: string[];
+      }) => {
+        calls.push(`${spec.label}|${spec.seed}|${spec.outDir}|${spec.examples.length}|${spec.translationLanguages?.join(",")}`);
+        return arm(spec.label, spec.seed, 1, 1);
+      },
+    };
+    const timed: string[] = [];
+    const record = {
+      dir: "/r",
+      time: async <T>(name: string, work: () => Promise<T>) => {
+        timed.push(name);
+        return work();
+      },
+    };
+    const out = await runScaling(fake as never, record, "vi", { sizes: [1, 3], n: 2, seed: 7 });
+    assert.deepEqual(
+      out.map((o) => [o.pairs, o.result.label]),
+      [
+        [1, "vi:1"],
+        [3, "vi:3"],
+      ],
+    );
+    assert.deepEqual(calls, ["translation vi 3 target", "vi:1|7|/r/train/vi-1|5|vi", "vi:3|7|/r/train/vi-3|7|vi"]);
+    assert.deepEqual(timed, ["arms", "arms"]);
   });
 
   it("findingsView: sentences, the study's claim, numbers without NaN%, and the run folder as a relative link", () => {
