@@ -31,8 +31,7 @@ import { interruptSignal } from "../notebook/index.js";
 import { ConfigError, TrainingError } from "../util/errors.js";
 import type { Batch, BatchSource } from "./batches.js";
 import { TrainingMonitor } from "./monitor.js";
-import { warmupStepsFrom } from "./schedule.js";
-import { latestCheckpoint, type StepRecord, type TrainOptions, type TrainResult, totalStepsOf, train } from "./trainer.js";
+import { latestCheckpoint, type StepRecord, stageSteps, type TrainOptions, type TrainResult, train } from "./trainer.js";
 
 export const TORCH_METRICS_PREFIX = "XALIGN_METRICS ";
 export const TORCH_RESULT_PREFIX = "XALIGN_RESULT ";
@@ -279,6 +278,16 @@ export interface TorchTrainResult extends TrainResult {
   engine: { python: string; torch: string; device: string; world: number };
 }
 
+/** The Python that can import torch, or a ConfigError saying how to get one. */
+function requireTorchPython(): string {
+  const found = findTorchPython();
+  if (!found.python)
+    throw new ConfigError("XA_TORCH_PYTHON", found.missing ?? "no Python with torch", {
+      hint: "apt install python3-torch, or set XALIGN_PYTHON",
+    });
+  return found.python;
+}
+
 /**
  * Trains one stage on the torch engine and returns what {@link train} returns
  * (history, validation, checkpoint...). The model's weights are replaced by
@@ -292,25 +301,8 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
       hint: "use engine: tfjs for LoRA stages",
     });
   }
-  let python = options.python;
-  if (python === undefined) {
-    const found = findTorchPython();
-    if (!found.python)
-      throw new ConfigError("XA_TORCH_PYTHON", found.missing ?? "no Python with torch", {
-        hint: "apt install python3-torch, or set XALIGN_PYTHON",
-      });
-    python = found.python;
-  }
-  const totalSteps = totalStepsOf(config, options.train.batchesPerEpoch);
-  const warmupSteps = warmupStepsFrom(totalSteps, {
-    ...(config.warmup_steps !== undefined ? { steps: config.warmup_steps } : {}),
-    ...(config.warmup_ratio !== undefined ? { ratio: config.warmup_ratio } : {}),
-  });
-  if (warmupSteps > totalSteps) {
-    throw new TrainingError("XA_TRAIN_WARMUP", `warmup (${warmupSteps} steps) is longer than training (${totalSteps} steps)`, {
-      field: "train.warmup_steps",
-    });
-  }
+  const python = options.python ?? requireTorchPython();
+  const { totalSteps, warmupSteps } = stageSteps(config, options.train.batchesPerEpoch);
   const nproc = options.nproc ?? 1;
   const work = join(outDir, "torch");
   await mkdir(work, { recursive: true });
@@ -493,15 +485,7 @@ export async function generateWithTorch(
   prompts: number[][],
   options: { maxNewTokens?: number; eosTokenId?: number; device?: "auto" | "cpu" | "cuda"; python?: string; workDir?: string } = {},
 ): Promise<number[][]> {
-  let python = options.python;
-  if (python === undefined) {
-    const found = findTorchPython();
-    if (!found.python)
-      throw new ConfigError("XA_TORCH_PYTHON", found.missing ?? "no Python with torch", {
-        hint: "apt install python3-torch, or set XALIGN_PYTHON",
-      });
-    python = found.python;
-  }
+  const python = options.python ?? requireTorchPython();
   const work = options.workDir ?? weightsDir;
   const jobFile = join(work, `generate-${process.pid}-${Date.now()}.json`);
   const eos = options.eosTokenId;

@@ -112,12 +112,9 @@ export function totalStepsOf(config: TrainConfig, batchesPerEpoch: number): numb
   return Math.max(1, Math.ceil(((config.epochs ?? 1) * batchesPerEpoch) / config.grad_accum));
 }
 
-/** Runs (or resumes) one training stage. */
-export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { model, params, config, outDir } = options;
-  await mkdir(outDir, { recursive: true });
-  await removeStaleTempFolders(outDir);
-  const totalSteps = totalStepsOf(config, options.train.batchesPerEpoch);
+/** A stage's optimiser steps and warmup steps (both engines schedule from these); a warmup longer than training is an error. */
+export function stageSteps(config: TrainConfig, batchesPerEpoch: number): { totalSteps: number; warmupSteps: number } {
+  const totalSteps = totalStepsOf(config, batchesPerEpoch);
   const warmupSteps = warmupStepsFrom(totalSteps, {
     ...(config.warmup_steps !== undefined ? { steps: config.warmup_steps } : {}),
     ...(config.warmup_ratio !== undefined ? { ratio: config.warmup_ratio } : {}),
@@ -127,6 +124,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       field: "train.warmup_steps",
     });
   }
+  return { totalSteps, warmupSteps };
+}
+
+/** Runs (or resumes) one training stage. */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { model, params, config, outDir } = options;
+  await mkdir(outDir, { recursive: true });
+  await removeStaleTempFolders(outDir);
+  const { totalSteps, warmupSteps } = stageSteps(config, options.train.batchesPerEpoch);
   const schedule: Schedule = { kind: config.schedule, peak: config.lr, warmupSteps, totalSteps };
   const noDecay = config.no_decay.map((p) => new RegExp(p));
   const optimizer = new AdamW({
