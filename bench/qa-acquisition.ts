@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { TrainSchema } from "../src/config/schema.js";
 import { initEngine } from "../src/engine/index.js";
 import { LlamaModel } from "../src/model/llama.js";
-import { copyProbe } from "../src/study/probes.js";
+import { answerPieces, copyProbe } from "../src/study/probes.js";
 import { STUDY_LANGUAGES, studySettings } from "../src/study/settings.js";
 import { baseModelConfig, greedyComplete, trainStudyTokenizer } from "../src/study/study.js";
 import { buildSynthWorld, competenceProbe, type SynthQaSet } from "../src/synth/index.js";
@@ -78,10 +78,7 @@ console.log(
 const set = (name: string): SynthQaSet => JSON.parse(readFileSync(join(worldDir, "qa", name), "utf8"));
 const heldOut = set("xquad.en.json");
 const counterfactual = set("counterfactual.en.json");
-const pieces = await tokenizer.encodeBatch(
-  heldOut.data.flatMap((d) => d.paragraphs.flatMap((p) => p.qas.map((q) => ` ${q.answers[0]?.text ?? ""}`))),
-  { addBos: false, addEos: false },
-);
+const pieces = await answerPieces(heldOut, tokenizer);
 const answer = (p: string[]) => greedyComplete(model, tokenizer, p, { maxNewTokens: 8, batchSize: 50 });
 const t0 = Date.now();
 const evaluate = async (step: number, final: boolean) => {

@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type BackendName, initEngine } from "../engine/index.js";
 import { loadCheckpoint } from "../model/checkpoint.js";
-import { copyProbe } from "../study/probes.js";
+import { answerPieces, copyProbe } from "../study/probes.js";
 import { greedyComplete } from "../study/study.js";
 import {
   buildSynthWorld,
@@ -112,11 +112,8 @@ async function probe(argv: string[]): Promise<number> {
         )
       )[0]
     : undefined;
-  const en = (JSON.parse(await readFile(join(world, "qa", "xquad.en.json"), "utf8")) as SynthQaSet).data;
-  const pieces = await tokenizer.encodeBatch(
-    en.flatMap((d) => d.paragraphs.flatMap((p) => p.qas.map((q) => ` ${q.answers[0]?.text ?? ""}`))),
-    { addBos: false, addEos: false },
-  );
+  const en = JSON.parse(await readFile(join(world, "qa", "xquad.en.json"), "utf8")) as SynthQaSet;
+  const pieces = await answerPieces(en, tokenizer);
   const copy = copyProbe(model, model.config.bos_token_id, pieces, { spans: 64, seed: 7 });
   model.dispose();
   const pct = (x: number | undefined, w: number) => (x === undefined ? "" : (100 * x).toFixed(1)).padStart(w);

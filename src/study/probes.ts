@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LlamaModel } from "../model/llama.js";
+import type { SynthQaSet } from "../synth/probe.js";
 import { Rng } from "../util/rng.js";
 
 export interface CopyProbeOptions {
@@ -19,6 +20,15 @@ export interface CopyProbeOptions {
   seed?: number;
   /** Rows per forward (default 32). */
   batchSize?: number;
+}
+
+/** The copy probe's pieces: each gold answer of a QA set (with its leading space, as it follows a question), tokenized. */
+export function answerPieces(
+  set: SynthQaSet,
+  tokenizer: { encodeBatch(texts: string[], options?: { addBos?: boolean; addEos?: boolean }): Promise<number[][]> },
+): Promise<number[][]> {
+  const answers = set.data.flatMap((d) => d.paragraphs.flatMap((p) => p.qas.map((q) => ` ${q.answers[0]?.text ?? ""}`)));
+  return tokenizer.encodeBatch(answers, { addBos: false, addEos: false });
 }
 
 /** Top-1 accuracy on the repeated half of BOS + span + span, over spans built from `pieces` (token ids of names and values). */

@@ -35,7 +35,7 @@ import { modelPersistence } from "../train/weights.js";
 import { DataError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { cached, cacheKey, scratchDir } from "./cache.js";
-import { copyProbe } from "./probes.js";
+import { answerPieces, copyProbe } from "./probes.js";
 import type { StudySettings } from "./settings.js";
 
 /** Display names of the synthetic stand-ins (the study's languages, plus the near-English control). */
@@ -447,14 +447,12 @@ export class Study {
   async readingProbe(model: LlamaModel, limit = this.settings.eval.qaPerLanguage): Promise<ReadingProbe> {
     const answer = (prompts: string[]) => this.complete(model, prompts);
     const options = { limit, batchSize: this.settings.eval.batchSize };
-    const [heldOut] = await competenceProbe([await this.qaSet("en")], answer, options);
+    const en = await this.qaSet("en");
+    const [heldOut] = await competenceProbe([en], answer, options);
     const file = join(this.worldDir, "qa", "counterfactual.en.json");
     const cfSet = existsSync(file) ? (JSON.parse(await readFile(file, "utf8")) as SynthQaSet) : undefined;
     const counterfactual = cfSet ? (await competenceProbe([cfSet], answer, options))[0] : undefined;
-    const answers = (await this.qaSet("en")).data.flatMap((d) =>
-      d.paragraphs.flatMap((p) => p.qas.map((q) => ` ${q.answers[0]?.text ?? ""}`)),
-    );
-    const pieces = await this.tokenizer.encodeBatch(answers, { addBos: false, addEos: false });
+    const pieces = await answerPieces(en, this.tokenizer);
     const copy = copyProbe(model, trainingTokenizer(this.tokenizer).bosId, pieces, { spans: 64, seed: 7 });
     return { heldOut: heldOut as ProbeResult, ...(counterfactual ? { counterfactual } : {}), copy };
   }
