@@ -155,6 +155,8 @@ interface ForwardContext {
   past: number;
   /** Document number per position ([batch * t]) when rows pack isolated documents. */
   segments: Int32Array | undefined;
+  /** The canon convolution's masks, built on first use and shared by every layer. */
+  canonMasks?: CanonMasks;
   /** What the fused decoder-layer kernel reads, built on first use. */
   fused?: FusedLayerInputs;
 }
@@ -541,31 +543,20 @@ export class LlamaModel {
   private canon(layer: number, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     const w = canonWidth(this.config);
     if (w === 0) return x;
-    const { batch: b, t, past, mask } = ctx;
+    const { batch: b, t } = ctx;
     const d = x.shape[1];
     const rows = tf.reshape(x, [b, t, d]) as tf.Tensor3D;
-    let input = rows;
-    if (mask?.some((m) => m !== 1)) {
-      const total = past + t;
-      const keep = new Float32Array(b * t);
-      for (let r = 0; r < b; r++) for (let i = 0; i < t; i++) keep[r * t + i] = mask[r * total + past + i] as number;
-      input = tf.mul(rows, tf.tensor3d(keep, [b, t, 1])) as tf.Tensor3D;
-    }
+    const masks = canonMasks(ctx, w);
+    const input = masks.keep ? (tf.mul(rows, masks.keep) as tf.Tensor3D) : rows;
     const before = ctx.cache?.canonState(layer) ?? tf.zeros([b, w - 1, d]);
     const padded = w > 1 ? (tf.concat([before, input], 1) as tf.Tensor3D) : input;
     if (ctx.cache && w > 1) ctx.cache.setCanonState(layer, tf.slice(padded, [0, t, 0], [b, w - 1, d]) as tf.Tensor3D);
     const taps = tf.unstack(this.weight(`model.layers.${layer}.self_attn.canon.weight`));
-    const seg = ctx.segments;
     let out: tf.Tensor3D = rows;
     for (let k = 0; k < w; k++) {
-      let shifted = tf.slice(padded, [0, w - 1 - k, 0], [b, t, d]) as tf.Tensor3D;
-      if (seg && k > 0) {
-        // Tap k reads position i - k only inside the same document.
-        const same = new Float32Array(b * t);
-        for (let i = 0; i < b * t; i++) same[i] = i % t >= k && seg[i - k] === seg[i] ? 1 : 0;
-        shifted = tf.mul(shifted, tf.tensor3d(same, [b, t, 1]));
-      }
-      out = tf.add(out, tf.mul(shifted, taps[k] as tf.Tensor1D));
+      const shifted = tf.slice(padded, [0, w - 1 - k, 0], [b, t, d]) as tf.Tensor3D;
+      const tap = masks.taps[k];
+      out = tf.add(out, tf.mul(tap ? tf.mul(shifted, tap) : shifted, taps[k] as tf.Tensor1D));
     }
     return tf.reshape(out, [b * t, d]) as tf.Tensor2D;
   }
@@ -628,6 +619,34 @@ function lastRows(h: tf.Tensor2D, batch: number, t: number): tf.Tensor2D {
   if (t === 1) return h;
   const d = h.shape[1];
   return tf.reshape(tf.slice(tf.reshape(h, [batch, t, d]), [0, t - 1, 0], [batch, 1, d]), [batch, d]);
+}
+
+/** [b, t, 1] masks of the canon convolution: `keep` zeroes padded inputs; `taps[k]` keeps tap k inside a document. */
+interface CanonMasks {
+  keep: tf.Tensor3D | undefined;
+  taps: (tf.Tensor3D | undefined)[];
+}
+
+function canonMasks(ctx: ForwardContext, width: number): CanonMasks {
+  if (ctx.canonMasks) return ctx.canonMasks;
+  const { batch: b, t, past, mask, segments: seg } = ctx;
+  let keep: tf.Tensor3D | undefined;
+  if (mask?.some((m) => m !== 1)) {
+    const total = past + t;
+    const data = new Float32Array(b * t);
+    for (let r = 0; r < b; r++) for (let i = 0; i < t; i++) data[r * t + i] = mask[r * total + past + i] as number;
+    keep = tf.tensor3d(data, [b, t, 1]);
+  }
+  const taps: (tf.Tensor3D | undefined)[] = [undefined];
+  for (let k = 1; k < width; k++) {
+    if (!seg) break;
+    // Tap k reads position i - k only inside the same document.
+    const same = new Float32Array(b * t);
+    for (let i = 0; i < b * t; i++) same[i] = i % t >= k && seg[i - k] === seg[i] ? 1 : 0;
+    taps.push(tf.tensor3d(same, [b, t, 1]));
+  }
+  ctx.canonMasks = { keep, taps };
+  return ctx.canonMasks;
 }
 
 function isCanon(name: string): boolean {
