@@ -160,6 +160,10 @@ describe("canon convolution", () => {
     const close = (x: Float32Array, y: Float32Array) => x.every((e, i) => Math.abs(e - (y[i] as number)) < 1e-4);
     assert.ok(close(packed.subarray(0, a.length * v), logitsOf(model, [a])), "first document");
     assert.ok(close(packed.subarray(a.length * v, (a.length + b.length) * v), logitsOf(model, [b])), "second document");
+    assert.throws(
+      () => model.forward(tf.tensor2d([row], undefined, "int32"), { segments: segments.subarray(1) }),
+      /segments need 12 entries/,
+    );
     const leaky = tf.tidy(() => model.forward(tf.tensor2d([row], undefined, "int32")).dataSync() as Float32Array);
     assert.ok(!close(leaky.subarray(a.length * v, (a.length + b.length) * v), logitsOf(model, [b])), "without segments it attends across");
     model.dispose();

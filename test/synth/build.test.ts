@@ -256,6 +256,9 @@ describe("xalign synth build", () => {
     await assert.rejects(buildSynthWorld(out, { preset: "atlantis", seed: 1, sizes: SIZES }), code("XA_SYNTH_PRESET"));
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: { ...SIZES, heldOutPeople: 300 } }), code("XA_SYNTH_SIZE"));
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, mix: { en: 1.2 } }), code("XA_SYNTH_MIX"));
+    await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, pretrainFreshShare: 1.5 }), code("XA_SYNTH_SHARE"));
+    await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, pretrainQuestions: 0 }), code("XA_SYNTH_SIZE"));
+    await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, counterfactual: -3 }), code("XA_SYNTH_SIZE"));
     assert.ok(!existsSync(out) || (await readdir(out)).length === 0);
     assert.throws(() => parseSizes("parallel=abc"), code("XA_SYNTH_SIZE"));
     assert.throws(() => parseSizes("paralel=10"), code("XA_SYNTH_SIZE"));
