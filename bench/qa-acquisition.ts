@@ -9,7 +9,8 @@
  *
  * Env: CANON (canon_width, 0), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
  * DOCS (pretraining documents, 20000), QA (share with questions, 0.3), FRESH (share of those with fresh
- * facts, 0), QUESTIONS (per QA document, at most; 2), ISOLATE (1: attention and positions per document inside a packed row), LR (3e-3), EVALS (4),
+ * facts, 0), QUESTIONS (per QA document, at most; 2), ISOLATE (1: attention and positions per document inside a packed row), PUNCT (1: the tokenizer keeps punctuation
+ * out of word pieces), LR (3e-3), EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
  *   CANON=4 PACK=doc TOKENS=9e6 DOCS=150000 npx tsx bench/qa-acquisition.ts
@@ -45,7 +46,7 @@ const lr = E("LR", quick.pretrain.lr);
 const evals = E("EVALS", 4);
 const { batchSize: bs, maxLength: len } = quick.pretrain;
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `canon${canon}-${pack}${isolate ? "-isolated" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}`;
+const run = `canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}`;
 const worldDir = `/tmp/qaexp/world-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
 await initEngine({ backend: "wasm", threads: E("THREADS", 1) });
@@ -59,8 +60,10 @@ if (!existsSync(join(worldDir, "manifest.json")))
     pretrainQuestions: questions,
     counterfactual: 100,
   });
-const tokDir = join(worldDir, "tokenizer");
-if (!existsSync(join(tokDir, "tokenizer.json"))) await (await trainStudyTokenizer(worldDir, quick.tokenizer.vocabSize)).save(tokDir);
+const punct = process.env.PUNCT === "1";
+const tokDir = join(worldDir, punct ? "tokenizer-punct" : "tokenizer");
+if (!existsSync(join(tokDir, "tokenizer.json")))
+  await (await trainStudyTokenizer(worldDir, quick.tokenizer.vocabSize, { splitPunctuation: punct })).save(tokDir);
 const tokenizer = await loadTokenizer(tokDir);
 const tok = trainingTokenizer(tokenizer);
 const config = { ...baseModelConfig(quick.model, tokenizer), ...(canon > 0 ? { canon_width: canon } : {}) };

@@ -39,7 +39,8 @@ export interface StudySettings {
     /** Questions after each QA pretraining document, at most (2 when absent). */
     questions?: number;
   };
-  tokenizer: { vocabSize: number };
+  /** splitPunctuation: punctuation never joins a word piece (see trainBpeTokenizer). */
+  tokenizer: { vocabSize: number; splitPunctuation?: boolean };
   model: {
     hidden_size: number;
     intermediate_size: number;

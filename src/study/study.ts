@@ -198,11 +198,12 @@ export class Study {
       },
       onStatus,
     );
-    const tokConfig = { world: cacheKey("world", worldConfig), vocabSize: settings.tokenizer.vocabSize };
+    const { vocabSize, splitPunctuation } = settings.tokenizer;
+    const tokConfig = { world: cacheKey("world", worldConfig), vocabSize, ...(splitPunctuation ? { splitPunctuation } : {}) };
     const tokDir = await cached(
       "tokenizer",
       tokConfig,
-      async (dir) => (await trainStudyTokenizer(worldDir, settings.tokenizer.vocabSize)).save(dir),
+      async (dir) => (await trainStudyTokenizer(worldDir, vocabSize, { splitPunctuation: splitPunctuation ?? false })).save(dir),
       onStatus,
     );
     const tokenizer = await loadTokenizer(tokDir);
@@ -546,7 +547,11 @@ async function readLinesOf(path: string): Promise<string[]> {
 }
 
 /** A BPE tokenizer on the world's pretraining corpus, a sample of its instructions (so prompt words are known) and parallel text. */
-export async function trainStudyTokenizer(worldDir: string, vocabSize: number): Promise<Tokenizer> {
+export async function trainStudyTokenizer(
+  worldDir: string,
+  vocabSize: number,
+  options: { splitPunctuation?: boolean } = {},
+): Promise<Tokenizer> {
   const texts: string[] = [];
   const instructionsDir = join(worldDir, "instructions");
   for (const f of (await readdir(instructionsDir)).filter((n) => n.endsWith(".json")).sort()) {
@@ -557,7 +562,7 @@ export async function trainStudyTokenizer(worldDir: string, vocabSize: number): 
     }[];
     for (const r of records.slice(0, 300)) texts.push(renderPrompt(r, "alpaca").prompt, r.output);
   }
-  return trainBpeTokenizer({ texts, files: [join(worldDir, "pretrain", "corpus.txt")] }, { vocabSize });
+  return trainBpeTokenizer({ texts, files: [join(worldDir, "pretrain", "corpus.txt")] }, { vocabSize, ...options });
 }
 
 /** The base model's LLaMA config: the study's sizes, tied embeddings, the tokenizer's vocabulary and special ids. */

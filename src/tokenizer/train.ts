@@ -25,6 +25,7 @@ import {
   replace,
   sequenceNormalizer,
   sequencePreTokenizer,
+  punctuationPreTokenizer,
   splitPreTokenizer,
 } from "tokenizers";
 import { TokenizerError } from "../util/errors.js";
@@ -40,6 +41,13 @@ export interface TrainBpeOptions {
   specialTokens?: string[];
   /** Keep the most frequent characters covering this share of the corpus (default 0.9995, SentencePiece's). */
   characterCoverage?: number;
+  /**
+   * Keep punctuation out of word pieces ("▁live?" becomes "▁live" "?"), as SentencePiece's default
+   * split_by_unicode_script does for LLaMA's tokenizer. Default false (the tokenizers trained before this option).
+   * Without it a small vocabulary learns "▁Talot." beside "▁Talot", so one word has two unrelated ids depending on
+   * the punctuation after it, and a model must learn each pair to copy a word from a passage (issue 16).
+   */
+  splitPunctuation?: boolean;
 }
 
 export interface TrainingCorpus {
@@ -52,7 +60,7 @@ export interface TrainingCorpus {
 const BYTE_TOKENS = Array.from({ length: 256 }, (_, i) => `<0x${i.toString(16).toUpperCase().padStart(2, "0")}>`);
 
 /** The normalizer, pre-tokenizer and decoder of a trained tokenizer, as tokenizer.json sections. */
-const PIPELINE = {
+const pipeline = (splitPunctuation: boolean) => ({
   normalizer: {
     type: "Sequence",
     normalizers: [
@@ -65,6 +73,7 @@ const PIPELINE = {
     pretokenizers: [
       { type: "Split", pattern: { String: "▁" }, behavior: "MergedWithNext", invert: false },
       { type: "Digits", individual_digits: true },
+      ...(splitPunctuation ? [{ type: "Punctuation", behavior: "Isolated" }] : []),
     ],
   },
   decoder: {
@@ -76,7 +85,7 @@ const PIPELINE = {
       { type: "Strip", content: " ", start: 1, stop: 0 },
     ],
   },
-};
+});
 
 /** Trains a BPE tokenizer with byte fallback on `corpus`; see the module comment for how. */
 export async function trainBpeTokenizer(corpus: TrainingCorpus, options: TrainBpeOptions): Promise<Tokenizer> {
@@ -105,7 +114,8 @@ export async function trainBpeTokenizer(corpus: TrainingCorpus, options: TrainBp
   if (texts.every((t) => t.trim().length === 0)) {
     throw new TokenizerError("XA_TOKENIZER_TRAIN", "the training corpus is empty", { hint: "pass texts or non-empty files" });
   }
-  const merges = await learnMerges(texts);
+  const splitPunctuation = options.splitPunctuation ?? false;
+  const merges = await learnMerges(texts, splitPunctuation);
   const vocab = new Map<string, number>();
   const add = (piece: string) => {
     if (!vocab.has(piece)) vocab.set(piece, vocab.size);
@@ -134,7 +144,7 @@ export async function trainBpeTokenizer(corpus: TrainingCorpus, options: TrainBp
       normalized: false,
       special: true,
     })),
-    ...PIPELINE,
+    ...pipeline(splitPunctuation),
     post_processor: null,
     model: {
       type: "BPE",
@@ -183,10 +193,16 @@ function coveredCharacters(texts: string[], coverage: number): string[] {
 }
 
 /** The library trainer's merge list for `texts` with our normalizer and pre-tokenizer. */
-async function learnMerges(texts: string[]): Promise<[string, string][]> {
+async function learnMerges(texts: string[], splitPunctuation: boolean): Promise<[string, string][]> {
   const native = new NativeTokenizer(NativeBpe.empty());
   native.setNormalizer(sequenceNormalizer([prependNormalizer("▁"), replace(" ", "▁")]));
-  native.setPreTokenizer(sequencePreTokenizer([splitPreTokenizer("▁", "mergedWithNext", false), digitsPreTokenizer(true)]));
+  native.setPreTokenizer(
+    sequencePreTokenizer([
+      splitPreTokenizer("▁", "mergedWithNext", false),
+      digitsPreTokenizer(true),
+      ...(splitPunctuation ? [punctuationPreTokenizer("isolated")] : []),
+    ]),
+  );
   const corpusFile = tempPathFor(join(process.env.TMPDIR ?? "/tmp", "xalign-bpe-corpus.txt"));
   const outFile = `${corpusFile}.json`;
   try {
