@@ -138,6 +138,20 @@ describe("trainBpeTokenizer", () => {
     }
   });
 
+  it("splitPunctuation keeps punctuation out of word pieces, so a word has one id wherever it stands", async () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `Where does Talot live? Talot lives in Mabem. Who is ${i}? Talot.`);
+    const mixed = (text: string) => /\p{L}/u.test(text) && /\p{P}/u.test(text);
+    const joined = await trainBpeTokenizer({ texts: lines }, { vocabSize: 320 });
+    assert.ok(Object.keys(joined.native.getVocab(true)).some(mixed), "without the option, a piece joins a word and a mark");
+    const split = await trainBpeTokenizer({ texts: lines }, { vocabSize: 320, splitPunctuation: true });
+    const vocab = Object.keys(split.native.getVocab(true)).filter((p) => !/^<.*>$/.test(p));
+    assert.deepEqual(vocab.filter(mixed), []);
+    assert.deepEqual(await split.tokenize("Talot. Talot? Talot"), ["▁Talot", ".", "▁Talot", "?", "▁Talot"]);
+    for (const text of ["Where does Talot live? Mabem.", "我们今天在公园里散步，天气很好。", "القطة جلست؟"]) {
+      assert.equal(await split.decode(await split.encode(text, { addBos: false })), text);
+    }
+  });
+
   it("is deterministic and rejects bad input", async () => {
     const a = await trainBpeTokenizer({ texts: corpus }, { vocabSize: 320 });
     const b = await trainBpeTokenizer({ texts: corpus }, { vocabSize: 320 });
