@@ -18,7 +18,14 @@ const COMMANDS: Record<string, Command> = {
   data: { summary: "build a data mixture from a YAML spec, or print statistics of an example file", load: () => import("./data.js") },
   cache: { summary: "list or clear the notebooks' shared artifacts (world, tokenizer, base model)", load: () => import("./cache.js") },
   study: { summary: "run the study notebooks headless and print their findings (npm start)", load: () => import("./study.js") },
-  verify: { summary: "rerun a notebook with its recorded parameters and compare the metrics", load: () => import("./verify.js") },
+  verify: {
+    summary: "rerun a notebook with its published (or newest local) run's parameters and compare the metrics",
+    load: () => import("./verify.js"),
+  },
+  publish: {
+    summary: "ship a notebook's newest run as notebooks/results/<notebook>.json (what its findings quote)",
+    load: () => import("./publish.js"),
+  },
   train: { summary: "train an experiment's stages (pretraining, instruction tuning, LoRA)", load: () => import("./train.js") },
   synth: { summary: "generate the synthetic multilingual world (synth build)", load: () => import("./synth.js") },
   launch: { summary: "run a torch-fsdp experiment with torchrun or Slurm (--dry-run prints it)", load: () => import("./launch.js") },

@@ -34,6 +34,16 @@ export {
   tuneSummary,
 } from "./present.js";
 export { type CopyProbeOptions, copyProbe } from "./probes.js";
+export {
+  compareMetrics,
+  type MetricDifference,
+  type PublishedRun,
+  type PublishedView,
+  publishedPath,
+  publishedView,
+  publishRun,
+  readPublished,
+} from "./published.js";
 export { dataRoot, type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, type TableRow, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
 export {
@@ -49,4 +59,4 @@ export {
   type Tuned,
   type TuneOptions,
 } from "./study.js";
-export { type MetricDifference, notebookName, runStudy, type StudyRun, type VerifyResult, verifyNotebook } from "./verify.js";
+export { notebookName, runStudy, type StudyRun, type VerifyResult, verifyNotebook } from "./verify.js";

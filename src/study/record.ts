@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { inKernel } from "../notebook/channel.js";
 import { display } from "../notebook/display.js";
 import { Table } from "../plot/table.js";
-import { sha256File, writeFileAtomic, writeJsonAtomic, xalignHome } from "../util/fs.js";
+import { gitState, sha256File, writeFileAtomic, writeJsonAtomic, xalignHome } from "../util/fs.js";
 import { VERSION } from "../version.js";
 import { type FindingsView, findingsView } from "./present.js";
 import type { Study } from "./study.js";
@@ -158,6 +158,7 @@ export class RunRecord {
       data_sha256: dataHashes,
       artifacts: study ? { world: study.worldDir, base: study.baseDir } : undefined,
       versions: { xalign: VERSION, tfjs: tf.version.tfjs, node: process.version },
+      ...gitState(),
       backend: study?.engine.backend ?? tf.getBackend() ?? null,
       device: study?.engine.device ?? null,
       durations_s: { ...this.durations, total: (Date.now() - this.started) / 1000 },

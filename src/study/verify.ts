@@ -1,23 +1,22 @@
 /**
  * Rerunning a study notebook: `verify` executes it again with the parameters
- * its newest run recorded and compares the metrics; `runStudy` executes a
- * list of notebooks and gathers their findings (the README's main job).
+ * of its published run (notebooks/results/, see published.ts) or of its newest
+ * local run and compares the metrics; `runStudy` executes a list of notebooks
+ * and gathers their findings (the README's main job).
  */
 import { copyFile, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type RunEvent, runNotebook } from "../notebook/index.js";
 import { NotebookError } from "../util/errors.js";
+import { compareMetrics, type MetricDifference, publishedPath, readPublished } from "./published.js";
 import { type Finding, latestRun } from "./record.js";
 
-export interface MetricDifference {
-  metric: string;
-  recorded: number | undefined;
-  rerun: number | undefined;
-  difference: number;
-}
+export type { MetricDifference } from "./published.js";
 
 export interface VerifyResult {
   notebook: string;
+  /** What the rerun was compared with: the published file (notebooks/results/<notebook>.json) or a local run folder. */
+  against: "published" | "local";
   recordedRun: string;
   rerun: string;
   backend: string;
@@ -41,17 +40,30 @@ export function onEventLogger(log: (line: string) => void): (e: RunEvent) => voi
   };
 }
 
-/**
- * Reruns a notebook with the parameters of its newest recorded run and
- * compares every recorded metric. On cpu and wasm the comparison is exact;
- * elsewhere (GPU backends reorder float sums) within `tolerance` (default 1e-3,
- * absolute, on metrics in percent or BLEU points).
- */
-export async function verifyNotebook(
-  path: string,
-  options: { tolerance?: number; log?: (line: string) => void } = {},
-): Promise<VerifyResult> {
-  const name = notebookName(path);
+/** What a rerun is compared with: its parameters, backend and metrics, and where they came from. */
+interface Reference {
+  label: string;
+  parameters: Record<string, unknown>;
+  backend: string;
+  metrics: Record<string, number>;
+}
+
+async function reference(name: string, path: string, against: "published" | "local", home?: string): Promise<Reference> {
+  if (against === "published") {
+    const published = await readPublished(name, home);
+    if (!published) {
+      throw new NotebookError("XA_VERIFY_NO_RUN", `no published run of ${name} (${publishedPath(name, home)})`, {
+        file: path,
+        hint: `publish one (xalign publish ${path}) or compare with the newest local run: --against local`,
+      });
+    }
+    return {
+      label: publishedPath(name, home),
+      parameters: published.parameters,
+      backend: published.backend ?? "?",
+      metrics: published.metrics,
+    };
+  }
   const recorded = await latestRun(name);
   if (!recorded) {
     throw new NotebookError("XA_VERIFY_NO_RUN", `no finished run of ${name} to verify against`, {
@@ -63,32 +75,52 @@ export async function verifyNotebook(
     parameters: Record<string, unknown>;
     backend: string;
   };
-  const before = JSON.parse(await readFile(join(recorded, "metrics.json"), "utf8")) as Record<string, number>;
+  const metrics = JSON.parse(await readFile(join(recorded, "metrics.json"), "utf8")) as Record<string, number>;
+  return { label: recorded, parameters: manifest.parameters, backend: manifest.backend, metrics };
+}
+
+/**
+ * Reruns a notebook with the parameters of its published run (the shipped
+ * notebooks/results/<notebook>.json; by default when it exists) or of its
+ * newest local run, and compares every recorded metric. On cpu and wasm the
+ * comparison is exact; elsewhere (GPU backends reorder float sums) within
+ * `tolerance` (default 1e-3, absolute, on metrics in percent or BLEU points).
+ * The result names every metric that moved.
+ */
+export async function verifyNotebook(
+  path: string,
+  options: {
+    tolerance?: number;
+    against?: "published" | "local";
+    /** Where notebooks/results/ is (default: xalignHome()). */
+    home?: string;
+    log?: (line: string) => void;
+  } = {},
+): Promise<VerifyResult> {
+  const name = notebookName(path);
+  const against = options.against ?? ((await readPublished(name, options.home)) ? "published" : "local");
+  const ref = await reference(name, path, against, options.home);
   const log = options.log ?? (() => {});
-  log(`rerunning ${name} with the parameters of ${recorded}: ${JSON.stringify(manifest.parameters)}`);
-  const parameters = Object.fromEntries(Object.entries(manifest.parameters).filter(([k]) => k !== "paths"));
-  await runNotebook(path, { parameters, out: join(recorded, `${name}.verify.ipynb`), onEvent: onEventLogger(log) });
+  log(`rerunning ${name} with the parameters of ${ref.label}: ${JSON.stringify(ref.parameters)}`);
+  const parameters = Object.fromEntries(Object.entries(ref.parameters).filter(([k]) => k !== "paths"));
+  const before = await latestRun(name);
+  const executed = join(process.env.TMPDIR ?? "/tmp", `${name}.verify.${process.pid}.ipynb`);
+  await runNotebook(path, { parameters, out: executed, onEvent: onEventLogger(log) });
   const rerun = await latestRun(name);
-  if (!rerun || rerun === recorded) throw new NotebookError("XA_VERIFY_NO_RERUN", `the rerun of ${name} recorded no run`, { file: path });
+  if (!rerun || rerun === before) throw new NotebookError("XA_VERIFY_NO_RERUN", `the rerun of ${name} recorded no run`, { file: path });
+  await copyFile(executed, join(rerun, `${name}.verify.ipynb`)).catch(() => undefined);
   const after = JSON.parse(await readFile(join(rerun, "metrics.json"), "utf8")) as Record<string, number>;
-  const exact = ["cpu", "wasm"].includes(manifest.backend);
+  const exact = ["cpu", "wasm"].includes(ref.backend);
   const tolerance = exact ? 0 : (options.tolerance ?? 1e-3);
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  const mismatches: MetricDifference[] = [];
-  for (const metric of keys) {
-    const a = before[metric];
-    const b = after[metric];
-    const same = a === b || (Number.isNaN(a) && Number.isNaN(b));
-    const difference = a !== undefined && b !== undefined ? Math.abs(a - b) : Number.POSITIVE_INFINITY;
-    if (!same && !(difference <= tolerance)) mismatches.push({ metric, recorded: a, rerun: b, difference });
-  }
+  const mismatches = compareMetrics(ref.metrics, after, tolerance);
   return {
     notebook: name,
-    recordedRun: recorded,
+    against,
+    recordedRun: ref.label,
     rerun,
-    backend: manifest.backend,
+    backend: ref.backend,
     tolerance,
-    compared: keys.length,
+    compared: new Set([...Object.keys(ref.metrics), ...Object.keys(after)]).size,
     mismatches,
     ok: mismatches.length === 0,
   };

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
@@ -105,5 +106,19 @@ export function projectRoot(from: string = process.cwd()): string {
     const parent = dirname(dir);
     if (parent === dir) return resolve(from);
     dir = parent;
+  }
+}
+
+/**
+ * The git commit of the checkout at `dir` and whether tracked files have changes,
+ * for run manifests; { commit: "unknown", dirty: false } outside a git checkout or without git.
+ */
+export function gitState(dir: string = xalignHome()): { commit: string; dirty: boolean } {
+  const git = (args: string[]) => execFileSync("git", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  try {
+    const commit = git(["rev-parse", "HEAD"]);
+    return { commit, dirty: git(["status", "--porcelain", "--untracked-files=no"]) !== "" };
+  } catch {
+    return { commit: "unknown", dirty: false };
   }
 }

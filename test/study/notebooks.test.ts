@@ -2,9 +2,10 @@
 // runner and `verify`, in smoke mode (a tiny world and model: it checks the
 // pipeline end to end, not the findings; quick mode runs in .ci/run).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { publishRun } from "../../src/study/published.js";
 import { runStudy, verifyNotebook } from "../../src/study/verify.js";
 import { repoRoot, tempDir } from "../helpers.js";
 
@@ -61,8 +62,25 @@ describe("study notebooks (smoke mode)", () => {
     assert.equal(manifest.parameters.mode, "smoke");
     assert.equal(manifest.backend, "cpu");
     assert.match(runs[2]!.findings[0]!.finding, /Real data not present: missing checkpoint/);
-    const verified = await verifyNotebook(nb("00-quickstart"));
+    const verified = await verifyNotebook(nb("00-quickstart"), { against: "local" });
     assert.ok(verified.compared > 0);
     assert.deepEqual(verified.mismatches, []);
+    // Published: the run shipped as notebooks/results/00-quickstart.json (here in a temp home) is what a rerun
+    // is compared with; a published number that moved is named.
+    const home = join(dirs.dir, "home");
+    const { file } = await publishRun(runs[0]!.runDir as string, home);
+    const shipped = JSON.parse(readFileSync(file, "utf8"));
+    assert.equal(shipped.parameters.mode, "smoke");
+    assert.match(shipped.commit, /^([0-9a-f]{40}|unknown)$/);
+    const metric = Object.keys(shipped.metrics)[0] as string;
+    shipped.metrics[metric] += 1;
+    writeFileSync(file, JSON.stringify(shipped));
+    const moved = await verifyNotebook(nb("00-quickstart"), { home });
+    assert.equal(moved.against, "published");
+    assert.deepEqual(
+      moved.mismatches.map((m) => m.metric),
+      [metric],
+    );
+    assert.equal(moved.ok, false);
   });
 });
