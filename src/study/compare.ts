@@ -101,3 +101,89 @@ export function formatRelativeChange(pct: number, digits = 1): string {
 export function meanRelativeChange(changes: readonly number[]): number {
   return mean(changes.filter(Number.isFinite));
 }
+
+/** Whether a run supports a directional claim "a beats b": see {@link compareOverSeeds}. */
+export type Verdict = "reproduces" | "contradicts" | "inconclusive";
+
+export interface SeedComparison {
+  /** Means over seeds (each seed's value is its mean over the languages). */
+  a: number;
+  b: number;
+  /** a − b, its standard error over the paired seeds, and the number of seeds paired. */
+  difference: number;
+  se: number;
+  seeds: number;
+  /** The chance level both arms were held against (QA), when given. */
+  chance?: number;
+  verdict: Verdict;
+  /** Why, in words, with the numbers. */
+  reason: string;
+}
+
+/**
+ * Tests a directional claim "arm a beats arm b on `metric`" over the seeds
+ * both arms ran with: each seed's value is the mean over `languages`, the
+ * seeds are paired, and the difference counts when it exceeds two standard
+ * errors of the paired differences. It is "inconclusive" when both arms are
+ * below `chance` (a QA score at the floor measures guessing, not the claim),
+ * with a single seed (no spread to judge by), or within two standard errors.
+ *
+ * @example
+ * compareOverSeeds(results, { a: (l) => `x-llama-${l}`, b: "alpaca (en only)", languages: ["vi"], metric: "chrf" });
+ * // { a: 19.9, b: 1.3, difference: 18.6, se: 1.4, seeds: 3, verdict: "reproduces", reason: "..." }
+ */
+export function compareOverSeeds(
+  results: readonly ArmResult[],
+  options: {
+    a: string | ((lang: string) => string);
+    b: string | ((lang: string) => string);
+    languages: readonly string[];
+    metric: "contains" | "exactMatch" | "f1" | "bleu" | "chrf";
+    chance?: number;
+  },
+): SeedComparison {
+  const label = (arm: string | ((lang: string) => string), lang: string) => (typeof arm === "string" ? arm : arm(lang));
+  const value = (arm: string | ((lang: string) => string), seed: number) => {
+    const vs = options.languages.flatMap((lang) => {
+      const r = results.find((x) => x.label === label(arm, lang) && x.seed === seed);
+      const v =
+        options.metric === "bleu" || options.metric === "chrf" ? r?.translation[lang]?.[options.metric] : r?.qa[lang]?.[options.metric];
+      return v === undefined ? [] : [v];
+    });
+    return vs.length === options.languages.length ? mean(vs) : undefined;
+  };
+  const seeds = [...new Set(results.map((r) => r.seed))].sort((x, y) => x - y);
+  const pairs = seeds.flatMap((s) => {
+    const a = value(options.a, s);
+    const b = value(options.b, s);
+    return a !== undefined && b !== undefined ? [{ a, b }] : [];
+  });
+  const a = mean(pairs.map((p) => p.a));
+  const b = mean(pairs.map((p) => p.b));
+  const diffs = pairs.map((p) => p.a - p.b);
+  const difference = mean(diffs);
+  const se = pairs.length > 1 ? sd(diffs) / Math.sqrt(pairs.length) : Number.NaN;
+  const n = pairs.length;
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : "n/a");
+  const chance = options.chance;
+  const base = { a, b, difference, se, seeds: n, ...(chance !== undefined ? { chance } : {}) };
+  if (n === 0) return { ...base, verdict: "inconclusive", reason: "no seed ran both arms" };
+  if (chance !== undefined && a < chance && b < chance) {
+    return {
+      ...base,
+      verdict: "inconclusive",
+      reason: `both arms are below chance (${f(a)} and ${f(b)} vs ${f(chance)}): at the floor, so the claim cannot be tested here`,
+    };
+  }
+  if (n < 2) return { ...base, verdict: "inconclusive", reason: `${f(a)} vs ${f(b)} on one seed: no spread to judge the difference by` };
+  const margin = 2 * se;
+  const stated = `${f(a)} vs ${f(b)}, difference ${difference >= 0 ? "+" : ""}${f(difference)} ± ${f(se)} (s.e. over ${n} seeds)`;
+  if (difference > margin) return { ...base, verdict: "reproduces", reason: stated };
+  if (difference < -margin) return { ...base, verdict: "contradicts", reason: stated };
+  return { ...base, verdict: "inconclusive", reason: `${stated}: within two standard errors` };
+}
+
+/** "reproduces: 19.9 vs 1.3, ..." — a comparison as the findings print it. */
+export function verdictText(c: Pick<SeedComparison, "verdict" | "reason">): string {
+  return `${c.verdict}: ${c.reason}`;
+}

@@ -7,12 +7,16 @@ export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache, sc
 export {
   armMean,
   armTable,
+  compareOverSeeds,
   formatRelativeChange,
   mean,
   meanRelativeChange,
   relativeChange,
+  type SeedComparison,
   sd,
   UNDEFINED_CHANGE,
+  type Verdict,
+  verdictText,
 } from "./compare.js";
 export {
   type ArmMetric,

@@ -10,7 +10,17 @@ import type { RunEvent } from "../../src/notebook/index.js";
 import { type DisplayMessage, setDisplayChannel } from "../../src/notebook/index.js";
 import { Figure } from "../../src/plot/index.js";
 import { cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "../../src/study/cache.js";
-import { armMean, armTable, formatRelativeChange, mean, meanRelativeChange, relativeChange, sd } from "../../src/study/compare.js";
+import {
+  armMean,
+  armTable,
+  compareOverSeeds,
+  formatRelativeChange,
+  mean,
+  meanRelativeChange,
+  relativeChange,
+  sd,
+  verdictText,
+} from "../../src/study/compare.js";
 import {
   armCell,
   coitExamples,
@@ -205,6 +215,28 @@ describe("comparison summaries", () => {
     assert.equal(formatRelativeChange(meanRelativeChange([relativeChange(1, 0), relativeChange(0, 0)])), "n/a (baseline 0)");
     assert.equal(meanRelativeChange([Number.NaN, 10, 30]), 20);
     assert.doesNotMatch(formatRelativeChange(Number.NaN), /NaN/);
+  });
+
+  it("compareOverSeeds: a directional claim reproduces, is contradicted, or is inconclusive (floor, one seed, spread)", () => {
+    const runs = (label: string, values: number[]) => values.map((v, seed) => arm(label, seed, v, v / 10));
+    const opts = { a: (l: string) => `x-${l}`, b: "base", languages: ["vi"], metric: "contains" as const };
+    const clear = compareOverSeeds([...runs("x-vi", [60, 62, 64]), ...runs("base", [40, 41, 45])], opts);
+    assert.equal(clear.verdict, "reproduces");
+    assert.equal(clear.seeds, 3);
+    assert.ok(Math.abs(clear.difference - 20) < 1e-9);
+    assert.match(verdictText(clear), /^reproduces: 62\.0 vs 42\.0, difference \+20\.0 ± 0\.6 \(s\.e\. over 3 seeds\)$/);
+    assert.equal(compareOverSeeds([...runs("x-vi", [40, 41, 45]), ...runs("base", [60, 62, 64])], opts).verdict, "contradicts");
+    const noisy = compareOverSeeds([...runs("x-vi", [50, 70, 40]), ...runs("base", [55, 45, 52])], opts);
+    assert.equal(noisy.verdict, "inconclusive");
+    assert.match(noisy.reason, /within two standard errors/);
+    const floor = compareOverSeeds([...runs("x-vi", [2, 3, 2]), ...runs("base", [0, 1, 0])], { ...opts, chance: 32 });
+    assert.equal(floor.verdict, "inconclusive");
+    assert.match(floor.reason, /below chance .*32\.0/);
+    const one = compareOverSeeds([...runs("x-vi", [60]), ...runs("base", [40])], { ...opts, metric: "bleu" });
+    assert.equal(one.verdict, "inconclusive");
+    assert.match(one.reason, /one seed/);
+    // Seeds are paired: a seed only one arm ran is left out.
+    assert.equal(compareOverSeeds([...runs("x-vi", [60, 61, 62]), ...runs("base", [40, 41])], opts).seeds, 2);
   });
 });
 
