@@ -10,7 +10,8 @@
  * Env: CANON (canon_width, 0), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
  * DOCS (pretraining documents, 20000), QA (share with questions, 0.3), FRESH (share of those with fresh
  * facts, 0), QUESTIONS (per QA document, at most; 2), ISOLATE (1: attention and positions per document inside a packed row), PUNCT (1: the tokenizer keeps punctuation
- * out of word pieces), LR (3e-3), EVALS (4),
+ * out of word pieces), MIX (pretraining shares, e.g. en=1; the world's default), LR (3e-3), BATCH (rows per step, 8),
+ * EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
  *   CANON=4 PACK=doc TOKENS=9e6 DOCS=150000 npx tsx bench/qa-acquisition.ts
@@ -23,7 +24,7 @@ import { LlamaModel } from "../src/model/llama.js";
 import { answerPieces, copyProbe } from "../src/study/probes.js";
 import { STUDY_LANGUAGES, studySettings } from "../src/study/settings.js";
 import { baseModelConfig, greedyComplete, trainStudyTokenizer } from "../src/study/study.js";
-import { buildSynthWorld, competenceProbe, type SynthQaSet } from "../src/synth/index.js";
+import { buildSynthWorld, competenceProbe, parseMix, type SynthQaSet } from "../src/synth/index.js";
 import { loadTokenizer } from "../src/tokenizer/index.js";
 import { documentBatches, packedBatches } from "../src/train/batches.js";
 import { trainingTokenizer } from "../src/train/experiment.js";
@@ -44,10 +45,12 @@ const fresh = E("FRESH", 0);
 const questions = E("QUESTIONS", 2);
 const lr = E("LR", quick.pretrain.lr);
 const evals = E("EVALS", 4);
-const { batchSize: bs, maxLength: len } = quick.pretrain;
+const { maxLength: len } = quick.pretrain;
+const bs = E("BATCH", quick.pretrain.batchSize);
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}`;
-const worldDir = `/tmp/qaexp/world-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}`;
+const run = `${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
+const mix = process.env.MIX ? parseMix(process.env.MIX) : undefined;
+const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
 await initEngine({ backend: "wasm", threads: E("THREADS", 1) });
 if (!existsSync(join(worldDir, "manifest.json")))
@@ -59,6 +62,7 @@ if (!existsSync(join(worldDir, "manifest.json")))
     pretrainFreshShare: fresh,
     pretrainQuestions: questions,
     counterfactual: 100,
+    ...(mix ? { mix } : {}),
   });
 const punct = process.env.PUNCT === "1";
 const tokDir = join(worldDir, punct ? "tokenizer-punct" : "tokenizer");

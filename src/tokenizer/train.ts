@@ -22,10 +22,10 @@ import {
   BPE as NativeBpe,
   Tokenizer as NativeTokenizer,
   prependNormalizer,
+  punctuationPreTokenizer,
   replace,
   sequenceNormalizer,
   sequencePreTokenizer,
-  punctuationPreTokenizer,
   splitPreTokenizer,
 } from "tokenizers";
 import { TokenizerError } from "../util/errors.js";
