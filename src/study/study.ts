@@ -10,7 +10,7 @@
  * const qa = await study.evaluateQa(tuned.model, "vi");
  */
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { TrainSchema } from "../config/schema.js";
 import { buildTranslationInstructions } from "../data/builders.js";
@@ -29,7 +29,7 @@ import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/i
 import { bucketedBatches, documentBatches, packedBatches } from "../train/batches.js";
 import { trainingTokenizer } from "../train/experiment.js";
 import { encodeExamples, readTextLines, tokenDocuments, tokenStream } from "../train/sequences.js";
-import { trainOn } from "../train/torch-engine.js";
+import { generateTextsWithTorch, torchEngineWanted, trainOn } from "../train/torch-engine.js";
 import type { TrainResult } from "../train/trainer.js";
 import { modelPersistence } from "../train/weights.js";
 import { DataError } from "../util/errors.js";
@@ -157,6 +157,10 @@ export interface ArmResult {
 
 export class Study {
   private readonly qaSets = new Map<string, SynthQaSet>();
+  /** Whether generation goes through the torch engine (decided once: "auto" probes for CUDA torch). */
+  private torchGeneration: boolean | undefined;
+  /** Weights of a tuned model saved for the torch runner, one folder per model, removed with the model. */
+  private readonly torchWeights = new WeakMap<LlamaModel, string>();
 
   private constructor(
     readonly settings: StudySettings,
@@ -358,13 +362,45 @@ export class Study {
         translation,
       };
     } finally {
-      tuned.model.dispose();
+      await this.release(tuned.model);
     }
   }
 
-  /** Greedy continuations of prompts, batched. */
-  complete(model: LlamaModel, prompts: string[], maxNewTokens = this.settings.eval.maxNewTokens): Promise<string[]> {
-    return greedyComplete(model, this.tokenizer, prompts, { maxNewTokens, batchSize: this.settings.eval.batchSize });
+  /**
+   * Greedy continuations of prompts, batched: on TF.js, or through the torch
+   * engine's runner when the study trains there (settings.engine "torch", or
+   * "auto" with CUDA torch) — the same tokens on the same weights (test/train/torch-engine.test.ts).
+   */
+  async complete(model: LlamaModel, prompts: string[], maxNewTokens = this.settings.eval.maxNewTokens): Promise<string[]> {
+    this.torchGeneration ??= torchEngineWanted(this.settings.engine);
+    if (!this.torchGeneration) {
+      return greedyComplete(model, this.tokenizer, prompts, { maxNewTokens, batchSize: this.settings.eval.batchSize });
+    }
+    let dir = this.torchWeights.get(model);
+    if (!dir) {
+      dir = scratchDir("eval-weights");
+      await mkdir(dir, { recursive: true });
+      await saveCheckpoint(model, dir);
+      this.torchWeights.set(model, dir);
+    }
+    const tok = trainingTokenizer(this.tokenizer);
+    const ids = (await this.tokenizer.encodeBatch(prompts, { addBos: false, addEos: false })).map((r) => [tok.bosId, ...r]);
+    const { texts } = await generateTextsWithTorch(dir, ids, this.tokenizer, {
+      maxNewTokens,
+      eosTokenId: tok.eosId,
+      stopStrings: ["\n"],
+    });
+    return texts.map((t) => t.trim());
+  }
+
+  /** Frees a model and the weights folder the torch runner read it from, if any. */
+  async release(model: LlamaModel): Promise<void> {
+    model.dispose();
+    const dir = this.torchWeights.get(model);
+    if (dir) {
+      this.torchWeights.delete(model);
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Extractive QA with the native-language instruction in the Alpaca prompt; the study's scores. */

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { studySettings } from "../../src/study/settings.js";
-import { Study } from "../../src/study/study.js";
+import { greedyComplete, Study } from "../../src/study/study.js";
 import { findTorchPython, torchEngineWanted } from "../../src/train/torch-engine.js";
 import { tempDir } from "../helpers.js";
 
@@ -38,7 +38,16 @@ describe("the study on the torch engine", () => {
       assert.ok(existsSync(join(study.baseDir, "pretrain", "metrics.jsonl")), "the torch runner wrote the pretraining metrics");
       const base = await study.loadBase();
       assert.equal(base.config.canon_width, 4);
-      base.dispose();
+      // Evaluation generation runs through the torch runner and writes what TF.js greedy decoding writes.
+      const prompts = ["The job of", "Where does", "What is the age of the", "Who likes"];
+      const viaTorch = await study.complete(base, prompts, 6);
+      const viaTfjs = await greedyComplete(base, study.tokenizer, prompts, { maxNewTokens: 6, batchSize: 4 });
+      assert.deepEqual(viaTorch, viaTfjs);
+      assert.ok(
+        viaTorch.some((t) => t.length > 0),
+        "something was generated",
+      );
+      await study.release(base);
       const arm = await study.runArm({
         label: "x-llama",
         seed: 0,
