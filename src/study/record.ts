@@ -59,6 +59,8 @@ export class RunRecord {
   readonly metrics: Record<string, number> = {};
   private readonly started = Date.now();
   private readonly durations: Record<string, number> = {};
+  /** The checkout's commit when the run started (what the run's code was). */
+  private readonly git = gitState();
 
   private constructor(
     readonly notebook: string,
@@ -158,7 +160,7 @@ export class RunRecord {
       data_sha256: dataHashes,
       artifacts: study ? { world: study.worldDir, base: study.baseDir } : undefined,
       versions: { xalign: VERSION, tfjs: tf.version.tfjs, node: process.version },
-      ...gitState(),
+      ...this.git,
       backend: study?.engine.backend ?? tf.getBackend() ?? null,
       device: study?.engine.device ?? null,
       durations_s: { ...this.durations, total: (Date.now() - this.started) / 1000 },
