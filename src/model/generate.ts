@@ -88,6 +88,8 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
   // The last generated token is never fed back: the prompt width plus maxNew - 1 positions get cached.
   const native = options.native === false ? undefined : NativeDecoder.open(model, plan, prompts.length, width + maxNew - 1);
   const cache = native ? undefined : new KvCache(cfg.num_hidden_layers);
+  // One logits array for every native step: each step's values are read before the next.
+  const nativeLogits = native ? new Float32Array(prompts.length * cfg.vocab_size) : undefined;
   try {
     let input = prompts.map((p) => [...new Array(width - p.length).fill(pad), ...p]);
     for (let step = 0; step < maxNew && active.length > 0; step++) {
@@ -99,6 +101,7 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
           input,
           masks.map((m) => maskPositions(m, t)),
           real,
+          nativeLogits,
         );
       } else {
         const ids = tf.tensor2d(input, [active.length, t], "int32");

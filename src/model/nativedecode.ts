@@ -129,9 +129,11 @@ export class NativeDecoder {
   /**
    * Runs t new positions per row (`ids`, `positions` and `real` are [batch][t]:
    * token ids, rotary positions, 1 for a real token and 0 for padding) and
-   * returns the logits of each row's last new position, [batch * vocab].
+   * returns the logits of each row's last new position, [batch * vocab], in
+   * `out` when given (a caller that reads the logits before the next step can
+   * reuse one array: a fresh 128 KB array per token costs page faults).
    */
-  step(ids: number[][], positions: number[][], real: number[][]): Float32Array {
+  step(ids: number[][], positions: number[][], real: number[][], out?: Float32Array): Float32Array {
     if (!this.session) throw new Error("NativeDecoder: used after dispose()");
     const t = ids[0]?.length ?? 0;
     if (ids.length !== this.batch || positions.length !== this.batch || real.length !== this.batch)
@@ -163,7 +165,9 @@ export class NativeDecoder {
         args[k + 2] = rowReal[i] ? 1 : 0;
       }
     }
-    const logits = new Float32Array(this.batch * this.vocab);
+    const size = this.batch * this.vocab;
+    if (out && out.length < size) throw new Error(`NativeDecoder.step: the output holds ${out.length} logits, not ${size}`);
+    const logits = out ? out.subarray(0, size) : new Float32Array(size);
     this.addon.decodeStep(this.session, heap.heap, args, logits);
     return logits;
   }

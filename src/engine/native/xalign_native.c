@@ -1568,9 +1568,14 @@ static napi_value DecodeStep(napi_env env, napi_callback_info info) {
         for (int64_t g = 0; g < nkv; g++) {
           const int64_t base = ((l * s->batch0 + b) * nkv + g) * cap * hd;
           const float *K = s->keys + base, *Vv = s->values + base;
-          gemm(0, 1, group, n, hd, s->q + r * D + g * group * hd, hd, K, hd, 0.0f, s->scores, n);
+          const float *Q = s->q + r * D + g * group * hd;
+          float *C = s->ctx + r * D + g * group * hd;
+          /* one query head per kv head: matrix-vector products (a GEMM would pack its operands first) */
+          if (group == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)hd, 1.0f, K, (int)hd, Q, 1, 0.0f, s->scores, 1);
+          else gemm(0, 1, group, n, hd, Q, hd, K, hd, 0.0f, s->scores, n);
           for (int64_t h = 0; h < group; h++) masked_softmax(s->scores + h * n, real, n);
-          gemm(0, 0, group, hd, n, s->scores, n, Vv, hd, 0.0f, s->ctx + r * D + g * group * hd, hd);
+          if (group == 1) cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)hd, 1.0f, Vv, (int)hd, s->scores, 1, 0.0f, C, 1);
+          else gemm(0, 0, group, hd, n, s->scores, n, Vv, hd, 0.0f, C, hd);
         }
       }
     }
