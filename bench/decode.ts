@@ -8,7 +8,9 @@
  * exported in its checkpoint format (wq/wk rows permuted from Hugging Face's
  * rotate-half layout to run.c's interleaved pairs) and run.c is timed in the
  * same rounds (one thread: `gcc -Ofast -march=native`; more: the same with
- * -fopenmp and OMP_NUM_THREADS), with the ratios printed. The script also
+ * -fopenmp, OMP_NUM_THREADS and OMP_WAIT_POLICY=PASSIVE), with the ratios
+ * printed. xalign's threads are the BLAS threads of the addon (the engine's
+ * thread count), which its matrix-vector products use. The script also
  * says whether the three produced the same greedy text.
  *
  * xalign's tokens/s is new tokens over the whole generate() call (prefill of
@@ -181,7 +183,8 @@ function prepareRunC(model: LlamaModel): RunC | string {
 function timeRunC(runC: RunC, threads: number): { tokensPerS: number; text: string } {
   const r = spawnSync(runC.binary(threads), [runC.model, "-z", runC.tokenizer, "-t", "0", "-n", String(newTokens)], {
     encoding: "utf8",
-    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+    // PASSIVE: idle OpenMP threads sleep instead of spinning, which on a loaded machine starves everything.
+    env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: "PASSIVE" },
   });
   const m = /achieved tok\/s: ([\d.]+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`run.c failed: ${r.stderr || r.error}`);
