@@ -13,7 +13,9 @@
  *
  * Prefill runs the prompt through the same native call with t = prompt width
  * positions per row (GEMMs over all of them, causal attention inside), which
- * fills the cache in one call; decoding then runs t = 1.
+ * fills the cache in one call; decoding then runs t = 1 (matrix-vector
+ * products through OpenBLAS sgemv, which splits the larger ones over the BLAS
+ * threads that initEngine's `threads` sets).
  *
  * @example
  * const decoder = NativeDecoder.open(model, model.inferenceWeights(), 1, 64);
