@@ -360,6 +360,17 @@ function sizeOf(t: tf.TensorInfo): number {
   return t.shape.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * The wasm heap and the byte offsets of `tensors` on it, for a native call that reads them in place;
+ * undefined unless the fused kernels run natively and every tensor is float32. Take it right before
+ * the call: a later allocation can grow the heap and replace the view.
+ */
+export function wasmHeapOffsets(tensors: tf.Tensor[]): { heap: Uint8Array; offsets: number[] } | undefined {
+  if (!nativeFusedOn() || tensors.some((t) => t.dtype !== "float32" || t.isDisposed)) return undefined;
+  const b = tf.backend() as unknown as WasmBackend;
+  return { heap: b.wasm.HEAPU8, offsets: tensors.map((t) => b.dataIdMap.get(t.dataId).memoryOffset) };
+}
+
 /** Whether the fused kernels run natively right now (wasm backend, addon on). */
 export function nativeFusedOn(): boolean {
   return fusedOn && tf.getBackend() === "wasm";

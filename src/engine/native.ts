@@ -49,12 +49,29 @@ export interface NativeAddon {
   adamwAll(heap: Uint8Array, args: Float64Array): void;
   /** Sum of squares over many tensors, in double: [n, offset0, size0, ...]. */
   sumSquares(heap: Uint8Array, args: Float64Array): number;
+  /**
+   * A native decoding session (KV cache in native memory) for
+   * [layers, hidden, heads, kvHeads, headDim, intermediate, vocab, canonWidth, batch, capacity, eps],
+   * with rotary tables cos/sin [capacity, headDim]; see src/model/nativedecode.ts.
+   */
+  decodeCreate(dims: Float64Array, cos: Float32Array, sin: Float32Array): NativeDecodeSession;
+  /** t new positions per row through every layer; the logits of each row's last new position (layout in the C file). */
+  decodeStep(session: NativeDecodeSession, heap: Uint8Array, args: Float64Array, logits: Float32Array): void;
+  /** Keeps only the given (ascending) rows of the session. */
+  decodeSelectRows(session: NativeDecodeSession, rows: Float64Array): void;
+  /** Positions cached in the session. */
+  decodeLength(session: NativeDecodeSession): number;
+  /** Frees the session's memory now (the garbage collector frees it otherwise); later calls on it throw. */
+  decodeFree(session: NativeDecodeSession): void;
   /** Threads for the fused elementwise kernels (AdamW, RMSNorm, SwiGLU); 1 by default. */
   setElementwiseThreads(n: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   blas(): string;
 }
+
+/** An opaque handle to native decoding state (an N-API external). */
+export type NativeDecodeSession = { readonly __nativeDecodeSession: unique symbol };
 
 export interface NativeStatus {
   available: boolean;
@@ -86,6 +103,11 @@ const REQUIRED = [
   "lmHeadLoss",
   "lmHeadLossGrad",
   "setElementwiseThreads",
+  "decodeCreate",
+  "decodeStep",
+  "decodeSelectRows",
+  "decodeLength",
+  "decodeFree",
 ];
 let cached: NativeStatus | undefined;
 
@@ -125,7 +147,7 @@ export function nativeStatus(): NativeStatus {
     const blas = addon.blas();
     cached = {
       available: true,
-      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")} (${openBlasCoreName(blas)} kernels${process.env.OPENBLAS_CORETYPE ? `, as OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} asks` : ""}), fused decoder-layer, LM-head loss, embedding, cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
+      reason: `native sgemm through ${blas.split(" ").slice(0, 2).join(" ")} (${openBlasCoreName(blas)} kernels${process.env.OPENBLAS_CORETYPE ? `, as OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} asks` : ""}), fused decoder-layer, native decoding, LM-head loss, embedding, cross-entropy, rotary, RMSNorm, SwiGLU and AdamW kernels`,
       blas,
       addon,
     };

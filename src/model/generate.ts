@@ -6,6 +6,13 @@
  * at EOS, at a stop string, or after maxNewTokens; finished rows leave the
  * batch (their cache rows are dropped).
  *
+ * With the native addon on (wasm backend) and a model without adapters, each
+ * step (the prompt's prefill, then every new token) is one native call with
+ * the KV cache in native memory ({@link NativeDecoder}); elsewhere, or with
+ * `native: false`, the per-op TF.js forward with a {@link KvCache} runs, which
+ * stays the reference. Both give the same logits to float rounding, and
+ * sampling consumes them the same way.
+ *
  * @example
  * const out = await generate(model, [await tok.encode("Translate ...")], {
  *   maxNewTokens: 64, tokenizer: tok, stopStrings: ["\n\n"],
@@ -16,6 +23,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../util/rng.js";
 import { KvCache } from "./kvcache.js";
 import type { LlamaModel } from "./llama.js";
+import { maskPositions, NativeDecoder } from "./nativedecode.js";
 
 /** Anything that turns ids into text (a {@link Tokenizer} from src/tokenizer fits). */
 export interface TokenDecoder {
@@ -43,6 +51,8 @@ export interface GenerateOptions {
   tokenizer?: TokenDecoder;
   /** Id used for left padding (default pad, else eos, else 0); masked out, so any id works. */
   padTokenId?: number;
+  /** Decode natively when the addon is on and the model is supported (default true); false: the per-op path. */
+  native?: boolean;
 }
 
 export type FinishReason = "eos" | "stop" | "length";
@@ -74,16 +84,32 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
   // Rows still generating (indices into prompts) and their attention masks over cached + new positions.
   let active = prompts.map((_, i) => i);
   let masks = prompts.map((p) => [...new Array(width - p.length).fill(0), ...p.map(() => 1)]);
-  const cache = new KvCache(cfg.num_hidden_layers);
   const plan = model.inferenceWeights();
+  // The last generated token is never fed back: the prompt width plus maxNew - 1 positions get cached.
+  const native = options.native === false ? undefined : NativeDecoder.open(model, plan, prompts.length, width + maxNew - 1);
+  const cache = native ? undefined : new KvCache(cfg.num_hidden_layers);
+  // One logits array for every native step: each step's values are read before the next.
+  const nativeLogits = native ? new Float32Array(prompts.length * cfg.vocab_size) : undefined;
   try {
     let input = prompts.map((p) => [...new Array(width - p.length).fill(pad), ...p]);
     for (let step = 0; step < maxNew && active.length > 0; step++) {
-      const ids = tf.tensor2d(input, [active.length, input[0]!.length], "int32");
-      const logits = model.forward(ids, { attentionMask: masks, cache, logits: "last", inferenceWeights: plan });
-      ids.dispose();
-      const values = (await logits.data()) as Float32Array;
-      logits.dispose();
+      const t = input[0]!.length;
+      let values: Float32Array;
+      if (native) {
+        const real = masks.map((m) => m.slice(m.length - t));
+        values = native.step(
+          input,
+          masks.map((m) => maskPositions(m, t)),
+          real,
+          nativeLogits,
+        );
+      } else {
+        const ids = tf.tensor2d(input, [active.length, t], "int32");
+        const logits = model.forward(ids, { attentionMask: masks, cache, logits: "last", inferenceWeights: plan });
+        ids.dispose();
+        values = (await logits.data()) as Float32Array;
+        logits.dispose();
+      }
       const next: number[] = [];
       const stillActive: number[] = [];
       for (const [row, index] of active.entries()) {
@@ -105,13 +131,17 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
           next.push(token);
         }
       }
-      if (stillActive.length < active.length && stillActive.length > 0) cache.selectRows(stillActive);
+      if (stillActive.length < active.length && stillActive.length > 0) {
+        if (native) native.selectRows(stillActive);
+        else cache?.selectRows(stillActive);
+      }
       masks = stillActive.map((row) => [...masks[row]!, 1]);
       active = stillActive.map((row) => active[row]!);
       input = next.map((t) => [t]);
     }
   } finally {
-    cache.dispose();
+    native?.dispose();
+    cache?.dispose();
   }
   return { tokens, texts: options.tokenizer ? texts : undefined, finishReasons: reasons };
 }

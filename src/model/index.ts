@@ -34,6 +34,7 @@ export {
   weightNames,
 } from "./llama.js";
 export { causalLmLoss } from "./loss.js";
+export { maskPositions, NativeDecoder } from "./nativedecode.js";
 export {
   floatBitsToBf16,
   readSafetensors,

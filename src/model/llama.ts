@@ -275,6 +275,11 @@ export class LlamaModel {
     else this.adapters.delete(module);
   }
 
+  /** Whether any projection has an adapter (native decoding runs only the base weights). */
+  hasAdapters(): boolean {
+    return this.adapters.size > 0;
+  }
+
   /** Names of the projection modules (where adapters can go). */
   projectionModules(): string[] {
     return [...this.variables.keys()].filter((n) => n.endsWith("_proj.weight")).map((n) => n.slice(0, -".weight".length));

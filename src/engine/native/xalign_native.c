@@ -28,6 +28,8 @@
  *   embedding / embeddingGrad(heap, Float64Array): rows by id, and their gradient.
  *   lmHeadLoss / lmHeadLossGrad(heap, Float64Array): final RMSNorm, LM head and mean
  *     cross-entropy in one kernel, and its backward.
+ *   decodeCreate / decodeStep / decodeSelectRows / decodeLength / decodeFree: native decoding with a KV
+ *     cache held here, every layer and the head per call (see "native decoding" below).
  *   setThreads(n), getThreads(), blas(): string
  *   setElementwiseThreads(n): the fused kernels above split their loops over n
  *     pthreads (default 1) when the work is large enough to pay for the start.
@@ -1217,6 +1219,456 @@ static napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- native decoding with a KV cache ------------------------------------------------ */
+/*
+ * A decoding session: the keys and values of every position seen so far, per
+ * layer, row and key/value head, in native memory ([cap, hd] blocks), with
+ * each slot's padding flag, and the canon convolution's carried inputs. One
+ * decodeStep call runs t new positions per row (t = 1 when decoding, the
+ * prompt width when prefilling) through every layer and returns the logits of
+ * each row's last new position. The maths is the per-op path's with an
+ * inference plan (src/model/llama.ts): normalized rows without the norm gain,
+ * times projections with the gain folded in; the canon convolution on those
+ * rows; rotate-half rotary with the attention scale on the queries' tables;
+ * attention over every cached slot up to the query's own that holds a real
+ * token (padded slots get weight exactly 0, as exp(-1e9 - max) does there);
+ * SwiGLU; the head with the final norm folded in.
+ *
+ *   decodeCreate(dims: Float64Array[11], cos: Float32Array, sin: Float32Array) -> session
+ *     dims: layers, d, nh, nkv, hd, f, vocab, canon width (0: none), batch, capacity (positions), eps;
+ *     cos/sin: [capacity, hd] rotary tables (rotate-half layout); the queries' are scaled by 1/sqrt(hd) here.
+ *   decodeStep(session, heap, args: Float64Array, logits: Float32Array[batch * vocab])
+ *     args: 0 t, 1 embed [vocab, d], 2 head [d, vocab], then per layer 8 offsets: q [d, D], k [d, KV], v [d, KV]
+ *     (input norm folded in), o [D, d], gate [d, f], up [d, f] (post norm folded in), down [f, d], canon [w, d]
+ *     (-1 without); then per row and new position (row-major): token id, position (rotary), real (1) or padding (0).
+ *   decodeSelectRows(session, rows: Float64Array): keeps the given rows (ascending), dropping the others.
+ *   decodeLength(session): positions cached.  decodeFree(session): frees it now (else the GC does).
+ */
+
+#define DECODER_MAGIC 0x58444543u /* "XDEC" */
+
+typedef struct {
+  uint32_t magic;
+  int64_t layers, d, nh, nkv, hd, f, vocab, cw, batch, batch0, cap, len;
+  float eps;
+  float *qcos, *qsin, *kcos, *ksin; /* [cap, hd] */
+  float *keys, *values;             /* [layers, batch0, nkv, cap, hd] */
+  uint8_t *real;                    /* [batch0, cap] */
+  float *canon;                     /* [layers, batch0, cw - 1, d], oldest first */
+  /* scratch for up to rows_cap rows */
+  int64_t rows_cap;
+  float *x, *xn, *q, *k, *v, *ctx, *tmp, *gate, *up, *padded, *scores, *last;
+} decoder;
+
+static void decoder_free_buffers(decoder *s) {
+  float *bufs[] = {s->qcos, s->qsin, s->kcos, s->ksin, s->keys, s->values, s->canon, s->x, s->xn, s->q, s->k,
+                   s->v, s->ctx, s->tmp, s->gate, s->up, s->padded, s->scores, s->last};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+  free(s->real);
+  memset(s, 0, sizeof *s);
+}
+
+static void decoder_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  decoder *s = (decoder *)data;
+  decoder_free_buffers(s);
+  free(s);
+}
+
+/* Scratch for `rows` rows at once (grown, never shrunk); 0 when out of memory. */
+static int decoder_rows(decoder *s, int64_t rows) {
+  if (rows <= s->rows_cap) return 1;
+  const int64_t d = s->d, D = s->nh * s->hd, KV = s->nkv * s->hd, f = s->f, w = s->cw > 0 ? s->cw - 1 : 0;
+  float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ctx, &s->tmp, &s->gate, &s->up, &s->padded};
+  const int64_t widths[] = {d, d, D, KV, KV, D, d > f ? d : f, f, f, d};
+  for (int i = 0; i < 10; i++) {
+    /* the canon buffer holds one row's carried inputs before its new ones */
+    const int64_t n = i == 9 ? (w + rows) * d : rows * widths[i];
+    free(*bufs[i]);
+    *bufs[i] = (float *)malloc((size_t)n * sizeof(float));
+    if (!*bufs[i]) {
+      s->rows_cap = 0;
+      return 0;
+    }
+  }
+  s->rows_cap = rows;
+  return 1;
+}
+
+static decoder *get_decoder(napi_env env, napi_value v) {
+  napi_valuetype type;
+  void *data = NULL;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_external || napi_get_value_external(env, v, &data) != napi_ok || !data ||
+      ((decoder *)data)->magic != DECODER_MAGIC) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "decode: not a live decoding session (created by decodeCreate, not yet freed)");
+    return NULL;
+  }
+  return (decoder *)data;
+}
+
+/* A typed array argument of the given type: its data and element count, or NULL (with an exception pending). */
+static void *typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t *length, const char *what) {
+  napi_typedarray_type type;
+  void *data;
+  napi_value buffer;
+  size_t byte_offset;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, &buffer, &byte_offset) != napi_ok || type != want) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", what);
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value DecodeCreate(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 3) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "decodeCreate expects (dims, cos, sin)");
+    return NULL;
+  }
+  size_t nd, nc, ns;
+  const double *a = (const double *)typed_arg(env, argv[0], napi_float64_array, &nd, "decodeCreate: dims must be a Float64Array");
+  if (!a) return NULL;
+  const float *cos_in = (const float *)typed_arg(env, argv[1], napi_float32_array, &nc, "decodeCreate: cos must be a Float32Array");
+  if (!cos_in) return NULL;
+  const float *sin_in = (const float *)typed_arg(env, argv[2], napi_float32_array, &ns, "decodeCreate: sin must be a Float32Array");
+  if (!sin_in) return NULL;
+  if (nd != 11) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "decodeCreate: dims must hold 11 numbers");
+    return NULL;
+  }
+  for (int i = 0; i < 10; i++) {
+    if (!(a[i] >= 0 && a[i] < 1e9 && a[i] == (double)(int64_t)a[i])) {
+      napi_throw_range_error(env, "XA_NATIVE_ARGS", "decodeCreate: dimensions must be integers");
+      return NULL;
+    }
+  }
+  decoder *s = (decoder *)calloc(1, sizeof(decoder));
+  if (!s) {
+    napi_throw_error(env, "XA_NATIVE_MEMORY", "decodeCreate: out of memory");
+    return NULL;
+  }
+  s->layers = (int64_t)a[0];
+  s->d = (int64_t)a[1];
+  s->nh = (int64_t)a[2];
+  s->nkv = (int64_t)a[3];
+  s->hd = (int64_t)a[4];
+  s->f = (int64_t)a[5];
+  s->vocab = (int64_t)a[6];
+  s->cw = (int64_t)a[7];
+  s->batch = s->batch0 = (int64_t)a[8];
+  s->cap = (int64_t)a[9];
+  s->eps = (float)a[10];
+  if (s->layers < 1 || s->d < 1 || s->nh < 1 || s->nkv < 1 || s->nh % s->nkv != 0 || s->hd < 2 || s->hd % 2 != 0 || s->f < 1 ||
+      s->vocab < 1 || s->batch < 1 || s->cap < 1 || nc != (size_t)(s->cap * s->hd) || ns != nc) {
+    free(s);
+    napi_throw_range_error(env, "XA_NATIVE_ARGS", "decodeCreate: bad dimensions (or tables not [capacity, head_dim])");
+    return NULL;
+  }
+  const int64_t hd = s->hd, cap = s->cap, kvsize = s->layers * s->batch0 * s->nkv * cap * hd;
+  const int64_t cw1 = s->cw > 0 ? s->cw - 1 : 0;
+  s->qcos = (float *)malloc((size_t)(cap * hd) * sizeof(float));
+  s->qsin = (float *)malloc((size_t)(cap * hd) * sizeof(float));
+  s->kcos = (float *)malloc((size_t)(cap * hd) * sizeof(float));
+  s->ksin = (float *)malloc((size_t)(cap * hd) * sizeof(float));
+  s->keys = (float *)malloc((size_t)kvsize * sizeof(float));
+  s->values = (float *)malloc((size_t)kvsize * sizeof(float));
+  s->real = (uint8_t *)calloc((size_t)(s->batch0 * cap), 1);
+  s->canon = (float *)calloc((size_t)(s->layers * s->batch0 * (cw1 > 0 ? cw1 : 1) * s->d), sizeof(float));
+  s->scores = (float *)malloc((size_t)((s->nh / s->nkv) * cap) * sizeof(float));
+  s->last = (float *)malloc((size_t)(s->batch0 * s->d) * sizeof(float));
+  if (!s->qcos || !s->qsin || !s->kcos || !s->ksin || !s->keys || !s->values || !s->real || !s->canon || !s->scores || !s->last) {
+    decoder_free_buffers(s);
+    free(s);
+    napi_throw_error(env, "XA_NATIVE_MEMORY", "decodeCreate: out of memory for the KV cache");
+    return NULL;
+  }
+  /* The queries' tables carry the attention scale, rounded to float32 as src/model/rope.ts rows() does. */
+  const double scale = 1.0 / sqrt((double)hd);
+  for (int64_t i = 0; i < cap * hd; i++) {
+    s->kcos[i] = cos_in[i];
+    s->ksin[i] = sin_in[i];
+    s->qcos[i] = (float)((double)cos_in[i] * scale);
+    s->qsin[i] = (float)((double)sin_in[i] * scale);
+  }
+  s->magic = DECODER_MAGIC;
+  napi_value out;
+  if (napi_create_external(env, s, decoder_finalize, NULL, &out) != napi_ok) {
+    decoder_free_buffers(s);
+    free(s);
+    napi_throw_error(env, "XA_NATIVE_ARGS", "decodeCreate: napi_create_external failed");
+    return NULL;
+  }
+  return out;
+}
+
+/* y [rows, out] (= or +=, by beta) x [rows, in] @ w [in, out]: a matrix-vector product for one row, else a GEMM. */
+static void project_rows(const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y) {
+  if (rows == 1) cblas_sgemv(CblasRowMajor, CblasTrans, (int)in, (int)out, 1.0f, w, (int)out, x, 1, 0.0f, y, 1);
+  else gemm(0, 0, rows, out, in, x, in, w, out, 0.0f, y, out);
+}
+
+/* Normalized rows without the gain (the per-op path's rmsNormalize): y = x / sqrt(mean(x^2) + eps). */
+XA_CLONES static void normalize_rows(const float *x, float *y, int64_t rows, int64_t d, float eps) {
+  for (int64_t row = 0; row < rows; row++) {
+    const float *xr = x + row * d;
+    float *yr = y + row * d;
+    double ss = 0;
+    for (int64_t i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
+    const float r = 1.0f / sqrtf((float)(ss / (double)d) + eps);
+    for (int64_t i = 0; i < d; i++) yr[i] = xr[i] * r;
+  }
+}
+
+/* x += y elementwise. */
+XA_CLONES static void add_into(float *restrict x, const float *restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = x[i] + y[i];
+}
+
+/* Rotate-half rotary on `heads` heads of one row in place with table rows cs, ss. */
+XA_CLONES static void rotate_row(float *x, const float *cs, const float *ss, int64_t heads, int64_t hd) {
+  const int64_t half = hd / 2;
+  for (int64_t h = 0; h < heads; h++) {
+    float *y = x + h * hd;
+    for (int64_t i = 0; i < half; i++) {
+      const float a = y[i], b = y[i + half];
+      y[i] = a * cs[i] - 1.0f * b * ss[i];
+      y[i + half] = b * cs[i + half] + 1.0f * a * ss[i + half];
+    }
+  }
+}
+
+/* Softmax over the real slots of scores[0..n) in place; padded slots get 0 (all padded: all 0). */
+static void masked_softmax(float *sc, const uint8_t *real, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < n; j++)
+    if (real[j] && sc[j] > mx) mx = sc[j];
+  if (mx == -INFINITY) {
+    memset(sc, 0, (size_t)n * sizeof(float));
+    return;
+  }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; j++) {
+    sc[j] = real[j] ? expf(sc[j] - mx) : 0.0f;
+    sum += sc[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; j++) sc[j] *= inv;
+}
+
+#define DECODE_LAYER_ARGS 8
+
+static napi_value DecodeStep(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "decodeStep expects (session, heap, args, logits)");
+    return NULL;
+  }
+  decoder *s = get_decoder(env, argv[0]);
+  if (!s) return NULL;
+  size_t bytes, na, nl;
+  uint8_t *heap = (uint8_t *)typed_arg(env, argv[1], napi_uint8_array, &bytes, "decodeStep: the heap must be a Uint8Array");
+  if (!heap) return NULL;
+  const double *a = (const double *)typed_arg(env, argv[2], napi_float64_array, &na, "decodeStep: args must be a Float64Array");
+  if (!a) return NULL;
+  float *logits = (float *)typed_arg(env, argv[3], napi_float32_array, &nl, "decodeStep: logits must be a Float32Array");
+  if (!logits) return NULL;
+  const int64_t L = s->layers, d = s->d, nh = s->nh, nkv = s->nkv, hd = s->hd, f = s->f, V = s->vocab, B = s->batch;
+  const int64_t D = nh * hd, KV = nkv * hd, group = nh / nkv, cw = s->cw, cw1 = cw > 0 ? cw - 1 : 0, cap = s->cap;
+  const double tt = na > 0 ? a[0] : 0;
+  if (!(tt >= 1 && tt <= (double)(cap - s->len)) || tt != (double)(int64_t)tt) {
+    napi_throw_range_error(env, "XA_NATIVE_ARGS", "decodeStep: the new positions do not fit the session's capacity");
+    return NULL;
+  }
+  const int64_t t = (int64_t)tt, rows = B * t, fixed = 3 + L * DECODE_LAYER_ARGS;
+  if (na != (size_t)(fixed + 3 * rows) || nl != (size_t)(B * V)) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "decodeStep: args or logits of the wrong length for the session's batch");
+    return NULL;
+  }
+  /* Operand bounds: embed, head, then each layer's weights. */
+  const double dd = (double)d, DD = (double)D, KK = (double)KV, ff = (double)f;
+  const double lsizes[DECODE_LAYER_ARGS] = {dd * DD, dd * KK, dd * KK, DD * dd, dd * ff, dd * ff, ff * dd, (double)cw * dd};
+  BOUNDS(in_heap_d(a[1], (double)V * dd, bytes) && in_heap_d(a[2], dd * (double)V, bytes), "decodeStep");
+  for (int64_t l = 0; l < L; l++) {
+    const double *w = a + 3 + l * DECODE_LAYER_ARGS;
+    BOUNDS(operands_in_heap(w, lsizes, cw > 0 ? DECODE_LAYER_ARGS : DECODE_LAYER_ARGS - 1, -1, bytes), "decodeStep");
+  }
+  const double *tok = a + fixed;
+  for (int64_t r = 0; r < rows; r++) {
+    const double id = tok[3 * r], pos = tok[3 * r + 1];
+    if (!(id >= 0 && id < (double)V && id == (double)(int64_t)id && pos >= 0 && pos < (double)cap && pos == (double)(int64_t)pos)) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "decodeStep: token %g at position %g (entry %lld) is outside the vocabulary [0, %lld) or the rotary "
+               "tables [0, %lld)", id, pos, (long long)r, (long long)V, (long long)cap);
+      napi_throw_range_error(env, "XA_NATIVE_TOKEN_ID", msg);
+      return NULL;
+    }
+  }
+  if (!decoder_rows(s, rows)) {
+    napi_throw_error(env, "XA_NATIVE_MEMORY", "decodeStep: out of memory for scratch buffers");
+    return NULL;
+  }
+#define W(l, i) ((const float *)(heap + (int64_t)a[3 + (l) * DECODE_LAYER_ARGS + (i)]))
+  const float *embed = (const float *)(heap + (int64_t)a[1]), *head = (const float *)(heap + (int64_t)a[2]);
+  const int64_t len = s->len;
+  float *x = s->x, *xn = s->xn;
+  for (int64_t r = 0; r < rows; r++) memcpy(x + r * d, embed + (int64_t)tok[3 * r] * d, (size_t)d * sizeof(float));
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t i = 0; i < t; i++) s->real[b * cap + len + i] = tok[3 * (b * t + i) + 2] != 0;
+  for (int64_t l = 0; l < L; l++) {
+    /* attention input: normalized rows, then the canon convolution over them */
+    normalize_rows(x, xn, rows, d, s->eps);
+    if (cw > 0) {
+      const float *cwt = W(l, 7);
+      for (int64_t b = 0; b < B; b++) {
+        float *state = s->canon + (l * s->batch0 + b) * cw1 * d, *pad = s->padded;
+        memcpy(pad, state, (size_t)(cw1 * d) * sizeof(float));
+        for (int64_t i = 0; i < t; i++) {
+          float *dst = pad + (cw1 + i) * d;
+          const float *src = xn + (b * t + i) * d;
+          if (tok[3 * (b * t + i) + 2] != 0) memcpy(dst, src, (size_t)d * sizeof(float));
+          else memset(dst, 0, (size_t)d * sizeof(float));
+        }
+        for (int64_t i = 0; i < t; i++) {
+          float *out = s->tmp + i * d;
+          memcpy(out, xn + (b * t + i) * d, (size_t)d * sizeof(float));
+          for (int64_t k = 0; k < cw; k++) {
+            const float *in = pad + (cw1 + i - k) * d, *wk = cwt + k * d;
+            for (int64_t c = 0; c < d; c++) out[c] = out[c] + in[c] * wk[c];
+          }
+        }
+        memcpy(xn + b * t * d, s->tmp, (size_t)(t * d) * sizeof(float));
+        memcpy(state, pad + t * d, (size_t)(cw1 * d) * sizeof(float));
+      }
+    }
+    project_rows(xn, rows, d, W(l, 0), D, s->q);
+    project_rows(xn, rows, d, W(l, 1), KV, s->k);
+    project_rows(xn, rows, d, W(l, 2), KV, s->v);
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t i = 0; i < t; i++) {
+        const int64_t r = b * t + i, p = (int64_t)tok[3 * r + 1], slot = len + i;
+        rotate_row(s->q + r * D, s->qcos + p * hd, s->qsin + p * hd, nh, hd);
+        rotate_row(s->k + r * KV, s->kcos + p * hd, s->ksin + p * hd, nkv, hd);
+        for (int64_t g = 0; g < nkv; g++) {
+          const int64_t at = (((l * s->batch0 + b) * nkv + g) * cap + slot) * hd;
+          memcpy(s->keys + at, s->k + r * KV + g * hd, (size_t)hd * sizeof(float));
+          memcpy(s->values + at, s->v + r * KV + g * hd, (size_t)hd * sizeof(float));
+        }
+      }
+    }
+    /* grouped-query attention: the `group` query heads of kv head g against its cached keys up to the own slot */
+    for (int64_t b = 0; b < B; b++) {
+      const uint8_t *real = s->real + b * cap;
+      for (int64_t i = 0; i < t; i++) {
+        const int64_t r = b * t + i, n = len + i + 1;
+        for (int64_t g = 0; g < nkv; g++) {
+          const int64_t base = ((l * s->batch0 + b) * nkv + g) * cap * hd;
+          const float *K = s->keys + base, *Vv = s->values + base;
+          const float *Q = s->q + r * D + g * group * hd;
+          float *C = s->ctx + r * D + g * group * hd;
+          /* one query head per kv head: matrix-vector products (a GEMM would pack its operands first) */
+          if (group == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)hd, 1.0f, K, (int)hd, Q, 1, 0.0f, s->scores, 1);
+          else gemm(0, 1, group, n, hd, Q, hd, K, hd, 0.0f, s->scores, n);
+          for (int64_t h = 0; h < group; h++) masked_softmax(s->scores + h * n, real, n);
+          if (group == 1) cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)hd, 1.0f, Vv, (int)hd, s->scores, 1, 0.0f, C, 1);
+          else gemm(0, 0, group, hd, n, s->scores, n, Vv, hd, 0.0f, C, hd);
+        }
+      }
+    }
+    project_rows(s->ctx, rows, D, W(l, 3), d, s->tmp);
+    add_into(x, s->tmp, rows * d);
+    /* SwiGLU feed-forward */
+    normalize_rows(x, xn, rows, d, s->eps);
+    project_rows(xn, rows, d, W(l, 4), f, s->gate);
+    project_rows(xn, rows, d, W(l, 5), f, s->up);
+    for (int64_t e = 0; e < rows * f; e++) {
+      const float gv = s->gate[e];
+      const float sg = 1.0f / (1.0f + fast_expf(-gv));
+      s->gate[e] = gv * sg * s->up[e];
+    }
+    project_rows(s->gate, rows, f, W(l, 6), d, s->tmp);
+    add_into(x, s->tmp, rows * d);
+  }
+#undef W
+  /* the head on each row's last new position */
+  for (int64_t b = 0; b < B; b++) memcpy(s->last + b * d, x + (b * t + t - 1) * d, (size_t)d * sizeof(float));
+  normalize_rows(s->last, xn, B, d, s->eps);
+  project_rows(xn, B, d, head, V, logits);
+  s->len = len + t;
+  return NULL;
+}
+
+static napi_value DecodeSelectRows(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 2) {
+    napi_throw_error(env, "XA_NATIVE_ARGS", "decodeSelectRows expects (session, rows)");
+    return NULL;
+  }
+  decoder *s = get_decoder(env, argv[0]);
+  if (!s) return NULL;
+  size_t n;
+  const double *rows = (const double *)typed_arg(env, argv[1], napi_float64_array, &n, "decodeSelectRows: rows must be a Float64Array");
+  if (!rows) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (!(rows[i] >= 0 && rows[i] < (double)s->batch && rows[i] == (double)(int64_t)rows[i] && (i == 0 || rows[i] > rows[i - 1]))) {
+      napi_throw_range_error(env, "XA_NATIVE_ARGS", "decodeSelectRows: rows must be ascending indices below the batch");
+      return NULL;
+    }
+  }
+  if (n == 0) {
+    napi_throw_range_error(env, "XA_NATIVE_ARGS", "decodeSelectRows: keep at least one row");
+    return NULL;
+  }
+  const int64_t block = s->nkv * s->cap * s->hd, cw1 = s->cw > 0 ? s->cw - 1 : 0;
+  /* ascending sources at or after their destinations: copying in order never overwrites a row still to move */
+  for (size_t i = 0; i < n; i++) {
+    const int64_t from = (int64_t)rows[i], to = (int64_t)i;
+    if (from == to) continue;
+    for (int64_t l = 0; l < s->layers; l++) {
+      memcpy(s->keys + (l * s->batch0 + to) * block, s->keys + (l * s->batch0 + from) * block, (size_t)block * sizeof(float));
+      memcpy(s->values + (l * s->batch0 + to) * block, s->values + (l * s->batch0 + from) * block, (size_t)block * sizeof(float));
+      if (cw1 > 0)
+        memcpy(s->canon + (l * s->batch0 + to) * cw1 * s->d, s->canon + (l * s->batch0 + from) * cw1 * s->d,
+               (size_t)(cw1 * s->d) * sizeof(float));
+    }
+    memcpy(s->real + to * s->cap, s->real + from * s->cap, (size_t)s->cap);
+  }
+  s->batch = (int64_t)n;
+  return NULL;
+}
+
+static napi_value DecodeLength(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  decoder *s = argc == 1 ? get_decoder(env, argv[0]) : NULL;
+  if (!s) return NULL;
+  napi_value out;
+  CHECK(napi_create_double(env, (double)s->len, &out));
+  return out;
+}
+
+static napi_value DecodeFree(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1) return NULL;
+  napi_valuetype type;
+  void *data = NULL;
+  /* A second free is a no-op: the buffers go, the (zeroed) struct stays until the GC's finalizer frees it. */
+  if (napi_typeof(env, argv[0], &type) == napi_ok && type == napi_external && napi_get_value_external(env, argv[0], &data) == napi_ok &&
+      data && ((decoder *)data)->magic == DECODER_MAGIC)
+    decoder_free_buffers((decoder *)data);
+  return NULL;
+}
+
+
 static napi_value SetElementwiseThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1272,6 +1724,11 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blas", NULL, Blas, NULL, NULL, NULL, napi_default, NULL},
+      {"decodeCreate", NULL, DecodeCreate, NULL, NULL, NULL, napi_default, NULL},
+      {"decodeStep", NULL, DecodeStep, NULL, NULL, NULL, napi_default, NULL},
+      {"decodeSelectRows", NULL, DecodeSelectRows, NULL, NULL, NULL, napi_default, NULL},
+      {"decodeLength", NULL, DecodeLength, NULL, NULL, NULL, napi_default, NULL},
+      {"decodeFree", NULL, DecodeFree, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
