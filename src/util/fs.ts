@@ -110,14 +110,17 @@ export function projectRoot(from: string = process.cwd()): string {
 }
 
 /**
- * The git commit of the checkout at `dir` and whether tracked files have changes,
- * for run manifests; { commit: "unknown", dirty: false } outside a git checkout or without git.
+ * The git commit of the checkout at `dir` and whether its code has uncommitted changes (tracked files other
+ * than data and logs: runs, notebooks/results and notebooks/experiments are left out, since a long experiment
+ * appending to its log does not change the code a notebook runs), for run manifests; { commit: "unknown",
+ * dirty: false } outside a git checkout or without git.
  */
 export function gitState(dir: string = xalignHome()): { commit: string; dirty: boolean } {
   const git = (args: string[]) => execFileSync("git", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
   try {
     const commit = git(["rev-parse", "HEAD"]);
-    return { commit, dirty: git(["status", "--porcelain", "--untracked-files=no"]) !== "" };
+    const code = [".", ":(exclude)runs", ":(exclude)notebooks/results", ":(exclude)notebooks/experiments"];
+    return { commit, dirty: git(["status", "--porcelain", "--untracked-files=no", "--", ...code]) !== "" };
   } catch {
     return { commit: "unknown", dirty: false };
   }
