@@ -559,13 +559,19 @@ export async function greedyComplete(
   prompts: string[],
   options: { maxNewTokens: number; batchSize: number },
 ): Promise<string[]> {
-  const out: string[] = [];
   const tok = trainingTokenizer(tokenizer);
-  for (let i = 0; i < prompts.length; i += options.batchSize) {
-    const chunk = prompts.slice(i, i + options.batchSize);
-    const ids = (await tokenizer.encodeBatch(chunk, { addBos: false, addEos: false })).map((r) => [tok.bosId, ...r]);
+  const encoded = (await tokenizer.encodeBatch(prompts, { addBos: false, addEos: false })).map((r) => [tok.bosId, ...r]);
+  // Batches of similar lengths (longest first), so little of each batch's prefill is padding; a row's
+  // continuation does not depend on its batch (generate's batched rows equal one-at-a-time decoding).
+  const order = encoded.map((_, i) => i).sort((a, b) => (encoded[b] as number[]).length - (encoded[a] as number[]).length || a - b);
+  const out = new Array<string>(prompts.length);
+  for (let i = 0; i < order.length; i += options.batchSize) {
+    const rows = order.slice(i, i + options.batchSize);
+    const ids = rows.map((r) => encoded[r] as number[]);
     const res = await generate(model, ids, { maxNewTokens: options.maxNewTokens, tokenizer, stopStrings: ["\n"], padTokenId: tok.padId });
-    out.push(...(res.texts ?? []).map((t) => t.trim()));
+    rows.forEach((r, k) => {
+      out[r] = (res.texts?.[k] ?? "").trim();
+    });
   }
   return out;
 }

@@ -547,3 +547,30 @@ describe("study settings", () => {
     assert.equal(studySettings("smoke").mode, "smoke");
   });
 });
+
+describe("greedyComplete", () => {
+  it("batches prompts by length and returns each continuation in the prompts' order, as one at a time", async () => {
+    const { initEngine } = await import("../../src/engine/index.js");
+    const { LlamaModel } = await import("../../src/model/llama.js");
+    const { trainBpeTokenizer } = await import("../../src/tokenizer/index.js");
+    const { Rng } = await import("../../src/util/rng.js");
+    const { baseModelConfig, greedyComplete } = await import("../../src/study/study.js");
+    await initEngine({ backend: "wasm" });
+    const lines = Array.from({ length: 60 }, (_, i) => `Noho ${i % 7} works as an actor in Talot. Who likes meat? Kase.`);
+    const tokenizer = await trainBpeTokenizer({ texts: lines }, { vocabSize: 320, splitPunctuation: true });
+    const model = LlamaModel.init(
+      baseModelConfig({ ...studySettings("smoke").model, hidden_size: 32, intermediate_size: 64 }, tokenizer),
+      new Rng(3),
+    );
+    try {
+      const prompts = ["Who", "Noho 3 works as an actor in", "Kase", "Who likes meat? Kase. Noho", "in Talot"];
+      const batched = await greedyComplete(model, tokenizer, prompts, { maxNewTokens: 5, batchSize: 2 });
+      const alone: string[] = [];
+      for (const p of prompts) alone.push(...(await greedyComplete(model, tokenizer, [p], { maxNewTokens: 5, batchSize: 1 })));
+      assert.deepEqual(batched, alone);
+      assert.equal(new Set(alone).size > 1, true, "different prompts give different continuations (the order is tested)");
+    } finally {
+      model.dispose();
+    }
+  });
+});
