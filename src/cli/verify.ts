@@ -39,6 +39,9 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`${result.notebook}: ${result.compared} metrics compared (${result.backend}, tolerance ${result.tolerance})`);
   console.log(`  ${result.against === "published" ? "published" : "recorded "} ${result.recordedRun}\n  rerun     ${result.rerun}`);
   for (const m of result.mismatches) console.log(`  MOVED ${m.metric}: ${m.recorded} -> ${m.rerun}`);
+  for (const input of result.dataDifferences) {
+    console.log(`  note: ${input} differs from the reference run's (sha256): the rerun read other data`);
+  }
   console.log(result.ok ? "verified: identical" : `NOT verified: ${result.mismatches.length} metric(s) moved`);
   return result.ok ? 0 : 1;
 }

@@ -37,6 +37,8 @@ export interface PublishedRun {
   dirty: boolean;
   finished_at: string;
   durations_s: Record<string, number>;
+  /** sha256 of the data the run read (world manifest, base model weights): a rerun on other data cannot match. */
+  data_sha256?: Record<string, string>;
   /** The run's own folder when it was published (on the machine that ran it). */
   run: string;
   metrics: Record<string, number>;
@@ -112,6 +114,7 @@ export async function runAsPublished(runDir: string): Promise<PublishedRun> {
     dirty?: boolean;
     finished_at: string;
     durations_s: Record<string, number>;
+    data_sha256?: Record<string, string>;
     tables?: string[];
   }>("manifest.json");
   const tables: Record<string, Row[]> = {};
@@ -127,6 +130,7 @@ export async function runAsPublished(runDir: string): Promise<PublishedRun> {
     dirty: manifest.dirty ?? false,
     finished_at: manifest.finished_at,
     durations_s: manifest.durations_s,
+    ...(manifest.data_sha256 ? { data_sha256: manifest.data_sha256 } : {}),
     run: runDir,
     metrics: await read<Record<string, number>>("metrics.json"),
     findings: await read<Finding[]>("findings.json"),

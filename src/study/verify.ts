@@ -24,6 +24,12 @@ export interface VerifyResult {
   tolerance: number;
   compared: number;
   mismatches: MetricDifference[];
+  /**
+   * Inputs whose sha256 differs between the reference run and the rerun (world manifest, base model weights):
+   * where one differs the numbers were computed from other data (e.g. a base model trained differently), which
+   * explains a mismatch better than the notebook's own code.
+   */
+  dataDifferences: string[];
   ok: boolean;
 }
 
@@ -46,6 +52,7 @@ interface Reference {
   parameters: Record<string, unknown>;
   backend: string;
   metrics: Record<string, number>;
+  data?: Record<string, string>;
 }
 
 async function reference(name: string, path: string, against: "published" | "local", home?: string): Promise<Reference> {
@@ -74,9 +81,16 @@ async function reference(name: string, path: string, against: "published" | "loc
   const manifest = JSON.parse(await readFile(join(recorded, "manifest.json"), "utf8")) as {
     parameters: Record<string, unknown>;
     backend: string;
+    data_sha256?: Record<string, string>;
   };
   const metrics = JSON.parse(await readFile(join(recorded, "metrics.json"), "utf8")) as Record<string, number>;
-  return { label: recorded, parameters: manifest.parameters, backend: manifest.backend, metrics };
+  return {
+    label: recorded,
+    parameters: manifest.parameters,
+    backend: manifest.backend,
+    metrics,
+    ...(manifest.data_sha256 ? { data: manifest.data_sha256 } : {}),
+  };
 }
 
 /**
@@ -113,6 +127,11 @@ export async function verifyNotebook(
   const exact = ["cpu", "wasm"].includes(ref.backend);
   const tolerance = exact ? 0 : (options.tolerance ?? 1e-3);
   const mismatches = compareMetrics(ref.metrics, after, tolerance);
+  const rerunData = (JSON.parse(await readFile(join(rerun, "manifest.json"), "utf8")) as { data_sha256?: Record<string, string> })
+    .data_sha256;
+  const dataDifferences = Object.entries(ref.data ?? {})
+    .filter(([input, hash]) => rerunData?.[input] !== undefined && rerunData[input] !== hash)
+    .map(([input]) => input);
   return {
     notebook: name,
     against,
@@ -122,6 +141,7 @@ export async function verifyNotebook(
     tolerance,
     compared: new Set([...Object.keys(ref.metrics), ...Object.keys(after)]).size,
     mismatches,
+    dataDifferences,
     ok: mismatches.length === 0,
   };
 }

@@ -77,6 +77,8 @@ describe("study notebooks (smoke mode)", () => {
     writeFileSync(file, JSON.stringify(shipped));
     const moved = await verifyNotebook(nb("00-quickstart"), { home });
     assert.equal(moved.against, "published");
+    assert.ok(shipped.data_sha256["base/model.safetensors"], "the published run names the base model it read");
+    assert.deepEqual(moved.dataDifferences, [], "same world and base model");
     assert.deepEqual(
       moved.mismatches.map((m) => m.metric),
       [metric],
