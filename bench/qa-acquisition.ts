@@ -10,7 +10,8 @@
  * Env: CANON (canon_width, 0), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
  * DOCS (pretraining documents, 20000), QA (share with questions, 0.3), FRESH (share of those with fresh
  * facts, 0), QUESTIONS (per QA document, at most; 2), ISOLATE (1: attention and positions per document inside a packed row), PUNCT (1: the tokenizer keeps punctuation
- * out of word pieces), MIX (pretraining shares, e.g. en=1; the world's default), LR (3e-3), BATCH (rows per step, 8),
+ * out of word pieces), MIX (pretraining shares, e.g. en=1; the world's default), TIE (0: an untied head), INIT
+ * (initialisation std, 0.02), LR (3e-3), BATCH (rows per step, 8),
  * EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
@@ -48,7 +49,7 @@ const evals = E("EVALS", 4);
 const { maxLength: len } = quick.pretrain;
 const bs = E("BATCH", quick.pretrain.batchSize);
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
+const run = `${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
 const mix = process.env.MIX ? parseMix(process.env.MIX) : undefined;
 const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
@@ -70,8 +71,14 @@ if (!existsSync(join(tokDir, "tokenizer.json")))
   await (await trainStudyTokenizer(worldDir, quick.tokenizer.vocabSize, { splitPunctuation: punct })).save(tokDir);
 const tokenizer = await loadTokenizer(tokDir);
 const tok = trainingTokenizer(tokenizer);
-const config = { ...baseModelConfig(quick.model, tokenizer), ...(canon > 0 ? { canon_width: canon } : {}) };
-const model = LlamaModel.init(config, new Rng(seed).fork("base-init"));
+const untied = process.env.TIE === "0";
+const config = {
+  ...baseModelConfig(quick.model, tokenizer),
+  ...(canon > 0 ? { canon_width: canon } : {}),
+  ...(untied ? { tie_word_embeddings: false } : {}),
+};
+const initStd = E("INIT", 0.02);
+const model = LlamaModel.init(config, new Rng(seed).fork("base-init"), { initializerRange: initStd });
 const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
 const docs = await tokenDocuments(lines, tok);
 const corpusTokens = docs.reduce((a, d) => a + d.length, 0);
