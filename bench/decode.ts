@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { initEngine, nativeStatus, tf } from "../src/engine/index.js";
+import { STORIES_15M } from "../src/model/benchmarks.js";
 import { CONFIG_DEFAULTS, generate, type LlamaConfig, LlamaModel, NativeDecoder, toHfLayout } from "../src/model/index.js";
 import { Rng } from "../src/util/rng.js";
 import { repoRoot } from "../test/helpers.js";
@@ -42,22 +43,7 @@ const rounds = Number(opts.rounds);
 const threadCounts = opts.threads.split(",").map(Number);
 
 /** TinyStories-15M (llama2.c's stories15M): the shape run.c's README measures. */
-const cfg: LlamaConfig = {
-  ...CONFIG_DEFAULTS,
-  hidden_size: 288,
-  intermediate_size: 768,
-  num_hidden_layers: 6,
-  num_attention_heads: 6,
-  num_key_value_heads: 6,
-  vocab_size: 32000,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  max_position_embeddings: 256,
-  tie_word_embeddings: true,
-  bos_token_id: 1,
-  eos_token_id: 2,
-  pad_token_id: null,
-} as LlamaConfig;
+const cfg: LlamaConfig = { ...CONFIG_DEFAULTS, ...STORIES_15M };
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initEngine, nativeStatus, useNativeFused, useNativeMatMul } from "../src/engine/index.js";
-import { benchmarkBatch } from "../src/model/benchmarks.js";
+import { benchmarkBatch, STORIES_15M } from "../src/model/benchmarks.js";
 import {
   generate,
   hfShape,
@@ -30,22 +30,6 @@ import {
 } from "../src/model/index.js";
 import { writeJsonAtomic } from "../src/util/fs.js";
 import { Rng } from "../src/util/rng.js";
-
-const STORIES_15M: LlamaConfig = {
-  hidden_size: 288,
-  intermediate_size: 768,
-  num_hidden_layers: 6,
-  num_attention_heads: 6,
-  num_key_value_heads: 6,
-  vocab_size: 32000,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  max_position_embeddings: 256,
-  tie_word_embeddings: true,
-  bos_token_id: 1,
-  eos_token_id: 2,
-  pad_token_id: null,
-};
 
 /** ~100M parameters: 12 layers of width 640 plus untied 32000-token embedding and head. */
 const MODEL_100M: LlamaConfig = {

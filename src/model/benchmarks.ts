@@ -71,3 +71,23 @@ export function benchmarkBatch(
   const labelTensor = tf.tensor2d(labels, [batch, t], "int32");
   return { ids: idTensor, labels: labelTensor, dispose: () => tf.dispose([idTensor, labelTensor]) };
 }
+
+/**
+ * llama2.c's TinyStories-15M shape (dim 288, 6 layers, 6 heads, vocab 32000, tied head): the decode and model
+ * benchmarks' peer comparisons (bench/model.ts, bench/decode.ts) use it with random weights.
+ */
+export const STORIES_15M: LlamaConfig = {
+  hidden_size: 288,
+  intermediate_size: 768,
+  num_hidden_layers: 6,
+  num_attention_heads: 6,
+  num_key_value_heads: 6,
+  vocab_size: 32000,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  max_position_embeddings: 256,
+  tie_word_embeddings: true,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  pad_token_id: null,
+};
