@@ -7,6 +7,7 @@ import { configFromJson, configToJson, generate, type LlamaConfig, LlamaModel } 
 import { KvCache } from "../../src/model/kvcache.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
+import { randomModel } from "./random-model.js";
 
 await initEngine({ backend: "cpu" });
 
@@ -28,21 +29,8 @@ const plain: LlamaConfig = {
 const canon: LlamaConfig = { ...plain, canon_width: 4 };
 const CANON_WEIGHT = "model.layers.1.self_attn.canon.weight";
 
-/** A canon model with non-zero convolution taps (init gives zeros: the identity). */
-function canonModel(seed = 3): LlamaModel {
-  const model = LlamaModel.init(canon, new Rng(seed), { initializerRange: 0.3 });
-  const rng = new Rng(seed + 100);
-  for (let l = 0; l < canon.num_hidden_layers; l++) {
-    const v = model.weight(`model.layers.${l}.self_attn.canon.weight`);
-    v.assign(
-      tf.tensor2d(
-        Float32Array.from({ length: v.size }, () => rng.normal() * 0.5),
-        v.shape as [number, number],
-      ),
-    );
-  }
-  return model;
-}
+/** A canon model with non-zero convolution taps. */
+const canonModel = (seed = 3): LlamaModel => randomModel(canon, seed);
 
 function logitsOf(model: LlamaModel, ids: number[][]): Float32Array {
   return tf.tidy(() => model.forward(tf.tensor2d(ids, undefined, "int32")).dataSync() as Float32Array);

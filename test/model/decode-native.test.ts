@@ -2,9 +2,17 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine, nativeStatus } from "../../src/engine/index.js";
-import { generate, KvCache, type LlamaConfig, LlamaModel, loadCheckpoint, maskPositions, NativeDecoder } from "../../src/model/index.js";
-import { Rng } from "../../src/util/rng.js";
+import {
+  generate,
+  KvCache,
+  type LlamaConfig,
+  type LlamaModel,
+  loadCheckpoint,
+  maskPositions,
+  NativeDecoder,
+} from "../../src/model/index.js";
 import { fixture } from "../helpers.js";
+import { randomModel } from "./random-model.js";
 
 const status = nativeStatus();
 const skip = status.available ? false : `native decoding needs the addon, which is off here: ${status.reason}`;
@@ -25,22 +33,6 @@ const gqa: LlamaConfig = {
   eos_token_id: 2,
   pad_token_id: 0,
 };
-
-/** A random model; canon models get non-zero taps (init gives zeros, the identity, which would test nothing). */
-function randomModel(cfg: LlamaConfig, seed: number): LlamaModel {
-  const model = LlamaModel.init(cfg, new Rng(seed), { initializerRange: 0.3 });
-  const rng = new Rng(seed + 100);
-  for (let l = 0; l < cfg.num_hidden_layers && (cfg.canon_width ?? 0) > 0; l++) {
-    const v = model.weight(`model.layers.${l}.self_attn.canon.weight`);
-    v.assign(
-      tf.tensor2d(
-        Float32Array.from({ length: v.size }, () => rng.normal() * 0.5),
-        v.shape as [number, number],
-      ),
-    );
-  }
-  return model;
-}
 
 const prompts = [
   [1, 10, 11, 12, 13, 14, 15, 16, 17],
