@@ -102,6 +102,15 @@ export function meanRelativeChange(changes: readonly number[]): number {
   return mean(changes.filter(Number.isFinite));
 }
 
+export type ArmMetric = "contains" | "exactMatch" | "f1" | "bleu" | "chrf";
+
+/** An arm: its label, or a function from a language to the label (e.g. `(l) => \`x-llama-${l}\``). */
+export type ArmRef = string | ((lang: string) => string);
+
+export function armLabel(arm: ArmRef, lang: string): string {
+  return typeof arm === "string" ? arm : arm(lang);
+}
+
 /** Whether a run supports a directional claim "a beats b": see {@link compareOverSeeds}. */
 export type Verdict = "reproduces" | "contradicts" | "inconclusive";
 
@@ -135,17 +144,16 @@ export interface SeedComparison {
 export function compareOverSeeds(
   results: readonly ArmResult[],
   options: {
-    a: string | ((lang: string) => string);
-    b: string | ((lang: string) => string);
+    a: ArmRef;
+    b: ArmRef;
     languages: readonly string[];
-    metric: "contains" | "exactMatch" | "f1" | "bleu" | "chrf";
+    metric: ArmMetric;
     chance?: number;
   },
 ): SeedComparison {
-  const label = (arm: string | ((lang: string) => string), lang: string) => (typeof arm === "string" ? arm : arm(lang));
-  const value = (arm: string | ((lang: string) => string), seed: number) => {
+  const value = (arm: ArmRef, seed: number) => {
     const vs = options.languages.flatMap((lang) => {
-      const r = results.find((x) => x.label === label(arm, lang) && x.seed === seed);
+      const r = results.find((x) => x.label === armLabel(arm, lang) && x.seed === seed);
       const v =
         options.metric === "bleu" || options.metric === "chrf" ? r?.translation[lang]?.[options.metric] : r?.qa[lang]?.[options.metric];
       return v === undefined ? [] : [v];

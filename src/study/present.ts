@@ -16,19 +16,14 @@
  */
 import { join, relative, sep } from "node:path";
 import type { InstructionExample } from "../data/example.js";
-import { armMean, formatRelativeChange, mean, relativeChange } from "./compare.js";
+import { type ArmMetric, type ArmRef, armLabel, armMean, formatRelativeChange, mean, relativeChange } from "./compare.js";
+
+export type { ArmMetric, ArmRef } from "./compare.js";
+
 import type { Finding, Row, RunRecord } from "./record.js";
 import type { ArmResult, ArmSpec, Competence, ReadingProbe, Study, Tuned } from "./study.js";
 
 /** A metric of an arm result: QA (contains, exactMatch, f1) or translation (bleu, chrf). */
-export type ArmMetric = "contains" | "exactMatch" | "f1" | "bleu" | "chrf";
-
-/** An arm: its label, or a function from a language to the label (e.g. `(l) => \`x-llama-${l}\``). */
-export type ArmRef = string | ((lang: string) => string);
-
-function armLabel(arm: ArmRef, lang: string): string {
-  return typeof arm === "string" ? arm : arm(lang);
-}
 
 /**
  * One row per language: the baseline arm's mean, each system's mean and its
