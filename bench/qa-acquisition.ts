@@ -12,6 +12,7 @@
  * facts, 0), QUESTIONS (per QA document, at most; 2), ISOLATE (1: attention and positions per document inside a packed row), PUNCT (1: the tokenizer keeps punctuation
  * out of word pieces), MIX (pretraining shares, e.g. en=1; the world's default), TIE (0: an untied head), INIT
  * (initialisation std, 0.02), LR (3e-3), BATCH (rows per step, 8),
+ * ORDER (random: a QA document's questions drawn and ordered at random; passage, the default: its first facts in order),
  * EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
@@ -44,14 +45,15 @@ const docsN = E("DOCS", quick.world.sizes.pretrain ?? 20000);
 const qa = E("QA", 0.3);
 const fresh = E("FRESH", 0);
 const questions = E("QUESTIONS", 2);
+const order = process.env.ORDER === "random" ? "random" : "passage";
 const lr = E("LR", quick.pretrain.lr);
 const evals = E("EVALS", 4);
 const { maxLength: len } = quick.pretrain;
 const bs = E("BATCH", quick.pretrain.batchSize);
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
+const run = `${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
 const mix = process.env.MIX ? parseMix(process.env.MIX) : undefined;
-const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}`;
+const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
 await initEngine({ backend: "wasm", threads: E("THREADS", 1) });
 if (!existsSync(join(worldDir, "manifest.json")))
@@ -62,6 +64,7 @@ if (!existsSync(join(worldDir, "manifest.json")))
     pretrainQaShare: qa,
     pretrainFreshShare: fresh,
     pretrainQuestions: questions,
+    pretrainQuestionOrder: order,
     counterfactual: 100,
     ...(mix ? { mix } : {}),
   });

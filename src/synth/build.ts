@@ -20,6 +20,7 @@ import {
   planCounterfactualPassage,
   planQaPassage,
   pretrainDocument,
+  type QuestionOrder,
   renderInstruction,
   renderPassage,
 } from "./tasks.js";
@@ -73,6 +74,8 @@ export interface SynthBuildOptions {
   pretrainFreshShare?: number;
   /** Questions (with answers) after each QA pretraining document, at most (default 2). */
   pretrainQuestions?: number;
+  /** Which of a QA document's questions are asked, in what order (default "passage"; see QuestionOrder). */
+  pretrainQuestionOrder?: QuestionOrder;
   /**
    * Counterfactual QA passages per language (default 0): train people with freshly drawn facts, written
    * to qa/counterfactual.<lang>.json with each question's memorised (world) answer, for the probe.
@@ -105,6 +108,7 @@ export interface SynthManifest {
   pretrainQaShare: number;
   pretrainFreshShare?: number;
   pretrainQuestions?: number;
+  pretrainQuestionOrder?: QuestionOrder;
   counterfactual?: number;
   languages: LanguageSpec[];
   /** Chance level of each QA set (mean over its questions of 1 / same-type candidates in the passage). */
@@ -220,6 +224,12 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const perDoc = options.pretrainQuestions ?? 2;
   if (!Number.isInteger(perDoc) || perDoc < 1 || perDoc > 8)
     throw new ConfigError("XA_SYNTH_SIZE", `pretrainQuestions ${perDoc} is not an integer in [1, 8]`, { field: "pretrainQuestions" });
+  const order = options.pretrainQuestionOrder ?? "passage";
+  if (order !== "passage" && order !== "random")
+    throw new ConfigError("XA_SYNTH_ORDER", `pretrainQuestionOrder "${String(order)}" is neither "passage" nor "random"`, {
+      field: "pretrainQuestionOrder",
+      hint: 'use "random" (questions drawn and ordered at random) or "passage" (the first facts, in passage order)',
+    });
   const counterfactual = options.counterfactual ?? 0;
   if (!Number.isInteger(counterfactual) || counterfactual < 0)
     throw new ConfigError("XA_SYNTH_SIZE", `counterfactual ${counterfactual} is not a non-negative integer`, { field: "counterfactual" });
@@ -352,7 +362,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const langs: string[] = [];
   for (let i = 0; i < sizes.pretrain; i++) {
     const r = all[prng.weighted(weights)] as Realizer;
-    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare, perDoc));
+    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare, perDoc, order));
     langs.push(r.language.spec.code);
   }
   files.set("pretrain/corpus.txt", { text: lines(docs), count: docs.length });
@@ -378,6 +388,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     ...(freshShare > 0 ? { pretrainFreshShare: freshShare } : {}),
     ...(counterfactual > 0 ? { counterfactual } : {}),
     ...(perDoc !== 2 ? { pretrainQuestions: perDoc } : {}),
+    ...(order !== "passage" ? { pretrainQuestionOrder: order } : {}),
     languages: [BASE_SPEC, ...specs],
     qaChance,
     qaQuestions: questions,

@@ -44,6 +44,7 @@ export {
   planInstruction,
   planQaPassage,
   pretrainDocument,
+  type QuestionOrder,
   renderInstruction,
   renderPassage,
 } from "./tasks.js";

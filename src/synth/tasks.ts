@@ -313,13 +313,21 @@ export function planQaPassage(g: Grammar, rng: Rng, maxQuestions = 3): QaPassage
  * documents states freshly drawn facts of its people (the names are the
  * world's, the values are not), so only reading the passage answers them.
  */
-export function pretrainDocument(g: Grammar, r: Realizer, rng: Rng, qaShare: number, freshShare = 0, questions = 2): string {
-  if (freshShare > 0 || questions !== 2) {
+export function pretrainDocument(
+  g: Grammar,
+  r: Realizer,
+  rng: Rng,
+  qaShare: number,
+  freshShare = 0,
+  questions = 2,
+  order: QuestionOrder = "passage",
+): string {
+  if (freshShare > 0 || questions !== 2 || order !== "passage") {
     const qa = rng.float() < qaShare;
     const fresh = qa && rng.float() < freshShare;
     const grammar = fresh ? new Grammar(withFreshFacts(g.world, rng.fork(`fresh-${rng.nextU32()}`))) : g;
     const sentences = grammar.passage(g.world.trainPeople, rng, true);
-    return qa ? qaDocument(grammar, r, rng, sentences, questions) : renderPassage(r, sentences).text;
+    return qa ? qaDocument(grammar, r, rng, sentences, questions, order) : renderPassage(r, sentences).text;
   }
   // The original draw order (worlds built before fresh documents existed stay byte-identical).
   const sentences = g.passage(g.world.trainPeople, rng, true);
@@ -327,12 +335,28 @@ export function pretrainDocument(g: Grammar, r: Realizer, rng: Rng, qaShare: num
   return qaDocument(g, r, rng, sentences);
 }
 
+/**
+ * The order of a QA pretraining document's questions. "passage": the first facts, in the order the passage
+ * states them (the original worlds); then the k-th question's answer is always the k-th fact's value, and a
+ * model can answer by position without binding the question's person (issue 16, deviation 9). "random": a
+ * random subset of the passage's questions in random order, like the held-out sets' one question per passage.
+ */
+export type QuestionOrder = "passage" | "random";
+
 /** A passage followed by up to `questions` of its questions, each with its answer. */
-function qaDocument(g: Grammar, r: Realizer, rng: Rng, sentences: readonly Sentence[], questions = 2): string {
+function qaDocument(
+  g: Grammar,
+  r: Realizer,
+  rng: Rng,
+  sentences: readonly Sentence[],
+  questions = 2,
+  order: QuestionOrder = "passage",
+): string {
   const passage = renderPassage(r, sentences);
   const sep = separator(r);
   let text = passage.text;
-  for (const q of passageQuestions(g, sentences, rng).slice(0, questions)) {
+  const all = passageQuestions(g, sentences, rng);
+  for (const q of (order === "random" ? rng.shuffle(all) : all).slice(0, questions)) {
     text += `${sep}${r.sentence(q.question.clause).text}${sep}${locateLeaf(passage, q.sentence, q.leaf).text}${r.language.script.period}`;
   }
   return text;
