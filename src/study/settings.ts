@@ -5,7 +5,7 @@
  * or a long CPU run. Every notebook records the settings it ran with.
  */
 import type { BackendName } from "../engine/index.js";
-import type { SynthSizes } from "../synth/index.js";
+import type { QuestionOrder, SynthSizes } from "../synth/index.js";
 import type { TrainEngine } from "../train/torch-engine.js";
 
 /**
@@ -38,6 +38,8 @@ export interface StudySettings {
     counterfactual?: number;
     /** Questions after each QA pretraining document, at most (2 when absent). */
     questions?: number;
+    /** Which questions, in what order ("passage" when absent; see QuestionOrder in src/synth/tasks.ts). */
+    questionOrder?: QuestionOrder;
   };
   /** splitPunctuation: punctuation never joins a word piece (see trainBpeTokenizer). */
   tokenizer: { vocabSize: number; splitPunctuation?: boolean };

@@ -184,6 +184,7 @@ export class Study {
       ...(w.freshShare ? { freshShare: w.freshShare } : {}),
       ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
       ...(w.questions !== undefined ? { questions: w.questions } : {}),
+      ...(w.questionOrder && w.questionOrder !== "passage" ? { questionOrder: w.questionOrder } : {}),
     };
     const worldDir = await cached(
       "world",
@@ -198,6 +199,7 @@ export class Study {
           ...(w.freshShare ? { pretrainFreshShare: w.freshShare } : {}),
           ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
           ...(w.questions !== undefined ? { pretrainQuestions: w.questions } : {}),
+          ...(w.questionOrder ? { pretrainQuestionOrder: w.questionOrder } : {}),
         });
       },
       onStatus,

@@ -246,6 +246,46 @@ describe("xalign synth build", () => {
     assert.equal(plain.files.length, manifest.files.length, "no counterfactual files unless asked");
   });
 
+  it("pretrainQuestionOrder random asks the passage's facts out of order; passage keeps the stated order", async () => {
+    // Share of English QA documents whose answers appear in the passage in the order the questions ask them.
+    const inOrder = async (order: "passage" | "random", name: string) => {
+      const mf = await buildSynthWorld(join(dir, name), {
+        preset: "paper",
+        seed: 5,
+        sizes: { ...SIZES, pretrain: 400 },
+        mix: { en: 1 },
+        pretrainQaShare: 1,
+        pretrainQuestions: 4,
+        pretrainQuestionOrder: order,
+      });
+      assert.equal(mf.pretrainQuestionOrder, order === "random" ? "random" : undefined);
+      const docs = (await readFile(join(dir, name, "pretrain", "corpus.txt"), "utf8")).split("\n").filter((l) => l.includes("?"));
+      let ordered = 0;
+      let counted = 0;
+      for (const doc of docs) {
+        const parts = doc.match(/[^.?]+[.?]/g) ?? [];
+        const first = parts.findIndex((p) => p.endsWith("?"));
+        const passage = parts.slice(0, first).join("");
+        const answers = parts
+          .slice(first)
+          .filter((_, i) => i % 2 === 1)
+          .map((a) => a.trim().slice(0, -1));
+        if (answers.length < 3) continue;
+        const at = answers.map((a) => passage.indexOf(` ${a}`));
+        if (at.some((i) => i < 0)) continue;
+        counted++;
+        if (at.every((i, k) => k === 0 || i >= (at[k - 1] as number))) ordered++;
+      }
+      assert.ok(counted >= 50, `${name}: only ${counted} documents with three or more located answers`);
+      return ordered / counted;
+    };
+    const passage = await inOrder("passage", "order-passage");
+    const random = await inOrder("random", "order-random");
+    // Measured: 0.79 vs 0.07 (an answer value can also occur earlier in the passage, so "passage" is not 1).
+    assert.ok(passage > 0.6, `passage order: ${passage} of documents in stated order`);
+    assert.ok(random < 0.25, `random order: ${random} of documents in stated order`);
+  });
+
   it("bad input is a ConfigError and writes nothing", async () => {
     const out = join(dir, "bad");
     const code = (c: string) => (e: unknown) => e instanceof ConfigError && e.code === c;
@@ -258,6 +298,10 @@ describe("xalign synth build", () => {
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, mix: { en: 1.2 } }), code("XA_SYNTH_MIX"));
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, pretrainFreshShare: 1.5 }), code("XA_SYNTH_SHARE"));
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, pretrainQuestions: 0 }), code("XA_SYNTH_SIZE"));
+    await assert.rejects(
+      buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, pretrainQuestionOrder: "shuffled" as "random" }),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_ORDER" && /pretrainQuestionOrder/.test(e.message),
+    );
     await assert.rejects(buildSynthWorld(out, { preset: "xx", seed: 1, sizes: SIZES, counterfactual: -3 }), code("XA_SYNTH_SIZE"));
     assert.ok(!existsSync(out) || (await readdir(out)).length === 0);
     assert.throws(() => parseSizes("parallel=abc"), code("XA_SYNTH_SIZE"));
