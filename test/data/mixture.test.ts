@@ -118,6 +118,74 @@ describe("mixture spec", () => {
     );
   });
 
+  it("names the field and the choices of an unknown or missing reader", () => {
+    const unknownReader = "sources:\n  - name: a\n    reader: csv\n    path: a.csv\n    build: general\n    lang: en\n";
+    assert.throws(
+      () => parseMixtureSpec(unknownReader, { file: "m.yaml", baseDir: dir }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.code === "XA_DATA_SPEC" &&
+        e.line === 3 &&
+        e.field === "sources[0].reader" &&
+        /unknown reader "csv": use one of moses, tsv, jsonl, alpaca, parquet, flores, squad/.test(e.message),
+    );
+    assert.throws(
+      () => parseMixtureSpec("sources:\n  - {name: a, path: a.json, build: general, lang: en}\n", { file: "m.yaml", baseDir: dir }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.line === 2 &&
+        e.field === "sources[0].reader" &&
+        /a source needs reader: one of moses, tsv, jsonl, alpaca, parquet, flores, squad/.test(e.message),
+    );
+  });
+
+  it("names the field a reader needs when it is missing, and what to write", () => {
+    const noFiles = "sources:\n  - name: a\n    reader: moses\n    build: translation\n    src_lang: en\n    tgt_lang: zh\n";
+    assert.throws(
+      () => parseMixtureSpec(noFiles, { file: "m.yaml", baseDir: dir }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.code === "XA_DATA_SPEC" &&
+        e.line === 2 &&
+        e.field === "sources[0].files" &&
+        /a moses source needs files: \[source-side file, target-side file\]/.test(e.message),
+    );
+    const noPath = "sources:\n  - {name: a, reader: tsv, build: translation, src_lang: en, tgt_lang: zh}\n";
+    assert.throws(
+      () => parseMixtureSpec(noPath, { file: "m.yaml", baseDir: dir }),
+      (e: unknown) => e instanceof ConfigError && e.field === "sources[0].path" && /a tsv source needs path:/.test(e.message),
+    );
+    // a wrong value keeps zod's message for its type
+    const badFiles = "sources:\n  - {name: a, reader: moses, files: a.en, build: translation, src_lang: en, tgt_lang: zh}\n";
+    assert.throws(
+      () => parseMixtureSpec(badFiles, { file: "m.yaml", baseDir: dir }),
+      (e: unknown) => e instanceof ConfigError && e.field === "sources[0].files" && !/needs files/.test(e.message),
+    );
+  });
+
+  it("gives each reader its own options with their defaults, and still accepts another reader's (ignored)", () => {
+    const spec = parseMixtureSpec(
+      "sources:\n  - {name: t, reader: tsv, path: p.tsv, build: translation, src_lang: en, tgt_lang: zh}\n" +
+        "  - {name: m, reader: moses, files: [a.en, a.zh], header: true, build: translation, src_lang: en, tgt_lang: zh}\n",
+      { file: "m.yaml", baseDir: dir },
+    );
+    const [tsv, moses] = spec.sources;
+    assert.ok(tsv?.reader === "tsv" && moses?.reader === "moses");
+    assert.deepEqual([tsv.src_column, tsv.tgt_column, tsv.header], [0, 1, false]);
+    assert.deepEqual(moses.files, ["a.en", "a.zh"]);
+    assert.throws(
+      () =>
+        parseMixtureSpec(
+          "sources:\n  - {name: m, reader: moses, files: [a.en, a.zh], header: 1, build: translation, src_lang: en, tgt_lang: zh}\n",
+          {
+            file: "m.yaml",
+            baseDir: dir,
+          },
+        ),
+      (e: unknown) => e instanceof ConfigError && e.field === "sources[0].header",
+    );
+  });
+
   it("names the line and column of a YAML syntax error", () => {
     assert.throws(
       () => parseMixtureSpec("seed: 1\nsources:\n  - {name: a, reader: alpaca\n", { file: "m.yaml", baseDir: dir }),
