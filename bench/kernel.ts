@@ -9,7 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
 import { kernelArgv } from "../kernel/spec.js";
-import { KernelClient } from "../src/notebook/client.js";
+import { KernelClient } from "../src/runner/client.js";
 
 const STARTS = Number(process.env.XALIGN_BENCH_STARTS ?? 3);
 const ROUND_TRIPS = Number(process.env.XALIGN_BENCH_ROUND_TRIPS ?? 30);

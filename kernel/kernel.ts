@@ -16,6 +16,10 @@ import * as zmq from "zeromq";
 import { setDisplayChannel } from "../src/notebook/channel.js";
 import { requestInterrupt, resetInterrupt } from "../src/notebook/interrupt.js";
 import { toMimeBundle } from "../src/notebook/mime.js";
+import { VERSION } from "../src/version.js";
+import { CellExecutor, type CellOutcome } from "./executor.js";
+import type { ErrorContent } from "./traceback.js";
+import { tslabTypeScriptVersion } from "./typescript.js";
 import {
   type ConnectionInfo,
   channelAddress,
@@ -24,11 +28,7 @@ import {
   type JupyterMessage,
   newMessage,
   PROTOCOL_VERSION,
-} from "../src/notebook/wire.js";
-import { VERSION } from "../src/version.js";
-import { CellExecutor, type CellOutcome } from "./executor.js";
-import type { ErrorContent } from "./traceback.js";
-import { tslabTypeScriptVersion } from "./typescript.js";
+} from "./wire.js";
 
 const require = createRequire(import.meta.url);
 

@@ -2,8 +2,9 @@
  * The kernel process Jupyter starts: `node dist/kernel/main.js CONNECTION_FILE`
  * (what the installed kernelspec's argv says).
  */
-import { readConnectionFile } from "../src/notebook/wire.js";
+
 import { XalignKernel } from "./kernel.js";
+import { readConnectionFile } from "./wire.js";
 
 async function main(argv: string[]): Promise<void> {
   const file = argv.find((a) => !a.startsWith("-")) ?? argv[argv.indexOf("--connection-file") + 1];

@@ -1,8 +1,8 @@
 /** `xalign run`: execute a notebook headless with the xalign kernel (no Python). */
 import { relative } from "node:path";
-import { CellExecutionError } from "../notebook/failure.js";
-import { checkParameters, parseParameterArgs, readNotebook, sourceText } from "../notebook/nbformat.js";
-import { runNotebook } from "../notebook/run.js";
+import { CellExecutionError } from "../runner/failure.js";
+import { checkParameters, parseParameterArgs, readNotebook, sourceText } from "../runner/nbformat.js";
+import { runNotebook } from "../runner/run.js";
 import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 

@@ -10,7 +10,7 @@
  * are at most a few hundred thousand examples per source).
  */
 import { isAbsolute, resolve } from "node:path";
-import { DataError } from "../util/errors.js";
+import { ConfigError, DataError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import {
   buildCrossLingualGeneral,
@@ -22,19 +22,18 @@ import {
 import { type CleanCounts, cleanPairs, PairCleaner } from "./clean.js";
 import type { AlpacaRecord, InstructionExample } from "./example.js";
 import { fileSize } from "./lines.js";
-import type { SentencePair } from "./readers/aligned.js";
-import { readMosesPairBatches } from "./readers/aligned.js";
+import { readMosesPairBatches, type SentencePair } from "./readers/aligned.js";
 import { readAlpacaJson } from "./readers/alpaca.js";
 import { toAlpacaRecords, toSentencePairs } from "./readers/fields.js";
 import { floresFile, readFlores } from "./readers/flores.js";
-import { readJsonl } from "./readers/jsonl.js";
+import { type JsonRecord, readJsonl } from "./readers/jsonl.js";
 import { readParquet } from "./readers/parquet.js";
-import { readSquad } from "./readers/squad.js";
+import { type QaRecord, readSquad } from "./readers/squad.js";
 import { readTsvPairs } from "./readers/tsv.js";
 import { buildHintedTranslation, buildInteractiveTranslation } from "./recipes.js";
-import { ReadReport } from "./report.js";
+import { type ReadOptions, ReadReport } from "./report.js";
 import { allocate, seededOrder, temperatureWeights } from "./sampling.js";
-import type { MixtureSpec, SourceSpec } from "./spec.js";
+import type { BUILD_INPUTS, BuildName, MixtureSpec, ReaderName, SourceOf, SourceSpec, SourceYield } from "./spec.js";
 
 export interface BuildProgress {
   source: string;
@@ -109,59 +108,176 @@ function exampleLang(s: SourceSpec): string {
   return "und";
 }
 
+/** What a reader yields (see `SourceYield` in spec.ts): pairs (in batches too, for the hot path), records or questions. */
+type SourceData =
+  | { kind: "pairs"; pairs: AsyncIterable<SentencePair>; batches?: AsyncIterable<SentencePair[]> }
+  | { kind: "records"; records: AsyncIterable<AlpacaRecord> }
+  | { kind: "qa"; questions: AsyncIterable<QaRecord> };
+type DataOf<K extends SourceYield> = Extract<SourceData, { kind: K }>;
+
+/** A reader opened on one source: the files it reads (absolute, progress follows the first) and its stream. */
+interface OpenSource {
+  inputs: [string, ...string[]];
+  read(options: ReadOptions): SourceData;
+}
+
+/** A field the spec's checks guarantee for this source (a MixtureSpec built by hand may still lack it). */
+function given<T>(value: T | undefined, s: SourceSpec, field: string): T {
+  if (value === undefined) {
+    throw new ConfigError("XA_DATA_SPEC", `source ${s.name} (reader ${s.reader}, build ${s.build}) needs ${field}`, {
+      field: `sources.${s.name}.${field}`,
+      hint: "parse the mixture with parseMixtureSpec or loadMixtureSpec, which check it",
+    });
+  }
+  return value;
+}
+
+function oneFile(file: string, read: (file: string, options: ReadOptions) => SourceData): OpenSource {
+  return { inputs: [file], read: (options) => read(file, options) };
+}
+
+/** Fields of JSON records (jsonl, parquet) as pairs when `fields` names a src, else as Alpaca records. */
+function fieldData(
+  s: SourceOf<"jsonl"> | SourceOf<"parquet">,
+  raw: AsyncIterable<JsonRecord>,
+  file: string,
+  options: ReadOptions,
+): SourceData {
+  const unit = s.reader === "jsonl" ? "line" : "row";
+  if (s.fields?.src !== undefined)
+    return { kind: "pairs", pairs: toSentencePairs(raw, { src: s.fields.src, tgt: s.fields.tgt ?? "tgt" }, { ...options, file, unit }) };
+  return { kind: "records", records: toAlpacaRecords(raw, { ...options, file, unit, fields: s.fields ?? {} }) };
+}
+
+type Resolve = (path: string) => string;
+
+/** Each reader: which files a source of it reads, and how. */
+const READERS: { [R in ReaderName]: (s: SourceOf<R>, at: Resolve) => OpenSource } = {
+  moses: (s, at) => {
+    const src = at(s.files[0]);
+    const tgt = at(s.files[1]);
+    return {
+      inputs: [src, tgt],
+      read: (options) => {
+        const batches = readMosesPairBatches(src, tgt, options);
+        return { kind: "pairs", pairs: flatten(batches), batches };
+      },
+    };
+  },
+  tsv: (s, at) =>
+    oneFile(at(s.path), (file, options) => ({
+      kind: "pairs",
+      pairs: readTsvPairs(file, { ...options, srcColumn: s.src_column, tgtColumn: s.tgt_column, header: s.header }),
+    })),
+  flores: (s, at) => {
+    const src = floresFile(at(s.path), given(s.src_lang, s, "src_lang"), s.split);
+    const tgt = floresFile(at(s.path), given(s.tgt_lang, s, "tgt_lang"), s.split);
+    return {
+      inputs: [src, tgt],
+      read: (options) => ({
+        kind: "pairs",
+        pairs: (async function* () {
+          for await (const row of readFlores({ src, tgt }, options))
+            yield { src: row.texts.src as string, tgt: row.texts.tgt as string, line: row.line };
+        })(),
+      }),
+    };
+  },
+  jsonl: (s, at) => oneFile(at(s.path), (file, options) => fieldData(s, readJsonl(file, options), file, options)),
+  parquet: (s, at) => oneFile(at(s.path), (file, options) => fieldData(s, readParquet(file, options), file, options)),
+  alpaca: (s, at) => oneFile(at(s.path), (file, options) => ({ kind: "records", records: readAlpacaJson(file, options) })),
+  squad: (s, at) =>
+    oneFile(at(s.path), (file, options) => ({
+      kind: "qa",
+      questions: readSquad(file, { ...options, ...(s.lang ? { lang: s.lang } : {}) }),
+    })),
+};
+
+/** The reader of `s` (a generic call, so that each reader gets its own source type). */
+function openSource<R extends ReaderName>(reader: R, s: SourceOf<R>, at: Resolve): OpenSource {
+  return READERS[reader](s, at);
+}
+
+interface BuildContext {
+  spec: MixtureSpec;
+  s: SourceSpec;
+  lang: string;
+  at: Resolve;
+  options: ReadOptions;
+}
+
+/** The languages and source of a pair build (the spec requires src_lang and tgt_lang for them). */
+function pairLangs(s: SourceSpec): { srcLang: string; tgtLang: string; source: string } {
+  return { srcLang: given(s.src_lang, s, "src_lang"), tgtLang: given(s.tgt_lang, s, "tgt_lang"), source: s.name };
+}
+
+/** Each build: what it consumes (spec.ts's BUILD_INPUTS) and how it makes examples of it. */
+const BUILDERS: {
+  [B in BuildName]: {
+    input: (typeof BUILD_INPUTS)[B];
+    build(data: DataOf<(typeof BUILD_INPUTS)[B]>, c: BuildContext): AsyncIterable<InstructionExample>;
+  };
+} = {
+  translation: {
+    input: "pairs",
+    build: ({ pairs }, { s }) => buildTranslationInstructions(pairs, { ...pairLangs(s), direction: s.direction, template: s.template }),
+  },
+  interactive: { input: "pairs", build: ({ pairs }, { s }) => buildInteractiveTranslation(pairs, { ...pairLangs(s), turns: s.turns }) },
+  hinted: {
+    input: "pairs",
+    build: ({ pairs }, { s, spec }) =>
+      buildHintedTranslation(pairs, { ...pairLangs(s), seed: spec.seed, ...(s.hint_mix ? { mix: s.hint_mix } : {}) }),
+  },
+  general: { input: "records", build: ({ records }, { s, lang }) => buildGeneralInstructions(records, { lang, source: s.name }) },
+  "cross-lingual-general": {
+    input: "records",
+    build: ({ records }, { s, lang, at, options }) => {
+      const file = at(given(s.translated, s, "translated"));
+      return buildCrossLingualGeneral(records, readAlpacaJson(file, { ...options, onBytes: undefined }), {
+        lang,
+        source: s.name,
+        file,
+        ...(s.response_hint !== undefined ? { responseHint: s.response_hint } : {}),
+      });
+    },
+  },
+  qa: {
+    input: "qa",
+    build: ({ questions }, { s }) => buildQaInstructions(questions, { source: s.name, instructionLang: s.instruction_lang }),
+  },
+};
+
+/** Runs the source's build on what its reader yields; the spec's checks make the two match. */
+function buildExamples(data: SourceData, c: BuildContext): AsyncIterable<InstructionExample> {
+  const builder = BUILDERS[c.s.build];
+  if (builder.input === "pairs" && data.kind === "pairs") return builder.build(data, c);
+  if (builder.input === "records" && data.kind === "records") return builder.build(data, c);
+  if (builder.input === "qa" && data.kind === "qa") return builder.build(data, c);
+  throw new ConfigError(
+    "XA_DATA_SPEC",
+    `source ${c.s.name}: build ${c.s.build} needs ${builder.input}, but reader ${c.s.reader} gives ${data.kind}`,
+    { field: `sources.${c.s.name}.build`, hint: "parse the mixture with parseMixtureSpec or loadMixtureSpec, which check it" },
+  );
+}
+
 /** Reads, cleans and builds one source into examples. */
 async function buildSource(spec: MixtureSpec, s: SourceSpec, index: number, options: BuildOptions): Promise<BuiltSource> {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(spec.baseDir, p));
   const report = new ReadReport();
-  const inputs: string[] =
-    s.reader === "moses"
-      ? (s.files as [string, string]).map(at)
-      : s.reader === "flores"
-        ? [floresFile(at(s.path as string), s.src_lang as string, s.split), floresFile(at(s.path as string), s.tgt_lang as string, s.split)]
-        : [at(s.path as string)];
+  const source = openSource(s.reader, s, at);
+  const inputs: string[] = [...source.inputs];
   if (s.translated) inputs.push(at(s.translated));
-  const bytesTotal = await fileSize(inputs[0] as string);
+  const bytesTotal = await fileSize(source.inputs[0]);
   const readOptions = {
     skipInvalid: options.skipInvalid ?? false,
     report,
     onBytes: (bytesRead: number) => options.onProgress?.({ source: s.name, index, sources: spec.sources.length, bytesRead, bytesTotal }),
   };
-  const file = inputs[0] as string;
-  let pairs: AsyncIterable<SentencePair> | undefined;
-  let pairBatches: AsyncIterable<SentencePair[]> | undefined;
-  let records: AsyncIterable<AlpacaRecord> | undefined;
-  switch (s.reader) {
-    case "moses":
-      pairBatches = readMosesPairBatches(inputs[0] as string, inputs[1] as string, readOptions);
-      pairs = flatten(pairBatches);
-      break;
-    case "tsv":
-      pairs = readTsvPairs(file, { ...readOptions, srcColumn: s.src_column, tgtColumn: s.tgt_column, header: s.header });
-      break;
-    case "flores":
-      pairs = (async function* () {
-        for await (const row of readFlores({ src: inputs[0] as string, tgt: inputs[1] as string }, readOptions))
-          yield { src: row.texts.src as string, tgt: row.texts.tgt as string, line: row.line };
-      })();
-      break;
-    case "jsonl":
-    case "parquet": {
-      const raw = s.reader === "jsonl" ? readJsonl(file, readOptions) : readParquet(file, readOptions);
-      const unit = s.reader === "jsonl" ? "line" : "row";
-      if (s.fields?.src !== undefined)
-        pairs = toSentencePairs(raw, { src: s.fields.src, tgt: s.fields.tgt ?? "tgt" }, { ...readOptions, file, unit });
-      else records = toAlpacaRecords(raw, { ...readOptions, file, unit, fields: s.fields ?? {} });
-      break;
-    }
-    case "alpaca":
-      records = readAlpacaJson(file, readOptions);
-      break;
-    case "squad":
-      break;
-  }
+  let data = source.read(readOptions);
   let cleaner: PairCleaner | undefined;
   if (s.clean) {
     const c = s.clean;
+    const pairs = data.kind === "pairs";
     const targetLang = pairs ? s.tgt_lang : s.lang;
     cleaner = new PairCleaner({
       dropEmpty: c.drop_empty,
@@ -175,62 +291,21 @@ async function buildSource(spec: MixtureSpec, s: SourceSpec, index: number, opti
     });
   }
   const lang = exampleLang(s);
-  const langs = { srcLang: s.src_lang as string, tgtLang: s.tgt_lang as string, source: s.name };
-  if (pairBatches && s.build === "translation") {
+  if (data.kind === "pairs" && data.batches && s.build === "translation") {
     // the hot path (large parallel corpora): one await per batch, not per pair
-    const builder = new TranslationInstructionBuilder({ ...langs, direction: s.direction, template: s.template });
+    const builder = new TranslationInstructionBuilder({ ...pairLangs(s), direction: s.direction, template: s.template });
     const examples: InstructionExample[] = [];
-    for await (const batch of pairBatches) for (const p of batch) if (!cleaner || cleaner.keep(p.src, p.tgt)) builder.add(p, examples);
+    for await (const batch of data.batches) for (const p of batch) if (!cleaner || cleaner.keep(p.src, p.tgt)) builder.add(p, examples);
     return finish(examples);
   }
   // pairs are cleaned before building (so templates do not hide duplicates); other data after
-  if (pairs && cleaner) pairs = cleanPairs(pairs, cleaner);
-  let built: AsyncIterable<InstructionExample>;
-  switch (s.build) {
-    case "translation":
-      built = buildTranslationInstructions(pairs as AsyncIterable<SentencePair>, {
-        ...langs,
-        direction: s.direction,
-        template: s.template,
-      });
-      break;
-    case "interactive":
-      built = buildInteractiveTranslation(pairs as AsyncIterable<SentencePair>, { ...langs, turns: s.turns });
-      break;
-    case "hinted":
-      built = buildHintedTranslation(pairs as AsyncIterable<SentencePair>, {
-        ...langs,
-        seed: spec.seed,
-        ...(s.hint_mix ? { mix: s.hint_mix } : {}),
-      });
-      break;
-    case "general":
-      built = buildGeneralInstructions(records as AsyncIterable<AlpacaRecord>, { lang, source: s.name });
-      break;
-    case "cross-lingual-general":
-      built = buildCrossLingualGeneral(
-        records as AsyncIterable<AlpacaRecord>,
-        readAlpacaJson(inputs[inputs.length - 1] as string, { ...readOptions, onBytes: undefined }),
-        {
-          lang,
-          source: s.name,
-          file: inputs[inputs.length - 1] as string,
-          ...(s.response_hint !== undefined ? { responseHint: s.response_hint } : {}),
-        },
-      );
-      break;
-    case "qa":
-      built = buildQaInstructions(readSquad(file, { ...readOptions, ...(s.lang ? { lang: s.lang } : {}) }), {
-        source: s.name,
-        instructionLang: s.instruction_lang,
-      });
-      break;
-  }
-  if (!pairs && cleaner) {
+  if (data.kind === "pairs" && cleaner) data = { kind: "pairs", pairs: cleanPairs(data.pairs, cleaner) };
+  let built = buildExamples(data, { spec, s, lang, at, options: readOptions });
+  if (data.kind !== "pairs" && cleaner) {
     const c = cleaner;
-    const source = built;
+    const examples = built;
     built = (async function* () {
-      for await (const ex of source) if (c.keep(ex.input === "" ? ex.instruction : `${ex.instruction}\n${ex.input}`, ex.output)) yield ex;
+      for await (const ex of examples) if (c.keep(ex.input === "" ? ex.instruction : `${ex.instruction}\n${ex.input}`, ex.output)) yield ex;
     })();
   }
   return finish(await collect(built));
@@ -318,7 +393,7 @@ function sourceCounts(spec: MixtureSpec, built: BuiltSource[]): { counts: number
  */
 export async function buildMixture(spec: MixtureSpec, options: BuildOptions = {}): Promise<MixtureResult> {
   const built: BuiltSource[] = [];
-  for (let i = 0; i < spec.sources.length; i++) built.push(await buildSource(spec, spec.sources[i] as SourceSpec, i, options));
+  for (const [i, source] of spec.sources.entries()) built.push(await buildSource(spec, source, i, options));
   const root = new Rng(spec.seed);
   const { counts, temperature } = sourceCounts(spec, built);
   const orders = built.map((b, i) => seededOrder(b.examples.length, root.fork(`source:${b.spec.name}`)).slice(0, counts[i]));

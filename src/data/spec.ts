@@ -50,67 +50,144 @@ export const CleanSpecSchema = z.strictObject({
   min_script_fraction: z.number().min(0).max(1).default(0.5),
 });
 
+export const READERS = ["moses", "tsv", "jsonl", "alpaca", "parquet", "flores", "squad"] as const;
+export type ReaderName = (typeof READERS)[number];
+export const BUILDS = ["translation", "general", "cross-lingual-general", "qa", "interactive", "hinted"] as const;
+export type BuildName = (typeof BUILDS)[number];
+
+/** What a reader yields: sentence pairs, Alpaca records, or SQuAD-style questions. */
+export type SourceYield = "pairs" | "records" | "qa";
+const READER_YIELDS: { readonly [R in ReaderName]: SourceYield } = {
+  moses: "pairs",
+  tsv: "pairs",
+  flores: "pairs",
+  alpaca: "records",
+  jsonl: "records",
+  parquet: "records",
+  squad: "qa",
+};
+/** What each build consumes (src/data/mixture.ts's builders are typed against it). */
+export const BUILD_INPUTS = {
+  translation: "pairs",
+  interactive: "pairs",
+  hinted: "pairs",
+  general: "records",
+  "cross-lingual-general": "records",
+  qa: "qa",
+} as const satisfies { readonly [B in BuildName]: SourceYield };
+
+/** What the source's reader yields; jsonl and parquet give pairs when `fields` names a `src`. */
+export function sourceYield(s: SourceSpec): SourceYield {
+  return (s.reader === "jsonl" || s.reader === "parquet") && s.fields?.src !== undefined ? "pairs" : READER_YIELDS[s.reader];
+}
+
+/** For a field a reader cannot do without: this message when it is missing (zod's own for a wrong value). */
+const whenMissing = (message: string) => ({ error: (issue: { input: unknown }) => (issue.input === undefined ? message : undefined) });
+const pathOf = (reader: ReaderName) => z.string(whenMissing(`a ${reader} source needs path:`));
+
+/**
+ * What every source has, whatever its reader. The options of one reader
+ * (files, path, fields, src_column, tgt_column, header, split) are accepted
+ * on a source of any reader, validated, and ignored by the others, as before
+ * each reader had its own schema; the reader's own schema below makes them
+ * required (files, path) or gives their defaults.
+ */
+const SourceBase = z.strictObject({
+  name: z.string().regex(SAFE_NAME, `a source name uses ${SAFE_NAME_RULE}`),
+  /** moses: the two line-aligned files (source side first). */
+  files: z.tuple([z.string(), z.string()]).optional(),
+  /** tsv, jsonl, alpaca, parquet, squad: the file; flores: the dataset folder. */
+  path: z.string().optional(),
+  /** cross-lingual-general: the Alpaca file translated into `lang`, record-aligned with `path`. */
+  translated: z.string().optional(),
+  /** jsonl / parquet: where the fields are (dotted paths): {src, tgt} for pairs, {instruction, input, output} for Alpaca. */
+  fields: z.record(z.string(), z.string()).optional(),
+  /** tsv: the columns of the two sides, and whether the first line is a header. */
+  src_column: z.number().int().min(0).optional(),
+  tgt_column: z.number().int().min(0).optional(),
+  header: z.boolean().optional(),
+  /** flores: which split's files. */
+  split: z.enum(["dev", "devtest"]).optional(),
+  build: z.enum(BUILDS),
+  src_lang: lang.optional(),
+  tgt_lang: lang.optional(),
+  /** general / cross-lingual-general / qa: the language of the data (the response). */
+  lang: lang.optional(),
+  direction: z.enum(["forward", "reverse", "both"]).default("forward"),
+  template: z.union([z.literal("round-robin"), z.number().int().min(0)]).default("round-robin"),
+  response_hint: z.string().optional(),
+  instruction_lang: z.enum(["native", "en"]).default("native"),
+  turns: z.number().int().min(2).default(3),
+  hint_mix: z
+    .strictObject({ plain: z.number().min(0), "no-errors": z.number().min(0), "with-errors": z.number().min(0) })
+    .partial()
+    .optional(),
+  clean: CleanSpecSchema.optional(),
+  /** Exactly this many examples (after cleaning and building). */
+  count: positiveInt.optional(),
+  /** This fraction of the source's examples (rounded down). */
+  ratio: z.number().gt(0).max(1).optional(),
+});
+
+const MosesSourceSchema = SourceBase.extend({
+  reader: z.literal("moses"),
+  files: z.tuple([z.string(), z.string()], whenMissing("a moses source needs files: [source-side file, target-side file]")),
+});
+const TsvSourceSchema = SourceBase.extend({
+  reader: z.literal("tsv"),
+  path: pathOf("tsv"),
+  src_column: z.number().int().min(0).default(0),
+  tgt_column: z.number().int().min(0).default(1),
+  header: z.boolean().default(false),
+});
+const JsonlSourceSchema = SourceBase.extend({ reader: z.literal("jsonl"), path: pathOf("jsonl") });
+const AlpacaSourceSchema = SourceBase.extend({ reader: z.literal("alpaca"), path: pathOf("alpaca") });
+const ParquetSourceSchema = SourceBase.extend({ reader: z.literal("parquet"), path: pathOf("parquet") });
+const FloresSourceSchema = SourceBase.extend({
+  reader: z.literal("flores"),
+  path: pathOf("flores"),
+  split: z.enum(["dev", "devtest"]).default("dev"),
+});
+const SquadSourceSchema = SourceBase.extend({ reader: z.literal("squad"), path: pathOf("squad") });
+
+/** One source of a mixture: a discriminated union on `reader`, then the checks that tie build, reader and languages together. */
 export const SourceSpecSchema = z
-  .strictObject({
-    name: z.string().regex(SAFE_NAME, `a source name uses ${SAFE_NAME_RULE}`),
-    reader: z.enum(["moses", "tsv", "jsonl", "alpaca", "parquet", "flores", "squad"]),
-    /** moses: the two line-aligned files (source side first). */
-    files: z.tuple([z.string(), z.string()]).optional(),
-    /** tsv, jsonl, alpaca, parquet, squad: the file; flores: the dataset folder. */
-    path: z.string().optional(),
-    /** cross-lingual-general: the Alpaca file translated into `lang`, record-aligned with `path`. */
-    translated: z.string().optional(),
-    /** jsonl / parquet: where the fields are (dotted paths): {src, tgt} for pairs, {instruction, input, output} for Alpaca. */
-    fields: z.record(z.string(), z.string()).optional(),
-    src_column: z.number().int().min(0).default(0),
-    tgt_column: z.number().int().min(0).default(1),
-    header: z.boolean().default(false),
-    split: z.enum(["dev", "devtest"]).default("dev"),
-    build: z.enum(["translation", "general", "cross-lingual-general", "qa", "interactive", "hinted"]),
-    src_lang: lang.optional(),
-    tgt_lang: lang.optional(),
-    /** general / cross-lingual-general / qa: the language of the data (the response). */
-    lang: lang.optional(),
-    direction: z.enum(["forward", "reverse", "both"]).default("forward"),
-    template: z.union([z.literal("round-robin"), z.number().int().min(0)]).default("round-robin"),
-    response_hint: z.string().optional(),
-    instruction_lang: z.enum(["native", "en"]).default("native"),
-    turns: z.number().int().min(2).default(3),
-    hint_mix: z
-      .strictObject({ plain: z.number().min(0), "no-errors": z.number().min(0), "with-errors": z.number().min(0) })
-      .partial()
-      .optional(),
-    clean: CleanSpecSchema.optional(),
-    /** Exactly this many examples (after cleaning and building). */
-    count: positiveInt.optional(),
-    /** This fraction of the source's examples (rounded down). */
-    ratio: z.number().gt(0).max(1).optional(),
-  })
+  .discriminatedUnion(
+    "reader",
+    [MosesSourceSchema, TsvSourceSchema, JsonlSourceSchema, AlpacaSourceSchema, ParquetSourceSchema, FloresSourceSchema, SquadSourceSchema],
+    {
+      error: (issue) => {
+        if (issue.code !== "invalid_union") return undefined;
+        const reader = (issue.input as { reader?: unknown } | undefined)?.reader;
+        const choices = READERS.join(", ");
+        return reader === undefined
+          ? `a source needs reader: one of ${choices}`
+          : `unknown reader ${JSON.stringify(reader)}: use one of ${choices}`;
+      },
+    },
+  )
   .superRefine((s, ctx) => {
     const need = (cond: boolean, path: string, message: string) => {
       if (!cond) ctx.addIssue({ code: "custom", message, path: [path] });
     };
     need(!(s.count !== undefined && s.ratio !== undefined), "ratio", "set count or ratio, not both");
-    if (s.reader === "moses") need(s.files !== undefined, "files", "a moses source needs files: [source-side file, target-side file]");
-    else need(s.path !== undefined, "path", `a ${s.reader} source needs path:`);
-    const pairs =
-      ["moses", "tsv", "flores"].includes(s.reader) || ((s.reader === "jsonl" || s.reader === "parquet") && s.fields?.src !== undefined);
-    if (["translation", "interactive", "hinted"].includes(s.build)) {
-      need(pairs, "build", `build ${s.build} needs sentence pairs: reader moses, tsv, flores, or jsonl/parquet with fields {src, tgt}`);
+    const yields = sourceYield(s);
+    if (BUILD_INPUTS[s.build] === "pairs") {
+      need(
+        yields === "pairs",
+        "build",
+        `build ${s.build} needs sentence pairs: reader moses, tsv, flores, or jsonl/parquet with fields {src, tgt}`,
+      );
       need(s.src_lang !== undefined, "src_lang", `build ${s.build} needs src_lang`);
       need(s.tgt_lang !== undefined, "tgt_lang", `build ${s.build} needs tgt_lang`);
     }
-    if (s.build === "general" || s.build === "cross-lingual-general") {
-      need(
-        !pairs && ["alpaca", "jsonl", "parquet"].includes(s.reader),
-        "build",
-        `build ${s.build} needs Alpaca records: reader alpaca, jsonl or parquet`,
-      );
+    if (BUILD_INPUTS[s.build] === "records") {
+      need(yields === "records", "build", `build ${s.build} needs Alpaca records: reader alpaca, jsonl or parquet`);
       need(s.lang !== undefined, "lang", `build ${s.build} needs lang`);
     }
     if (s.build === "cross-lingual-general")
       need(s.translated !== undefined, "translated", "build cross-lingual-general needs translated: (Alpaca in lang, aligned with path)");
-    if (s.build === "qa") need(s.reader === "squad", "build", "build qa needs reader squad (SQuAD, XQuAD or MLQA files)");
+    if (s.build === "qa") need(yields === "qa", "build", "build qa needs reader squad (SQuAD, XQuAD or MLQA files)");
   });
 
 export const MixtureSpecSchema = z
@@ -158,6 +235,8 @@ export const MixtureSpecSchema = z
 
 export type CleanSpec = z.infer<typeof CleanSpecSchema>;
 export type SourceSpec = z.infer<typeof SourceSpecSchema>;
+/** The sources of one reader, e.g. `SourceOf<"moses">` (its `files` are required). */
+export type SourceOf<R extends ReaderName> = Extract<SourceSpec, { reader: R }>;
 
 /** A validated mixture with its name and the folder its relative paths resolve against. */
 export type MixtureSpec = z.infer<typeof MixtureSpecSchema> & {

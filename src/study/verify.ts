@@ -6,7 +6,7 @@
  */
 import { copyFile, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { type RunEvent, runNotebook } from "../notebook/index.js";
+import { type RunEvent, runNotebook } from "../runner/index.js";
 import { NotebookError } from "../util/errors.js";
 import { compareMetrics, type MetricDifference, publishedPath, readPublished } from "./published.js";
 import { type Finding, latestRun } from "./record.js";

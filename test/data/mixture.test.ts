@@ -118,6 +118,53 @@ describe("mixture spec", () => {
     );
   });
 
+  /** Where and why parseMixtureSpec rejects `yaml` (code, line, field, message). */
+  function rejection(yaml: string): { code: string; line: number | undefined; field: string | undefined; message: string } {
+    try {
+      parseMixtureSpec(yaml, { file: "m.yaml", baseDir: dir });
+    } catch (e) {
+      assert.ok(e instanceof ConfigError, String(e));
+      return { code: e.code, line: e.line, field: e.field, message: e.message };
+    }
+    assert.fail("the spec was accepted");
+  }
+  const READER_CHOICES = "one of moses, tsv, jsonl, alpaca, parquet, flores, squad";
+
+  it("names the field and the choices of an unknown or missing reader", () => {
+    const unknownReader = rejection("sources:\n  - name: a\n    reader: csv\n    path: a.csv\n    build: general\n    lang: en\n");
+    assert.deepEqual([unknownReader.code, unknownReader.line, unknownReader.field], ["XA_DATA_SPEC", 3, "sources[0].reader"]);
+    assert.ok(unknownReader.message.includes(`unknown reader "csv": use ${READER_CHOICES}`), unknownReader.message);
+    const noReader = rejection("sources:\n  - {name: a, path: a.json, build: general, lang: en}\n");
+    assert.deepEqual([noReader.line, noReader.field], [2, "sources[0].reader"]);
+    assert.ok(noReader.message.includes(`a source needs reader: ${READER_CHOICES}`), noReader.message);
+  });
+
+  it("names the field a reader needs when it is missing, and what to write", () => {
+    const noFiles = rejection("sources:\n  - name: a\n    reader: moses\n    build: translation\n    src_lang: en\n    tgt_lang: zh\n");
+    assert.deepEqual([noFiles.code, noFiles.line, noFiles.field], ["XA_DATA_SPEC", 2, "sources[0].files"]);
+    assert.match(noFiles.message, /a moses source needs files: \[source-side file, target-side file\]/);
+    const noPath = rejection("sources:\n  - {name: a, reader: tsv, build: translation, src_lang: en, tgt_lang: zh}\n");
+    assert.equal(noPath.field, "sources[0].path");
+    assert.match(noPath.message, /a tsv source needs path:/);
+    // a wrong value keeps zod's message for its type
+    const badFiles = rejection("sources:\n  - {name: a, reader: moses, files: a.en, build: translation, src_lang: en, tgt_lang: zh}\n");
+    assert.equal(badFiles.field, "sources[0].files");
+    assert.doesNotMatch(badFiles.message, /needs files/);
+  });
+
+  it("gives each reader its own options with their defaults, and still accepts another reader's (ignored)", () => {
+    const pair = "build: translation, src_lang: en, tgt_lang: zh";
+    const spec = parseMixtureSpec(
+      `sources:\n  - {name: t, reader: tsv, path: p.tsv, ${pair}}\n  - {name: m, reader: moses, files: [a.en, a.zh], header: true, ${pair}}\n`,
+      { file: "m.yaml", baseDir: dir },
+    );
+    const [tsv, moses] = spec.sources;
+    assert.ok(tsv?.reader === "tsv" && moses?.reader === "moses");
+    assert.deepEqual([tsv.src_column, tsv.tgt_column, tsv.header], [0, 1, false]);
+    assert.deepEqual(moses.files, ["a.en", "a.zh"]);
+    assert.equal(rejection(`sources:\n  - {name: m, reader: moses, files: [a.en, a.zh], header: 1, ${pair}}\n`).field, "sources[0].header");
+  });
+
   it("names the line and column of a YAML syntax error", () => {
     assert.throws(
       () => parseMixtureSpec("seed: 1\nsources:\n  - {name: a, reader: alpaca\n", { file: "m.yaml", baseDir: dir }),

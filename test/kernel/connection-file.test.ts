@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { describe, it } from "node:test";
-import { KernelClient } from "../../src/notebook/client.js";
+import { KernelClient } from "../../src/runner/client.js";
 
 describe("kernel connection file", () => {
   it("is mode 0600 in a private 0700 folder (it holds the HMAC key), and goes when the client closes", async () => {

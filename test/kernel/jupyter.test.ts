@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { kernelArgv } from "../../kernel/spec.js";
 import { main } from "../../src/cli/index.js";
-import type { Notebook } from "../../src/notebook/nbformat.js";
+import type { Notebook } from "../../src/runner/nbformat.js";
 import { tempDir } from "../helpers.js";
 import { NEEDS_BUILD, NOTEBOOKS } from "./kernel-helpers.js";
 

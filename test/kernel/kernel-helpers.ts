@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { kernelArgv } from "../../kernel/spec.js";
-import { KernelClient } from "../../src/notebook/client.js";
+import { KernelClient } from "../../src/runner/client.js";
 import { fixture, repoRoot } from "../helpers.js";
 
 /** Where the fixture notebooks live (the kernel's working directory in the tests). */

@@ -13,7 +13,7 @@ import {
   sourceText,
   upgradeTo45,
   writeNotebook,
-} from "../../src/notebook/nbformat.js";
+} from "../../src/runner/nbformat.js";
 import { ConfigError, NotebookError } from "../../src/util/errors.js";
 import { tempDir } from "../helpers.js";
 

@@ -7,8 +7,8 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { KernelClient } from "../../src/notebook/client.js";
-import type { JupyterMessage } from "../../src/notebook/wire.js";
+import type { JupyterMessage } from "../../kernel/wire.js";
+import type { KernelClient } from "../../src/runner/client.js";
 import { repoRoot, tempDir } from "../helpers.js";
 import { NEEDS_BUILD, startKernel } from "./kernel-helpers.js";
 

@@ -11,10 +11,10 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { calleeEnd } from "../../kernel/executor.js";
-import type { KernelClient } from "../../src/notebook/client.js";
-import type { Notebook, Output } from "../../src/notebook/nbformat.js";
-import { runNotebook } from "../../src/notebook/run.js";
-import type { JupyterMessage } from "../../src/notebook/wire.js";
+import type { JupyterMessage } from "../../kernel/wire.js";
+import type { KernelClient } from "../../src/runner/client.js";
+import type { Notebook, Output } from "../../src/runner/nbformat.js";
+import { runNotebook } from "../../src/runner/run.js";
 import { repoRoot, tempDir } from "../helpers.js";
 import { NEEDS_BUILD, startKernel } from "./kernel-helpers.js";
 

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { CellExecutionError } from "../../src/notebook/failure.js";
-import { type Notebook, type Output, readNotebook } from "../../src/notebook/nbformat.js";
-import { runNotebook } from "../../src/notebook/run.js";
+import { CellExecutionError } from "../../src/runner/failure.js";
+import { type Notebook, type Output, readNotebook } from "../../src/runner/nbformat.js";
+import { runNotebook } from "../../src/runner/run.js";
 import { tempDir } from "../helpers.js";
 import { NEEDS_BUILD, NOTEBOOKS } from "./kernel-helpers.js";
 

@@ -6,9 +6,9 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { RunEvent } from "../../src/notebook/index.js";
 import { type DisplayMessage, setDisplayChannel } from "../../src/notebook/index.js";
 import { Figure } from "../../src/plot/index.js";
+import type { RunEvent } from "../../src/runner/index.js";
 import { cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "../../src/study/cache.js";
 import {
   armMean,

@@ -6,7 +6,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { NotebookError } from "../util/errors.js";
+import { NotebookError } from "../src/util/errors.js";
 
 export const PROTOCOL_VERSION = "5.3";
 const DELIMITER = Buffer.from("<IDS|MSG>");

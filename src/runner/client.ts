@@ -9,7 +9,6 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as zmq from "zeromq";
-import { NotebookError } from "../util/errors.js";
 import {
   type ConnectionInfo,
   channelAddress,
@@ -18,7 +17,8 @@ import {
   type JupyterMessage,
   newConnectionInfo,
   newMessage,
-} from "./wire.js";
+} from "../../kernel/wire.js";
+import { NotebookError } from "../util/errors.js";
 
 export interface LaunchOptions {
   /** The kernel command; `{connection_file}` is replaced. */

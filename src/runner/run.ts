@@ -7,10 +7,10 @@
  */
 import { dirname, resolve } from "node:path";
 import { kernelArgv } from "../../kernel/spec.js";
+import type { JupyterMessage } from "../../kernel/wire.js";
 import { KernelClient } from "./client.js";
 import { CellExecutionError, type CellFailure, type RunResult } from "./failure.js";
 import { type Cell, checkParameters, injectParameters, type Output, readNotebook, sourceText, writeNotebook } from "./nbformat.js";
-import type { JupyterMessage } from "./wire.js";
 
 export interface RunOptions {
   /** Values injected after the cell tagged "parameters". */
