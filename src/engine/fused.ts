@@ -241,7 +241,7 @@ export function useNativeFused(addon: NativeAddon | undefined): boolean {
   return true;
 }
 
-/** Number of elements of a tensor of `shape`. */
+/** Number of elements of `t`. */
 function sizeOf(t: tf.TensorInfo): number {
   return t.shape.reduce((a, b) => a * b, 1);
 }
