@@ -27,10 +27,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
+  type DecoderLayerTables,
+  decoderLayer,
   embeddingLookup,
-  fusedDecoderLayer,
-  fusedLmHeadLoss,
-  nativeFusedOn,
+  lmHeadLoss,
   rmsNormalize,
   rotaryEmbedding,
   swiglu,
@@ -39,7 +39,7 @@ import type { Rng } from "../util/rng.js";
 import { canonWidth, headDim, type LlamaConfig, validateConfig } from "./config.js";
 import type { KvCache } from "./kvcache.js";
 import { causalLmLoss } from "./loss.js";
-import { applyRotary, RotaryTables, rotateHalfMatrix } from "./rope.js";
+import { RotaryTables } from "./rope.js";
 
 /** A LoRA-style adapter: given the module's input [rows, in], the delta [rows, out] added to `x @ W`. */
 export type LinearAdapter = (x: tf.Tensor2D) => tf.Tensor2D;
@@ -158,7 +158,7 @@ interface ForwardContext {
   /** The canon convolution's masks, built on first use and shared by every layer. */
   canonMasks?: CanonMasks;
   /** What the fused decoder-layer kernel reads, built on first use. */
-  fused?: FusedLayerInputs;
+  fused?: DecoderLayerTables;
 }
 
 /** Per-(row, head) rotary tables and the attention bias of the per-op attention. */
@@ -170,25 +170,19 @@ interface AttentionInputs {
   bias: tf.Tensor4D | undefined;
 }
 
-/** Per-row rotary tables and the key mask for {@link fusedDecoderLayer}. */
-type FusedLayerInputs = Omit<Parameters<typeof fusedDecoderLayer>[2], "batch" | "t" | "heads" | "kvHeads" | "headDim" | "eps">;
-
 export class LlamaModel {
   readonly config: LlamaConfig;
   /** Weights by Hugging Face name; projections in [in, out] layout (see the module comment). */
   readonly variables: Map<string, tf.Variable>;
   private readonly adapters = new Map<string, LinearAdapter>();
   private readonly rope: RotaryTables;
-  private readonly rotateHalf: tf.Tensor2D;
   private disposed = false;
   private inferenceCache: { weights: InferenceWeights; dataIds: object[] } | undefined;
 
   private constructor(config: LlamaConfig, variables: Map<string, tf.Variable>) {
     this.config = config;
     this.variables = variables;
-    const hd = headDim(config);
-    this.rope = new RotaryTables(hd, config.rope_theta);
-    this.rotateHalf = rotateHalfMatrix(hd);
+    this.rope = new RotaryTables(headDim(config), config.rope_theta);
   }
 
   /**
@@ -305,17 +299,17 @@ export class LlamaModel {
    */
   loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask?: tf.Tensor2D | number[][], segments?: Int32Array): tf.Scalar {
     const options = { ...(attentionMask ? { attentionMask } : {}), ...(segments ? { segments } : {}) };
-    if (!nativeFusedOn() || labels.size !== inputIds.size) {
-      return tf.tidy(() => causalLmLoss(this.forward(inputIds, options), labels));
-    }
+    // causalLmLoss names a label count that does not match the positions.
+    if (labels.size !== inputIds.size) return tf.tidy(() => causalLmLoss(this.forward(inputIds, options), labels));
     return this.run(inputIds, options, (h, ctx) => {
       const cfg = this.config;
       const tied = cfg.tie_word_embeddings;
       const head = this.weight(tied ? "model.embed_tokens.weight" : "lm_head.weight") as tf.Tensor2D;
       const flat = tf.reshape(labels, [labels.size]).toInt() as tf.Tensor1D;
-      const fused = fusedLmHeadLoss(h, this.weight("model.norm.weight"), head, flat, { eps: cfg.rms_norm_eps, tied });
-      // The fused kernel declines only for non-float32 weights: the same hidden rows then go through the head.
-      return fused ?? causalLmLoss(this.logitsOf(h, ctx, options), labels);
+      // Unfused: the same hidden rows through the head, then the loss.
+      return lmHeadLoss(h, this.weight("model.norm.weight"), head, flat, { eps: cfg.rms_norm_eps, tied }, () =>
+        causalLmLoss(this.logitsOf(h, ctx, options), labels),
+      );
     });
   }
 
@@ -379,15 +373,7 @@ export class LlamaModel {
         segments,
       };
       let h = embeddingLookup(this.weight("model.embed_tokens.weight") as tf.Tensor2D, inputIds.toInt());
-      for (let l = 0; l < cfg.num_hidden_layers; l++) {
-        const fused = this.fusedLayer(l, h, ctx);
-        if (fused) {
-          h = fused;
-          continue;
-        }
-        h = tf.add(h, this.attention(l, this.canon(l, rmsNormalize(h, cfg.rms_norm_eps), ctx), ctx));
-        h = tf.add(h, this.feedForward(l, rmsNormalize(h, cfg.rms_norm_eps), ctx));
-      }
+      for (let l = 0; l < cfg.num_hidden_layers; l++) h = this.layer(l, h, ctx);
       return finish(h, ctx);
     });
     if (cache) cache.length = past + t;
@@ -448,7 +434,6 @@ export class LlamaModel {
     if (this.disposed) return;
     this.disposed = true;
     for (const v of this.variables.values()) v.dispose();
-    this.rotateHalf.dispose();
     this.inferenceCache?.weights.dispose();
     this.inferenceCache = undefined;
   }
@@ -493,49 +478,45 @@ export class LlamaModel {
   }
 
   /**
-   * Layer `layer` as one native kernel each way (src/engine/fused.ts), when
-   * the fused kernels are on and nothing needs the per-op path: no KV cache,
-   * no inference plan, no adapter on the layer's projections. Else undefined.
+   * Decoder layer `layer` on the hidden rows: one native kernel each way
+   * (src/engine/fused.ts) when the fused kernels are on and nothing needs the
+   * per-op path (no KV cache, inference plan, packed segments, canon
+   * convolution or adapter on the layer's projections); else per op.
    */
-  private fusedLayer(layer: number, h: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D | undefined {
-    // The layer kernel has no canon convolution: such models run the per-op layer (with the per-op native kernels).
-    if (ctx.cache || ctx.plan || ctx.segments || !nativeFusedOn() || canonWidth(this.config) > 0) return undefined;
-    const p = `model.layers.${layer}`;
-    for (const module of this.adapters.keys()) if (module.startsWith(`${p}.`)) return undefined;
+  private layer(layer: number, h: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     const cfg = this.config;
-    if (!ctx.fused) {
+    const perOp = () => {
+      const x = tf.add(h, this.attention(layer, this.canon(layer, rmsNormalize(h, cfg.rms_norm_eps), ctx), ctx)) as tf.Tensor2D;
+      return tf.add(x, this.feedForward(layer, rmsNormalize(x, cfg.rms_norm_eps), ctx)) as tf.Tensor2D;
+    };
+    // The layer kernel has no canon convolution: such models run the per-op layer (with the per-op native kernels).
+    if (ctx.cache || ctx.plan || ctx.segments || canonWidth(cfg) > 0) return perOp();
+    const p = `model.layers.${layer}`;
+    for (const module of this.adapters.keys()) if (module.startsWith(`${p}.`)) return perOp();
+    const w = (name: string) => this.weight(`${p}.${name}.weight`);
+    const weights = {
+      inputNorm: w("input_layernorm"),
+      q: w("self_attn.q_proj"),
+      k: w("self_attn.k_proj"),
+      v: w("self_attn.v_proj"),
+      o: w("self_attn.o_proj"),
+      postNorm: w("post_attention_layernorm"),
+      gate: w("mlp.gate_proj"),
+      up: w("mlp.up_proj"),
+      down: w("mlp.down_proj"),
+    };
+    const tables = (): DecoderLayerTables => {
       const { batch, t, mask } = ctx;
-      ctx.fused = {
+      ctx.fused ??= {
         // Per row (not per head): the kernel rotates every head of a row with the row's table.
         query: this.rope.rows(ctx.positions, [1 / Math.sqrt(headDim(cfg))]),
         key: this.rope.rows(ctx.positions, [1]),
         ...(mask?.some((m) => m !== 1) ? { keyMask: tf.tensor2d(mask, [batch, t], "int32") } : {}),
       };
-    }
-    const w = (name: string) => this.weight(`${p}.${name}.weight`);
-    return fusedDecoderLayer(
-      h,
-      {
-        inputNorm: w("input_layernorm"),
-        q: w("self_attn.q_proj"),
-        k: w("self_attn.k_proj"),
-        v: w("self_attn.v_proj"),
-        o: w("self_attn.o_proj"),
-        postNorm: w("post_attention_layernorm"),
-        gate: w("mlp.gate_proj"),
-        up: w("mlp.up_proj"),
-        down: w("mlp.down_proj"),
-      },
-      {
-        batch: ctx.batch,
-        t: ctx.t,
-        heads: cfg.num_attention_heads,
-        kvHeads: cfg.num_key_value_heads,
-        headDim: headDim(cfg),
-        eps: cfg.rms_norm_eps,
-        ...ctx.fused,
-      },
-    );
+      return ctx.fused;
+    };
+    const dims = { batch: ctx.batch, t: ctx.t, heads: cfg.num_attention_heads, kvHeads: cfg.num_key_value_heads, headDim: headDim(cfg) };
+    return decoderLayer(h, weights, { ...dims, eps: cfg.rms_norm_eps, tables }, perOp);
   }
 
   /**
@@ -592,11 +573,8 @@ export class LlamaModel {
     const norm = `model.layers.${layer}.input_layernorm.weight`;
     const rope = (module: string, heads: number, tables: { cos: tf.Tensor2D; sin: tf.Tensor2D }) => {
       const rows = tf.reshape(this.project(x, norm, module, ctx), [b * t * heads, hd]) as tf.Tensor2D;
-      // Native: one fused pass each way (tables are per row, so row r uses table row r); else rotate-half as a matMul.
-      const rotated = nativeFusedOn()
-        ? rotaryEmbedding(rows, tables.cos, tables.sin)
-        : applyRotary(rows, tables.cos, tables.sin, this.rotateHalf);
-      return tf.reshape(rotated, [b, t, heads, hd]) as tf.Tensor4D;
+      // Tables are per row, so row r uses table row r.
+      return tf.reshape(rotaryEmbedding(rows, tables.cos, tables.sin), [b, t, heads, hd]) as tf.Tensor4D;
     };
     const inputs = ctx.attention();
     const q = rope(`${p}.q_proj`, nh, inputs.query);

@@ -5,8 +5,9 @@
  * The tables are built in JavaScript for exactly the rows a forward needs
  * ([rows * heads, head_dim], one row per (token, head)), so applying RoPE is
  * same-shape elementwise ops: broadcasting ops are many times slower than
- * same-shape ones on the wasm backend. rotate_half is a matMul with a fixed
- * signed permutation matrix (one fast op, and its gradient is a matMul too).
+ * same-shape ones on the wasm backend. They are applied by rotaryEmbedding
+ * (src/engine/fused.ts): a native kernel, or rotate_half as a matMul with a
+ * fixed signed permutation matrix (one fast op, and its gradient is a matMul too).
  *
  * @example
  * const rope = new RotaryTables(64, 10000);
@@ -92,20 +93,4 @@ function standardPeriod(positions: ArrayLike<number>): number | undefined {
   if (period === 0 || positions.length % period !== 0) return undefined;
   for (let i = period; i < positions.length; i++) if (positions[i] !== i % period) return undefined;
   return period;
-}
-
-/** The [dim, dim] matrix R with x @ R = rotate_half(x) = [-x2, x1]. */
-export function rotateHalfMatrix(dim: number): tf.Tensor2D {
-  const half = dim / 2;
-  const r = new Float32Array(dim * dim);
-  for (let i = 0; i < half; i++) {
-    r[(i + half) * dim + i] = -1;
-    r[i * dim + (i + half)] = 1;
-  }
-  return tf.tensor2d(r, [dim, dim]);
-}
-
-/** RoPE on rows [rows * heads, head_dim]: x * cos + rotate_half(x) * sin. */
-export function applyRotary(x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, rotateHalf: tf.Tensor2D): tf.Tensor2D {
-  return tf.add(tf.mul(x, cos), tf.mul(tf.matMul(x, rotateHalf), sin));
 }

@@ -9,7 +9,7 @@
  * which is PyTorch's torch.optim.AdamW.
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedAdamWAll, fusedSumOfSquares } from "../engine/fused.js";
+import { adamWStep, fusedSumOfSquares } from "../engine/fused.js";
 
 export interface AdamWOptions {
   beta1?: number;
@@ -69,28 +69,8 @@ export class AdamW {
       v: this.slot(this.v, name, p),
       decay: this.decay(name),
     }));
-    // Every variable in one native call on wasm with the addon (same float32 operations, same order).
-    const all = fusedAdamWAll(entries, { ...hyper, weightDecay: this.weightDecay, gradScale });
-    if (all) {
-      entries.forEach((e, i) => {
-        (e.p as tf.Variable).assign(all[i] as tf.Tensor);
-      });
-      tf.dispose(all);
-      return;
-    }
-    for (const { p, g: rawGrad, m, v, decay } of entries) {
-      const wd = decay ? this.weightDecay : 0;
-      tf.tidy(() => {
-        const g = gradScale === 1 ? rawGrad : tf.mul(rawGrad, gradScale);
-        const mNew = m.mul(this.beta1).add(g.mul(1 - this.beta1));
-        const vNew = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
-        const update = mNew.div(bc1).div(vNew.div(bc2).sqrt().add(this.epsilon));
-        const decayed = wd > 0 ? p.sub(p.mul(lr * wd)) : p;
-        (m as tf.Variable).assign(mNew);
-        (v as tf.Variable).assign(vNew);
-        (p as tf.Variable).assign(decayed.sub(update.mul(lr)));
-      });
-    }
+    // Every variable in one native call on wasm with the addon, else TF.js ops (same float32 operations, same order).
+    adamWStep(entries, { ...hyper, weightDecay: this.weightDecay, gradScale });
   }
 
   private slot(slots: Map<string, tf.Variable>, name: string, p: tf.Variable): tf.Variable {
