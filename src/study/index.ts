@@ -59,6 +59,7 @@ export {
   type QaEvaluation,
   type ReadingProbe,
   Study,
+  type StudyFolders,
   type TranslationEvaluation,
   type Tuned,
   type TuneOptions,

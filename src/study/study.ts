@@ -2,7 +2,8 @@
  * The study's building blocks for notebooks: a shared, cached synthetic world,
  * tokenizer and English-dominant base model; instruction tuning from the base;
  * QA and translation evaluation with the study's metrics; the competence probe.
- * Notebooks compose these; each call is deterministic in its seeds.
+ * Notebooks compose these; each call is deterministic in its seeds. The cache
+ * folder defaults to cacheRoot() ($XALIGN_CACHE, else <home>/.cache/xalign).
  *
  * @example
  * const study = await Study.prepare(studySettings("quick"));
@@ -34,7 +35,7 @@ import type { TrainResult } from "../train/trainer.js";
 import { modelPersistence } from "../train/weights.js";
 import { DataError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
-import { cached, cacheKey, scratchDir } from "./cache.js";
+import { cached, cacheKey, cacheRoot, scratchDir } from "./cache.js";
 import { answerPieces, copyProbe } from "./probes.js";
 import type { StudySettings } from "./settings.js";
 
@@ -155,6 +156,12 @@ export interface ArmResult {
   translation: Record<string, TranslationEvaluation>;
 }
 
+/** Where {@link Study.prepare} keeps the shared artifacts. */
+export interface StudyFolders {
+  /** The cache of worlds, tokenizers and base models, and the scratch of tuning runs (default: cacheRoot()). */
+  cacheDir?: string;
+}
+
 export class Study {
   private readonly qaSets = new Map<string, SynthQaSet>();
   /** Whether generation goes through the torch engine (decided once: "auto" probes for CUDA torch). */
@@ -168,10 +175,17 @@ export class Study {
     readonly worldDir: string,
     readonly tokenizer: Tokenizer,
     readonly baseDir: string,
+    /** The cache folder the artifacts came from; tuning runs given no outDir and torch weights go to its scratch/. */
+    readonly cacheDir: string,
   ) {}
 
   /** Builds or loads (from the cache) the world, the tokenizer and the pretrained base model. */
-  static async prepare(settings: StudySettings, onStatus: (message: string) => void = (m) => console.log(m)): Promise<Study> {
+  static async prepare(
+    settings: StudySettings,
+    onStatus: (message: string) => void = (m) => console.log(m),
+    folders: StudyFolders = {},
+  ): Promise<Study> {
+    const cacheDir = folders.cacheDir ?? cacheRoot();
     const engine = await initEngine({ backend: settings.backend });
     const w = settings.world;
     const worldConfig = {
@@ -186,6 +200,7 @@ export class Study {
       ...(w.questions !== undefined ? { questions: w.questions } : {}),
     };
     const worldDir = await cached(
+      cacheDir,
       "world",
       worldConfig,
       async (dir) => {
@@ -205,6 +220,7 @@ export class Study {
     const { vocabSize, splitPunctuation } = settings.tokenizer;
     const tokConfig = { world: cacheKey("world", worldConfig), vocabSize, ...(splitPunctuation ? { splitPunctuation } : {}) };
     const tokDir = await cached(
+      cacheDir,
       "tokenizer",
       tokConfig,
       async (dir) => (await trainStudyTokenizer(worldDir, vocabSize, { splitPunctuation: splitPunctuation ?? false })).save(dir),
@@ -217,8 +233,8 @@ export class Study {
       pretrain: settings.pretrain,
       seed: settings.seed,
     };
-    const baseDir = await cached("base", baseConfig, (dir) => pretrainBase(settings, worldDir, tokenizer, dir), onStatus);
-    return new Study(settings, engine, worldDir, tokenizer, baseDir);
+    const baseDir = await cached(cacheDir, "base", baseConfig, (dir) => pretrainBase(settings, worldDir, tokenizer, dir), onStatus);
+    return new Study(settings, engine, worldDir, tokenizer, baseDir, cacheDir);
   }
 
   /** The world's manifest: languages, sizes, chance levels and measured similarity to English. */
@@ -327,7 +343,7 @@ export class Study {
       train: bucketedBatches(seqs, { batchSize: s.batchSize, seed: rng.nextU32(), padId: tok.padId }),
       config,
       seed: options.seed,
-      outDir: options.outDir ?? scratchDir(`tune-${options.label}-seed${options.seed}`),
+      outDir: options.outDir ?? scratchDir(this.cacheDir, `tune-${options.label}-seed${options.seed}`),
       ...modelPersistence(model),
       label: options.label,
       progress: options.progress ?? true,
@@ -378,7 +394,7 @@ export class Study {
     }
     let dir = this.torchWeights.get(model);
     if (!dir) {
-      dir = scratchDir("eval-weights");
+      dir = scratchDir(this.cacheDir, "eval-weights");
       await mkdir(dir, { recursive: true });
       await saveCheckpoint(model, dir);
       this.torchWeights.set(model, dir);

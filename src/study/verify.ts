@@ -2,14 +2,16 @@
  * Rerunning a study notebook: `verify` executes it again with the parameters
  * of its published run (notebooks/results/, see published.ts) or of its newest
  * local run and compares the metrics; `runStudy` executes a list of notebooks
- * and gathers their findings (the README's main job).
+ * and gathers their findings (the README's main job). The notebooks it starts
+ * file their runs under runsRoot() (their kernels inherit this process's
+ * environment), so that is where it looks for them.
  */
 import { copyFile, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type RunEvent, runNotebook } from "../notebook/index.js";
 import { NotebookError } from "../util/errors.js";
 import { compareMetrics, type MetricDifference, publishedPath, readPublished } from "./published.js";
-import { type Finding, latestRun } from "./record.js";
+import { type Finding, latestRun, runsRoot } from "./record.js";
 
 export type { MetricDifference } from "./published.js";
 
@@ -71,7 +73,7 @@ async function reference(name: string, path: string, against: "published" | "loc
       metrics: published.metrics,
     };
   }
-  const recorded = await latestRun(name);
+  const recorded = await latestRun(name, runsRoot());
   if (!recorded) {
     throw new NotebookError("XA_VERIFY_NO_RUN", `no finished run of ${name} to verify against`, {
       file: path,
@@ -117,10 +119,11 @@ export async function verifyNotebook(
   const log = options.log ?? (() => {});
   log(`rerunning ${name} with the parameters of ${ref.label}: ${JSON.stringify(ref.parameters)}`);
   const parameters = Object.fromEntries(Object.entries(ref.parameters).filter(([k]) => k !== "paths"));
-  const before = await latestRun(name);
+  const runs = runsRoot();
+  const before = await latestRun(name, runs);
   const executed = join(process.env.TMPDIR ?? "/tmp", `${name}.verify.${process.pid}.ipynb`);
   await runNotebook(path, { parameters, out: executed, onEvent: onEventLogger(log) });
-  const rerun = await latestRun(name);
+  const rerun = await latestRun(name, runs);
   if (!rerun || rerun === before) throw new NotebookError("XA_VERIFY_NO_RERUN", `the rerun of ${name} recorded no run`, { file: path });
   await copyFile(executed, join(rerun, `${name}.verify.ipynb`)).catch(() => undefined);
   const after = JSON.parse(await readFile(join(rerun, "metrics.json"), "utf8")) as Record<string, number>;
@@ -161,11 +164,12 @@ export async function runStudy(
 ): Promise<StudyRun[]> {
   const log = options.log ?? (() => {});
   const out: StudyRun[] = [];
+  const runs = runsRoot();
   for (const path of paths) {
     const name = notebookName(path);
     const t0 = Date.now();
     log(`\n== ${name}`);
-    const previous = await latestRun(name);
+    const previous = await latestRun(name, runs);
     let error: string | undefined;
     const executed = join(process.env.TMPDIR ?? "/tmp", `${name}.${process.pid}.ipynb`);
     try {
@@ -178,7 +182,7 @@ export async function runStudy(
       error = (err as Error).message;
       log(`${name} failed: ${error}`);
     }
-    const runDir = await latestRun(name);
+    const runDir = await latestRun(name, runs);
     const fresh = runDir !== previous ? runDir : undefined;
     let findings: Finding[] = [];
     if (fresh) {
