@@ -21,6 +21,7 @@ import {
   sd,
   verdictText,
 } from "../../src/study/compare.js";
+import type { QaEvaluation } from "../../src/study/evaluate.js";
 import {
   armCell,
   coitExamples,
@@ -37,7 +38,8 @@ import {
 } from "../../src/study/present.js";
 import { dataRoot, latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
 import { studySettings } from "../../src/study/settings.js";
-import type { ArmResult, QaEvaluation, TuneOptions } from "../../src/study/study.js";
+import type { ArmResult } from "../../src/study/study.js";
+import type { TuneOptions } from "../../src/study/tune.js";
 import { onEventLogger } from "../../src/study/verify.js";
 import { installationRoot, xalignHome } from "../../src/util/fs.js";
 import { repoRoot, tempDir } from "../helpers.js";
@@ -538,7 +540,8 @@ describe("greedyComplete", () => {
     const { LlamaModel } = await import("../../src/model/llama.js");
     const { trainBpeTokenizer } = await import("../../src/tokenizer/index.js");
     const { Rng } = await import("../../src/util/rng.js");
-    const { baseModelConfig, greedyComplete } = await import("../../src/study/study.js");
+    const { baseModelConfig } = await import("../../src/study/base.js");
+    const { greedyComplete } = await import("../../src/study/complete.js");
     await initEngine({ backend: "wasm" });
     const lines = Array.from({ length: 60 }, (_, i) => `Noho ${i % 7} works as an actor in Talot. Who likes meat? Kase.`);
     const tokenizer = await trainBpeTokenizer({ texts: lines }, { vocabSize: 320, splitPunctuation: true });

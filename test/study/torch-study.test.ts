@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { greedyComplete } from "../../src/study/complete.js";
 import { studySettings } from "../../src/study/settings.js";
-import { greedyComplete, Study } from "../../src/study/study.js";
+import { Study } from "../../src/study/study.js";
 import { findTorchPython, torchEngineWanted } from "../../src/train/torch-engine.js";
 import { tempDir } from "../helpers.js";
 
