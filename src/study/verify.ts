@@ -3,8 +3,9 @@
  * of its published run (notebooks/results/, see published.ts) or of its newest
  * local run and compares the metrics; `runStudy` executes a list of notebooks
  * and gathers their findings (the README's main job). The notebooks it starts
- * file their runs under runsRoot() (their kernels inherit this process's
- * environment), so that is where it looks for them.
+ * keep their cache and file their runs in the folders it is given (passed to
+ * their kernels as $XALIGN_CACHE and $XALIGN_RUNS), by default where this
+ * process's environment says (cacheRoot(), runsRoot()).
  */
 import { copyFile, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -14,6 +15,26 @@ import { compareMetrics, type MetricDifference, publishedPath, readPublished } f
 import { type Finding, latestRun, runsRoot } from "./record.js";
 
 export type { MetricDifference } from "./published.js";
+
+/** Where the notebooks a rerun starts keep the study cache and file their runs (default: cacheRoot(), runsRoot()). */
+export interface NotebookFolders {
+  cacheDir?: string;
+  runsDir?: string;
+}
+
+/** The runs folder of `folders`, and the environment that sends a notebook's kernel to them. */
+function notebookPlaces(folders: NotebookFolders): { runs: string; env?: NodeJS.ProcessEnv } {
+  const runs = folders.runsDir ?? runsRoot();
+  if (folders.cacheDir === undefined && folders.runsDir === undefined) return { runs };
+  return {
+    runs,
+    env: {
+      ...process.env,
+      ...(folders.cacheDir !== undefined ? { XALIGN_CACHE: folders.cacheDir } : {}),
+      ...(folders.runsDir !== undefined ? { XALIGN_RUNS: folders.runsDir } : {}),
+    },
+  };
+}
 
 export interface VerifyResult {
   notebook: string;
@@ -57,7 +78,7 @@ interface Reference {
   data?: Record<string, string>;
 }
 
-async function reference(name: string, path: string, against: "published" | "local", home?: string): Promise<Reference> {
+async function reference(name: string, path: string, against: "published" | "local", runs: string, home?: string): Promise<Reference> {
   if (against === "published") {
     const published = await readPublished(name, home);
     if (!published) {
@@ -73,7 +94,7 @@ async function reference(name: string, path: string, against: "published" | "loc
       metrics: published.metrics,
     };
   }
-  const recorded = await latestRun(name, runsRoot());
+  const recorded = await latestRun(name, runs);
   if (!recorded) {
     throw new NotebookError("XA_VERIFY_NO_RUN", `no finished run of ${name} to verify against`, {
       file: path,
@@ -111,18 +132,18 @@ export async function verifyNotebook(
     /** Where notebooks/results/ is (default: xalignHome()). */
     home?: string;
     log?: (line: string) => void;
-  } = {},
+  } & NotebookFolders = {},
 ): Promise<VerifyResult> {
   const name = notebookName(path);
+  const { runs, env } = notebookPlaces(options);
   const against = options.against ?? ((await readPublished(name, options.home)) ? "published" : "local");
-  const ref = await reference(name, path, against, options.home);
+  const ref = await reference(name, path, against, runs, options.home);
   const log = options.log ?? (() => {});
   log(`rerunning ${name} with the parameters of ${ref.label}: ${JSON.stringify(ref.parameters)}`);
   const parameters = Object.fromEntries(Object.entries(ref.parameters).filter(([k]) => k !== "paths"));
-  const runs = runsRoot();
   const before = await latestRun(name, runs);
   const executed = join(process.env.TMPDIR ?? "/tmp", `${name}.verify.${process.pid}.ipynb`);
-  await runNotebook(path, { parameters, out: executed, onEvent: onEventLogger(log) });
+  await runNotebook(path, { parameters, out: executed, onEvent: onEventLogger(log), ...(env ? { env } : {}) });
   const rerun = await latestRun(name, runs);
   if (!rerun || rerun === before) throw new NotebookError("XA_VERIFY_NO_RERUN", `the rerun of ${name} recorded no run`, { file: path });
   await copyFile(executed, join(rerun, `${name}.verify.ipynb`)).catch(() => undefined);
@@ -160,11 +181,11 @@ export interface StudyRun {
 /** Executes notebooks in order (each saved into its run folder) and gathers their findings. */
 export async function runStudy(
   paths: readonly string[],
-  options: { parameters?: Record<string, unknown>; log?: (line: string) => void } = {},
+  options: { parameters?: Record<string, unknown>; log?: (line: string) => void } & NotebookFolders = {},
 ): Promise<StudyRun[]> {
   const log = options.log ?? (() => {});
   const out: StudyRun[] = [];
-  const runs = runsRoot();
+  const { runs, env } = notebookPlaces(options);
   for (const path of paths) {
     const name = notebookName(path);
     const t0 = Date.now();
@@ -177,6 +198,7 @@ export async function runStudy(
         ...(options.parameters ? { parameters: options.parameters } : {}),
         out: executed,
         onEvent: onEventLogger(log),
+        ...(env ? { env } : {}),
       });
     } catch (err) {
       error = (err as Error).message;
