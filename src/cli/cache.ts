@@ -17,13 +17,14 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return values.help ? 0 : 2;
   }
+  const root = cacheRoot();
   if (action === "clear") {
-    const n = await clearCache(kind);
-    console.log(`removed ${n} entr${n === 1 ? "y" : "ies"} from ${cacheRoot()}`);
+    const n = await clearCache(root, kind);
+    console.log(`removed ${n} entr${n === 1 ? "y" : "ies"} from ${root}`);
     return 0;
   }
-  const entries = await listCache();
-  if (entries.length === 0) console.log(`the cache is empty (${cacheRoot()})`);
+  const entries = await listCache(root);
+  if (entries.length === 0) console.log(`the cache is empty (${root})`);
   for (const e of entries) {
     console.log(
       `${e.kind.padEnd(10)} ${e.key}  ${(e.bytes / 2 ** 20).toFixed(1).padStart(7)} MiB  ${e.createdAt}  built in ${e.seconds.toFixed(0)} s  ${JSON.stringify(e.config)}`,

@@ -1,7 +1,7 @@
 /** `xalign publish NOTEBOOK`: ship a notebook's newest run as notebooks/results/<notebook>.json. */
 
 import { publishRun } from "../study/published.js";
-import { latestRun } from "../study/record.js";
+import { latestRun, runsRoot } from "../study/record.js";
 import { notebookName } from "../study/verify.js";
 import { NotebookError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
@@ -22,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const path = positionals[0] as string;
   const name = notebookName(path);
-  const runDir = (values.run as string | undefined) ?? (await latestRun(name));
+  const runDir = (values.run as string | undefined) ?? (await latestRun(name, runsRoot()));
   if (!runDir) {
     throw new NotebookError("XA_PUBLISH_NO_RUN", `no finished run of ${name} to publish`, {
       file: path,

@@ -5,8 +5,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type BackendName, initEngine } from "../engine/index.js";
 import { loadCheckpoint } from "../model/checkpoint.js";
+import { greedyComplete } from "../study/complete.js";
 import { answerPieces, copyProbe } from "../study/probes.js";
-import { greedyComplete } from "../study/study.js";
 import {
   buildSynthWorld,
   competenceProbe,

@@ -5,8 +5,10 @@
  * A changed configuration (or a new version) builds a new entry; entries are
  * listed and cleared with `xalign cache list|clear`.
  *
- * Location: $XALIGN_CACHE, else <home>/.cache/xalign (ignored by git), where
- * <home> is $XALIGN_HOME, the project folder, or the installation (xalignHome).
+ * Location: every function takes the cache folder (`root`) as an argument;
+ * cacheRoot() is the default the outer layers (the CLI, `Study.prepare`) pass:
+ * $XALIGN_CACHE, else <home>/.cache/xalign (ignored by git), where <home> is
+ * $XALIGN_HOME, the project folder, or the installation (xalignHome).
  *
  * Several processes may ask for one entry at once (two notebooks started on
  * an empty cache): the first takes `<entry>.lock` (created with O_EXCL,
@@ -17,7 +19,7 @@
  * or replaced by `cached()`; only `xalign cache clear` removes entries.
  *
  * @example
- * const dir = await cached("world", { preset: "paper", seed: 1 }, (out) => buildSynthWorld(out, { preset: "paper", seed: 1 }));
+ * const dir = await cached(cacheRoot(), "world", { preset: "paper", seed: 1 }, (out) => buildSynthWorld(out, { preset: "paper", seed: 1 }));
  */
 import { existsSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
@@ -40,23 +42,23 @@ export interface CacheEntry {
   bytes: number;
 }
 
-/** The cache folder. */
+/** The default cache folder: $XALIGN_CACHE, else <home>/.cache/xalign. */
 export function cacheRoot(): string {
   return resolve(process.env.XALIGN_CACHE ?? join(xalignHome(), ".cache", "xalign"));
 }
 
 /**
- * A fresh folder name under the cache's scratch/ for throw-away outputs (e.g.
+ * A fresh folder name under the scratch/ of the cache `root` for throw-away outputs (e.g.
  * the training metrics of a `study.tune` call given no outDir); not created
  * here. `xalign cache clear` removes scratch/ with the entries.
  *
  * @example
- * scratchDir("tune-x-llama-vi-seed0"); // <cache>/scratch/tune-x-llama-vi-seed0-2026-12-07T08-30-00-000Z-1234
+ * scratchDir(cacheRoot(), "tune-x-llama-vi-seed0"); // <cache>/scratch/tune-x-llama-vi-seed0-2026-12-07T08-30-00-000Z-1234
  */
-export function scratchDir(name: string): string {
+export function scratchDir(root: string, name: string): string {
   const safe = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "") || "run";
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  return join(cacheRoot(), "scratch", `${safe}-${stamp}-${process.pid}`);
+  return join(root, "scratch", `${safe}-${stamp}-${process.pid}`);
 }
 
 /** The key of an artifact: kind, configuration and code version. */
@@ -65,24 +67,25 @@ export function cacheKey(kind: string, config: unknown): string {
 }
 
 /**
- * The folder of an artifact, built by `build(tempDir)` when missing. The
+ * The folder of an artifact in the cache `root`, built by `build(tempDir)` when missing. The
  * build writes into a temp folder that is renamed into place only when it
  * succeeds, so an interrupted build leaves nothing that looks complete. One
  * process builds a key at a time (see the lock above); the others wait.
  */
 export async function cached(
+  root: string,
   kind: string,
   config: unknown,
   build: (dir: string) => Promise<void>,
   onStatus?: (message: string) => void,
 ): Promise<string> {
   const key = cacheKey(kind, config);
-  const dir = join(cacheRoot(), `${kind}-${key}`);
+  const dir = join(root, `${kind}-${key}`);
   if (existsSync(join(dir, MARKER))) {
     onStatus?.(`${kind}: cached (${dir})`);
     return dir;
   }
-  await mkdir(cacheRoot(), { recursive: true });
+  await mkdir(root, { recursive: true });
   const lock = `${dir}.lock`;
   let announced = false;
   while (!(await tryLock(lock))) {
@@ -219,9 +222,8 @@ async function breakStaleLock(lock: string, deadPid: number): Promise<void> {
   }
 }
 
-/** Every complete entry in the cache. */
-export async function listCache(): Promise<CacheEntry[]> {
-  const root = cacheRoot();
+/** Every complete entry in the cache `root`. */
+export async function listCache(root: string): Promise<CacheEntry[]> {
   let names: string[];
   try {
     names = await readdir(root);
@@ -241,9 +243,8 @@ export async function listCache(): Promise<CacheEntry[]> {
   return out;
 }
 
-/** Removes entries (all, or those of one kind) and unfinished builds; returns how many folders went. */
-export async function clearCache(kind?: string): Promise<number> {
-  const root = cacheRoot();
+/** Removes entries of the cache `root` (all, or those of one kind) and unfinished builds; returns how many folders went. */
+export async function clearCache(root: string, kind?: string): Promise<number> {
   let names: string[];
   try {
     names = await readdir(root);

@@ -1,6 +1,7 @@
 /**
  * The study's building blocks for notebooks: cached shared artifacts, tuning
- * from the base model, the study's evaluations, and run records.
+ * from the base model, the study's evaluations, and run records. The modules
+ * and what this folder may import: README.md.
  */
 
 export { type CacheEntry, cached, cacheKey, cacheRoot, clearCache, listCache, scratchDir } from "./cache.js";
@@ -18,6 +19,7 @@ export {
   type Verdict,
   verdictText,
 } from "./compare.js";
+export type { Competence, CompetenceRow, QaEvaluation, ReadingProbe, TranslationEvaluation } from "./evaluate.js";
 export {
   type ArmMetric,
   type ArmRef,
@@ -50,17 +52,7 @@ export {
 } from "./published.js";
 export { dataRoot, type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, type TableRow, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
-export {
-  type ArmResult,
-  type ArmSpec,
-  type Competence,
-  type CompetenceRow,
-  LANGUAGE_NAMES,
-  type QaEvaluation,
-  type ReadingProbe,
-  Study,
-  type TranslationEvaluation,
-  type Tuned,
-  type TuneOptions,
-} from "./study.js";
-export { notebookName, runStudy, type StudyRun, type VerifyResult, verifyNotebook } from "./verify.js";
+export { type ArmResult, type ArmSpec, Study, type StudyFolders } from "./study.js";
+export type { Tuned, TuneOptions } from "./tune.js";
+export { type NotebookFolders, notebookName, runStudy, type StudyRun, type VerifyResult, verifyNotebook } from "./verify.js";
+export { LANGUAGE_NAMES, type WorldManifest } from "./world.js";

@@ -20,8 +20,10 @@ import { type ArmMetric, type ArmRef, armLabel, armMean, formatRelativeChange, m
 
 export type { ArmMetric, ArmRef } from "./compare.js";
 
+import type { Competence, ReadingProbe } from "./evaluate.js";
 import type { Finding, Row, RunRecord } from "./record.js";
-import type { ArmResult, ArmSpec, Competence, ReadingProbe, Study, Tuned } from "./study.js";
+import type { ArmResult, ArmSpec, Study } from "./study.js";
+import type { Tuned } from "./tune.js";
 
 /** A metric of an arm result: QA (contains, exactMatch, f1) or translation (bleu, chrf). */
 

@@ -69,10 +69,15 @@ export class RunRecord {
     readonly study: Study | undefined,
   ) {}
 
-  /** Starts a record in runs/<notebook>/<timestamp>/ (root: $XALIGN_RUNS, else <home>/runs; see xalignHome). */
-  static async start(notebook: string, parameters: Record<string, unknown>, study?: Study): Promise<RunRecord> {
+  /** Starts a record in <runsDir>/<notebook>/<timestamp>/ (runsDir default: runsRoot(), $XALIGN_RUNS, else <home>/runs). */
+  static async start(
+    notebook: string,
+    parameters: Record<string, unknown>,
+    study?: Study,
+    runsDir: string = runsRoot(),
+  ): Promise<RunRecord> {
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-    const dir = join(runsRoot(), notebook, stamp);
+    const dir = join(runsDir, notebook, stamp);
     return new RunRecord(notebook, dir, parameters, study);
   }
 
@@ -171,7 +176,7 @@ export class RunRecord {
   }
 }
 
-/** Where notebook runs go. */
+/** Where notebook runs go by default: $XALIGN_RUNS, else <home>/runs (see xalignHome). */
 export function runsRoot(): string {
   return resolve(process.env.XALIGN_RUNS ?? join(xalignHome(), "runs"));
 }
@@ -185,9 +190,9 @@ export function dataRoot(): string {
   return resolve(process.env.XALIGN_DATA ?? join(xalignHome(), "data"));
 }
 
-/** The newest finished run of a notebook (one with a manifest), if any. */
-export async function latestRun(notebook: string): Promise<string | undefined> {
-  const dir = join(runsRoot(), notebook);
+/** The newest finished run of a notebook (one with a manifest) under the runs folder `runsDir`, if any. */
+export async function latestRun(notebook: string, runsDir: string): Promise<string | undefined> {
+  const dir = join(runsDir, notebook);
   let names: string[];
   try {
     names = (await readdir(dir)).sort();

@@ -2,16 +2,39 @@
  * Rerunning a study notebook: `verify` executes it again with the parameters
  * of its published run (notebooks/results/, see published.ts) or of its newest
  * local run and compares the metrics; `runStudy` executes a list of notebooks
- * and gathers their findings (the README's main job).
+ * and gathers their findings (the README's main job). The notebooks it starts
+ * keep their cache and file their runs in the folders it is given (passed to
+ * their kernels as $XALIGN_CACHE and $XALIGN_RUNS), by default where this
+ * process's environment says (cacheRoot(), runsRoot()).
  */
 import { copyFile, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type RunEvent, runNotebook } from "../runner/index.js";
 import { NotebookError } from "../util/errors.js";
 import { compareMetrics, type MetricDifference, publishedPath, readPublished } from "./published.js";
-import { type Finding, latestRun } from "./record.js";
+import { type Finding, latestRun, runsRoot } from "./record.js";
 
 export type { MetricDifference } from "./published.js";
+
+/** Where the notebooks a rerun starts keep the study cache and file their runs (default: cacheRoot(), runsRoot()). */
+export interface NotebookFolders {
+  cacheDir?: string;
+  runsDir?: string;
+}
+
+/** The runs folder of `folders`, and the environment that sends a notebook's kernel to them. */
+function notebookPlaces(folders: NotebookFolders): { runs: string; env?: NodeJS.ProcessEnv } {
+  const runs = folders.runsDir ?? runsRoot();
+  if (folders.cacheDir === undefined && folders.runsDir === undefined) return { runs };
+  return {
+    runs,
+    env: {
+      ...process.env,
+      ...(folders.cacheDir !== undefined ? { XALIGN_CACHE: folders.cacheDir } : {}),
+      ...(folders.runsDir !== undefined ? { XALIGN_RUNS: folders.runsDir } : {}),
+    },
+  };
+}
 
 export interface VerifyResult {
   notebook: string;
@@ -55,7 +78,7 @@ interface Reference {
   data?: Record<string, string>;
 }
 
-async function reference(name: string, path: string, against: "published" | "local", home?: string): Promise<Reference> {
+async function reference(name: string, path: string, against: "published" | "local", runs: string, home?: string): Promise<Reference> {
   if (against === "published") {
     const published = await readPublished(name, home);
     if (!published) {
@@ -71,7 +94,7 @@ async function reference(name: string, path: string, against: "published" | "loc
       metrics: published.metrics,
     };
   }
-  const recorded = await latestRun(name);
+  const recorded = await latestRun(name, runs);
   if (!recorded) {
     throw new NotebookError("XA_VERIFY_NO_RUN", `no finished run of ${name} to verify against`, {
       file: path,
@@ -109,18 +132,19 @@ export async function verifyNotebook(
     /** Where notebooks/results/ is (default: xalignHome()). */
     home?: string;
     log?: (line: string) => void;
-  } = {},
+  } & NotebookFolders = {},
 ): Promise<VerifyResult> {
   const name = notebookName(path);
+  const { runs, env } = notebookPlaces(options);
   const against = options.against ?? ((await readPublished(name, options.home)) ? "published" : "local");
-  const ref = await reference(name, path, against, options.home);
+  const ref = await reference(name, path, against, runs, options.home);
   const log = options.log ?? (() => {});
   log(`rerunning ${name} with the parameters of ${ref.label}: ${JSON.stringify(ref.parameters)}`);
   const parameters = Object.fromEntries(Object.entries(ref.parameters).filter(([k]) => k !== "paths"));
-  const before = await latestRun(name);
+  const before = await latestRun(name, runs);
   const executed = join(process.env.TMPDIR ?? "/tmp", `${name}.verify.${process.pid}.ipynb`);
-  await runNotebook(path, { parameters, out: executed, onEvent: onEventLogger(log) });
-  const rerun = await latestRun(name);
+  await runNotebook(path, { parameters, out: executed, onEvent: onEventLogger(log), ...(env ? { env } : {}) });
+  const rerun = await latestRun(name, runs);
   if (!rerun || rerun === before) throw new NotebookError("XA_VERIFY_NO_RERUN", `the rerun of ${name} recorded no run`, { file: path });
   await copyFile(executed, join(rerun, `${name}.verify.ipynb`)).catch(() => undefined);
   const after = JSON.parse(await readFile(join(rerun, "metrics.json"), "utf8")) as Record<string, number>;
@@ -157,15 +181,16 @@ export interface StudyRun {
 /** Executes notebooks in order (each saved into its run folder) and gathers their findings. */
 export async function runStudy(
   paths: readonly string[],
-  options: { parameters?: Record<string, unknown>; log?: (line: string) => void } = {},
+  options: { parameters?: Record<string, unknown>; log?: (line: string) => void } & NotebookFolders = {},
 ): Promise<StudyRun[]> {
   const log = options.log ?? (() => {});
   const out: StudyRun[] = [];
+  const { runs, env } = notebookPlaces(options);
   for (const path of paths) {
     const name = notebookName(path);
     const t0 = Date.now();
     log(`\n== ${name}`);
-    const previous = await latestRun(name);
+    const previous = await latestRun(name, runs);
     let error: string | undefined;
     const executed = join(process.env.TMPDIR ?? "/tmp", `${name}.${process.pid}.ipynb`);
     try {
@@ -173,12 +198,13 @@ export async function runStudy(
         ...(options.parameters ? { parameters: options.parameters } : {}),
         out: executed,
         onEvent: onEventLogger(log),
+        ...(env ? { env } : {}),
       });
     } catch (err) {
       error = (err as Error).message;
       log(`${name} failed: ${error}`);
     }
-    const runDir = await latestRun(name);
+    const runDir = await latestRun(name, runs);
     const fresh = runDir !== previous ? runDir : undefined;
     let findings: Finding[] = [];
     if (fresh) {

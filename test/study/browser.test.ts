@@ -199,7 +199,6 @@ async function shown(page: Page): Promise<Shown> {
 
 describe("executed study notebooks opened in the classic notebook (headless Chromium)", { skip: MISSING }, () => {
   let dirs: { dir: string; cleanup: () => Promise<void> };
-  const envSaved = { cache: process.env.XALIGN_CACHE, runs: process.env.XALIGN_RUNS };
   const saved = new Map<Name, Saved>();
   let server: NotebookServer | undefined;
   let context: BrowserContext | undefined;
@@ -211,12 +210,10 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
     async () => {
       dirs = await tempDir("xalign-nb-browser-");
       const { dir } = dirs;
-      process.env.XALIGN_CACHE = join(dir, "cache");
-      process.env.XALIGN_RUNS = join(dir, "runs");
       // Smoke mode, one seed: 03 trains 4 arms instead of 12 and still draws its figure.
       const runs = await runStudy(
         NOTEBOOKS.map((n) => join(repoRoot(), "notebooks", `${n}.ipynb`)),
-        { parameters: { mode: "smoke", backend: "cpu", seeds: [0] } },
+        { parameters: { mode: "smoke", backend: "cpu", seeds: [0] }, cacheDir: join(dir, "cache"), runsDir: join(dir, "runs") },
       );
       await mkdir(join(dir, "work"));
       for (const [i, n] of NOTEBOOKS.entries()) {
@@ -245,13 +242,6 @@ describe("executed study notebooks opened in the classic notebook (headless Chro
   after(async () => {
     await context?.close();
     await server?.stop();
-    for (const [k, v] of [
-      ["XALIGN_CACHE", envSaved.cache],
-      ["XALIGN_RUNS", envSaved.runs],
-    ] as const) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
     await dirs?.cleanup();
   });
 

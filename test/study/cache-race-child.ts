@@ -1,6 +1,6 @@
 /**
  * One contender in the cache race test: builds (slowly) the entry of one key
- * with cached(), then reads the returned folder several times over half a
+ * with cached() in the cache folder argv[3], then reads the returned folder several times over half a
  * second and prints the SHA-256 of what it read. A build that deletes a
  * published entry shows up here as ENOENT or as different bytes.
  */
@@ -11,7 +11,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { cached } from "../../src/study/cache.js";
 
 const buildMs = Number(process.argv[2] ?? 200);
-const dir = await cached("race", { key: 1 }, async (out) => {
+const root = process.argv[3];
+if (!root) throw new Error("usage: cache-race-child.js <build ms> <cache folder>");
+const dir = await cached(root, "race", { key: 1 }, async (out) => {
   await writeFile(join(out, "a.txt"), `built by ${process.pid}\n`);
   await sleep(buildMs);
   await writeFile(join(out, "b.txt"), `also by ${process.pid}\n`);

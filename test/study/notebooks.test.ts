@@ -10,22 +10,15 @@ import { runStudy, verifyNotebook } from "../../src/study/verify.js";
 import { repoRoot, tempDir } from "../helpers.js";
 
 let dirs: { dir: string; cleanup: () => Promise<void> };
-const saved = { cache: process.env.XALIGN_CACHE, runs: process.env.XALIGN_RUNS };
+/** The notebooks' cache and runs folders, passed to runStudy and verifyNotebook. */
+let folders: { cacheDir: string; runsDir: string };
 
 before(async () => {
   dirs = await tempDir("xalign-nb-");
-  process.env.XALIGN_CACHE = join(dirs.dir, "cache");
-  process.env.XALIGN_RUNS = join(dirs.dir, "runs");
+  folders = { cacheDir: join(dirs.dir, "cache"), runsDir: join(dirs.dir, "runs") };
 });
 
 after(async () => {
-  for (const [k, v] of [
-    ["XALIGN_CACHE", saved.cache],
-    ["XALIGN_RUNS", saved.runs],
-  ] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
   await dirs.cleanup();
 });
 
@@ -34,6 +27,7 @@ describe("study notebooks (smoke mode)", () => {
     const nb = (n: string) => join(repoRoot(), "notebooks", `${n}.ipynb`);
     const runs = await runStudy([nb("00-quickstart"), nb("03-target-vs-source"), nb("08-real-data"), nb("01-data")], {
       parameters: { mode: "smoke", backend: "cpu" },
+      ...folders,
     });
     for (const r of runs) {
       assert.equal(r.error, undefined, `${r.notebook}: ${r.error}`);
@@ -62,7 +56,7 @@ describe("study notebooks (smoke mode)", () => {
     assert.equal(manifest.parameters.mode, "smoke");
     assert.equal(manifest.backend, "cpu");
     assert.match(runs[2]!.findings[0]!.finding, /Real data not present: missing checkpoint/);
-    const verified = await verifyNotebook(nb("00-quickstart"), { against: "local" });
+    const verified = await verifyNotebook(nb("00-quickstart"), { against: "local", ...folders });
     assert.ok(verified.compared > 0);
     assert.deepEqual(verified.mismatches, []);
     // Published: the run shipped as notebooks/results/00-quickstart.json (here in a temp home) is what a rerun
@@ -75,7 +69,7 @@ describe("study notebooks (smoke mode)", () => {
     const metric = Object.keys(shipped.metrics)[0] as string;
     shipped.metrics[metric] += 1;
     writeFileSync(file, JSON.stringify(shipped));
-    const moved = await verifyNotebook(nb("00-quickstart"), { home });
+    const moved = await verifyNotebook(nb("00-quickstart"), { home, ...folders });
     assert.equal(moved.against, "published");
     assert.ok(shipped.data_sha256["base/model.safetensors"], "the published run names the base model it read");
     assert.deepEqual(moved.dataDifferences, [], "same world and base model");

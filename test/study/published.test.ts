@@ -10,21 +10,22 @@ import { DataError } from "../../src/util/errors.js";
 import { tempDir } from "../helpers.js";
 
 let dirs: { dir: string; cleanup: () => Promise<void> };
-const saved = process.env.XALIGN_RUNS;
 
 before(async () => {
   dirs = await tempDir("xalign-published-");
-  process.env.XALIGN_RUNS = join(dirs.dir, "runs");
 });
 
 after(async () => {
-  if (saved === undefined) delete process.env.XALIGN_RUNS;
-  else process.env.XALIGN_RUNS = saved;
   await dirs.cleanup();
 });
 
 async function finishedRun(gain: number): Promise<string> {
-  const record = await RunRecord.start("02-x-llama", { mode: "quick", seeds: [0, 1, 2], languages: ["vi", "zh"] });
+  const record = await RunRecord.start(
+    "02-x-llama",
+    { mode: "quick", seeds: [0, 1, 2], languages: ["vi", "zh"] },
+    undefined,
+    join(dirs.dir, "runs"),
+  );
   await record.table("gains", [{ lang: "vi", x_llama_gain_pct: gain }]);
   record.metric("x_llama.avg_gain_pct", gain);
   record.metric("qa.en", Number.NaN);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -21,6 +21,7 @@ import {
   sd,
   verdictText,
 } from "../../src/study/compare.js";
+import type { QaEvaluation } from "../../src/study/evaluate.js";
 import {
   armCell,
   coitExamples,
@@ -37,7 +38,8 @@ import {
 } from "../../src/study/present.js";
 import { dataRoot, latestRun, RunRecord, runsRoot, toCsv } from "../../src/study/record.js";
 import { studySettings } from "../../src/study/settings.js";
-import type { ArmResult, QaEvaluation, TuneOptions } from "../../src/study/study.js";
+import type { ArmResult } from "../../src/study/study.js";
+import type { TuneOptions } from "../../src/study/tune.js";
 import { onEventLogger } from "../../src/study/verify.js";
 import { installationRoot, xalignHome } from "../../src/util/fs.js";
 import { repoRoot, tempDir } from "../helpers.js";
@@ -45,50 +47,42 @@ import { repoRoot, tempDir } from "../helpers.js";
 describe("study cache", () => {
   it("builds an artifact once per configuration and version, lists and clears it", async () => {
     const { dir, cleanup } = await tempDir();
-    const saved = process.env.XALIGN_CACHE;
-    process.env.XALIGN_CACHE = dir;
     try {
       let builds = 0;
       const build = async (out: string) => {
         builds++;
-        await import("node:fs/promises").then((fs) => fs.writeFile(join(out, "x.txt"), "x"));
+        await writeFile(join(out, "x.txt"), "x");
       };
-      const a = await cached("world", { seed: 1 }, build);
-      const b = await cached("world", { seed: 1 }, build);
-      const c = await cached("world", { seed: 2 }, build);
+      const a = await cached(dir, "world", { seed: 1 }, build);
+      const b = await cached(dir, "world", { seed: 1 }, build);
+      const c = await cached(dir, "world", { seed: 2 }, build);
       assert.equal(a, b);
       assert.notEqual(a, c);
       assert.equal(builds, 2);
       assert.notEqual(cacheKey("world", { seed: 1 }), cacheKey("base", { seed: 1 }));
-      const entries = await listCache();
+      const entries = await listCache(dir);
       assert.deepEqual(
         entries.map((e) => e.config),
         [{ seed: 1 }, { seed: 2 }].sort((x, y) => (cacheKey("world", x) < cacheKey("world", y) ? -1 : 1)),
       );
-      assert.equal(await clearCache("world"), 2);
-      assert.deepEqual(await listCache(), []);
+      assert.equal(await clearCache(dir, "world"), 2);
+      assert.deepEqual(await listCache(dir), []);
     } finally {
-      if (saved === undefined) delete process.env.XALIGN_CACHE;
-      else process.env.XALIGN_CACHE = saved;
       await cleanup();
     }
   });
 
   it("leaves nothing that looks complete when a build fails", async () => {
     const { dir, cleanup } = await tempDir();
-    const saved = process.env.XALIGN_CACHE;
-    process.env.XALIGN_CACHE = dir;
     try {
       await assert.rejects(
-        cached("base", { n: 1 }, async () => {
+        cached(dir, "base", { n: 1 }, async () => {
           throw new Error("out of memory");
         }),
         /out of memory/,
       );
-      assert.deepEqual(await listCache(), []);
+      assert.deepEqual(await listCache(dir), []);
     } finally {
-      if (saved === undefined) delete process.env.XALIGN_CACHE;
-      else process.env.XALIGN_CACHE = saved;
       await cleanup();
     }
   });
@@ -97,7 +91,7 @@ describe("study cache", () => {
     const { dir, cleanup } = await tempDir();
     try {
       const child = fileURLToPath(new URL("./cache-race-child.js", import.meta.url));
-      const runs = await Promise.all(Array.from({ length: 5 }, () => runNode(child, ["300"], { XALIGN_CACHE: dir })));
+      const runs = await Promise.all(Array.from({ length: 5 }, () => runNode(child, ["300", dir], {})));
       for (const r of runs) assert.equal(r.code, 0, r.stderr);
       const digests = new Set(runs.map((r) => r.stdout.trim()));
       assert.equal(digests.size, 1, `the processes read different entries: ${[...digests].join(", ")}`);
@@ -110,14 +104,12 @@ describe("study cache", () => {
 
   it("recovers a lock left by a dead process and waits for a live one", async () => {
     const { dir, cleanup } = await tempDir();
-    const saved = process.env.XALIGN_CACHE;
-    process.env.XALIGN_CACHE = dir;
     try {
       const dead = await runNode("-e", [""], {});
       const entry = join(dir, `race-${cacheKey("race", { key: 1 })}`);
       writeFileSync(`${entry}.lock`, JSON.stringify({ pid: dead.pid, host: hostname() }));
       let builds = 0;
-      const got = await cached("race", { key: 1 }, async (out) => {
+      const got = await cached(dir, "race", { key: 1 }, async (out) => {
         builds++;
         writeFileSync(join(out, "a.txt"), "x");
       });
@@ -129,6 +121,7 @@ describe("study cache", () => {
       writeFileSync(`${other}.lock`, JSON.stringify({ pid: process.pid, host: hostname() }));
       const messages: string[] = [];
       const waiting = cached(
+        dir,
         "race",
         { key: 2 },
         async (out) => writeFileSync(join(out, "a.txt"), "y"),
@@ -143,8 +136,6 @@ describe("study cache", () => {
         messages.join("\n"),
       );
     } finally {
-      if (saved === undefined) delete process.env.XALIGN_CACHE;
-      else process.env.XALIGN_CACHE = saved;
       await cleanup();
     }
   });
@@ -243,16 +234,14 @@ describe("comparison summaries", () => {
 describe("run records", () => {
   it("writes tables, metrics, findings and a manifest under runs/<notebook>/<timestamp>", async () => {
     const { dir, cleanup } = await tempDir();
-    const saved = process.env.XALIGN_RUNS;
-    process.env.XALIGN_RUNS = dir;
     try {
-      const record = await RunRecord.start("99-test", { mode: "smoke" });
+      const record = await RunRecord.start("99-test", { mode: "smoke" }, undefined, dir);
       const table = await record.table("scores", [{ lang: "vi", bleu: 1.5, note: 'a "quoted", value' }], "caption");
       assert.match(String((table as unknown as { toHtml(): string }).toHtml()), /<table/);
       record.metric("bleu.vi", 1.5);
       record.finding("something", { bleu: 1.5 });
       const out = await record.finish();
-      assert.equal(await latestRun("99-test"), out);
+      assert.equal(await latestRun("99-test", dir), out);
       assert.equal(readFileSync(join(out, "scores.csv"), "utf8"), 'lang,bleu,note\nvi,1.5,"a ""quoted"", value"\n');
       assert.deepEqual(JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")), { "bleu.vi": 1.5 });
       const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
@@ -261,8 +250,6 @@ describe("run records", () => {
       assert.ok(existsSync(join(out, "findings.json")));
       assert.equal(toCsv([]), "\n");
     } finally {
-      if (saved === undefined) delete process.env.XALIGN_RUNS;
-      else process.env.XALIGN_RUNS = saved;
       await cleanup();
     }
   });
@@ -436,12 +423,10 @@ describe("helpers for short notebook cells", () => {
 describe("run records in a kernel", () => {
   it("record.table and record.figure display what they save once, through a display call", async () => {
     const { dir, cleanup } = await tempDir();
-    const saved = process.env.XALIGN_RUNS;
-    process.env.XALIGN_RUNS = dir;
     const shown: DisplayMessage[] = [];
     setDisplayChannel({ send: (m) => shown.push(m) });
     try {
-      const record = await RunRecord.start("99-test", {});
+      const record = await RunRecord.start("99-test", {}, undefined, dir);
       const table = await record.table("gains", [{ lang: "vi", gain_pct: Number.NaN }], "Gains");
       const figure = await record.figure("bars", new Figure([{ type: "bar", x: ["vi"], y: [1], name: "x" }], { title: "QA" }));
       assert.equal(shown.length, 2, "one display each");
@@ -470,8 +455,6 @@ describe("run records in a kernel", () => {
       assert.match(String(record.findingsView()), /^- f \(study: \+42\.5%\)\n {2}a 1\nRun folder: /);
     } finally {
       setDisplayChannel(undefined);
-      if (saved === undefined) delete process.env.XALIGN_RUNS;
-      else process.env.XALIGN_RUNS = saved;
       await cleanup();
     }
   });
@@ -504,7 +487,10 @@ describe("where a notebook's cache and runs go", () => {
       assert.equal(cacheRoot(), join(dir, "home", ".cache", "xalign"));
       assert.equal(runsRoot(), join(dir, "home", "runs"));
       assert.equal(dataRoot(), join(dir, "home", "data"));
-      assert.match(scratchDir("tune-x llama/vi"), new RegExp(`^${join(dir, "home", ".cache", "xalign", "scratch")}/tune-x-llama-vi-`));
+      assert.match(
+        scratchDir(cacheRoot(), "tune-x llama/vi"),
+        new RegExp(`^${join(dir, "home", ".cache", "xalign", "scratch")}/tune-x-llama-vi-`),
+      );
     } finally {
       process.chdir(cwd);
       for (const [k, v] of [
@@ -554,7 +540,8 @@ describe("greedyComplete", () => {
     const { LlamaModel } = await import("../../src/model/llama.js");
     const { trainBpeTokenizer } = await import("../../src/tokenizer/index.js");
     const { Rng } = await import("../../src/util/rng.js");
-    const { baseModelConfig, greedyComplete } = await import("../../src/study/study.js");
+    const { baseModelConfig } = await import("../../src/study/base.js");
+    const { greedyComplete } = await import("../../src/study/complete.js");
     await initEngine({ backend: "wasm" });
     const lines = Array.from({ length: 60 }, (_, i) => `Noho ${i % 7} works as an actor in Talot. Who likes meat? Kase.`);
     const tokenizer = await trainBpeTokenizer({ texts: lines }, { vocabSize: 320, splitPunctuation: true });

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { greedyComplete } from "../../src/study/complete.js";
 import { studySettings } from "../../src/study/settings.js";
-import { greedyComplete, Study } from "../../src/study/study.js";
+import { Study } from "../../src/study/study.js";
 import { findTorchPython, torchEngineWanted } from "../../src/train/torch-engine.js";
 import { tempDir } from "../helpers.js";
 
@@ -22,19 +23,17 @@ describe("the study on the torch engine", () => {
   });
 
   describe("smoke size end to end on CPU torch", { skip }, () => {
-    const saved = process.env.XALIGN_CACHE;
     let cleanup: (() => Promise<void>) | undefined;
     after(async () => {
-      if (saved === undefined) delete process.env.XALIGN_CACHE;
-      else process.env.XALIGN_CACHE = saved;
       await cleanup?.();
     });
 
     it("pretrains the base (canon, isolated documents) and tunes an arm through torch, then evaluates", async () => {
       const t = await tempDir();
       cleanup = t.cleanup;
-      process.env.XALIGN_CACHE = join(t.dir, "cache");
-      const study = await Study.prepare(studySettings("smoke", { engine: "torch", backend: "cpu" }), () => {});
+      const study = await Study.prepare(studySettings("smoke", { engine: "torch", backend: "cpu" }), () => {}, {
+        cacheDir: join(t.dir, "cache"),
+      });
       assert.ok(existsSync(join(study.baseDir, "pretrain", "metrics.jsonl")), "the torch runner wrote the pretraining metrics");
       const base = await study.loadBase();
       assert.equal(base.config.canon_width, 4);
