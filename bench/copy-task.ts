@@ -1,11 +1,12 @@
 /**
  * Can the quick-mode model and trainer learn to copy at all? Trains the quick base model's shape (d128, 3
- * layers, 4 heads, vocab 3000; CANON=4 by default) on BOS + span + span sequences of 12 random tokens and
- * prints the copy probe every 100 steps. Issue 16's sanity check: with the canon convolution it reaches 1.0
- * within ~200 steps, so a base model that does not copy after pretraining lacks the data signal, not the
- * machinery.
+ * layers, 4 heads, vocab 3000; CANON=4 by default) on BOS + span + span sequences of random tokens and
+ * prints the copy probe (spans of 8 and of 20 tokens) every 100 steps. The span length varies from step to
+ * step (LENGTHS, default 6-24): with one fixed length the model can copy by position ("the token `length`
+ * back") without content-based lookup, which the probe at that same length cannot tell apart from reading
+ * (FIXED=12 reproduces that: the probe at 12 reaches 1.0 while at other lengths it stays near 0).
  *
- *   CANON=4 STEPS=300 npx tsx bench/copy-task.ts
+ *   CANON=4 STEPS=1500 npx tsx bench/copy-task.ts
  */
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../src/engine/index.js";
@@ -34,12 +35,14 @@ const cfg: LlamaConfig = {
 };
 const model = LlamaModel.init(cfg, new Rng(1));
 const rng = new Rng(2);
-const length = 12;
+const fixed = Number(process.env.FIXED ?? 0);
+const [minLength, maxLength] = (process.env.LENGTHS ?? "6-24").split("-").map(Number) as [number, number];
 const probePieces = Array.from({ length: 300 }, (_, i) => [10 + i]);
 const optimizer = tf.train.adam(3e-3);
 for (let step = 0; step <= steps; step++) {
   const rows: number[][] = [];
   const labels: number[][] = [];
+  const length = fixed || minLength + rng.int(maxLength - minLength + 1);
   for (let b = 0; b < 16; b++) {
     const span = Array.from({ length }, () => 10 + rng.int(300));
     const row = [1, ...span, ...span];
@@ -52,7 +55,8 @@ for (let step = 0; step <= steps; step++) {
   const loss = cost.dataSync()[0] as number;
   tf.dispose([cost, ids, targets]);
   if (step % 100 === 0) {
-    const copy = copyProbe(model, 1, probePieces, { spans: 32, length, seed: 3 });
-    console.log(`canon ${canon} step ${step} loss ${loss.toFixed(3)} copy probe ${copy.toFixed(3)}`);
+    const probe = (length: number) => copyProbe(model, 1, probePieces, { spans: 32, length, seed: 3 }).toFixed(3);
+    const at = fixed ? ` ${fixed}: ${probe(fixed)},` : "";
+    console.log(`canon ${canon} step ${step} loss ${loss.toFixed(3)} copy probe at length${at} 8: ${probe(8)}, 20: ${probe(20)}`);
   }
 }
