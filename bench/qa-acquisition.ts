@@ -13,6 +13,8 @@
  * out of word pieces), MIX (pretraining shares, e.g. en=1; the world's default), TIE (0: an untied head), INIT
  * (initialisation std, 0.02), LR (3e-3), BATCH (rows per step, 8),
  * ORDER (random: a QA document's questions drawn and ordered at random; passage, the default: its first facts in order),
+ * COPY (share of extra documents that are BOS + span + span of 4-24 tokens drawn from the corpus's own
+ * tokens, a content-copy curriculum mixed into pretraining; 0),
  * EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
@@ -53,7 +55,7 @@ const evals = E("EVALS", 4);
 const { maxLength: len } = quick.pretrain;
 const bs = E("BATCH", quick.pretrain.batchSize);
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
+const run = `${process.env.COPY ? `copy${process.env.COPY}-` : ""}${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
 const mix = process.env.MIX ? parseMix(process.env.MIX) : undefined;
 const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
@@ -86,6 +88,17 @@ const initStd = E("INIT", 0.02);
 const model = LlamaModel.init(config, new Rng(seed).fork("base-init"), { initializerRange: initStd });
 const lines = await readTextLines([join(worldDir, "pretrain", "corpus.txt")]);
 const docs = await tokenDocuments(lines, tok);
+const copyShare = E("COPY", 0);
+if (copyShare > 0) {
+  // Tokens as the corpus uses them (frequent ones more often), so copying is learned on the text's own pieces.
+  const rng = new Rng(seed).fork("copy-documents");
+  const pool = docs.flatMap((d) => [...d.subarray(1, -1)]);
+  const n = Math.round((docs.length * copyShare) / (1 - copyShare));
+  for (let i = 0; i < n; i++) {
+    const span = Array.from({ length: 4 + rng.int(21) }, () => pool[rng.int(pool.length)] as number);
+    docs.push(Int32Array.from([tok.bosId, ...span, ...span, tok.eosId]));
+  }
+}
 const corpusTokens = docs.reduce((a, d) => a + d.length, 0);
 const packed = pack === "doc" ? documentBatches(docs, { maxLength: len, batchSize: bs, seed, padId: tok.padId, isolate }) : undefined;
 const source = packed ?? packedBatches(Int32Array.from(docs.flatMap((d) => [...d])), { maxLength: len, batchSize: bs, seed });
