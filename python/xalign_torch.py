@@ -1,18 +1,24 @@
 """xalign's torch engine: trains the LLaMA an xalign job describes on PyTorch alone
-(1.13 to current, CPU or CUDA), on batches TypeScript encoded once.
+(1.13 to current, CPU or CUDA), on batches TypeScript encoded once. The one Python
+trainer: `engine: torch` runs it per stage, `xalign launch` runs it under torchrun.
 
     python3 python/xalign_torch.py --job runs/x/torch/pretrain/job.json
-    torchrun --nproc_per_node 2 python/xalign_torch.py --job job.json      # DDP (gloo on CPU, nccl on CUDA)
+    torchrun --nproc_per_node 8 python/xalign_torch.py --job job.json      # DDP or FSDP (the job's `parallel`)
     python3 python/xalign_torch.py --job job.json --resume                 # from the newest checkpoint-N
+    python3 python/xalign_torch.py --torchrun --standalone --nproc_per_node=2 python/xalign_torch.py --job job.json
 
-The job (format xalign-torch-job/1) is written by src/train/torch-engine.ts:
-  model_config   the HF config.json object (canon_width included)
+The job (format xalign-torch-job/1) is written by src/train/torch-engine.ts or src/launch:
+  model_config   the HF config.json object (canon_width included); or
+  init_from      a Hugging Face folder to start from (its config.json and weights)
   init_weights   HF-layout safetensors of the initial weights (TypeScript's initialisation)
   batches        the micro-batches in the order the TF.js trainer consumes them (xalign-batches/1)
   validation     optional validation batches (same format)
   out_dir        checkpoint-N/ and metrics.jsonl go here (the TF.js trainer's layout)
+  final_dir      the weights at the end as an HF folder (+ tokenizer_dir's files; not when
+                 interrupted if final_on_interrupt is false)
   train          the resolved schedule and optimiser fields of src/train/trainer.ts
-  device, precision ("fp32" | "bf16"), tf32
+  device, precision ("fp32" | "bf16"), tf32, gradient_checkpointing
+  parallel       "ddp" (default) or "fsdp" (torch >= 2.0; fsdp.sharding full_shard | shard_grad_op)
 
 What matches src/train (and so the TF.js trainer, step for step):
   - the model of src/model/llama.ts: HF weight names, rotate-half RoPE with HF's float32
@@ -31,7 +37,9 @@ What matches src/train (and so the TF.js trainer, step for step):
 
 Under torchrun each global micro-batch's rows are split evenly over the ranks and every
 rank's loss is weighted by the supervised tokens of the whole micro-batch, so N processes
-give the losses of one process with the whole batch.
+give the losses of one process with the whole batch, under DDP and FSDP alike. Under FSDP
+(one unit per decoder layer, fp32 master weights, bf16 compute with precision bf16)
+checkpoints are gathered on rank 0 into the same files.
 
 SIGINT/SIGTERM: the current step finishes, a checkpoint is written, the run stops.
 The safetensors reader/writer is built in (the `safetensors` package is not needed).
@@ -656,17 +664,24 @@ class DivergenceCheck:
 
 
 class Dist:
-    def __init__(self, device):
+    """The process group from torchrun's environment. `group`: start one even for a single process (FSDP
+    needs it), on a free local port when no launcher set MASTER_ADDR."""
+
+    def __init__(self, device, group=False):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.on = self.world > 1
-        if self.on:
+        self.started = False
+        if self.on or group:
             import torch.distributed as dist
 
             self.dist = dist
+            if "MASTER_ADDR" not in os.environ:
+                os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=_free_port(), RANK="0", WORLD_SIZE="1")
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend=backend)
+            self.started = True
 
     def all_sum(self, values, device):
         if not self.on:
@@ -683,7 +698,7 @@ class Dist:
             self.dist.barrier()
 
     def close(self):
-        if self.on:
+        if self.started:
             self.dist.destroy_process_group()
 
 
@@ -1087,17 +1102,17 @@ def job_model_config(job):
 
 
 def run(job, resume=False):
+    plan = parallel_plan(job, int(os.environ.get("WORLD_SIZE", "1")))
+    if plan["mode"] == "fsdp" and fsdp_unavailable():
+        # First, before the process group: every rank stops with the same message.
+        raise SystemExit(f"xalign_torch: parallel fsdp cannot run here: {fsdp_unavailable()}; use torch >= 2.0, or parallel ddp for a model that fits one device")
     tc = job["train"]
     cfg = job_model_config(job)
     out_dir = job["out_dir"]
     precision = job.get("precision", "fp32")
     torch.manual_seed(int(job.get("seed", 0)))
     device = pick_device(job.get("device", "auto"), int(os.environ.get("LOCAL_RANK", "0")))
-    plan = parallel_plan(job, int(os.environ.get("WORLD_SIZE", "1")))
-    if plan["mode"] == "fsdp" and fsdp_unavailable():
-        # Before the process group: every rank stops with the same message.
-        raise SystemExit(f"xalign_torch: parallel fsdp cannot run here: {fsdp_unavailable()}; use torch >= 2.0, or parallel ddp for a model that fits one device")
-    dist = Dist(device)
+    dist = Dist(device, group=plan["mode"] == "fsdp")
     if device.type == "cuda" and job.get("tf32"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -1394,16 +1409,20 @@ def logits_of(job):
         return model.logits(ids, mask, seg).tolist()
 
 
-def _free_rendezvous():
-    """torchrun arguments for a c10d rendezvous on a free local port (--standalone's fixed 29400 would collide
-    with another run on the same machine)."""
+def _free_port():
     import socket
-    import uuid
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return ["--nnodes=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", f"--rdzv_id={uuid.uuid4()}"]
+        return str(sock.getsockname()[1])
+
+
+def _free_rendezvous():
+    """torchrun arguments for a c10d rendezvous on a free local port (--standalone's fixed 29400 would collide
+    with another run on the same machine)."""
+    import uuid
+
+    return ["--nnodes=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{_free_port()}", f"--rdzv_id={uuid.uuid4()}"]
 
 
 def torchrun(argv):
