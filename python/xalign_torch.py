@@ -1,18 +1,24 @@
 """xalign's torch engine: trains the LLaMA an xalign job describes on PyTorch alone
-(1.13 to current, CPU or CUDA), on batches TypeScript encoded once.
+(1.13 to current, CPU or CUDA), on batches TypeScript encoded once. The one Python
+trainer: `engine: torch` runs it per stage, `xalign launch` runs it under torchrun.
 
     python3 python/xalign_torch.py --job runs/x/torch/pretrain/job.json
-    torchrun --nproc_per_node 2 python/xalign_torch.py --job job.json      # DDP (gloo on CPU, nccl on CUDA)
+    torchrun --nproc_per_node 8 python/xalign_torch.py --job job.json      # DDP or FSDP (the job's `parallel`)
     python3 python/xalign_torch.py --job job.json --resume                 # from the newest checkpoint-N
+    python3 python/xalign_torch.py --torchrun --standalone --nproc_per_node=2 python/xalign_torch.py --job job.json
 
-The job (format xalign-torch-job/1) is written by src/train/torch-engine.ts:
-  model_config   the HF config.json object (canon_width included)
+The job (format xalign-torch-job/1) is written by src/train/torch-engine.ts or src/launch:
+  model_config   the HF config.json object (canon_width included); or
+  init_from      a Hugging Face folder to start from (its config.json and weights)
   init_weights   HF-layout safetensors of the initial weights (TypeScript's initialisation)
   batches        the micro-batches in the order the TF.js trainer consumes them (xalign-batches/1)
   validation     optional validation batches (same format)
   out_dir        checkpoint-N/ and metrics.jsonl go here (the TF.js trainer's layout)
+  final_dir      the weights at the end as an HF folder (+ tokenizer_dir's files; not when
+                 interrupted if final_on_interrupt is false)
   train          the resolved schedule and optimiser fields of src/train/trainer.ts
-  device, precision ("fp32" | "bf16"), tf32
+  device, precision ("fp32" | "bf16"), tf32, gradient_checkpointing
+  parallel       "ddp" (default) or "fsdp" (torch >= 2.0; fsdp.sharding full_shard | shard_grad_op)
 
 What matches src/train (and so the TF.js trainer, step for step):
   - the model of src/model/llama.ts: HF weight names, rotate-half RoPE with HF's float32
@@ -31,7 +37,9 @@ What matches src/train (and so the TF.js trainer, step for step):
 
 Under torchrun each global micro-batch's rows are split evenly over the ranks and every
 rank's loss is weighted by the supervised tokens of the whole micro-batch, so N processes
-give the losses of one process with the whole batch.
+give the losses of one process with the whole batch, under DDP and FSDP alike. Under FSDP
+(one unit per decoder layer, fp32 master weights, bf16 compute with precision bf16)
+checkpoints are gathered on rank 0 into the same files.
 
 SIGINT/SIGTERM: the current step finishes, a checkpoint is written, the run stops.
 The safetensors reader/writer is built in (the `safetensors` package is not needed).
@@ -52,6 +60,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 METRICS_PREFIX = "XALIGN_METRICS "
 RESULT_PREFIX = "XALIGN_RESULT "
@@ -78,34 +87,72 @@ _DTYPES = {
 _NAMES = {v: k for k, v in _DTYPES.items()}
 
 
-def read_safetensors(path):
-    """(tensors by name, metadata) from a safetensors file; tensors are CPU copies."""
+def safetensors_views(path):
+    """(name, tensor) pairs of a safetensors file, in file order, and its metadata: each tensor a view over a
+    private memory map of the file (no copy is made until the caller copies; pages are shared with other
+    processes reading the same file, as torchrun's ranks do)."""
     with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        raise ValueError(f"{path}: shorter than the 8-byte header length")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8:
+        size = os.fstat(f.fileno()).st_size
+        if size < 8:
+            raise ValueError(f"{path}: shorter than the 8-byte header length")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    (n,) = struct.unpack("<Q", mm[:8])
+    if n > size - 8:
         raise ValueError(f"{path}: header length {n} exceeds the file")
-    header = json.loads(data[8 : 8 + n].decode("utf8"))
+    header = json.loads(mm[8 : 8 + n].decode("utf8"))
     meta = header.pop("__metadata__", None) or {}
     start = 8 + n
-    buf = bytearray(data[start:])
-    out = {}
-    for name, h in header.items():
-        begin, end = h["data_offsets"]
-        dtype = _DTYPES[h["dtype"]]
-        count = 1
-        for s in h["shape"]:
-            count *= s
-        if end > len(buf):
-            raise ValueError(f"{path}: tensor {name} runs past the end of the file")
-        if count == 0:
-            t = torch.zeros(h["shape"], dtype=dtype)
+
+    def views():
+        for name, h in header.items():
+            begin, end = h["data_offsets"]
+            dtype = _DTYPES[h["dtype"]]
+            count = 1
+            for d in h["shape"]:
+                count *= d
+            if start + end > size:
+                raise ValueError(f"{path}: tensor {name} runs past the end of the file")
+            if count == 0:
+                yield name, torch.zeros(h["shape"], dtype=dtype)
+            else:
+                yield name, torch.frombuffer(mm, dtype=dtype, count=count, offset=start + begin).reshape(h["shape"])
+
+    return views(), meta
+
+
+def read_safetensors(path):
+    """(tensors by name, metadata) from a safetensors file; tensors are CPU copies."""
+    views, meta = safetensors_views(path)
+    return {name: t.clone() for name, t in views}, meta
+
+
+def hf_weight_files(folder):
+    """The weight files of a Hugging Face folder, in load order: a safetensors or PyTorch index's shards, or
+    model.safetensors, or pytorch_model.bin."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        path = os.path.join(folder, index)
+        if os.path.exists(path):
+            with open(path, encoding="utf8") as f:
+                shards = dict.fromkeys(json.load(f)["weight_map"].values())
+            return [os.path.join(folder, name) for name in shards]
+    for name in (WEIGHTS_FILE, "pytorch_model.bin"):
+        if os.path.exists(os.path.join(folder, name)):
+            return [os.path.join(folder, name)]
+    raise FileNotFoundError(f"{folder} holds no model.safetensors, pytorch_model.bin or an index of their shards")
+
+
+def hf_tensors(folder):
+    """(name, tensor) pairs of a Hugging Face folder's weights, one file at a time (safetensors memory-mapped)."""
+    for path in hf_weight_files(folder):
+        if path.endswith(".safetensors"):
+            yield from safetensors_views(path)[0]
         else:
-            t = torch.frombuffer(buf, dtype=dtype, count=count, offset=begin).clone().reshape(h["shape"])
-        out[name] = t
-    return out, meta
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except TypeError:  # torch without weights_only
+                state = torch.load(path, map_location="cpu")
+            yield from state.items()
+            del state
 
 
 def _tensor_bytes(t):
@@ -288,12 +335,80 @@ class Norm(torch.nn.Module):
 
 
 class Layer(torch.nn.Module):
+    """One decoder layer: (canon) attention and SwiGLU, each after an RMSNorm, with residuals. Its forward
+    is what FSDP wraps (one unit per layer) and what gradient checkpointing recomputes."""
+
     def __init__(self, cfg):
         super().__init__()
         self.self_attn = Attention(cfg)
         self.mlp = Mlp(cfg)
         self.input_layernorm = Norm(cfg["hidden_size"])
         self.post_attention_layernorm = Norm(cfg["hidden_size"])
+        self.eps = float(cfg.get("rms_norm_eps", 1e-6))
+        self.canon_width = canon_width(cfg)
+
+    def forward(self, h, cos, sin, bias, keep=None, same=None, cache=None, index=0, sdpa=True):
+        x = rms_normalize(h, self.eps).to(h.dtype)
+        x = self._canon(x, keep, same, cache, index)
+        h = h + self._attention(x * self.input_layernorm.weight, cos, sin, bias, cache, index, sdpa)
+        x = rms_normalize(h, self.eps).to(h.dtype)
+        return h + self.mlp(x * self.post_attention_layernorm.weight)
+
+    def _canon(self, x, keep, same, cache=None, index=0):
+        w = self.canon_width
+        if w == 0:
+            return x
+        t = x.shape[1]
+        inp = x * keep if keep is not None else x
+        if w > 1:
+            before = cache["canon"][index] if cache is not None and cache["canon"][index] is not None else None
+            padded = torch.cat([before, inp], 1) if before is not None else F.pad(inp, (0, 0, w - 1, 0))
+            if cache is not None:
+                cache["canon"][index] = padded[:, -(w - 1) :]
+        else:
+            padded = inp
+        taps = self.self_attn.canon.weight
+        out = x
+        for k in range(w):
+            shifted = padded[:, w - 1 - k : w - 1 - k + t]
+            if same is not None and k > 0:
+                shifted = shifted * same[k] if k < len(same) else shifted * 0
+            out = out + shifted * taps[k]
+        return out
+
+    def _attention(self, x, cos, sin, bias, cache=None, index=0, sdpa=True):
+        a = self.self_attn
+        b, t, _ = x.shape
+        hd = a.head_dim
+        q = a.q_proj(x).view(b, t, a.heads, hd)
+        k = a.k_proj(x).view(b, t, a.kv_heads, hd)
+        v = a.v_proj(x).view(b, t, a.kv_heads, hd)
+        q = (q * cos + rotate_half(q) * sin).transpose(1, 2)
+        k = (k * cos + rotate_half(k) * sin).transpose(1, 2)
+        v = v.transpose(1, 2)
+        if cache is not None:
+            if cache["k"][index] is not None:
+                k = torch.cat([cache["k"][index], k], 2)
+                v = torch.cat([cache["v"][index], v], 2)
+            cache["k"][index], cache["v"][index] = k, v
+        if a.kv_heads != a.heads:
+            g = a.heads // a.kv_heads
+            k = k.repeat_interleave(g, dim=1)
+            v = v.repeat_interleave(g, dim=1)
+        if sdpa:
+            if bias is None:
+                ctx = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        else:
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
+            if bias is None:
+                causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+                scores = scores.masked_fill(~causal, NEG)
+            else:
+                scores = scores + bias
+            ctx = torch.matmul(torch.softmax(scores.float(), dim=-1).to(v.dtype), v)
+        return a.o_proj(ctx.transpose(1, 2).reshape(b, t, a.heads * hd))
 
 
 class Decoder(torch.nn.Module):
@@ -323,6 +438,8 @@ class Llama(torch.nn.Module):
         self.canon_width = canon_width(cfg)
         self.rope = RotaryTables(cfg["hidden_size"] // cfg["num_attention_heads"], float(cfg.get("rope_theta", 10000.0)))
         self.use_sdpa = _has_sdpa()
+        # Recompute each decoder layer in the backward pass instead of keeping its activations (job gradient_checkpointing).
+        self.checkpointing = False
 
     # -- initialisation and weights
 
@@ -343,17 +460,23 @@ class Llama(torch.nn.Module):
         return {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
 
     def load_hf(self, tensors, strict=True):
+        """Copies weights by HF name into the model: a dict or (name, tensor) pairs, any float dtype (converted to
+        the parameter's). Names the model does not have are skipped (old HF checkpoints carry rotary inv_freq
+        buffers); with `strict`, a parameter left without a weight is an error."""
         own = self.state_dict()
-        missing = [k for k in own if k not in tensors]
+        seen = set()
+        with torch.no_grad():
+            for k, t in tensors.items() if isinstance(tensors, dict) else tensors:
+                p = own.get(k)
+                if p is None:
+                    continue
+                if tuple(t.shape) != tuple(p.shape):
+                    raise ValueError(f"{k} has shape {list(t.shape)}, expected {list(p.shape)}")
+                p.copy_(t)
+                seen.add(k)
+        missing = [k for k in own if k not in seen]
         if strict and missing:
             raise ValueError(f"missing weights: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-        with torch.no_grad():
-            for k, p in own.items():
-                if k in tensors:
-                    t = tensors[k]
-                    if tuple(t.shape) != tuple(p.shape):
-                        raise ValueError(f"{k} has shape {list(t.shape)}, expected {list(p.shape)}")
-                    p.copy_(t.to(p.dtype))
 
     # -- forward
 
@@ -405,12 +528,13 @@ class Llama(torch.nn.Module):
                 F.pad((segments[:, k:] == segments[:, :-k]).float(), (k, 0))[:, :, None] for k in range(1, min(self.canon_width, t))
             ]
         h = self.model.embed_tokens(input_ids)
+        recompute = self.checkpointing and self.training and cache is None and torch.is_grad_enabled()
         for i, layer in enumerate(self.model.layers):
-            x = rms_normalize(h, self.eps).to(h.dtype)
-            x = self._canon(layer, x, keep, same, cache, i)
-            h = h + self._attention(layer, x * layer.input_layernorm.weight, cos, sin, bias, cache, i)
-            x = rms_normalize(h, self.eps).to(h.dtype)
-            h = h + layer.mlp(x * layer.post_attention_layernorm.weight)
+            if recompute:
+                # Gradient checkpointing: keep only the layer's input, recompute the layer in the backward pass.
+                h = checkpoint(layer, h, cos, sin, bias, keep, same, None, i, self.use_sdpa, use_reentrant=False)
+            else:
+                h = layer(h, cos, sin, bias, keep, same, cache, i, self.use_sdpa)
         if cache is not None:
             cache["mask"] = full
             cache["length"] = past + t
@@ -419,62 +543,6 @@ class Llama(torch.nn.Module):
     def new_cache(self):
         n = len(self.model.layers)
         return {"length": 0, "mask": None, "k": [None] * n, "v": [None] * n, "canon": [None] * n}
-
-    def _canon(self, layer, x, keep, same, cache=None, index=0):
-        w = self.canon_width
-        if w == 0:
-            return x
-        t = x.shape[1]
-        inp = x * keep if keep is not None else x
-        if w > 1:
-            before = cache["canon"][index] if cache is not None and cache["canon"][index] is not None else None
-            padded = torch.cat([before, inp], 1) if before is not None else F.pad(inp, (0, 0, w - 1, 0))
-            if cache is not None:
-                cache["canon"][index] = padded[:, -(w - 1) :]
-        else:
-            padded = inp
-        taps = layer.self_attn.canon.weight
-        out = x
-        for k in range(w):
-            shifted = padded[:, w - 1 - k : w - 1 - k + t]
-            if same is not None and k > 0:
-                shifted = shifted * same[k] if k < len(same) else shifted * 0
-            out = out + shifted * taps[k]
-        return out
-
-    def _attention(self, layer, x, cos, sin, bias, cache=None, index=0):
-        a = layer.self_attn
-        b, t, _ = x.shape
-        hd = a.head_dim
-        q = a.q_proj(x).view(b, t, a.heads, hd)
-        k = a.k_proj(x).view(b, t, a.kv_heads, hd)
-        v = a.v_proj(x).view(b, t, a.kv_heads, hd)
-        q = (q * cos + rotate_half(q) * sin).transpose(1, 2)
-        k = (k * cos + rotate_half(k) * sin).transpose(1, 2)
-        v = v.transpose(1, 2)
-        if cache is not None:
-            if cache["k"][index] is not None:
-                k = torch.cat([cache["k"][index], k], 2)
-                v = torch.cat([cache["v"][index], v], 2)
-            cache["k"][index], cache["v"][index] = k, v
-        if a.kv_heads != a.heads:
-            g = a.heads // a.kv_heads
-            k = k.repeat_interleave(g, dim=1)
-            v = v.repeat_interleave(g, dim=1)
-        if self.use_sdpa:
-            if bias is None:
-                ctx = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            else:
-                ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-        else:
-            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
-            if bias is None:
-                causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-                scores = scores.masked_fill(~causal, NEG)
-            else:
-                scores = scores + bias
-            ctx = torch.matmul(torch.softmax(scores.float(), dim=-1).to(v.dtype), v)
-        return a.o_proj(ctx.transpose(1, 2).reshape(b, t, a.heads * hd))
 
     def head_weight(self):
         return self.model.embed_tokens.weight if self.tied else self.lm_head.weight
@@ -537,11 +605,12 @@ def bench_config(c):
     return cfg
 
 
-def decay_groups(model, weight_decay, no_decay=("norm", "bias", "embed_tokens")):
-    """AdamW parameter groups as src/train does: no decay for names matching `no_decay`."""
+def decay_groups(model, weight_decay, no_decay=("norm", "bias", "embed_tokens"), named=None):
+    """AdamW parameter groups as src/train does: no decay for names matching `no_decay`. `named`: the
+    (HF name, parameter) pairs to group instead of model.named_parameters() (an FSDP model's, say)."""
     pats = [re.compile(p) for p in no_decay]
     decay, plain = [], []
-    for name, p in model.named_parameters():
+    for name, p in named if named is not None else model.named_parameters():
         (plain if any(r.search(name) for r in pats) else decay).append(p)
     return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}) if g["params"]]
 
@@ -595,17 +664,24 @@ class DivergenceCheck:
 
 
 class Dist:
-    def __init__(self, device):
+    """The process group from torchrun's environment. `group`: start one even for a single process (FSDP
+    needs it), on a free local port when no launcher set MASTER_ADDR."""
+
+    def __init__(self, device, group=False):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.on = self.world > 1
-        if self.on:
+        self.started = False
+        if self.on or group:
             import torch.distributed as dist
 
             self.dist = dist
+            if "MASTER_ADDR" not in os.environ:
+                os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=_free_port(), RANK="0", WORLD_SIZE="1")
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend=backend)
+            self.started = True
 
     def all_sum(self, values, device):
         if not self.on:
@@ -622,8 +698,223 @@ class Dist:
             self.dist.barrier()
 
     def close(self):
-        if self.on:
+        if self.started:
             self.dist.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------- DDP and FSDP
+
+PARALLEL_MODES = ("ddp", "fsdp")
+FSDP_SHARDING = ("full_shard", "shard_grad_op")
+# Wrapper prefixes in the parameter names of a wrapped model (FSDP, activation checkpointing, torch.compile).
+WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+
+
+def clean_name(name):
+    """An HF parameter name from a wrapped model's name."""
+    for prefix in WRAPPER_PREFIXES:
+        name = name.replace(prefix, "")
+    return name
+
+
+def parallel_plan(job, world):
+    """How the job's processes share the model, from the job alone (no process group, no CUDA), so that the
+    choice can be checked anywhere: mode "ddp" (each process holds the whole model; one process is the
+    plain case) or "fsdp" (parameters, gradients and AdamW moments sharded over the processes, one FSDP
+    unit per decoder layer, fp32 master weights; bf16 compute when the job's precision is bf16)."""
+    mode = job.get("parallel") or "ddp"
+    if mode not in PARALLEL_MODES:
+        raise SystemExit(f"xalign_torch: parallel must be one of {', '.join(PARALLEL_MODES)}, got {mode!r}")
+    fs = job.get("fsdp") or {}
+    sharding = fs.get("sharding", "full_shard")
+    if sharding not in FSDP_SHARDING:
+        raise SystemExit(f"xalign_torch: fsdp.sharding must be one of {', '.join(FSDP_SHARDING)}, got {sharding!r}")
+    return {
+        "mode": mode,
+        "world": world,
+        "sharding": sharding,
+        "wrap": Layer.__name__,
+        "mixed_precision": "bf16" if job.get("precision") == "bf16" else None,
+    }
+
+
+def fsdp_unavailable():
+    """Why this torch cannot run the FSDP path, or None. torch < 2.0 lacks use_orig_params (per-parameter AdamW
+    groups and optimizer state by parameter name); torch 1.13's FSDP also needs CUDA even to wrap a module."""
+    major = int(torch.__version__.split(".")[0])
+    if major < 2:
+        return f"torch {torch.__version__} is older than 2.0 (FSDP with use_orig_params and optimizer state by name)"
+    return None
+
+
+def import_fsdp():
+    """torch.distributed.fsdp. On torch < 2.0 under Python 3.11 its import fails (a dataclass with a mutable
+    default in torch.distributed._shard, which 3.11 refuses); the default is then turned into a factory for
+    the import, so that at least the module and its settings objects load."""
+    try:
+        import torch.distributed.fsdp as fsdp
+
+        return fsdp
+    except ValueError as err:
+        if "mutable default" not in str(err):
+            raise
+    import copy
+    import dataclasses
+
+    original = dataclasses._get_field
+
+    def lenient(cls, name, *rest):
+        d = cls.__dict__.get(name, dataclasses.MISSING)
+        if isinstance(d, dataclasses.Field) and dataclasses.is_dataclass(d.default) and type(d.default).__hash__ is None:
+            value = d.default
+            d.default = dataclasses.MISSING
+            d.default_factory = lambda: copy.deepcopy(value)
+        return original(cls, name, *rest)
+
+    dataclasses._get_field = lenient
+    try:
+        import torch.distributed.fsdp as fsdp
+    finally:
+        dataclasses._get_field = original
+    return fsdp
+
+
+def fsdp_kwargs(plan, device):
+    """FullyShardedDataParallel's arguments for the plan: one unit per decoder layer (and the root for the
+    embedding, final norm and head), the sharding strategy, bf16 parameters/activations over fp32 master
+    weights with fp32 gradient reduction when the precision is bf16, original parameters kept (names,
+    AdamW groups), the module moved to `device` while it is sharded."""
+    import functools
+
+    fsdp = import_fsdp()
+    from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+
+    kw = {
+        "auto_wrap_policy": functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={Layer}),
+        "sharding_strategy": fsdp.ShardingStrategy.FULL_SHARD if plan["sharding"] == "full_shard" else fsdp.ShardingStrategy.SHARD_GRAD_OP,
+        "use_orig_params": True,
+        "limit_all_gathers": True,
+    }
+    if plan["mixed_precision"] == "bf16":
+        kw["mixed_precision"] = fsdp.MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, buffer_dtype=torch.bfloat16)
+    if device.type == "cuda":
+        kw["device_id"] = device
+    return kw
+
+
+class Parallel:
+    """The model as the processes share it: one process, DDP replicas, or FSDP shards. The loop trains
+    `wrapped`; names, the gradient norm, gathered weights and AdamW moments are by HF parameter name in
+    every mode, so checkpoints are the same files whichever mode wrote them."""
+
+    def __init__(self, model, plan, dist, device):
+        self.model, self.dist, self.device = model, dist, device
+        self.mode = plan["mode"]
+        self.sharded = self.mode == "fsdp"
+        if self.sharded:
+            why = fsdp_unavailable()
+            if why:
+                raise SystemExit(f"xalign_torch: parallel fsdp cannot run here: {why}; use torch >= 2.0, or parallel ddp for a model that fits one device")
+            # The model is still on the CPU: FSDP moves each unit to the device as it shards it.
+            self.wrapped = import_fsdp().FullyShardedDataParallel(model, **fsdp_kwargs(plan, device))
+        else:
+            model.to(device)
+            if dist.on:
+                from torch.nn.parallel import DistributedDataParallel
+
+                self.wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            else:
+                self.wrapped = model
+        source = self.wrapped if self.sharded else model
+        self.named = [(clean_name(n), p) for n, p in source.named_parameters()]
+
+    @property
+    def eval_model(self):
+        """What evaluation calls: the FSDP module (every rank takes part in its all-gathers), else the plain model."""
+        return self.wrapped if self.sharded else self.model
+
+    def sync_context(self, last_micro):
+        """DDP all-reduces after the last micro-batch of a step only; FSDP reduce-scatters every micro-batch
+        (its no_sync would hold whole unsharded gradients on every rank)."""
+        if self.dist.on and not self.sharded and not last_micro:
+            return self.wrapped.no_sync()
+        return _Null()
+
+    def grad_norm(self):
+        """(global L2 norm of the gradient, the gradient tensors to scale when clipping)."""
+        grads = [p.grad for _, p in self.named if p.grad is not None]
+        if not self.sharded:
+            norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [torch.norm(g.float(), 2) for g in grads]
+            return float(torch.norm(torch.stack([n.float() for n in norms]), 2).item()), grads
+        # FSDP: every rank holds a disjoint shard of each gradient (some shards empty); the squares add up.
+        local = 0.0
+        for g in grads:
+            if g.numel() > 0:
+                local += float(g.float().pow(2).sum().item())
+        return math.sqrt(self.dist.all_sum([local], self.device)[0]), grads
+
+    def full_weights(self):
+        """The weights by HF name as float32 CPU tensors on rank 0, None on the others. FSDP gathers them
+        from the shards into rank 0's host memory; every rank must call this."""
+        if not self.sharded:
+            return self.model.hf_state_dict() if self.dist.rank == 0 else None
+        fsdp = import_fsdp()
+        fsdp_cls = fsdp.FullyShardedDataParallel
+        config = fsdp.FullStateDictConfig(offload_to_cpu=True, rank0_only=True)
+        with fsdp_cls.state_dict_type(self.wrapped, fsdp.StateDictType.FULL_STATE_DICT, config):
+            state = self.wrapped.state_dict()
+        if self.dist.rank != 0:
+            return None
+        return {clean_name(k): v.detach().float().cpu().contiguous() for k, v in state.items()}
+
+    def full_moments(self, optimizer):
+        """AdamW's moments by HF name ("<name>.exp_avg", "<name>.exp_avg_sq") in the TF.js trainer's layout, on
+        rank 0 (None on the others); FSDP gathers them (every rank must call this)."""
+        if self.sharded:
+            fsdp = import_fsdp()
+            fsdp_cls = fsdp.FullyShardedDataParallel
+            with fsdp_cls.state_dict_type(
+                self.wrapped,
+                fsdp.StateDictType.FULL_STATE_DICT,
+                fsdp.FullStateDictConfig(offload_to_cpu=True, rank0_only=True),
+                fsdp.FullOptimStateDictConfig(offload_to_cpu=True, rank0_only=True),
+            ):
+                osd = fsdp_cls.optim_state_dict(self.wrapped, optimizer)
+            states = {clean_name(k): v for k, v in (osd.get("state") or {}).items()} if self.dist.rank == 0 else {}
+        else:
+            states = {name: optimizer.state.get(p) for name, p in self.named}
+        if self.dist.rank != 0:
+            return None
+        moments = {}
+        for name, _ in self.named:
+            st = states.get(name)
+            if st and "exp_avg" in st:
+                moments[f"{name}.exp_avg"] = memory_layout(name, st["exp_avg"].float().cpu())
+                moments[f"{name}.exp_avg_sq"] = memory_layout(name, st["exp_avg_sq"].float().cpu())
+        return moments
+
+    def load_moments(self, optimizer, moments, step):
+        """Restores AdamW's moments (a checkpoint's optimizer.safetensors, read whole on every rank)."""
+        if not self.sharded:
+            restore_optimizer(optimizer, {p: n for n, p in self.named}, moments, step)
+            return
+        fsdp = import_fsdp()
+        fsdp_cls = fsdp.FullyShardedDataParallel
+        names = {p: n for n, p in self.named}
+        state = {}
+        for name, _ in self.named:
+            m, v = moments.get(f"{name}.exp_avg"), moments.get(f"{name}.exp_avg_sq")
+            if m is not None and v is not None:
+                state[name] = {"step": torch.tensor(float(step)), "exp_avg": memory_layout(name, m), "exp_avg_sq": memory_layout(name, v)}
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [names[p] for p in g["params"]]} for g in optimizer.param_groups]
+        with fsdp_cls.state_dict_type(
+            self.wrapped,
+            fsdp.StateDictType.FULL_STATE_DICT,
+            fsdp.FullStateDictConfig(rank0_only=False),
+            fsdp.FullOptimStateDictConfig(rank0_only=False),
+        ):
+            flat = fsdp_cls.optim_state_dict_to_load(model=self.wrapped, optim=optimizer, optim_state_dict={"state": state, "param_groups": groups})
+        optimizer.load_state_dict(flat)
 
 
 def pick_device(name, dist_local_rank):
@@ -682,11 +973,19 @@ def config_json(cfg):
     return out
 
 
-def save_model(model, cfg, folder):
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
+
+
+def save_model(weights, cfg, folder, tokenizer_dir=None):
+    """An HF folder: model.safetensors (`weights` by HF name), config.json, and the tokenizer files of
+    `tokenizer_dir` when given."""
     os.makedirs(folder, exist_ok=True)
-    write_safetensors(os.path.join(folder, WEIGHTS_FILE), model.hf_state_dict(), {"format": "pt"})
+    write_safetensors(os.path.join(folder, WEIGHTS_FILE), weights, {"format": "pt"})
     with open(os.path.join(folder, "config.json"), "w", encoding="utf8") as f:
         json.dump(config_json(cfg), f, indent=2)
+    for name in TOKENIZER_FILES if tokenizer_dir else ():
+        if os.path.exists(os.path.join(tokenizer_dir, name)):
+            shutil.copy(os.path.join(tokenizer_dir, name), os.path.join(folder, name))
 
 
 def memory_layout(name, t):
@@ -696,19 +995,14 @@ def memory_layout(name, t):
     return t.t().contiguous() if name.endswith("_proj.weight") or name == "lm_head.weight" else t
 
 
-def save_checkpoint(out_dir, state, model, cfg, optimizer, names, keep_last):
-    """checkpoint-N written into a temp folder, trainer_state.json last, then one rename."""
+def save_checkpoint(out_dir, state, weights, cfg, moments, keep_last):
+    """checkpoint-N written into a temp folder, trainer_state.json last, then one rename. `weights` and
+    `moments` (by HF name, moments in the TF.js trainer's layout) come from Parallel.full_weights/full_moments."""
     final = os.path.join(out_dir, f"checkpoint-{state['step']}")
     tmp = os.path.join(out_dir, f".tmp-checkpoint-{state['step']}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        save_model(model, cfg, tmp)
-        moments = {}
-        for p, name in names.items():
-            s = optimizer.state.get(p)
-            if s and "exp_avg" in s:
-                moments[f"{name}.exp_avg"] = memory_layout(name, s["exp_avg"].float())
-                moments[f"{name}.exp_avg_sq"] = memory_layout(name, s["exp_avg_sq"].float())
+        save_model(weights, cfg, tmp)
         write_safetensors(os.path.join(tmp, OPTIMIZER_FILE), moments, {"format": "xalign-adamw", "step": str(state["step"])})
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf8") as f:
             json.dump(state, f)
@@ -744,10 +1038,12 @@ def restore_optimizer(optimizer, names, moments, step):
             }
 
 
-def make_optimizer(model, tc, device):
-    groups = decay_groups(model, tc.get("weight_decay", 0.0), tc.get("no_decay", ["norm", "bias", "embed_tokens"]))
+def make_optimizer(named, tc, device, fused=True):
+    """torch.optim.AdamW over (HF name, parameter) pairs with src/train's decay groups; the fused kernel on CUDA
+    when `fused` and torch has it."""
+    groups = decay_groups(None, tc.get("weight_decay", 0.0), tc.get("no_decay", ["norm", "bias", "embed_tokens"]), named=named)
     kwargs = dict(lr=tc["lr"], betas=(tc.get("beta1", 0.9), tc.get("beta2", 0.999)), eps=tc.get("eps", 1e-8))
-    if device.type == "cuda":
+    if device.type == "cuda" and fused:
         try:
             return torch.optim.AdamW(groups, fused=True, **kwargs)
         except (TypeError, RuntimeError):
@@ -761,12 +1057,18 @@ def device_mask(mask, device):
     return None if bool((mask == 1).all()) else mask.to(device, non_blocking=True)
 
 
-def evaluate(model, source, max_batches, device, autocast):
+def evaluate(model, source, max_batches, device, autocast, dist=None):
+    """The validation loss: cross-entropy per supervised token over the first `max_batches` batches. Under
+    torchrun a batch whose rows divide over the ranks is split as training batches are, and the ranks'
+    sums added; every rank runs every batch (FSDP's all-gathers need all of them)."""
     total, weight = 0.0, 0
     model.eval()
     with torch.no_grad():
         for i in range(min(max_batches, len(source))):
-            b = source.get(i)
+            bs = source.batches[i]["batch_size"]
+            split = dist is not None and dist.on and bs % dist.world == 0
+            per = bs // dist.world if split else bs
+            b = source.get(i, (dist.rank * per, (dist.rank + 1) * per) if split else None)
             with autocast():
                 s, n = model(
                     b["input_ids"].to(device),
@@ -774,22 +1076,43 @@ def evaluate(model, source, max_batches, device, autocast):
                     device_mask(b["attention_mask"], device),
                     b["segments"].to(device) if "segments" in b else None,
                 )
-            n = int(n.item())
-            if n > 0:
-                total += (s.item() / n) * b["supervised_tokens"]
+            if split:
+                total_s = dist.all_sum([float(s.item())], device)[0]
+            else:
+                n = int(n.item())
+                total_s = (s.item() / n) * b["supervised_tokens"] if n > 0 else 0.0
+            if b["supervised_tokens"] > 0:
+                total += total_s
                 weight += b["supervised_tokens"]
     model.train()
     return total / weight if weight > 0 else float("nan")
 
 
+def job_model_config(job):
+    """The model's HF config: the job's model_config, else the config.json of init_from (a Hugging Face folder)."""
+    if job.get("model_config"):
+        return job["model_config"]
+    if not job.get("init_from"):
+        raise SystemExit("xalign_torch: the job names neither model_config nor init_from")
+    path = os.path.join(job["init_from"], "config.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"xalign_torch: {path} does not exist (init_from must be a Hugging Face LLaMA folder)")
+    with open(path, encoding="utf8") as f:
+        return json.load(f)
+
+
 def run(job, resume=False):
+    plan = parallel_plan(job, int(os.environ.get("WORLD_SIZE", "1")))
+    if plan["mode"] == "fsdp" and fsdp_unavailable():
+        # First, before the process group: every rank stops with the same message.
+        raise SystemExit(f"xalign_torch: parallel fsdp cannot run here: {fsdp_unavailable()}; use torch >= 2.0, or parallel ddp for a model that fits one device")
     tc = job["train"]
-    cfg = job["model_config"]
+    cfg = job_model_config(job)
     out_dir = job["out_dir"]
     precision = job.get("precision", "fp32")
     torch.manual_seed(int(job.get("seed", 0)))
     device = pick_device(job.get("device", "auto"), int(os.environ.get("LOCAL_RANK", "0")))
-    dist = Dist(device)
+    dist = Dist(device, group=plan["mode"] == "fsdp")
     if device.type == "cuda" and job.get("tf32"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -817,9 +1140,22 @@ def run(job, resume=False):
                 shutil.rmtree(os.path.join(out_dir, n), ignore_errors=True)
     dist.barrier()
 
+    batches = BatchFile(job["batches"])
+    validation = BatchFile(job["validation"]) if job.get("validation") else None
+    total = int(tc["total_steps"])
+    accum = int(tc.get("grad_accum", 1))
+    warmup = int(tc.get("warmup_steps", 0))
+    if len(batches) < total * accum:
+        raise SystemExit(f"xalign_torch: {job['batches']} holds {len(batches)} micro-batches; {total} steps x {accum} need {total * accum}")
+    if dist.on:
+        uneven = sorted({b["batch_size"] for b in batches.batches[: total * accum] if b["batch_size"] % dist.world})
+        if uneven:
+            raise SystemExit(f"xalign_torch: micro-batches of {uneven[0]} rows do not split over {dist.world} processes (each rank takes an equal share of every micro-batch)")
+
     model = Llama(cfg)
     if job.get("attention") == "math":
         model.use_sdpa = False  # attention written out (matmul, mask, softmax), as xalign's TF.js path computes it
+    model.checkpointing = bool(job.get("gradient_checkpointing"))
     state = {
         "format": "xalign-trainer-state/1",
         "step": 0,
@@ -828,7 +1164,7 @@ def run(job, resume=False):
         "evalsWithoutImprovement": 0,
         "tokensSeen": 0,
         "elapsedSeconds": 0.0,
-        "totalSteps": int(tc["total_steps"]),
+        "totalSteps": total,
     }
     resumed_from = None
     moments = None
@@ -838,39 +1174,28 @@ def run(job, resume=False):
             try:
                 with open(os.path.join(d, STATE_FILE), encoding="utf8") as f:
                     st = json.load(f)
-                weights, _ = read_safetensors(os.path.join(d, WEIGHTS_FILE))
-                moments, _ = read_safetensors(os.path.join(d, OPTIMIZER_FILE))
-                model.load_hf(weights)
+                model.load_hf(safetensors_views(os.path.join(d, WEIGHTS_FILE))[0])
+                moments = dict(safetensors_views(os.path.join(d, OPTIMIZER_FILE))[0])
                 state.update(st)
                 resumed_from = d
                 break
             except Exception as err:  # a damaged checkpoint: report and try the one before
+                moments = None
                 if dist.rank == 0:
                     sys.stderr.write(f"xalign_torch: {d} is damaged ({err})\n")
     if resumed_from is None:
-        weights, _ = read_safetensors(job["init_weights"])
-        model.load_hf(weights)
-    model.to(device)
-    names = {p: n for n, p in model.named_parameters()}
-    optimizer = make_optimizer(model, tc, device)
+        # TypeScript's initial weights (a from-scratch model), or a Hugging Face folder (model.from, the previous stage's final/).
+        model.load_hf(safetensors_views(job["init_weights"])[0] if job.get("init_weights") else hf_tensors(job["init_from"]))
+    par = Parallel(model, plan, dist, device)
+    train_model = par.wrapped
+    optimizer = make_optimizer(par.named, tc, device, fused=not par.sharded)
     if moments is not None:
-        restore_optimizer(optimizer, names, moments, state["step"])
-    train_model = model
-    if dist.on:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        par.load_moments(optimizer, moments, state["step"])
+        moments = None
 
     metrics_file = os.path.join(out_dir, "metrics.jsonl")
     if resume and dist.rank == 0:
         truncate_metrics(metrics_file, state["step"])
-    batches = BatchFile(job["batches"])
-    validation = BatchFile(job["validation"]) if job.get("validation") else None
-    total = int(tc["total_steps"])
-    accum = int(tc.get("grad_accum", 1))
-    warmup = int(tc.get("warmup_steps", 0))
-    if len(batches) < total * accum:
-        raise SystemExit(f"xalign_torch: {job['batches']} holds {len(batches)} micro-batches; {total} steps x {accum} need {total * accum}")
     stop = {"flag": False}
 
     def on_signal(signum, frame):
@@ -883,16 +1208,20 @@ def run(job, resume=False):
     last_checkpoint = resumed_from
     interrupted = stopped_early = False
     final_loss = float("nan")
+    final_dir = None
     save_every = tc.get("save_every")
     keep_last = int(tc.get("keep_last", 2))
     checkpoints = job.get("checkpoints", True)
     log_every = int(tc.get("log_every", 1))
+    if dist.rank == 0:
+        emit(METRICS_PREFIX, {"event": "start", "step": state["step"], "total_steps": total, "world_size": dist.world, "parallel": plan["mode"]})
 
     def save():
         nonlocal last_checkpoint
         state["elapsedSeconds"] = time.perf_counter() - started
+        weights, adam = par.full_weights(), par.full_moments(optimizer)  # collective under FSDP
         if dist.rank == 0:
-            last_checkpoint = save_checkpoint(out_dir, state, model, cfg, optimizer, names, keep_last)
+            last_checkpoint = save_checkpoint(out_dir, state, weights, cfg, adam, keep_last)
         else:
             last_checkpoint = os.path.join(out_dir, f"checkpoint-{state['step']}")
         dist.barrier()
@@ -915,8 +1244,7 @@ def run(job, resume=False):
                 b = batches.get(mb, rows)
                 tokens += b["supervised_tokens"]
                 count = max(b["supervised_tokens"], 1)
-                sync_ctx = train_model.no_sync() if dist.on and micro < accum - 1 else _Null()
-                with sync_ctx:
+                with par.sync_context(micro == accum - 1):
                     with autocast():
                         s, _ = train_model(
                             b["input_ids"].to(device, non_blocking=True),
@@ -924,7 +1252,7 @@ def run(job, resume=False):
                             device_mask(b["attention_mask"], device),
                             b["segments"].to(device, non_blocking=True) if "segments" in b else None,
                         )
-                    # The micro-batch's mean over all its supervised tokens (of every rank); DDP averages over
+                    # The micro-batch's mean over all its supervised tokens (of every rank); DDP and FSDP average over
                     # ranks, hence x world; the accumulated gradient is the mean over micro-batches, hence / accum.
                     (s * (dist.world / (count * accum))).backward()
                 micro_sums.append(s.detach() / count)
@@ -936,9 +1264,7 @@ def run(job, resume=False):
             diverged = divergence.check(loss)
             if diverged:
                 raise SystemExit(f"xalign_torch: training diverged at step {state['step'] + 1}: {diverged}")
-            grads = [p.grad for p in model.parameters() if p.grad is not None]
-            norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [torch.norm(g.float(), 2) for g in grads]
-            norm = float(torch.norm(torch.stack([n.float() for n in norms]), 2).item())
+            norm, grads = par.grad_norm()
             if not math.isfinite(norm):
                 raise SystemExit(f"xalign_torch: the gradient norm became {norm} at step {state['step'] + 1}")
             scale = clip_scale(norm, tc.get("clip_norm"))
@@ -973,7 +1299,7 @@ def run(job, resume=False):
                     append_metrics(metrics_file, {"split": "train", **record})
             ev = tc.get("eval_every")
             if validation is not None and ev and (state["step"] % ev == 0 or state["step"] == total):
-                val = evaluate(model, validation, int(tc.get("eval_batches", 8)), device, autocast)
+                val = evaluate(par.eval_model, validation, int(tc.get("eval_batches", 8)), device, autocast, dist)
                 if dist.rank == 0:
                     row = {"split": "validation", "step": state["step"], "loss": val}
                     emit(METRICS_PREFIX, row)
@@ -992,8 +1318,12 @@ def run(job, resume=False):
                 save()
         if checkpoints and not (last_checkpoint or "").endswith(f"checkpoint-{state['step']}"):
             save()
-        if job.get("final_dir") and dist.rank == 0:
-            save_model(model, cfg, job["final_dir"])
+        # final_on_interrupt false (xalign launch): an interrupted stage leaves no final/, which would mark it done.
+        if job.get("final_dir") and not (interrupted and job.get("final_on_interrupt") is False):
+            weights = par.full_weights()
+            if dist.rank == 0:
+                save_model(weights, cfg, job["final_dir"], job.get("tokenizer_dir"))
+            final_dir = job["final_dir"]
     finally:
         dist.barrier()
         dist.close()
@@ -1005,11 +1335,12 @@ def run(job, resume=False):
         "interrupted": interrupted,
         "stoppedEarly": stopped_early,
         "checkpoint": last_checkpoint,
-        "finalDir": job.get("final_dir"),
+        "finalDir": final_dir,
         "resumedFrom": resumed_from,
         "metricsFile": metrics_file,
         "device": str(device),
         "world": dist.world,
+        "parallel": plan["mode"],
         "torch": torch.__version__,
     }
     if dist.rank == 0:
@@ -1043,6 +1374,7 @@ def probe():
     out["devices"] = devices
     out["bf16"] = bool(bf16)
     out["sdpa"] = _has_sdpa()
+    out["fsdp"] = fsdp_unavailable() is None
     out["threads"] = torch.get_num_threads()
     return out
 
@@ -1053,7 +1385,7 @@ def generate(job):
         cfg = json.load(f)
     device = pick_device(job.get("device", "auto"), 0)
     model = Llama(cfg)
-    model.load_hf(read_safetensors(os.path.join(job["weights_dir"], WEIGHTS_FILE))[0])
+    model.load_hf(hf_tensors(job["weights_dir"]))
     model.to(device).eval()
     prompts = job["prompts"]
     width = max(len(p) for p in prompts)
@@ -1068,7 +1400,7 @@ def logits_of(job):
     with open(os.path.join(job["weights_dir"], "config.json"), encoding="utf8") as f:
         cfg = json.load(f)
     model = Llama(cfg)
-    model.load_hf(read_safetensors(os.path.join(job["weights_dir"], WEIGHTS_FILE))[0])
+    model.load_hf(hf_tensors(job["weights_dir"]))
     model.eval()
     ids = torch.tensor(job["input_ids"])
     mask = torch.tensor(job["attention_mask"], dtype=torch.int32) if job.get("attention_mask") else None
@@ -1077,10 +1409,28 @@ def logits_of(job):
         return model.logits(ids, mask, seg).tolist()
 
 
-def launch_distributed(nproc, args):
-    """Runs this script under torch.distributed.run (torchrun) with `nproc` local processes.
-    torch < 2.0 on Python 3.11 cannot parse torchrun's --redirects/--tee defaults (its Std enum
-    lookup misses Std.NONE under 3.11's enum.Flag); the parser is replaced by a correct one first."""
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
+
+
+def _free_rendezvous():
+    """torchrun arguments for a c10d rendezvous on a free local port (--standalone's fixed 29400 would collide
+    with another run on the same machine)."""
+    import uuid
+
+    return ["--nnodes=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{_free_port()}", f"--rdzv_id={uuid.uuid4()}"]
+
+
+def torchrun(argv):
+    """`torchrun ARGV` in this interpreter (torch.distributed.run). torch < 2.0 on Python 3.11 cannot parse
+    torchrun's --redirects/--tee defaults (its Std enum lookup misses Std.NONE under 3.11's enum.Flag), so
+    the parser is replaced by a correct one first; a --standalone before the script becomes a rendezvous on a
+    free local port. `python3 python/xalign_torch.py --torchrun ...` runs this, e.g. where no working
+    `torchrun` command is installed."""
     from torch.distributed import run as torch_run
     from torch.distributed.elastic.multiprocessing import api
 
@@ -1090,26 +1440,23 @@ def launch_distributed(nproc, args):
         return {int(k): api.Std(int(v)) for k, v in (p.split(":") for p in vm.split(","))}
 
     api.Std.from_str = staticmethod(from_str)
-    import socket
-    import uuid
-
-    # --standalone's fixed port 29400 would collide with another run on this machine: take a free one.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    argv = [
-        "--nnodes=1",
-        f"--nproc_per_node={nproc}",
-        "--rdzv_backend=c10d",
-        f"--rdzv_endpoint=127.0.0.1:{port}",
-        f"--rdzv_id={uuid.uuid4()}",
-        os.path.abspath(__file__),
-    ] + args
+    script = next((i for i, a in enumerate(argv) if a.endswith(".py")), len(argv))
+    if "--standalone" in argv[:script]:
+        i = argv.index("--standalone")
+        argv = argv[:i] + [a for a in _free_rendezvous() if a not in argv[:script]] + argv[i + 1 :]
     torch_run.main(argv)
     return 0
 
 
+def launch_distributed(nproc, args):
+    """Runs this script under torchrun with `nproc` local processes (see torchrun)."""
+    return torchrun(["--standalone", f"--nproc_per_node={nproc}", os.path.abspath(__file__)] + args)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--torchrun":
+        return torchrun(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--job", help="the job JSON (xalign-torch-job/1)")
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint-N in out_dir")

@@ -8,6 +8,9 @@
 #
 #   webgpu-attempts.txt, vk-loader-debug.log, attempt-*.log   (--issue20) the headless WebGPU attempts
 #   torch-engine.json  (--issue20) the torch engine (python/xalign_torch.py) vs the plain PyTorch loop, same card
+#   fsdp-check.json, python-tests.log  (--issue20) the runner's FSDP path beside its DDP path (bench/gpu/fsdp_check.py:
+#                    losses, gathered checkpoint, resume) and python/tests (FSDP on one GPU); they need no gpu-carry:
+#                    PY=python3; $PY bench/gpu/fsdp_check.py --out $OUT/fsdp-check.json
 #
 #   OUT=/tmp/gpuout bash bench/gpu/run-on-device.sh [--smoke] [--budget SECONDS] [--issue20]
 # --budget is the benchmark's own time box (default 320 s); setup adds ~10 s.
@@ -25,9 +28,9 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=--smoke; [ "$BUDGET" = 320 ] && BUDGET=900 ;;
     --budget) BUDGET=$2; shift ;;
-    # Issue 20's run: the WebGPU attempts (VK_LOADER_DEBUG, EGL ICD, OpenGL ES over EGL) and the torch engine
-    # beside the plain PyTorch loop first, then the benchmark with what is left (under the tool's 600 s a call).
-    --issue20) ISSUE20=1; [ "$BUDGET" = 320 ] && BUDGET=220 ;;
+    # Issue 20's run: the WebGPU attempts (VK_LOADER_DEBUG, EGL ICD, OpenGL ES over EGL), the torch engine
+    # beside the plain PyTorch loop and the FSDP check first, then the benchmark with what is left (under 600 s a call).
+    --issue20) ISSUE20=1; [ "$BUDGET" = 320 ] && BUDGET=170 ;;
     *) echo "run-on-device: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -179,6 +182,10 @@ if [ "$ISSUE20" = 1 ]; then
       timeout -k 5 190 "$PY" bench/gpu/torch_engine.py --out "$OUT/torch-engine.json" --budget 170 2>&1 | tee "$OUT/torch-engine.log"
     fi
     say "torch engine stage took $((SECONDS - T_START)) s"
+    F_START=$SECONDS
+    timeout -k 5 150 "$PY" bench/gpu/fsdp_check.py --out "$OUT/fsdp-check.json" 2>&1 | tee "$OUT/fsdp-check.log"
+    timeout -k 5 90 "$PY" -m unittest discover -s python/tests -v >"$OUT/python-tests.log" 2>&1
+    say "fsdp check and python/tests took $((SECONDS - F_START)) s: $(grep -c PASS "$OUT/fsdp-check.log") passed, $(grep -c FAIL "$OUT/fsdp-check.log") failed; python/tests: $(tail -1 "$OUT/python-tests.log")"
   fi
 fi
 

@@ -75,6 +75,7 @@ def engine_row(c, mode, steps, warmup, lr, wd, work, timeout):
     if r.returncode != 0:
         return dict(model=c["name"], mode=mode, error=r.stderr[-800:])
     rows = [json.loads(line[len(xt.METRICS_PREFIX):]) for line in r.stdout.splitlines() if line.startswith(xt.METRICS_PREFIX)]
+    rows = [row for row in rows if row.get("split") == "train"]  # not the {"event": "start"} line
     rates = [row["tokens_per_s"] for row in rows[warmup:]]
     # tokens_per_s counts supervised tokens; report all tokens per second, as torch_gpu.py does.
     scale = c["seq"] / (c["seq"] - c["seq"] // 4)

@@ -1,4 +1,4 @@
-/** `xalign launch EXPERIMENT.yaml`: runs an `engine: torch-fsdp` experiment with torchrun (or writes its Slurm script). */
+/** `xalign launch EXPERIMENT.yaml`: runs an `engine: torch-fsdp` experiment with torchrun on python/xalign_torch.py (or writes its Slurm script). */
 import { resolve } from "node:path";
 import { loadExperiment } from "../config/load.js";
 import { describeLaunch, type LaunchOverrides, launch, planLaunch, planSummary, prepareLaunch } from "../launch/index.js";
@@ -8,10 +8,11 @@ import { parseCommand } from "./args.js";
 
 const HELP = `Usage: xalign launch EXPERIMENT.yaml [--dry-run [--json]] [--slurm] [--model DIR]
                      [--nodes N] [--gpus-per-node G] [--rdzv-endpoint HOST:PORT] [--node-rank R]
-                     [--resume] [--force]
+                     [--parallel auto|ddp|fsdp] [--gpu-memory GIB] [--resume] [--force]
 
-Runs an experiment with engine: torch-fsdp on PyTorch FSDP (Hugging Face Trainer,
-python/xalign_train.py) through torchrun, streaming its progress into
+Runs an experiment with engine: torch-fsdp on PyTorch through torchrun: xalign
+encodes each stage's data into micro-batches, python/xalign_torch.py trains them
+(DDP where the model fits one GPU, FSDP beyond), writing checkpoint-N/ and
 <output>/<name>/<stage>/metrics.jsonl; each stage ends in <stage>/final/, a
 Hugging Face LLaMA folder that xalign loads for evaluation.
 
@@ -23,6 +24,8 @@ Hugging Face LLaMA folder that xalign loads for evaluation.
   --gpus-per-node G  processes per machine (launch.gpus_per_node)
   --rdzv-endpoint    HOST:PORT of node 0, for several nodes (launch.rdzv_endpoint)
   --node-rank R      this machine's rank, 0..N-1 (launch.node_rank)
+  --parallel MODE    ddp, fsdp, or auto: DDP when the memory estimate fits one GPU (launch.parallel)
+  --gpu-memory GIB   memory of one GPU for that estimate (launch.gpu_memory_gib, default 80)
   --resume           continue unfinished stages from their newest checkpoint-N
   --force            retrain stages whose final/ folder exists
 Ctrl-C asks the job to stop at the next step (it saves a checkpoint); --resume continues.`;
@@ -48,6 +51,8 @@ export async function run(argv: string[]): Promise<number> {
     "gpus-per-node": { type: "string" },
     "rdzv-endpoint": { type: "string" },
     "node-rank": { type: "string" },
+    parallel: { type: "string" },
+    "gpu-memory": { type: "string" },
     resume: { type: "boolean" },
     force: { type: "boolean" },
     help: { type: "boolean", short: "h" },
@@ -65,6 +70,23 @@ export async function run(argv: string[]): Promise<number> {
   if (rank !== undefined) overrides.nodeRank = rank;
   if (typeof values["rdzv-endpoint"] === "string") overrides.rdzvEndpoint = values["rdzv-endpoint"];
   if (typeof values.model === "string") overrides.modelDir = resolve(values.model);
+  if (values.parallel !== undefined) {
+    if (values.parallel !== "auto" && values.parallel !== "ddp" && values.parallel !== "fsdp") {
+      throw new ConfigError("XA_CLI_ARGS", `--parallel must be auto, ddp or fsdp, got "${String(values.parallel)}"`, {
+        hint: "run `xalign launch --help`",
+      });
+    }
+    overrides.parallel = values.parallel;
+  }
+  if (values["gpu-memory"] !== undefined) {
+    const gib = Number(values["gpu-memory"]);
+    if (typeof values["gpu-memory"] !== "string" || !(gib > 0)) {
+      throw new ConfigError("XA_CLI_ARGS", `--gpu-memory must be a positive number of GiB, got "${String(values["gpu-memory"])}"`, {
+        hint: "e.g. --gpu-memory 40 for A100 40GB",
+      });
+    }
+    overrides.gpuMemoryGiB = gib;
+  }
   const slurm = values.slurm === true;
   const exp = await loadExperiment(positionals[0] as string);
 

@@ -110,8 +110,8 @@ export const TokenizerSchema = z.strictObject({
 });
 
 /**
- * How `engine: torch-fsdp` runs (src/launch): the torchrun topology, precision,
- * FSDP policy and an optional Slurm header. Ignored by the tfjs engine.
+ * How `engine: torch-fsdp` runs (src/launch: python/xalign_torch.py under torchrun): the topology,
+ * precision, DDP or FSDP and an optional Slurm header. Ignored by the tfjs engine.
  */
 export const LaunchSchema = z.strictObject({
   nodes: positiveInt.default(1),
@@ -124,8 +124,16 @@ export const LaunchSchema = z.strictObject({
   effective_batch: positiveInt.optional(),
   bf16: z.boolean().default(true),
   tf32: z.boolean().default(false),
-  /** Hugging Face TrainingArguments.fsdp; "" turns FSDP off (plain DDP). */
+  /**
+   * DDP (each GPU holds the whole model) or FSDP (weights, gradients and AdamW moments sharded over the GPUs);
+   * auto: DDP when the plan's memory estimate fits one GPU (gpu_memory_gib), FSDP beyond.
+   */
+  parallel: z.enum(["auto", "ddp", "fsdp"]).default("auto"),
+  /** Memory of one GPU, GiB, for the estimate behind parallel: auto (80: A100/H100 80GB). */
+  gpu_memory_gib: z.number().positive().default(80),
+  /** FSDP's sharding when FSDP is used: full_shard or shard_grad_op (auto_wrap is accepted: every decoder layer is its own unit); "" keeps auto on DDP. */
   fsdp: z.string().default("full_shard auto_wrap"),
+  /** The unit FSDP wraps, named as Hugging Face does; xalign's runner always wraps each decoder layer. */
   fsdp_wrap: z.string().default("LlamaDecoderLayer"),
   gradient_checkpointing: z.boolean().default(false),
   /** The torchrun executable on the GPU machines (e.g. .venv-torch/bin/torchrun). */
@@ -165,7 +173,7 @@ export const ExperimentSchema = z
     /** The run folder's name under output: (one path component). */
     name: z.string().regex(SAFE_NAME, `an experiment name uses ${SAFE_NAME_RULE}`),
     seed: nonNegativeInt.default(0),
-    /** tfjs: TensorFlow.js here; torch: each stage on PyTorch through python/xalign_torch.py; torch-fsdp: `xalign launch`. */
+    /** tfjs: TensorFlow.js here; torch: each stage on PyTorch through python/xalign_torch.py; torch-fsdp: `xalign launch` (the same runner under torchrun, DDP or FSDP). */
     engine: z.enum(["tfjs", "torch", "torch-fsdp"]).default("tfjs"),
     backend: z.enum(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"),
     /** Where runs go: <output>/<name>/. */

@@ -1,26 +1,18 @@
 /**
  * The commands that run a plan: torchrun on one node, torchrun on each node of
  * a multi-node job (c10d rendezvous at node 0), and a Slurm batch script that
- * runs every stage in one allocation. Argument lists (for spawn) and their
- * shell spelling (for people and scripts) come from the same function.
+ * runs every stage in one allocation; each runs python/xalign_torch.py on the
+ * stage's job. Argument lists (for spawn) and their shell spelling (for people
+ * and scripts) come from the same function.
  */
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { torchRunnerPath } from "../train/torch-engine.js";
 import { ConfigError } from "../util/errors.js";
 import type { LaunchPlan, StagePlan } from "./plan.js";
 
-/** The project's Python entry point, found from this module (works from src/ and dist/src/). */
+/** The project's Python entry point, python/xalign_torch.py (found from this module; works from src/ and dist/src/). */
 export function entryPoint(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, "python", "xalign_train.py");
-    if (existsSync(candidate)) return candidate;
-    dir = resolve(dir, "..");
-  }
-  throw new ConfigError("XA_LAUNCH_ENTRY", "python/xalign_train.py was not found above this package", {
-    hint: "run xalign from a checkout or an install that ships the python/ folder",
-  });
+  return torchRunnerPath();
 }
 
 /** Quotes one word for a POSIX shell. */
@@ -43,8 +35,6 @@ export interface CommandOptions {
   nodeRank?: number | "$NODE_RANK";
   /** Continue from the newest checkpoint-N of the stage. */
   resume?: boolean;
-  /** Also append metrics to this file from the Python side. */
-  metricsFile?: string;
 }
 
 /**
@@ -52,7 +42,7 @@ export interface CommandOptions {
  *
  * @example
  * shellLine(torchrunCommand(plan, plan.stages[0]));
- * // torchrun --standalone --nproc_per_node=8 .../python/xalign_train.py --config runs/x/launch/sft.json
+ * // torchrun --standalone --nproc_per_node=8 .../python/xalign_torch.py --job runs/x/launch/sft.json
  */
 export function torchrunCommand(plan: LaunchPlan, stage: StagePlan, options: CommandOptions = {}): string[] {
   const { nodes, gpusPerNode, rdzvEndpoint } = plan.topology;
@@ -76,9 +66,8 @@ export function torchrunCommand(plan: LaunchPlan, stage: StagePlan, options: Com
       `--rdzv_id=${plan.experiment}-${stage.name}`,
     );
   }
-  argv.push(entryPoint(), "--config", stage.configFile);
+  argv.push(entryPoint(), "--job", stage.jobFile);
   if (options.resume) argv.push("--resume");
-  if (options.metricsFile) argv.push("--metrics-file", options.metricsFile);
   return argv;
 }
 
@@ -112,7 +101,8 @@ export function launchScript(plan: LaunchPlan): string {
 
 /**
  * A Slurm batch script: one task per node, each running torchrun; the
- * rendezvous is the first node of the allocation.
+ * rendezvous is the first node of the allocation. The runner writes each
+ * stage's metrics.jsonl itself.
  *
  * @example
  * await writeFile("paper.sbatch", slurmScript(plan)); // then: sbatch paper.sbatch
@@ -145,10 +135,8 @@ export function slurmScript(plan: LaunchPlan): string {
       `--rdzv_endpoint=$HEAD_NODE:${slurm.port}`,
       `--rdzv_id=$SLURM_JOB_ID-${stage.name}`,
       entryPoint(),
-      "--config",
-      stage.configFile,
-      "--metrics-file",
-      join(stage.dir, "metrics.jsonl"),
+      "--job",
+      stage.jobFile,
     ];
     return `mkdir -p ${shellQuote(stage.dir)}\nsrun --kill-on-bad-exit=1 ${scriptLine(argv)}`;
   });

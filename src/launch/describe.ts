@@ -10,7 +10,13 @@ import type { LaunchPlan } from "./plan.js";
 /** The files `prepareLaunch` writes for this plan. */
 export function plannedFiles(plan: LaunchPlan): string[] {
   const files = [join(plan.tokenizer.dir, "tokenizer.json"), join(plan.tokenizer.dir, "tokenizer_config.json")];
-  for (const s of plan.stages) files.push(s.trainFile, ...(s.validationFile ? [s.validationFile] : []), s.configFile);
+  for (const s of plan.stages)
+    files.push(
+      ...(s.initWeightsFile ? [s.initWeightsFile] : []),
+      s.batchesFile,
+      ...(s.validationFile ? [s.validationFile] : []),
+      s.jobFile,
+    );
   files.push(join(plan.launchDir, "launch.sh"), join(plan.launchDir, "slurm.sbatch"), join(plan.launchDir, "plan.json"));
   return files;
 }
@@ -26,27 +32,30 @@ export function describeLaunch(plan: LaunchPlan): string {
   const out: string[] = [
     `xalign launch ${plan.experiment}: dry run (nothing written, nothing started)`,
     `  experiment  ${plan.experimentFile}`,
-    `  engine      torch-fsdp: ${nodes} node(s) x ${gpusPerNode} GPU(s) = world size ${worldSize}` +
+    `  engine      torch-fsdp: python/xalign_torch.py under torchrun, ${nodes} node(s) x ${gpusPerNode} GPU(s) = world size ${worldSize}` +
       (nodes > 1
         ? `, rendezvous ${rdzvEndpoint ?? "(from the Slurm allocation)"}${nodeRank !== undefined ? `, this node rank ${nodeRank}` : ""}`
         : ""),
-    `  precision   ${s.bf16 ? "bf16" : "fp32"}${s.tf32 ? " + tf32" : ""}; fsdp "${s.fsdp}"${s.fsdp ? ` wrapping ${s.fsdp_wrap}` : ""}${s.gradient_checkpointing ? "; gradient checkpointing" : ""}`,
-    `  model       ${plan.model.from ? `${plan.model.from}${plan.model.available ? "" : " (not on this machine)"}` : "initialised from the experiment's model config"}`,
+    `  precision   ${s.bf16 ? "bf16 compute over fp32 master weights" : "fp32"}${s.tf32 ? " + tf32" : ""}${s.gradient_checkpointing ? "; gradient checkpointing" : ""}`,
+    `  model       ${plan.model.from ? `${plan.model.from}${plan.model.available ? "" : " (not on this machine)"}` : "initialised from the experiment's model config (TypeScript's initialisation)"}`,
     `  tokenizer   ${plan.tokenizer.source} -> ${plan.tokenizer.dir}; ${ids ? `bos ${ids.bos_id}, eos ${ids.eos_id}, pad ${ids.pad_id}` : "ids resolved when prepared"}`,
     `  run folder  ${plan.runDir}`,
   ];
   for (const stage of plan.stages) {
-    const t = stage.config.data;
-    const a = stage.trainingArguments;
+    const t = stage.trainConfig;
+    const a = stage.job.train as Record<string, unknown>;
+    const perGpu = t.batch_size / worldSize;
+    const p = stage.parallel;
     out.push(
       "",
-      `stage ${stage.name}: ${stage.train.length} training / ${stage.validation.length} validation examples (${t.prompt_format} prompt, max length ${t.max_length}, loss on the response)`,
-      `  batch       ${a.per_device_train_batch_size} per GPU x ${a.gradient_accumulation_steps} accumulation x ${worldSize} GPUs = ${stage.effectiveBatch} examples per step`,
-      `  steps       ${stage.stepsPerEpoch} per epoch -> ${stage.totalSteps} optimiser steps (${a.max_steps !== undefined ? `max_steps ${a.max_steps}` : `${a.num_train_epochs} epochs`}), warmup ${stage.warmupSteps}`,
-      `  schedule    lr ${a.learning_rate}, ${a.lr_scheduler_type}, weight decay ${a.weight_decay}, max grad norm ${a.max_grad_norm || "off"}`,
+      `stage ${stage.name}: ${stage.train.length} training / ${stage.validation.length} validation examples (${stage.promptFormat} prompt, max length ${t.max_length}, loss on the response)`,
+      `  parallel    ${p.mode === "fsdp" ? `FSDP (${stage.job.fsdp?.sharding}, one unit per decoder layer)` : "DDP (each GPU holds the whole model)"}: ${p.reason}`,
+      `  batch       ${perGpu} per GPU x ${t.grad_accum} accumulation x ${worldSize} GPUs = ${stage.effectiveBatch} examples per step (micro-batches of ${stage.microBatch} rows, ${perGpu} per rank)`,
+      `  steps       ${stage.microBatchesPerEpoch} micro-batches per epoch -> ${stage.totalSteps} optimiser steps (${t.max_steps !== undefined ? `max_steps ${t.max_steps}` : `${t.epochs ?? 1} epochs`}), warmup ${stage.warmupSteps}; counted before encoding (records max_length leaves without a response are dropped when prepared)`,
+      `  schedule    lr ${a.lr}, ${a.schedule}, weight decay ${a.weight_decay}, clip norm ${a.clip_norm ?? "off"}`,
       `  output      ${stage.dir} (checkpoint-N/, metrics.jsonl, job.log, final/)`,
-      `  config      ${stage.configFile}:`,
-      ...JSON.stringify(stage.config, null, 2)
+      `  job         ${stage.jobFile}:`,
+      ...JSON.stringify(stage.job, null, 2)
         .split("\n")
         .map((l) => `    ${l}`),
     );

@@ -1,7 +1,8 @@
 /**
- * Scale-out engine: an `engine: torch-fsdp` experiment runs on PyTorch FSDP
- * through Hugging Face's Trainer (python/xalign_train.py) with torchrun on one
- * node, several nodes, or Slurm, and comes back into the same runs/ layout.
+ * Scale-out engine: an `engine: torch-fsdp` experiment runs on the project's
+ * torch runner (python/xalign_torch.py) under torchrun — DDP where the model
+ * fits one GPU, FSDP beyond — on one node, several nodes, or Slurm, and comes
+ * back into the same runs/ layout.
  */
 export {
   allCommands,
@@ -16,14 +17,17 @@ export {
 export { describeLaunch, plannedFiles } from "./describe.js";
 export { type JobOptions, type JobResult, METRICS_PREFIX, superviseJob } from "./job.js";
 export { type LaunchedStage, type LaunchOptions, LaunchResult, launch } from "./launch.js";
+export { estimateMemory, formatCount, type MemoryEstimate, type ModelShape, parameterCount } from "./memory.js";
 export {
+  chooseParallel,
+  type LaunchJob,
   type LaunchPlan,
+  launchSteps,
   type PlanOptions,
   planLaunch,
-  type StageLaunchConfig,
   type StagePlan,
   type TokenizerIds,
   tokenizerIds,
 } from "./plan.js";
-export { alpacaJson, type PreparedLaunch, planSummary, prepareLaunch } from "./prepare.js";
+export { type PreparedLaunch, planSummary, prepareLaunch } from "./prepare.js";
 export { FSDP_OPTIONS, type LaunchOverrides, resolveLaunchSettings, resolveTopology, type Topology } from "./topology.js";

@@ -1,7 +1,8 @@
 /**
  * Supervises one external training job (torchrun and its workers): its
- * `XALIGN_METRICS {json}` lines go to metrics.jsonl and the same progress
- * display as a local run, every line to job.log; an interrupt sends SIGTERM
+ * `XALIGN_METRICS {json}` lines feed the same progress display as a local run
+ * (and metrics.jsonl when `metricsFile` is given; python/xalign_torch.py writes
+ * its own), every line goes to job.log; an interrupt sends SIGTERM
  * to the job's process group (the workers stop at the next step boundary and
  * save), then SIGKILL after a grace period; a job that dies is a
  * TrainingError quoting its last log lines.
@@ -15,7 +16,7 @@ import { interruptSignal } from "../notebook/index.js";
 import { TrainingMonitor } from "../train/monitor.js";
 import { BackendError, TrainingError } from "../util/errors.js";
 
-/** The prefix python/xalign_train.py puts before each metrics record. */
+/** The prefix python/xalign_torch.py puts before each metrics record. */
 export const METRICS_PREFIX = "XALIGN_METRICS ";
 
 export interface JobOptions {
@@ -23,7 +24,8 @@ export interface JobOptions {
   argv: string[];
   /** Shown on the progress line, e.g. "paper-7b/sft". */
   label: string;
-  metricsFile: string;
+  /** Where to append the job's train/validation records; omitted: the job writes its own metrics.jsonl. */
+  metricsFile?: string;
   logFile: string;
   /** Default: the notebook/terminal interrupt signal. */
   signal?: AbortSignal;
@@ -45,7 +47,7 @@ export interface JobResult {
   /** Last optimiser step reported, and its loss. */
   steps: number;
   finalLoss: number | undefined;
-  /** Metrics records written to metrics.jsonl. */
+  /** Train and validation records the job reported. */
   records: number;
   lastLines: string[];
 }
@@ -61,9 +63,9 @@ export async function superviseJob(options: JobOptions): Promise<JobResult> {
   const tailLines = options.tailLines ?? 30;
   const result: JobResult = { exitCode: null, signal: null, interrupted: false, steps: 0, finalLoss: undefined, records: 0, lastLines: [] };
   if (signal.aborted) return { ...result, interrupted: true };
-  await mkdir(dirname(options.metricsFile), { recursive: true });
+  if (options.metricsFile) await mkdir(dirname(options.metricsFile), { recursive: true });
   await mkdir(dirname(options.logFile), { recursive: true });
-  const metrics = createWriteStream(options.metricsFile, { flags: "a" });
+  const metrics = options.metricsFile ? createWriteStream(options.metricsFile, { flags: "a" }) : undefined;
   const log = createWriteStream(options.logFile, { flags: "a" });
   let monitor: TrainingMonitor | undefined;
   const ensureMonitor = (total: number | undefined) => {
@@ -87,7 +89,7 @@ export async function superviseJob(options: JobOptions): Promise<JobResult> {
     }
     if (record.event === "start") ensureMonitor(typeof record.total_steps === "number" ? record.total_steps : undefined);
     if (record.split !== "train" && record.split !== "validation") return;
-    metrics.write(`${JSON.stringify(record)}\n`);
+    metrics?.write(`${JSON.stringify(record)}\n`);
     result.records++;
     const step = Number(record.step);
     const loss = Number(record.loss);
@@ -98,6 +100,7 @@ export async function superviseJob(options: JobOptions): Promise<JobResult> {
       monitor?.step(step, {
         loss,
         ...(typeof record.lr === "number" ? { lr: record.lr } : {}),
+        ...(typeof record.tokens_per_s === "number" ? { tokensPerSecond: record.tokens_per_s } : {}),
         ...(typeof record.input_tokens_per_s === "number" ? { tokensPerSecond: record.input_tokens_per_s } : {}),
       });
     } else {
@@ -162,7 +165,7 @@ export async function superviseJob(options: JobOptions): Promise<JobResult> {
     clearTimeout(killTimer);
     signal.removeEventListener("abort", onAbort);
     process.off("exit", onExit);
-    await Promise.all([metrics, log].map(closeStream));
+    await Promise.all([...(metrics ? [metrics] : []), log].map(closeStream));
   }
   monitor?.done(result.interrupted ? "interrupted" : result.exitCode === 0 ? "done" : "failed");
   if (!result.interrupted && result.exitCode !== 0) {

@@ -1,7 +1,8 @@
 /**
  * `engine: torch-fsdp`, run from a notebook or the CLI: prepare the run
- * folder, run each stage's torchrun command on this node under supervision
- * (progress, metrics.jsonl, clean interrupt, crash report), and write the
+ * folder, run each stage's torchrun command (python/xalign_torch.py, DDP or
+ * FSDP) on this node under supervision (progress, clean interrupt, crash
+ * report; the runner writes metrics.jsonl and checkpoint-N/), and write the
  * same runs/<name>/manifest.json as the tfjs engine. Each stage leaves a
  * Hugging Face folder in runs/<name>/<stage>/final that `loadCheckpoint`
  * reads, so evaluation and plots do not care which engine trained it.
@@ -78,7 +79,8 @@ export class LaunchResult {
     const cols = Object.keys(rows[0] ?? {});
     const esc = (v: unknown) => String(v).replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c] ?? c);
     const { nodes, gpusPerNode } = this.plan.topology;
-    const head = `${this.plan.experiment} on torch-fsdp (${nodes} x ${gpusPerNode} GPUs) — ${this.plan.runDir}`;
+    const modes = [...new Set(this.plan.stages.map((s) => s.parallel.mode.toUpperCase()))].join("/");
+    const head = `${this.plan.experiment} on torch-fsdp (${modes}, ${nodes} x ${gpusPerNode} GPUs) — ${this.plan.runDir}`;
     const html = `<p><b>${esc(head)}</b></p><table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>${rows.map((r) => `<tr>${cols.map((c) => `<td>${esc(r[c])}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
     const text = [head, ...rows.map((r) => cols.map((c) => `${c}=${r[c]}`).join(" "))].join("\n");
     return { "text/plain": text, "text/html": html };
@@ -103,7 +105,6 @@ export async function launch(exp: LoadedExperiment, options: LaunchOptions = {})
     const job = await superviseJob({
       argv: options.wrapCommand ? options.wrapCommand(argv, stage) : argv,
       label: `${plan.experiment}/${stage.name}`,
-      metricsFile,
       logFile,
       totalSteps: stage.totalSteps,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -146,6 +147,7 @@ async function manifest(
         steps: s.job?.steps,
         final_loss: s.job?.finalLoss,
         interrupted: s.job?.interrupted,
+        parallel: planned?.parallel.mode,
         train_sequences: planned?.train.length,
         validation_sequences: planned?.validation.length,
         final_dir: s.finalDir,

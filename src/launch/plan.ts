@@ -1,25 +1,33 @@
 /**
- * An `engine: torch-fsdp` experiment, resolved into what the PyTorch side
- * runs: per stage, the data split (the same seeded split as the tfjs engine),
- * the Hugging Face TrainingArguments, the step counts the Trainer will use,
- * and the JSON config python/xalign_train.py reads. Planning reads the data
- * but writes nothing; `prepareLaunch` writes what the plan describes.
+ * An `engine: torch-fsdp` experiment, resolved into what python/xalign_torch.py
+ * runs under torchrun: per stage, the data split and batch seed (the tfjs
+ * engine's, so both engines train the same sequences in the same order), the
+ * micro-batches (batch_size per GPU x world size rows; each rank takes an
+ * equal share), the optimiser steps, DDP or FSDP (by the memory estimate or
+ * launch.parallel), and the runner's job. Planning reads the data but writes
+ * nothing; `prepareLaunch` encodes the data (TypeScript, once) and writes
+ * what the plan describes.
  *
  * @example
  * const plan = await planLaunch(await loadExperiment("examples/paper-7b.yaml"));
- * plan.stages[0].trainingArguments.gradient_accumulation_steps; // 4
+ * plan.stages[0].parallel.mode; // "fsdp": LLaMA-7B does not fit one 80 GB GPU under DDP
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { type LoadedExperiment, resolveFrom } from "../config/load.js";
-import type { ExperimentConfig, LaunchConfig, StageConfig } from "../config/schema.js";
+import { MODEL_PRESETS } from "../config/presets.js";
+import type { ExperimentConfig, LaunchConfig, StageConfig, TrainConfig } from "../config/schema.js";
 import { type AlpacaRecord, toAlpacaRecord } from "../data/example.js";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { modelConfigFor, trainingTokenizer } from "../train/experiment.js";
+import { warmupStepsFrom } from "../train/schedule.js";
 import { readInstructionFiles, splitValidation } from "../train/sequences.js";
+import { torchTrainBlock } from "../train/torch-engine.js";
+import { totalStepsOf } from "../train/trainer.js";
 import { ConfigError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
+import { estimateMemory, formatCount, type MemoryEstimate, type ModelShape } from "./memory.js";
 import { type LaunchOverrides, resolveLaunchSettings, resolveTopology, type Topology } from "./topology.js";
 
 /** The ids the Python side needs; xalign resolves them so both engines agree. */
@@ -29,22 +37,35 @@ export interface TokenizerIds {
   pad_id: number;
 }
 
-/** What python/xalign_train.py reads (format "xalign-launch/1"). */
-export interface StageLaunchConfig {
-  format: "xalign-launch/1";
+/** What python/xalign_torch.py reads for one stage (format "xalign-torch-job/1", written by prepareLaunch). */
+export interface LaunchJob {
+  format: "xalign-torch-job/1";
   experiment: string;
   stage: string;
-  model: { from: string } | { config: Record<string, unknown> | null };
-  tokenizer: { path: string } & (TokenizerIds | { bos_id: null; eos_id: null; pad_id: null });
-  data: {
-    train: string;
-    validation: string | null;
-    prompt_format: StageConfig["prompt_format"];
-    max_length: number;
-    max_eval_examples: number | null;
-  };
-  training_arguments: Record<string, unknown>;
-  xalign: { final_dir: string; no_decay: string[]; early_stopping_patience: number | null };
+  /** The model's HF config (from scratch; filled when prepared if the tokenizer is not there yet), or null with init_from. */
+  model_config: Record<string, unknown> | null;
+  /** From scratch: TypeScript's initial weights (HF-layout safetensors). */
+  init_weights?: string;
+  /** A Hugging Face folder to start from: model.from, or the previous stage's final/. */
+  init_from?: string;
+  /** xalign-batches/1: the micro-batches in training order. */
+  batches: string;
+  validation?: string;
+  /** checkpoint-N/ and metrics.jsonl. */
+  out_dir: string;
+  /** The stage's Hugging Face folder at the end (with the tokenizer files); not written when interrupted. */
+  final_dir: string;
+  final_on_interrupt: false;
+  tokenizer_dir: string;
+  seed: number;
+  device: "auto";
+  precision: "bf16" | "fp32";
+  tf32: boolean;
+  parallel: "ddp" | "fsdp";
+  fsdp?: { sharding: "full_shard" | "shard_grad_op" };
+  gradient_checkpointing: boolean;
+  checkpoints: true;
+  train: Record<string, unknown>;
 }
 
 export interface StagePlan {
@@ -53,26 +74,41 @@ export interface StagePlan {
   /** runs/<name>/<stage>: checkpoint-N/, metrics.jsonl, job.log, final/. */
   dir: string;
   finalDir: string;
-  configFile: string;
-  trainFile: string;
+  /** runs/<name>/launch/<stage>.json: the runner's job. */
+  jobFile: string;
+  /** runs/<name>/launch/<stage>.batches.bin (and .validation.bin): the encoded micro-batches. */
+  batchesFile: string;
   validationFile: string | undefined;
+  /** From scratch (first stage without model.from): runs/<name>/launch/init.safetensors. */
+  initWeightsFile: string | undefined;
   train: AlpacaRecord[];
   validation: AlpacaRecord[];
-  /** batch_size x grad_accum x world size. */
+  promptFormat: StageConfig["prompt_format"];
+  /** The tfjs engine's split and batch seed for this stage. */
+  seed: number;
+  /** The stage's train settings with batch_size = rows per micro-batch (what the batches are built with). */
+  trainConfig: TrainConfig;
+  /** Rows per micro-batch: batch_size per GPU x world size. */
+  microBatch: number;
+  /** microBatch x grad_accum. */
   effectiveBatch: number;
-  /** Optimiser steps as the HF Trainer counts them, and the warmup it derives. */
-  stepsPerEpoch: number;
+  /**
+   * Micro-batches per epoch. The plan counts every record; `prepareLaunch` drops, as the tfjs engine
+   * does, records whose response max_length cuts away, and recounts.
+   */
+  microBatchesPerEpoch: number;
   totalSteps: number;
   warmupSteps: number;
-  trainingArguments: Record<string, unknown>;
-  config: StageLaunchConfig;
+  /** DDP or FSDP, why, and the memory estimate behind it. */
+  parallel: { mode: "ddp" | "fsdp"; reason: string; memory: MemoryEstimate };
+  job: LaunchJob;
 }
 
 export interface LaunchPlan {
   experiment: string;
   experimentFile: string;
   runDir: string;
-  /** runs/<name>/launch: configs, data, launch.sh, slurm.sbatch. */
+  /** runs/<name>/launch: jobs, batches, launch.sh, slurm.sbatch, plan.json. */
   launchDir: string;
   settings: LaunchConfig;
   topology: Topology;
@@ -91,8 +127,6 @@ export interface PlanOptions extends LaunchOverrides {
   /** Plan for a Slurm batch script (the rendezvous comes from the allocation). */
   slurm?: boolean;
 }
-
-const SCHEDULES = { constant: "constant_with_warmup", linear: "linear", cosine: "cosine" } as const;
 
 /** Resolves and validates a torch-fsdp launch of an experiment. */
 export async function planLaunch(exp: LoadedExperiment, options: PlanOptions = {}): Promise<LaunchPlan> {
@@ -117,7 +151,8 @@ export async function planLaunch(exp: LoadedExperiment, options: PlanOptions = {
       `model.from ${modelFrom} has no config.json on this machine: it must exist at this path on every node (or pass --model DIR)`,
     );
   }
-  const maxPositions = modelAvailable ? await readMaxPositions(modelFrom as string) : undefined;
+  const fromConfig = modelAvailable ? await readModelConfig(modelFrom as string) : undefined;
+  const maxPositions = typeof fromConfig?.max_position_embeddings === "number" ? fromConfig.max_position_embeddings : undefined;
 
   const tokenizerSource = config.tokenizer.path ? resolveFrom(exp, config.tokenizer.path) : join(runDir, "tokenizer");
   const tokenizer = await tryLoadTokenizer(tokenizerSource);
@@ -130,36 +165,21 @@ export async function planLaunch(exp: LoadedExperiment, options: PlanOptions = {
   }
   const ids = tokenizer ? tokenizerIds(tokenizer) : undefined;
   const modelConfig = modelFrom === undefined && tokenizer ? { ...modelConfigFor(config, tokenizer) } : null;
+  const shape = modelShape(config, fromConfig ?? modelConfig ?? undefined, tokenizer?.vocabSize);
 
   const rng = new Rng(config.seed);
   const stages: StagePlan[] = [];
   for (const [index, stage] of config.stages.entries()) {
     checkStage(exp, stage, index, maxPositions ?? (modelConfig?.max_position_embeddings as number | undefined));
-    // The tfjs engine's split seed (src/train/experiment.ts), so both engines hold out the same examples.
-    const splitSeed = rng.fork(`stage-${index}-${stage.name}`).nextU32();
+    // The tfjs engine's split and batch seed (src/train/experiment.ts), so both engines hold out the same examples.
+    const seed = rng.fork(`stage-${index}-${stage.name}`).nextU32();
     const files = stage.data.map((f) => resolveFrom(exp, f));
     const records = (await readInstructionFiles(files)).map(toAlpacaRecord);
     const split = stage.validation
       ? { train: records, validation: (await readInstructionFiles(stage.validation.map((f) => resolveFrom(exp, f)))).map(toAlpacaRecord) }
-      : splitValidation(records, stage.validation_ratio, splitSeed);
-    const tokenizerSpec = { path: join(runDir, "tokenizer", "tokenizer.json"), ...(ids ?? { bos_id: null, eos_id: null, pad_id: null }) };
+      : splitValidation(records, stage.validation_ratio, seed);
     stages.push(
-      planStage({
-        exp,
-        config,
-        stage,
-        index,
-        split,
-        settings,
-        topology,
-        runDir,
-        launchDir,
-        splitSeed,
-        warnings,
-        modelFrom,
-        modelConfig,
-        tokenizerSpec,
-      }),
+      planStage({ exp, config, stage, index, split, settings, topology, runDir, launchDir, seed, warnings, modelFrom, modelConfig, shape }),
     );
   }
   return {
@@ -193,18 +213,29 @@ interface StageInputs {
   topology: Topology;
   runDir: string;
   launchDir: string;
-  splitSeed: number;
+  seed: number;
   warnings: string[];
   modelFrom: string | undefined;
   modelConfig: Record<string, unknown> | null;
-  tokenizerSpec: StageLaunchConfig["tokenizer"];
+  shape: ModelShape;
+}
+
+/** A stage's optimiser steps over `microBatchesPerEpoch`, counted as the tfjs trainer counts them. */
+export function launchSteps(train: TrainConfig, microBatchesPerEpoch: number): { totalSteps: number; warmupSteps: number } {
+  const totalSteps = totalStepsOf(train, microBatchesPerEpoch);
+  const warmupSteps = warmupStepsFrom(totalSteps, {
+    ...(train.warmup_steps !== undefined ? { steps: train.warmup_steps } : {}),
+    ...(train.warmup_ratio !== undefined ? { ratio: train.warmup_ratio } : {}),
+  });
+  return { totalSteps, warmupSteps };
 }
 
 function planStage(s: StageInputs): StagePlan {
   const { stage, index, split, settings, topology, warnings } = s;
   const t = stage.train;
   const field = `stages[${index}].train`;
-  const effectiveBatch = t.batch_size * t.grad_accum * topology.worldSize;
+  const microBatch = t.batch_size * topology.worldSize;
+  const effectiveBatch = microBatch * t.grad_accum;
   if (settings.effective_batch !== undefined && settings.effective_batch !== effectiveBatch) {
     const accum = settings.effective_batch / (t.batch_size * topology.worldSize);
     throw new ConfigError(
@@ -227,12 +258,18 @@ function planStage(s: StageInputs): StagePlan {
       hint: "every GPU needs at least one example: add data or use fewer GPUs",
     });
   }
+  // The tfjs engine's batches (src/train/batches.ts bucketedBatches) with batch_size x world rows, whole batches only.
+  const microBatchesPerEpoch = Math.floor(n / microBatch);
+  if (microBatchesPerEpoch < 1) {
+    throw new ConfigError(
+      "XA_LAUNCH_BATCH",
+      `stage "${stage.name}" has ${n} training examples: fewer than one micro-batch of ${t.batch_size} per GPU x ${topology.worldSize} GPUs`,
+      { file: s.exp.file, field: `${field}.batch_size`, hint: "add examples, or lower batch_size or the GPU count" },
+    );
+  }
   if (n < effectiveBatch) warnings.push(`stage "${stage.name}": ${n} training examples are less than one global batch (${effectiveBatch})`);
-  // HF Trainer: a DistributedSampler gives each rank ceil(n / world) examples; an update every grad_accum batches.
-  const batchesPerRank = Math.ceil(Math.ceil(n / topology.worldSize) / t.batch_size);
-  const stepsPerEpoch = Math.max(1, Math.floor(batchesPerRank / t.grad_accum));
-  const totalSteps = t.max_steps ?? Math.ceil((t.epochs ?? 1) * stepsPerEpoch);
-  const warmupSteps = t.warmup_steps ?? Math.ceil((t.warmup_ratio ?? 0) * totalSteps);
+  const trainConfig: TrainConfig = { ...t, batch_size: microBatch };
+  const { totalSteps, warmupSteps } = launchSteps(trainConfig, microBatchesPerEpoch);
   if (warmupSteps > totalSteps) {
     throw new ConfigError("XA_LAUNCH_WARMUP", `warmup (${warmupSteps} steps) is longer than training (${totalSteps} steps)`, {
       file: s.exp.file,
@@ -240,81 +277,109 @@ function planStage(s: StageInputs): StagePlan {
       hint: "lower warmup_steps or use warmup_ratio",
     });
   }
+  const parallel = chooseParallel(settings, s.shape, t, topology);
+  if (parallel.mode === "ddp" && !parallel.memory.fitsDdp) {
+    warnings.push(
+      `stage "${stage.name}": DDP needs ~${parallel.memory.ddpGiB.toFixed(0)} GiB per GPU by the estimate, over ${settings.gpu_memory_gib} GiB (launch.gpu_memory_gib); use launch.parallel: fsdp`,
+    );
+  }
+  if (parallel.mode === "fsdp" && !parallel.memory.fitsFsdp) {
+    warnings.push(
+      `stage "${stage.name}": FSDP over ${topology.worldSize} GPU(s) needs ~${parallel.memory.fsdpGiB.toFixed(0)} GiB per GPU by the estimate, over ${settings.gpu_memory_gib} GiB; set launch.gradient_checkpointing, lower batch_size or add GPUs`,
+    );
+  }
   const dir = join(s.runDir, stage.name);
   const finalDir = join(dir, "final");
-  const trainFile = join(s.launchDir, `${stage.name}.train.json`);
-  const hasValidation = split.validation.length > 0;
-  const validationFile = hasValidation ? join(s.launchDir, `${stage.name}.validation.json`) : undefined;
-  const evaluate = hasValidation && t.eval_every !== undefined;
-  const trainingArguments: Record<string, unknown> = {
-    output_dir: dir,
-    per_device_train_batch_size: t.batch_size,
-    per_device_eval_batch_size: t.batch_size,
-    gradient_accumulation_steps: t.grad_accum,
-    ...(t.max_steps !== undefined ? { max_steps: t.max_steps } : { num_train_epochs: t.epochs }),
-    learning_rate: t.lr,
-    lr_scheduler_type: SCHEDULES[t.schedule],
-    ...(t.warmup_steps !== undefined ? { warmup_steps: t.warmup_steps } : { warmup_ratio: t.warmup_ratio ?? 0 }),
-    weight_decay: t.weight_decay,
-    adam_beta1: t.beta1,
-    adam_beta2: t.beta2,
-    adam_epsilon: t.eps,
-    // xalign clips only when clip_norm is set; HF's 0 means the same.
-    max_grad_norm: t.clip_norm ?? 0,
-    logging_steps: t.log_every,
-    save_strategy: t.save_every !== undefined ? "steps" : "no",
-    ...(t.save_every !== undefined ? { save_steps: t.save_every, save_total_limit: t.keep_last } : {}),
-    eval_strategy: evaluate ? "steps" : "no",
-    ...(evaluate ? { eval_steps: t.eval_every } : {}),
-    bf16: settings.bf16,
-    tf32: settings.tf32,
-    fsdp: settings.fsdp,
-    ...(settings.fsdp ? { fsdp_config: { transformer_layer_cls_to_wrap: [settings.fsdp_wrap] } } : {}),
-    gradient_checkpointing: settings.gradient_checkpointing,
-    seed: s.config.seed,
-    data_seed: s.splitSeed,
-    report_to: "none",
-    remove_unused_columns: false,
-    include_num_input_tokens_seen: true,
-    disable_tqdm: true,
-    save_safetensors: true,
-  };
+  const batchesFile = join(s.launchDir, `${stage.name}.batches.bin`);
+  const evaluate = split.validation.length > 0 && t.eval_every !== undefined;
+  const validationFile = evaluate ? join(s.launchDir, `${stage.name}.validation.bin`) : undefined;
   // A later stage starts from the previous stage's final folder, as in the tfjs engine.
   const previousFinal = index > 0 ? join(s.runDir, s.config.stages[index - 1]!.name, "final") : undefined;
   const from = previousFinal ?? s.modelFrom;
-  const config: StageLaunchConfig = {
-    format: "xalign-launch/1",
+  const initWeightsFile = from === undefined ? join(s.launchDir, "init.safetensors") : undefined;
+  const words = settings.fsdp.split(/\s+/);
+  const job: LaunchJob = {
+    format: "xalign-torch-job/1",
     experiment: s.config.name,
     stage: stage.name,
-    model: from !== undefined ? { from } : { config: s.modelConfig },
-    tokenizer: s.tokenizerSpec,
-    data: {
-      train: trainFile,
-      validation: validationFile ?? null,
-      prompt_format: stage.prompt_format,
-      max_length: t.max_length,
-      max_eval_examples: evaluate ? t.eval_batches * t.batch_size * topology.worldSize : null,
-    },
-    training_arguments: trainingArguments,
-    xalign: { final_dir: finalDir, no_decay: t.no_decay, early_stopping_patience: t.early_stopping_patience ?? null },
+    model_config: from === undefined ? s.modelConfig : null,
+    ...(initWeightsFile ? { init_weights: initWeightsFile } : {}),
+    ...(from !== undefined ? { init_from: from } : {}),
+    batches: batchesFile,
+    ...(validationFile ? { validation: validationFile } : {}),
+    out_dir: dir,
+    final_dir: finalDir,
+    final_on_interrupt: false,
+    tokenizer_dir: join(s.runDir, "tokenizer"),
+    seed: s.seed,
+    device: "auto",
+    precision: settings.bf16 ? "bf16" : "fp32",
+    tf32: settings.tf32,
+    parallel: parallel.mode,
+    ...(parallel.mode === "fsdp" ? { fsdp: { sharding: words.includes("shard_grad_op") ? "shard_grad_op" : "full_shard" } } : {}),
+    gradient_checkpointing: settings.gradient_checkpointing,
+    checkpoints: true,
+    train: torchTrainBlock(trainConfig, totalSteps, warmupSteps),
   };
   return {
     name: stage.name,
     index,
     dir,
     finalDir,
-    configFile: join(s.launchDir, `${stage.name}.json`),
-    trainFile,
+    jobFile: join(s.launchDir, `${stage.name}.json`),
+    batchesFile,
     validationFile,
+    initWeightsFile,
     train: split.train,
     validation: split.validation,
+    promptFormat: stage.prompt_format,
+    seed: s.seed,
+    trainConfig,
+    microBatch,
     effectiveBatch,
-    stepsPerEpoch,
+    microBatchesPerEpoch,
     totalSteps,
     warmupSteps,
-    trainingArguments,
-    config,
+    parallel,
+    job,
   };
+}
+
+/**
+ * DDP or FSDP: launch.parallel when it says which; under auto, DDP when launch.fsdp is "" (no FSDP) or
+ * when the memory estimate of DDP fits one GPU, FSDP otherwise.
+ */
+export function chooseParallel(settings: LaunchConfig, shape: ModelShape, train: TrainConfig, topology: Topology): StagePlan["parallel"] {
+  const memory = estimateMemory(shape, {
+    batchSize: train.batch_size,
+    maxLength: train.max_length,
+    worldSize: topology.worldSize,
+    bf16: settings.bf16,
+    gradientCheckpointing: settings.gradient_checkpointing,
+    gpuGiB: settings.gpu_memory_gib,
+  });
+  const size = `${formatCount(memory.parameters)} parameters${memory.vocabAssumed ? " (vocabulary of 32000 assumed)" : ""}`;
+  const need = `~${memory.ddpGiB.toFixed(1)} GiB per GPU under DDP, ~${memory.fsdpGiB.toFixed(1)} under FSDP over ${topology.worldSize}`;
+  if (settings.parallel !== "auto")
+    return { mode: settings.parallel, reason: `launch.parallel (--parallel) ${settings.parallel}; ${size}, ${need}`, memory };
+  if (settings.fsdp.trim() === "") return { mode: "ddp", reason: `launch.fsdp is "" (no FSDP); ${size}, ${need}`, memory };
+  return memory.fitsDdp
+    ? { mode: "ddp", reason: `the model fits one GPU: ${size}, ${need}, of ${settings.gpu_memory_gib} GiB`, memory }
+    : { mode: "fsdp", reason: `the model does not fit one GPU under DDP: ${size}, ${need}, of ${settings.gpu_memory_gib} GiB`, memory };
+}
+
+/** The model's shape for the memory estimate: model.from's config.json, else the experiment's preset and fields. */
+function modelShape(config: ExperimentConfig, known: Record<string, unknown> | undefined, vocab: number | undefined): ModelShape {
+  if (known) return known as unknown as ModelShape;
+  const { preset, from: _from, ...fields } = config.model;
+  const explicit = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  const merged = { ...(preset ? MODEL_PRESETS[preset] : {}), ...explicit } as Partial<ModelShape>;
+  for (const key of ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"] as const) {
+    if (merged[key] === undefined) {
+      throw new ConfigError("XA_CONFIG_MODEL", `model.${key} is not set`, { field: `model.${key}`, hint: "set it, or use model.preset" });
+    }
+  }
+  return { ...(merged as ModelShape), vocab_size: merged.vocab_size ?? vocab };
 }
 
 function checkStage(exp: LoadedExperiment, stage: StageConfig, index: number, maxPositions: number | undefined): void {
@@ -370,11 +435,11 @@ async function tryLoadTokenizer(source: string): Promise<Tokenizer | undefined> 
   return loadTokenizer(source);
 }
 
-async function readMaxPositions(dir: string): Promise<number | undefined> {
+async function readModelConfig(dir: string): Promise<Record<string, unknown>> {
   const file = join(dir, "config.json");
-  let cfg: { model_type?: unknown; max_position_embeddings?: unknown };
+  let cfg: Record<string, unknown>;
   try {
-    cfg = JSON.parse(await readFile(file, "utf8")) as typeof cfg;
+    cfg = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
   } catch (err) {
     throw new ConfigError("XA_LAUNCH_MODEL", `cannot read the model's config.json: ${(err as Error).message}`, {
       file,
@@ -387,5 +452,5 @@ async function readMaxPositions(dir: string): Promise<number | undefined> {
       hint: "model.from must be a LLaMA checkpoint",
     });
   }
-  return typeof cfg.max_position_embeddings === "number" ? cfg.max_position_embeddings : undefined;
+  return cfg;
 }

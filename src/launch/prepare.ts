@@ -1,12 +1,18 @@
 /**
  * Writes a launch plan into the run folder, each file atomically:
  *
- *   runs/<name>/tokenizer/            the tokenizer as xalign reads it (tokenizer.json + config)
- *   runs/<name>/launch/<stage>.train.json, <stage>.validation.json   x-LLM / Alpaca JSON
- *   runs/<name>/launch/<stage>.json   the stage's TrainingArguments/FSDP config for python/xalign_train.py
- *   runs/<name>/launch/launch.sh      the torchrun commands, stage after stage
- *   runs/<name>/launch/slurm.sbatch   the same as a Slurm batch script
- *   runs/<name>/launch/plan.json      the resolved launch (what `--dry-run` prints)
+ *   runs/<name>/tokenizer/                   the tokenizer as xalign reads it (tokenizer.json + config)
+ *   runs/<name>/launch/init.safetensors      from scratch only: TypeScript's initial weights (the tfjs engine's)
+ *   runs/<name>/launch/<stage>.batches.bin   the stage's micro-batches, encoded once here (xalign-batches/1)
+ *   runs/<name>/launch/<stage>.validation.bin  its validation batches (when it evaluates)
+ *   runs/<name>/launch/<stage>.json          the job python/xalign_torch.py runs (xalign-torch-job/1)
+ *   runs/<name>/launch/launch.sh             the torchrun commands, stage after stage
+ *   runs/<name>/launch/slurm.sbatch          the same as a Slurm batch script
+ *   runs/<name>/launch/plan.json             the resolved launch (what `--dry-run --json` prints)
+ *
+ * The batches are the tfjs engine's: the same encoding (src/data/encode.ts), split, seed and length
+ * bucketing, with batch_size x world size rows per micro-batch; each rank takes an equal share. Python
+ * tokenises nothing.
  *
  * @example
  * const prepared = await prepareLaunch(await loadExperiment("examples/paper-7b.yaml"), { modelDir: "/models/llama-7b" });
@@ -16,24 +22,23 @@ import { existsSync } from "node:fs";
 import { chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { type LoadedExperiment, resolveFrom } from "../config/load.js";
-import type { AlpacaRecord } from "../data/example.js";
+import { ensureEngine } from "../engine/index.js";
+import { LlamaModel } from "../model/llama.js";
 import { loadTokenizer, type Tokenizer, trainBpeTokenizer } from "../tokenizer/index.js";
-import { modelConfigFor } from "../train/experiment.js";
+import { bucketedBatches } from "../train/batches.js";
+import { modelConfigFor, trainingTokenizer } from "../train/experiment.js";
+import { encodeExamples } from "../train/sequences.js";
+import { microBatchSequence, torchTrainBlock, writeBatchesFile, writeHfWeights } from "../train/torch-engine.js";
 import { ConfigError } from "../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
+import { Rng } from "../util/rng.js";
 import { claimRunDir } from "../util/run-dir.js";
 import { launchScript, slurmScript } from "./commands.js";
-import { type LaunchPlan, type PlanOptions, planLaunch, tokenizerIds } from "./plan.js";
+import { type LaunchPlan, launchSteps, type PlanOptions, planLaunch, type StagePlan, tokenizerIds } from "./plan.js";
 
 export interface PreparedLaunch {
   plan: LaunchPlan;
   files: string[];
-}
-
-/** The x-LLM / Stanford Alpaca JSON text: an array, one {instruction, input, output} per line. */
-export function alpacaJson(records: readonly AlpacaRecord[]): string {
-  if (records.length === 0) return "[]\n";
-  return `[\n${records.map((r) => `  ${JSON.stringify({ instruction: r.instruction, input: r.input, output: r.output })}`).join(",\n")}\n]\n`;
 }
 
 /** Plans, then writes the plan's files. A missing model folder is an error unless `allowMissingModel` (Slurm from another machine). */
@@ -50,21 +55,27 @@ export async function prepareLaunch(
   }
   await claimRunDir(plan.runDir);
   const tokenizer = await materialiseTokenizer(exp, plan);
-  const ids = tokenizerIds(tokenizer);
-  const modelConfig = plan.model.from === undefined ? { ...modelConfigFor(exp.config, tokenizer) } : null;
-  plan.tokenizer.ids = ids;
+  plan.tokenizer.ids = tokenizerIds(tokenizer);
   const files = [join(plan.tokenizer.dir, "tokenizer.json")];
-  for (const stage of plan.stages) {
-    stage.config.tokenizer = { path: join(plan.tokenizer.dir, "tokenizer.json"), ...ids };
-    if ("config" in stage.config.model) stage.config.model = { config: modelConfig };
-    await writeFileAtomic(stage.trainFile, alpacaJson(stage.train));
-    files.push(stage.trainFile);
-    if (stage.validationFile) {
-      await writeFileAtomic(stage.validationFile, alpacaJson(stage.validation));
-      files.push(stage.validationFile);
+  if (plan.model.from === undefined) {
+    // From scratch: the tfjs engine's initial weights (src/train/experiment.ts), so both engines start alike.
+    const modelConfig = { ...modelConfigFor(exp.config, tokenizer) };
+    const first = plan.stages[0] as StagePlan;
+    first.job.model_config = modelConfig as unknown as Record<string, unknown>;
+    const initFile = first.initWeightsFile as string;
+    await ensureEngine();
+    const model = LlamaModel.init(modelConfig, new Rng(exp.config.seed).fork("model-init"));
+    try {
+      await writeHfWeights(model, initFile);
+    } finally {
+      model.dispose();
     }
-    await writeJsonAtomic(stage.configFile, stage.config);
-    files.push(stage.configFile);
+    files.push(initFile);
+  }
+  for (const stage of plan.stages) {
+    files.push(...(await writeStageData(exp, stage, tokenizer)));
+    await writeJsonAtomic(stage.jobFile, stage.job);
+    files.push(stage.jobFile);
   }
   const script = join(plan.launchDir, "launch.sh");
   const sbatch = join(plan.launchDir, "slurm.sbatch");
@@ -77,10 +88,49 @@ export async function prepareLaunch(
   return { plan, files };
 }
 
+/**
+ * Encodes a stage's records (TypeScript's tokenizer, src/data/encode.ts) and writes its micro-batches in
+ * training order and its validation batches; recounts the steps from the sequences that carry loss.
+ */
+async function writeStageData(exp: LoadedExperiment, stage: StagePlan, tokenizer: Tokenizer): Promise<string[]> {
+  const t = stage.trainConfig;
+  const tok = trainingTokenizer(tokenizer);
+  const encode = (records: StagePlan["train"]) => encodeExamples(records, tok, { maxLength: t.max_length, format: stage.promptFormat });
+  const source = bucketedBatches(await encode(stage.train), { batchSize: stage.microBatch, seed: stage.seed, padId: tok.padId });
+  if (source.batchesPerEpoch !== stage.microBatchesPerEpoch) {
+    // Records whose response max_length cut away were dropped, as the tfjs engine drops them.
+    const { totalSteps, warmupSteps } = launchSteps(t, source.batchesPerEpoch);
+    if (warmupSteps > totalSteps) {
+      throw new ConfigError("XA_LAUNCH_WARMUP", `warmup (${warmupSteps} steps) is longer than training (${totalSteps} steps)`, {
+        file: exp.file,
+        field: `stages[${stage.index}].train.warmup_steps`,
+        hint: "lower warmup_steps or use warmup_ratio",
+      });
+    }
+    Object.assign(stage, { microBatchesPerEpoch: source.batchesPerEpoch, totalSteps, warmupSteps });
+    stage.job.train = torchTrainBlock(t, totalSteps, warmupSteps);
+  }
+  await writeBatchesFile(stage.batchesFile, microBatchSequence(source, stage.totalSteps, t.grad_accum));
+  const written = [stage.batchesFile];
+  if (stage.validationFile) {
+    const sequences = await encode(stage.validation);
+    const batchSize = Math.min(stage.microBatch, sequences.length);
+    const batches = bucketedBatches(sequences, { batchSize, seed: stage.seed, padId: tok.padId, dropLast: false })
+      .epoch(0)
+      .slice(0, t.eval_batches);
+    await writeBatchesFile(
+      stage.validationFile,
+      batches.map((batch, index) => ({ batch, epoch: 0, index })),
+    );
+    written.push(stage.validationFile);
+  }
+  return written;
+}
+
 /** The plan without the records: what plan.json holds and `--dry-run --json` prints. */
 export function planSummary(plan: LaunchPlan): Record<string, unknown> {
   return {
-    format: "xalign-launch-plan/1",
+    format: "xalign-launch-plan/2",
     experiment: plan.experiment,
     experiment_file: plan.experimentFile,
     run_dir: plan.runDir,
@@ -93,12 +143,16 @@ export function planSummary(plan: LaunchPlan): Record<string, unknown> {
       name: s.name,
       train_examples: s.train.length,
       validation_examples: s.validation.length,
+      micro_batch: s.microBatch,
       effective_batch: s.effectiveBatch,
-      steps_per_epoch: s.stepsPerEpoch,
+      micro_batches_per_epoch: s.microBatchesPerEpoch,
       total_steps: s.totalSteps,
       warmup_steps: s.warmupSteps,
-      config_file: s.configFile,
-      config: s.config,
+      parallel: s.parallel.mode,
+      parallel_reason: s.parallel.reason,
+      memory: s.parallel.memory,
+      job_file: s.jobFile,
+      job: s.job,
     })),
   };
 }

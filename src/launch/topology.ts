@@ -1,8 +1,9 @@
 /**
  * Where an `engine: torch-fsdp` job runs: nodes x GPUs, the rendezvous and
  * this machine's rank, from the experiment's `launch:` block with command-line
- * overrides on top. Every impossible combination is a ConfigError that names
- * the field (or flag) and says what to set.
+ * overrides on top; and the FSDP words it accepts. Every impossible
+ * combination is a ConfigError that names the field (or flag) and says what
+ * to set.
  */
 import { type LaunchConfig, LaunchSchema } from "../config/schema.js";
 import { ConfigError } from "../util/errors.js";
@@ -16,6 +17,10 @@ export interface LaunchOverrides {
   /** A Hugging Face LLaMA folder replacing `model.from` (and `tokenizer.path` when it pointed at the same folder). */
   modelDir?: string;
   torchrun?: string;
+  /** DDP, FSDP, or auto (by the plan's memory estimate). */
+  parallel?: LaunchConfig["parallel"];
+  /** Memory of one GPU, GiB (for parallel auto). */
+  gpuMemoryGiB?: number;
 }
 
 export interface Topology {
@@ -27,16 +32,14 @@ export interface Topology {
   nodeRank: number | undefined;
 }
 
-/** The FSDP words Hugging Face's TrainingArguments.fsdp accepts. */
-export const FSDP_OPTIONS = [
-  "full_shard",
-  "shard_grad_op",
-  "no_shard",
-  "hybrid_shard",
-  "hybrid_shard_zero2",
-  "offload",
-  "auto_wrap",
-] as const;
+/**
+ * The FSDP words of `launch.fsdp` (Hugging Face's spelling) that python/xalign_torch.py runs: the
+ * sharding strategy, and auto_wrap, which it always does (one FSDP unit per decoder layer).
+ */
+export const FSDP_OPTIONS = ["full_shard", "shard_grad_op", "auto_wrap"] as const;
+
+/** Hugging Face's other FSDP words, refused with a hint rather than as unknown. */
+const UNSUPPORTED_FSDP = ["no_shard", "hybrid_shard", "hybrid_shard_zero2", "offload"];
 
 /** The `launch:` block with defaults filled and overrides applied. */
 export function resolveLaunchSettings(launch: LaunchConfig | undefined, overrides: LaunchOverrides = {}): LaunchConfig {
@@ -48,6 +51,8 @@ export function resolveLaunchSettings(launch: LaunchConfig | undefined, override
     ...(overrides.rdzvEndpoint !== undefined ? { rdzv_endpoint: overrides.rdzvEndpoint } : {}),
     ...(overrides.nodeRank !== undefined ? { node_rank: overrides.nodeRank } : {}),
     ...(overrides.torchrun !== undefined ? { torchrun: overrides.torchrun } : {}),
+    ...(overrides.parallel !== undefined ? { parallel: overrides.parallel } : {}),
+    ...(overrides.gpuMemoryGiB !== undefined ? { gpu_memory_gib: overrides.gpuMemoryGiB } : {}),
   };
 }
 
@@ -84,13 +89,26 @@ export function resolveTopology(settings: LaunchConfig, options: { slurm?: boole
       hint: "set HOST:PORT of node 0 (e.g. node0:29500), or use --slurm, which takes the first node of the allocation",
     });
   }
-  for (const word of settings.fsdp.split(/\s+/).filter(Boolean)) {
+  const words = settings.fsdp.split(/\s+/).filter(Boolean);
+  for (const word of words) {
+    if (UNSUPPORTED_FSDP.includes(word)) {
+      throw new ConfigError("XA_LAUNCH_FSDP", `FSDP option "${word}" is not supported by xalign's runner (python/xalign_torch.py)`, {
+        field: "launch.fsdp",
+        hint: `use ${FSDP_OPTIONS.join(", ")} (the study: "full_shard auto_wrap"); for no sharding use launch.parallel: ddp`,
+      });
+    }
     if (!(FSDP_OPTIONS as readonly string[]).includes(word)) {
       throw new ConfigError("XA_LAUNCH_FSDP", `unknown FSDP option "${word}"`, {
         field: "launch.fsdp",
         hint: `use words from ${FSDP_OPTIONS.join(", ")} (the study: "full_shard auto_wrap"), or "" for no FSDP`,
       });
     }
+  }
+  if (words.includes("full_shard") && words.includes("shard_grad_op")) {
+    throw new ConfigError("XA_LAUNCH_FSDP", "launch.fsdp names two sharding strategies (full_shard and shard_grad_op)", {
+      field: "launch.fsdp",
+      hint: 'keep one: "full_shard auto_wrap" shards weights, gradients and optimizer state',
+    });
   }
   return { nodes, gpusPerNode, worldSize: nodes * gpusPerNode, rdzvEndpoint, nodeRank };
 }

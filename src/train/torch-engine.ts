@@ -60,6 +60,8 @@ export interface TorchProbe {
   devices: { name: string; memory_gib: number; capability: string }[];
   bf16: boolean;
   sdpa: boolean;
+  /** Whether this torch can run the runner's FSDP path (torch >= 2.0). */
+  fsdp?: boolean;
   threads: number;
 }
 
@@ -239,6 +241,34 @@ export async function writeHfWeights(model: LlamaModel, path: string): Promise<v
   await writeSafetensors(path, tensors, { format: "pt" });
 }
 
+/**
+ * The `train` block of a runner job (xalign-torch-job/1): a stage's resolved schedule and optimiser
+ * settings, read by python/xalign_torch.py exactly as src/train's trainer reads the TrainConfig.
+ */
+export function torchTrainBlock(config: TrainConfig, totalSteps: number, warmupSteps: number): Record<string, unknown> {
+  return {
+    total_steps: totalSteps,
+    warmup_steps: warmupSteps,
+    lr: config.lr,
+    schedule: config.schedule,
+    grad_accum: config.grad_accum,
+    weight_decay: config.weight_decay,
+    no_decay: config.no_decay,
+    beta1: config.beta1,
+    beta2: config.beta2,
+    eps: config.eps,
+    clip_norm: config.clip_norm ?? null,
+    log_every: config.log_every,
+    save_every: config.save_every ?? null,
+    keep_last: config.keep_last,
+    eval_every: config.eval_every ?? null,
+    eval_batches: config.eval_batches,
+    early_stopping_patience: config.early_stopping_patience ?? null,
+    max_loss: config.max_loss ?? null,
+    divergence_factor: config.divergence_factor ?? null,
+  };
+}
+
 export interface TorchTrainOptions {
   /** The model to train: its config and current weights start the run; the trained weights are loaded back into it. */
   model: LlamaModel;
@@ -342,27 +372,7 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
     // The weights at the end (also when interrupted, and when checkpoints are off): what comes back into the model.
     final_dir: resolve(join(work, "final")),
     ...(options.threads ? { threads: options.threads } : {}),
-    train: {
-      total_steps: totalSteps,
-      warmup_steps: warmupSteps,
-      lr: config.lr,
-      schedule: config.schedule,
-      grad_accum: config.grad_accum,
-      weight_decay: config.weight_decay,
-      no_decay: config.no_decay,
-      beta1: config.beta1,
-      beta2: config.beta2,
-      eps: config.eps,
-      clip_norm: config.clip_norm ?? null,
-      log_every: config.log_every,
-      save_every: config.save_every ?? null,
-      keep_last: config.keep_last,
-      eval_every: config.eval_every ?? null,
-      eval_batches: config.eval_batches,
-      early_stopping_patience: config.early_stopping_patience ?? null,
-      max_loss: config.max_loss ?? null,
-      divergence_factor: config.divergence_factor ?? null,
-    },
+    train: torchTrainBlock(config, totalSteps, warmupSteps),
   };
   const jobFile = join(work, "job.json");
   await writeFile(jobFile, `${JSON.stringify(job, null, 2)}\n`);
@@ -392,6 +402,7 @@ export async function trainWithTorch(options: TorchTrainOptions): Promise<TorchT
     createInterface({ input: child.stdout }).on("line", (line) => {
       if (line.startsWith(TORCH_METRICS_PREFIX)) {
         const row = JSON.parse(line.slice(TORCH_METRICS_PREFIX.length)) as Record<string, number | string>;
+        if (row.split !== "train" && row.split !== "validation") return; // {"event": "start", ...}
         if (row.split === "validation") {
           validation.push({ step: row.step as number, loss: row.loss as number });
           monitor?.validation(row.step as number, row.loss as number);

@@ -13,6 +13,10 @@ export function records(n: number): { instruction: string; input: string; output
   }));
 }
 
+/** A tiny model with room for the Alpaca prompt, whose ~120-170 tokens (spm-bpe fixture) a max_length of 64 would cut the response from. */
+export const ROOMY_MODEL =
+  "  hidden_size: 32\n  intermediate_size: 64\n  num_hidden_layers: 2\n  num_attention_heads: 4\n  max_position_embeddings: 512\n";
+
 /**
  * Writes data.json (n records) and returns an experiment over it; `extra`
  * is YAML appended at the top level (e.g. a launch: block), `train` inside

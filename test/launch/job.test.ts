@@ -1,6 +1,7 @@
 /**
  * Supervising a launched job, with a stand-in for torchrun (a Node script):
- * metrics lines stream into metrics.jsonl, logs into job.log; an interrupt
+ * metrics lines stream into metrics.jsonl (when the supervisor is asked to
+ * write it; python/xalign_torch.py writes its own), logs into job.log; an interrupt
  * stops the whole process group (grandchildren too), escalating to SIGKILL;
  * a crash is a TrainingError quoting the last log lines; a missing
  * executable is a BackendError. launch() runs stages through the same path
@@ -16,9 +17,9 @@ import { launch, superviseJob } from "../../src/launch/index.js";
 import { loadCheckpoint } from "../../src/model/index.js";
 import { BackendError, TrainingError } from "../../src/util/errors.js";
 import { fixture, tempDir } from "../helpers.js";
-import { torchExperiment } from "./experiment.js";
+import { ROOMY_MODEL, torchExperiment } from "./experiment.js";
 
-// A stand-in for torchrun + xalign_train.py: MODE decides how it behaves.
+// A stand-in for torchrun + python/xalign_torch.py: MODE decides how it behaves.
 const FAKE_JOB = `
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
@@ -41,9 +42,12 @@ if (mode === "interrupt" || mode === "stubborn") {
   if (mode === "stderr-first") { console.error("ValueError: bad shard"); setTimeout(() => { for (let i = 0; i < 50; i++) console.log("trace line " + i); process.exit(4); }, 200); }
   if (mode === "crash") { for (let i = 0; i < 50; i++) console.log("trace line " + i); console.error("RuntimeError: CUDA out of memory"); process.exit(3); }
   if (mode === "train") {
+    // As the runner: metrics.jsonl in out_dir, the weights in final_dir.
     const args = process.argv.slice(2);
-    const config = JSON.parse(fs.readFileSync(args[args.indexOf("--config") + 1], "utf8"));
-    fs.cpSync(process.env.CHECKPOINT, config.xalign.final_dir, { recursive: true });
+    const job = JSON.parse(fs.readFileSync(args[args.indexOf("--job") + 1], "utf8"));
+    fs.mkdirSync(job.out_dir, { recursive: true });
+    fs.writeFileSync(job.out_dir + "/metrics.jsonl", [2.5, 2.0, 1.5].map((loss, i) => JSON.stringify({ split: "train", step: i + 1, loss })).join("\\n") + "\\n");
+    fs.cpSync(process.env.CHECKPOINT, job.final_dir, { recursive: true });
   }
 }
 `;
@@ -231,12 +235,16 @@ test("launch(): stages run, manifest and metrics land in runs/<name>/, final/ lo
     const job = await fakeJob(tmp.dir);
     const checkpoint = join(tmp.dir, "ckpt");
     await cp(fixture("tiny-llama"), checkpoint, { recursive: true });
-    const exp = await torchExperiment(tmp.dir, { n: 32 });
+    const exp = await torchExperiment(tmp.dir, {
+      n: 32,
+      model: ROOMY_MODEL,
+      train: "epochs: 1\n      batch_size: 2\n      max_length: 256",
+    });
     const options = {
       progress: false,
       signal: new AbortController().signal,
       env: { MODE: "train", CHECKPOINT: checkpoint },
-      wrapCommand: (argv: string[]) => [process.execPath, job, ...argv.slice(argv.indexOf("--config"))],
+      wrapCommand: (argv: string[]) => [process.execPath, job, ...argv.slice(argv.indexOf("--job"))],
     };
     const run = await launch(exp, options);
     assert.equal(run.interrupted, false);
@@ -246,7 +254,9 @@ test("launch(): stages run, manifest and metrics land in runs/<name>/, final/ lo
     assert.equal(manifest.format, "xalign-run/1");
     assert.equal(manifest.engine, "torch-fsdp");
     assert.equal(manifest.stages[0].final_loss, 1.5);
-    assert.match(await readFile(join(tmp.dir, "runs", "tiny-torch", "sft", "metrics.jsonl"), "utf8"), /"split":"train"/);
+    const rows = (await readFile(join(tmp.dir, "runs", "tiny-torch", "sft", "metrics.jsonl"), "utf8")).trim().split("\n");
+    assert.equal(rows.length, 3, "the runner's metrics.jsonl, each step once (the supervisor adds none)");
+    assert.equal(manifest.stages[0].parallel, "ddp");
     await initEngine({ backend: "cpu" });
     const model = await loadCheckpoint(run.finalDir);
     try {

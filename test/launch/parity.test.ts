@@ -1,119 +1,95 @@
 /**
- * The two engines see the same training sequences: python/xalign_train.py's
- * encode_example against src/data/encode.ts's encodeExample, token ids and
- * label masks, for the same records — (a) with a character tokenizer written
- * identically on both sides (any python3), (b) with a real tokenizer.json
- * through both `tokenizers` bindings (when the Python package is importable).
+ * `xalign launch` trains the tfjs engine's sequences: the micro-batches it
+ * writes (read back by the runner's own reader, python/xalign_torch.py
+ * BatchFile) are, row for row, the batches `xalign train` builds for the
+ * stage — the same encoding (src/data/encode.ts, TypeScript's tokenizer; Python
+ * tokenises nothing), split, seed and length bucketing, with batch_size x
+ * GPUs rows — and the same for 2 GPUs x 2 rows as for 1 GPU x 4.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseExperiment } from "../../src/config/load.js";
-import { encodeExample } from "../../src/data/encode.js";
-import type { PromptFormat } from "../../src/data/prompt.js";
 import { prepareLaunch } from "../../src/launch/index.js";
 import { loadTokenizer } from "../../src/tokenizer/index.js";
+import { bucketedBatches } from "../../src/train/batches.js";
 import { trainingTokenizer } from "../../src/train/experiment.js";
 import { encodeExamples } from "../../src/train/sequences.js";
-import { fixture, repoRoot, tempDir } from "../helpers.js";
-import { charTokenizer } from "./char-tokenizer.js";
-import { findPython } from "./python.js";
+import { findTorchPython, microBatchSequence, torchRunnerPath } from "../../src/train/torch-engine.js";
+import { fixture, tempDir } from "../helpers.js";
+import { ROOMY_MODEL, torchExperiment } from "./experiment.js";
 
-const RECORDS = [
-  { instruction: "Translate the following sentences from English to Chinese.", input: "Good morning.", output: "早上好。" },
-  { instruction: "Name two primary colors.", input: "", output: "Red and blue." },
-  { instruction: "Keep {input} and $& literal.", input: "a {instruction} b $1", output: "ok $& {input}" },
-  { instruction: "Emoji and combining marks", input: "👋🏽 e\u0301", output: "🎉 done\n\ttabs" },
-  { instruction: "  spaces kept  ", input: " padded input \n", output: " leading space " },
-  { instruction: "Long answer", input: "x", output: "word ".repeat(200) },
-  { instruction: "A prompt longer than max_length ".repeat(20), input: "", output: "never seen" },
-];
+const TRAIN = "epochs: 2\n      batch_size: 2\n      grad_accum: 3\n      max_length: 160\n      eval_every: 2\n      eval_batches: 2";
 
-interface Encoded {
-  input_ids: number[];
-  labels: number[];
-  attention_mask: number[];
-  prompt_length: number;
-  supervised_tokens: number;
-  truncated: boolean;
-}
-
-function compare(python: Encoded[], ts: ReturnType<typeof encodeExample>[], what: string): void {
-  assert.equal(python.length, ts.length, `${what}: record count`);
-  python.forEach((p, i) => {
-    const t = ts[i]!;
-    assert.deepEqual(p.input_ids, t.inputIds, `${what}: input ids of record ${i}`);
-    assert.deepEqual(p.labels, t.labels, `${what}: labels of record ${i}`);
-    assert.deepEqual(p.attention_mask, t.attentionMask, `${what}: attention mask of record ${i}`);
-    assert.equal(p.prompt_length, t.promptLength, `${what}: prompt length of record ${i}`);
-    assert.equal(p.supervised_tokens, t.supervisedTokens, `${what}: supervised tokens of record ${i}`);
-    assert.equal(p.truncated, t.truncated, `${what}: truncated flag of record ${i}`);
-  });
-}
-
-const parseJsonl = (text: string): Encoded[] =>
-  text
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Encoded);
-
-test("char tokenizer: Python encode_example = encodeExample (ids, labels, masks, truncation), both formats", async (t) => {
-  const { python, missing } = findPython([]);
-  if (!python) return t.skip(`skipped: ${missing}`);
+test("the launch's batches file holds the tfjs engine's micro-batches (ids, labels, masks), whatever the GPU count", async (t) => {
   const tmp = await tempDir();
   try {
-    const recordsFile = join(tmp.dir, "records.json");
-    await writeFile(recordsFile, JSON.stringify(RECORDS));
-    const script = join(repoRoot(), "python", "tests", "encode_with_char_tokenizer.py");
-    const cases: [PromptFormat, number][] = [
-      ["alpaca", 512],
-      ["alpaca", 40],
-      ["chat", 512],
-      ["chat", 2],
-    ];
-    const r = spawnSync(python, [script, recordsFile, ...cases.map(([f, n]) => `${f}:${n}`)], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-    const byCase = JSON.parse(r.stdout) as Record<string, Encoded[]>;
-    for (const [format, maxLength] of cases) {
-      const ts = RECORDS.map((rec) => encodeExample(rec, charTokenizer, { maxLength, format }));
-      compare(byCase[`${format}:${maxLength}`] ?? [], ts, `${format}/${maxLength}`);
-      if (maxLength === 512) {
-        assert.ok(ts.some((e) => e.truncated) && ts.some((e) => !e.truncated), "the records cover truncated and whole sequences");
-        assert.ok(
-          ts.some((e) => e.truncated && e.supervisedTokens === 0),
-          "and a prompt that fills max_length",
-        );
-      }
-    }
-  } finally {
-    await tmp.cleanup();
-  }
-});
-
-test("real tokenizer.json: xalign_train.py --dump-encoded = encodeExamples on a prepared launch", async (t) => {
-  const { python, missing } = findPython(["tokenizers"]);
-  if (!python)
-    return t.skip(
-      `skipped: the Python side cannot be compared with a real tokenizer here: ${missing}; pip install -r python/requirements.txt`,
-    );
-  const tmp = await tempDir();
-  try {
-    const data = join(tmp.dir, "data.json");
-    await writeFile(data, JSON.stringify(RECORDS));
-    const yaml = `name: parity\nengine: torch-fsdp\noutput: ${tmp.dir}/runs\ntokenizer:\n  path: ${fixture("spm-bpe", "tokenizer.model")}\nmodel:\n  hidden_size: 16\n  intermediate_size: 32\n  num_hidden_layers: 1\n  num_attention_heads: 2\n  max_position_embeddings: 128\nstages:\n  - name: sft\n    data: [${data}]\n    validation_ratio: 0\n    train: { epochs: 1, batch_size: 1, max_length: 64 }\n`;
-    const exp = { config: parseExperiment(yaml), file: join(tmp.dir, "exp.yaml"), baseDir: tmp.dir };
-    const { plan } = await prepareLaunch(exp);
-    const stage = plan.stages[0]!;
-    const out = join(tmp.dir, "encoded.jsonl");
-    const r = spawnSync(python, [join(repoRoot(), "python", "xalign_train.py"), "--config", stage.configFile, "--dump-encoded", out], {
-      encoding: "utf8",
+    await mkdir(join(tmp.dir, "two"));
+    await mkdir(join(tmp.dir, "one"));
+    const two = await torchExperiment(join(tmp.dir, "two"), {
+      n: 60,
+      model: ROOMY_MODEL,
+      train: TRAIN,
+      extra: "launch:\n  gpus_per_node: 2",
     });
+    const one = await torchExperiment(join(tmp.dir, "one"), {
+      n: 60,
+      model: ROOMY_MODEL,
+      train: TRAIN.replace("batch_size: 2", "batch_size: 4"),
+      extra: "launch:\n  gpus_per_node: 1",
+    });
+    const { plan } = await prepareLaunch(two);
+    const { plan: planOne } = await prepareLaunch(one);
+    const stage = plan.stages[0]!;
+    assert.deepEqual(readFileSync(stage.batchesFile), readFileSync(planOne.stages[0]!.batchesFile), "2 x 2 rows = 1 x 4 rows");
+    assert.deepEqual(readFileSync(stage.validationFile!), readFileSync(planOne.stages[0]!.validationFile!));
+
+    // What the tfjs engine builds for this stage (src/train/experiment.ts stageData) with 4 rows a batch.
+    const tok = trainingTokenizer(await loadTokenizer(fixture("spm-bpe", "tokenizer.model")));
+    const seqs = await encodeExamples(stage.train, tok, { maxLength: 160, format: "alpaca" });
+    // Some records lose their whole response to max_length 160: dropped, as the tfjs engine drops them.
+    assert.ok(seqs.some((s) => s.supervisedTokens === 0) && seqs.some((s) => s.supervisedTokens > 0), "the records cover both");
+    const source = bucketedBatches(seqs, { batchSize: 4, seed: stage.seed, padId: tok.padId });
+    assert.equal(stage.microBatchesPerEpoch, source.batchesPerEpoch, "recounted after encoding");
+    const expected = [...microBatchSequence(source, stage.totalSteps, 3)];
+    assert.equal(expected.length, stage.totalSteps * 3);
+
+    const found = findTorchPython();
+    if (!found.python) return t.skip(`the batches were compared in TypeScript only: ${found.missing}`);
+    const script = [
+      "import json, sys",
+      `sys.path.insert(0, ${JSON.stringify(join(torchRunnerPath(), ".."))})`,
+      "from xalign_torch import BatchFile",
+      "f = BatchFile(sys.argv[1])",
+      "out = []",
+      "for i in range(len(f)):",
+      "    b = f.get(i)",
+      "    out.append({k: b[k].tolist() if hasattr(b[k], 'tolist') else b[k] for k in ('input_ids', 'labels', 'attention_mask', 'supervised_tokens', 'epoch', 'index')})",
+      "print(json.dumps(out))",
+    ].join("\n");
+    const r = spawnSync(found.python, ["-c", script, stage.batchesFile], { encoding: "utf8", maxBuffer: 1 << 28 });
     assert.equal(r.status, 0, r.stderr);
-    const tokenizer = trainingTokenizer(await loadTokenizer(fixture("spm-bpe", "tokenizer.model")));
-    const ts = await encodeExamples(RECORDS, tokenizer, { maxLength: 64 });
-    compare(parseJsonl(await readFile(out, "utf8")), ts, "spm-bpe tokenizer.json");
+    const read = JSON.parse(r.stdout) as {
+      input_ids: number[][];
+      labels: number[][];
+      attention_mask: number[][];
+      supervised_tokens: number;
+      epoch: number;
+      index: number;
+    }[];
+    assert.equal(read.length, expected.length);
+    read.forEach((b, i) => {
+      const { batch, epoch, index } = expected[i]!;
+      const rows = (a: Int32Array) =>
+        Array.from({ length: batch.batchSize }, (_, r) => Array.from(a.subarray(r * batch.length, (r + 1) * batch.length)));
+      assert.deepEqual(b.input_ids, rows(batch.inputIds), `input ids of micro-batch ${i}`);
+      assert.deepEqual(b.labels, rows(batch.labels), `labels of micro-batch ${i}`);
+      assert.deepEqual(b.attention_mask, rows(batch.attentionMask), `mask of micro-batch ${i}`);
+      assert.equal(b.supervised_tokens, batch.supervisedTokens);
+      assert.deepEqual([b.epoch, b.index], [epoch, index]);
+    });
   } finally {
     await tmp.cleanup();
   }

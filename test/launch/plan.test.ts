@@ -1,8 +1,10 @@
 /**
- * Generated launch configurations and commands: the paper preset reproduces
- * the study's Trainer settings, the examples/paper-7b.yaml dry run is
- * complete, commands for one node, several nodes and Slurm are exact, the
- * validation split is the tfjs engine's, and every bad input is a ConfigError
+ * Generated launch plans and commands: the paper preset reproduces the
+ * study's recipe in the runner's job (python/xalign_torch.py), DDP or FSDP
+ * is chosen by the memory estimate or launch.parallel, the
+ * examples/paper-7b.yaml dry run is complete (FSDP for LLaMA-7B), commands
+ * for one node, several nodes and Slurm are exact, the validation split and
+ * batch seed are the tfjs engine's, and every bad input is a ConfigError
  * naming its field.
  */
 import assert from "node:assert/strict";
@@ -11,11 +13,14 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadExperiment } from "../../src/config/load.js";
+import { MODEL_PRESETS } from "../../src/config/presets.js";
 import {
   allCommands,
   describeLaunch,
   entryPoint,
+  estimateMemory,
   launchScript,
+  parameterCount,
   planLaunch,
   plannedFiles,
   prepareLaunch,
@@ -43,7 +48,7 @@ function configError(code: string, field?: RegExp) {
   };
 }
 
-test("the paper preset gives the study's TrainingArguments and FSDP settings", async () => {
+test("the paper preset gives the study's recipe in the runner's job; a tiny model trains under DDP", async () => {
   const tmp = await tempDir();
   try {
     const exp = await torchExperiment(tmp.dir, {
@@ -55,58 +60,113 @@ test("the paper preset gives the study's TrainingArguments and FSDP settings", a
     });
     const plan = await planLaunch(exp);
     const stage = plan.stages[0]!;
-    const a = stage.trainingArguments;
-    assert.equal(a.per_device_train_batch_size, 4);
-    assert.equal(a.gradient_accumulation_steps, 4);
+    const job = stage.job;
+    const t = job.train as Record<string, unknown>;
     assert.equal(plan.topology.worldSize, 8);
+    assert.equal(stage.microBatch, 32, "4 per GPU x 8 GPUs rows per micro-batch");
     assert.equal(stage.effectiveBatch, 128);
-    assert.equal(a.learning_rate, 2e-5);
-    assert.equal(a.lr_scheduler_type, "cosine");
-    assert.equal(a.warmup_ratio, 0.03);
-    assert.equal(a.num_train_epochs, 3);
-    assert.equal(a.weight_decay, 0);
-    assert.equal(a.bf16, true);
-    assert.equal(a.tf32, true);
-    assert.equal(a.fsdp, "full_shard auto_wrap");
-    assert.deepEqual(a.fsdp_config, { transformer_layer_cls_to_wrap: ["LlamaDecoderLayer"] });
-    assert.equal(a.max_grad_norm, 1);
-    assert.equal(stage.config.data.max_length, 512);
-    assert.equal(stage.config.data.prompt_format, "alpaca");
-    // 300 examples / 8 ranks = 38 per rank -> 10 batches of 4 -> 2 updates per epoch (HF's count), 3 epochs.
-    assert.equal(stage.stepsPerEpoch, 2);
-    assert.equal(stage.totalSteps, 6);
-    assert.equal(stage.warmupSteps, 1);
-    // Tokenizer ids come from xalign's tokenizer so both engines agree.
-    assert.deepEqual(plan.tokenizer.ids, { bos_id: 1, eos_id: 2, pad_id: stage.config.tokenizer.pad_id });
-    assert.equal(stage.config.tokenizer.bos_id, 1);
-    assert.ok("config" in stage.config.model && stage.config.model.config?.hidden_size === 32);
+    assert.equal(t.grad_accum, 4);
+    assert.equal(t.lr, 2e-5);
+    assert.equal(t.schedule, "cosine");
+    assert.equal(t.weight_decay, 0);
+    assert.equal(t.clip_norm, 1);
+    assert.equal(job.precision, "bf16");
+    assert.equal(job.tf32, true);
+    assert.equal(job.format, "xalign-torch-job/1");
+    assert.equal(job.final_on_interrupt, false);
+    // 300 examples -> 9 micro-batches of 32 per epoch (the tfjs engine's whole batches); 3 epochs x 9 / 4 -> 7 steps.
+    assert.equal(stage.microBatchesPerEpoch, 9);
+    assert.equal(stage.totalSteps, 7);
+    assert.equal(t.total_steps, 7);
+    assert.equal(stage.warmupSteps, 1, "ceil(0.03 x 7)");
+    assert.equal(job.train.warmup_steps, 1);
+    assert.equal(stage.trainConfig.max_length, 512);
+    assert.equal(stage.promptFormat, "alpaca");
+    // A 32-wide model fits any GPU: DDP, by the estimate.
+    assert.equal(stage.parallel.mode, "ddp");
+    assert.equal(job.parallel, "ddp");
+    assert.equal(job.fsdp, undefined);
+    assert.match(stage.parallel.reason, /fits one GPU/);
+    // Tokenizer ids come from xalign's tokenizer so both engines agree; from scratch: TypeScript's initial weights.
+    assert.deepEqual(plan.tokenizer.ids, { bos_id: 1, eos_id: 2, pad_id: plan.tokenizer.ids?.pad_id });
+    assert.equal((job.model_config as { hidden_size: number }).hidden_size, 32);
+    assert.equal(job.init_weights, join(plan.launchDir, "init.safetensors"));
+    assert.equal(job.init_from, undefined);
+    assert.equal(job.batches, join(plan.launchDir, "sft.batches.bin"));
   } finally {
     await tmp.cleanup();
   }
 });
 
-test("other train settings map onto HF names (max_steps, warmup_steps, eval, save, schedule)", async () => {
+test('DDP or FSDP: the memory estimate decides under auto; launch.parallel, --parallel and fsdp: "" override it', async () => {
+  // LLaMA-7B: 6.74B parameters; 16 bytes each for weights, gradients and AdamW's moments alone exceed an 80 GB GPU.
+  const shape = MODEL_PRESETS["llama-7b"];
+  assert.equal(parameterCount(shape).total, 6_738_415_616, "LLaMA-7B's parameter count");
+  const big = estimateMemory(shape, { batchSize: 4, maxLength: 512, worldSize: 8, bf16: true, gpuGiB: 80 });
+  assert.ok(!big.fitsDdp && big.ddpGiB > 120, `DDP ~${big.ddpGiB} GiB`);
+  assert.ok(big.fitsFsdp && big.fsdpGiB < 40, `FSDP over 8 ~${big.fsdpGiB} GiB`);
+  const small = estimateMemory(MODEL_PRESETS["small-gpu"], { batchSize: 32, maxLength: 256, worldSize: 1, bf16: false, gpuGiB: 80 });
+  assert.ok(small.fitsDdp, `a 512-wide model fits: ${small.ddpGiB} GiB`);
+  const checkpointed = estimateMemory(shape, {
+    batchSize: 4,
+    maxLength: 512,
+    worldSize: 8,
+    bf16: true,
+    gpuGiB: 80,
+    gradientCheckpointing: true,
+  });
+  assert.ok(checkpointed.activationGiB < big.activationGiB / 4, "gradient checkpointing keeps far fewer activations");
+
+  const tmp = await tempDir();
+  try {
+    const tiny = await torchExperiment(tmp.dir, { n: 64 });
+    assert.equal((await planLaunch(tiny)).stages[0]!.parallel.mode, "ddp");
+    const forced = await planLaunch(tiny, { parallel: "fsdp", gpusPerNode: 2 });
+    assert.equal(forced.stages[0]!.parallel.mode, "fsdp");
+    assert.deepEqual(forced.stages[0]!.job.fsdp, { sharding: "full_shard" });
+    assert.match(forced.stages[0]!.parallel.reason, /launch\.parallel/);
+    // A GPU too small for the tiny model under DDP: auto picks FSDP and says why.
+    const cramped = await planLaunch(tiny, { gpuMemoryGiB: 1 });
+    assert.equal(cramped.stages[0]!.parallel.mode, "fsdp");
+    assert.match(cramped.stages[0]!.parallel.reason, /does not fit one GPU under DDP/);
+    assert.ok(
+      cramped.warnings.some((w) => /FSDP over 1 GPU/.test(w)),
+      "and warns that FSDP does not fit either",
+    );
+    const grad = await torchExperiment(tmp.dir, { n: 64, extra: 'launch:\n  fsdp: "shard_grad_op auto_wrap"\n  parallel: fsdp' });
+    assert.deepEqual((await planLaunch(grad)).stages[0]!.job.fsdp, { sharding: "shard_grad_op" });
+    const noFsdp = await torchExperiment(tmp.dir, { n: 64, extra: 'launch:\n  fsdp: ""' });
+    const plain = await planLaunch(noFsdp, { gpuMemoryGiB: 1 });
+    assert.equal(plain.stages[0]!.parallel.mode, "ddp", 'fsdp: "" keeps DDP');
+    assert.ok(
+      plain.warnings.some((w) => /DDP needs/.test(w)),
+      "with a warning when the estimate does not fit",
+    );
+  } finally {
+    await tmp.cleanup();
+  }
+});
+
+test("other train settings reach the runner's job (max_steps, warmup_steps, eval, save, schedule)", async () => {
   const tmp = await tempDir();
   try {
     const train =
       "max_steps: 10\n      warmup_steps: 2\n      schedule: constant\n      eval_every: 5\n      eval_batches: 3\n      save_every: 4\n      keep_last: 3\n      early_stopping_patience: 2\n      batch_size: 2\n      max_length: 64";
     const plan = await planLaunch(await torchExperiment(tmp.dir, { n: 100, train, stage: "    validation_ratio: 0.2" }));
     const s = plan.stages[0]!;
-    const a = s.trainingArguments;
-    assert.equal(a.max_steps, 10);
-    assert.equal(a.num_train_epochs, undefined);
-    assert.equal(a.warmup_steps, 2);
-    assert.equal(a.lr_scheduler_type, "constant_with_warmup");
-    assert.equal(a.eval_strategy, "steps");
-    assert.equal(a.eval_steps, 5);
-    assert.equal(a.save_strategy, "steps");
-    assert.equal(a.save_steps, 4);
-    assert.equal(a.save_total_limit, 3);
-    assert.equal(a.max_grad_norm, 0, "no clip_norm: no clipping, as the tfjs trainer");
+    const t = s.job.train as Record<string, unknown>;
+    assert.equal(t.total_steps, 10);
+    assert.equal(t.warmup_steps, 2);
+    assert.equal(t.schedule, "constant");
+    assert.equal(t.eval_every, 5);
+    assert.equal(t.eval_batches, 3);
+    assert.equal(t.save_every, 4);
+    assert.equal(t.keep_last, 3);
+    assert.equal(t.clip_norm, null, "no clip_norm: no clipping, as the tfjs trainer");
+    assert.equal(t.early_stopping_patience, 2);
     assert.equal(s.totalSteps, 10);
-    assert.equal(s.config.xalign.early_stopping_patience, 2);
-    assert.equal(s.config.data.max_eval_examples, 3 * 2 * 1);
     assert.ok(s.validation.length > 0 && s.validationFile !== undefined);
+    assert.equal(s.job.validation, s.validationFile);
   } finally {
     await tmp.cleanup();
   }
@@ -120,6 +180,8 @@ test("the held-out split is the tfjs engine's (same seed, same examples)", async
     const expected = splitValidation(records(200), 0.1, seed);
     assert.deepEqual(plan.stages[0]!.validation, expected.validation);
     assert.deepEqual(plan.stages[0]!.train, expected.train);
+    assert.equal(plan.stages[0]!.seed, seed, "and the batch seed");
+    assert.equal(plan.stages[0]!.job.seed, seed);
     assert.ok(expected.validation.length > 5);
   } finally {
     await tmp.cleanup();
@@ -133,33 +195,42 @@ test("examples/paper-7b.yaml: a complete dry run with the study's recipe", async
   assert.equal(plan.stages[0]!.effectiveBatch, 128);
   assert.equal(plan.model.from, "/nonexistent/llama-7b-hf");
   assert.equal(plan.tokenizer.source, "/nonexistent/llama-7b-hf", "--model also replaces tokenizer.path when it was the same folder");
+  const stage = plan.stages[0]!;
+  assert.equal(stage.parallel.mode, "fsdp", "LLaMA-7B does not fit one 80 GB GPU under DDP");
+  assert.deepEqual(stage.job.fsdp, { sharding: "full_shard" });
+  assert.equal(stage.job.init_from, "/nonexistent/llama-7b-hf");
+  assert.equal(stage.job.model_config, null, "the model's config is read from init_from when the job runs");
+  assert.equal(stage.job.precision, "bf16");
+  assert.ok(stage.parallel.memory.parameters > 6.7e9);
   const text = describeLaunch(plan);
   for (const needle of [
     "1 node(s) x 8 GPU(s) = world size 8",
     "4 per GPU x 4 accumulation x 8 GPUs = 128 examples per step",
-    `torchrun --standalone --nproc_per_node=8 ${entryPoint()} --config ${plan.stages[0]!.configFile}`,
-    '"fsdp": "full_shard auto_wrap"',
-    '"learning_rate": 0.00002',
+    `torchrun --standalone --nproc_per_node=8 ${entryPoint()} --job ${stage.jobFile}`,
+    "FSDP (full_shard, one unit per decoder layer): the model does not fit one GPU under DDP: 6.74B parameters",
+    '"parallel": "fsdp"',
+    '"lr": 0.00002',
     "#SBATCH --gpus-per-node=8",
     "not on this machine",
   ]) {
     assert.ok(text.includes(needle), `dry run lacks: ${needle}`);
   }
   for (const f of plannedFiles(plan)) assert.ok(text.includes(f), `dry run lists ${f}`);
+  assert.ok(entryPoint().endsWith(join("python", "xalign_torch.py")), "the one Python trainer");
 });
 
 test("commands: single node, each node of a multi-node job, launch.sh and Slurm", async () => {
   const tmp = await tempDir();
   try {
-    const exp = await torchExperiment(tmp.dir, { n: 64 });
+    const exp = await torchExperiment(tmp.dir, { n: 200 });
     const single = await planLaunch(exp, { gpusPerNode: 4 });
     assert.deepEqual(torchrunCommand(single, single.stages[0]!), [
       "torchrun",
       "--standalone",
       "--nproc_per_node=4",
       entryPoint(),
-      "--config",
-      single.stages[0]!.configFile,
+      "--job",
+      single.stages[0]!.jobFile,
     ]);
     const multi = await planLaunch(exp, { nodes: 2, gpusPerNode: 8, rdzvEndpoint: "node0:29500" });
     const cmds = allCommands(multi);
@@ -191,7 +262,7 @@ test("commands: single node, each node of a multi-node job, launch.sh and Slurm"
       assert.ok(slurm.includes(line), `slurm script lacks ${line}`);
     }
     assert.match(slurm, /"--rdzv_endpoint=\$HEAD_NODE:29500"/);
-    assert.match(slurm, /--metrics-file \S+metrics\.jsonl/);
+    assert.match(slurm, /xalign_torch\.py --job \S+\/launch\/sft\.json/);
     assert.equal(spawnSync("bash", ["-n"], { input: slurm }).status, 0, "slurm script parses");
     assert.equal(shellQuote("it's a path"), `'it'\\''s a path'`);
   } finally {
@@ -199,25 +270,29 @@ test("commands: single node, each node of a multi-node job, launch.sh and Slurm"
   }
 });
 
-test("prepareLaunch writes the x-LLM JSON, the stage config, the tokenizer and the scripts", async () => {
+test("prepareLaunch writes the tokenizer, initial weights, batches, the runner's job and the scripts", async () => {
   const tmp = await tempDir();
   try {
-    const { plan, files } = await prepareLaunch(await torchExperiment(tmp.dir, { n: 50, stage: "    validation_ratio: 0.1" }));
+    const train = "epochs: 2\n      batch_size: 2\n      grad_accum: 2\n      max_length: 256\n      lr: 0.001\n      eval_every: 2";
+    const exp = await torchExperiment(tmp.dir, { n: 50, train, stage: "    validation_ratio: 0.1", model: LONG_MODEL });
+    const { plan, files } = await prepareLaunch(exp);
     const stage = plan.stages[0]!;
     for (const f of files) assert.ok((await stat(f)).isFile(), `${f} written`);
-    const train = JSON.parse(await readFile(stage.trainFile, "utf8")) as Record<string, string>[];
-    assert.equal(train.length, stage.train.length);
-    for (const r of train) assert.deepEqual(Object.keys(r), ["instruction", "input", "output"]);
-    const config = JSON.parse(await readFile(stage.configFile, "utf8"));
-    assert.equal(config.format, "xalign-launch/1");
-    assert.equal(config.tokenizer.bos_id, 1);
-    assert.equal(config.tokenizer.path, join(plan.runDir, "tokenizer", "tokenizer.json"));
-    assert.ok((await stat(config.tokenizer.path)).isFile());
-    assert.equal(config.model.config.vocab_size > 0, true);
+    for (const f of [stage.batchesFile, stage.validationFile!, stage.initWeightsFile!, stage.jobFile]) assert.ok(files.includes(f), f);
+    const job = JSON.parse(await readFile(stage.jobFile, "utf8"));
+    assert.equal(job.format, "xalign-torch-job/1");
+    assert.equal(job.tokenizer_dir, join(plan.runDir, "tokenizer"));
+    assert.ok((await stat(join(job.tokenizer_dir, "tokenizer.json"))).isFile());
+    assert.equal(job.model_config.vocab_size > 0, true);
+    assert.equal(job.batches, stage.batchesFile);
+    assert.equal(job.train.total_steps, stage.totalSteps);
+    const head = (await readFile(stage.batchesFile)).subarray(0, 8).toString("latin1");
+    assert.equal(head, "XALIGNB1", "an xalign-batches/1 file");
     const script = join(plan.launchDir, "launch.sh");
     assert.ok(((await stat(script)).mode & 0o111) !== 0, "launch.sh is executable");
     const summary = JSON.parse(await readFile(join(plan.launchDir, "plan.json"), "utf8"));
     assert.equal(summary.stages[0].total_steps, stage.totalSteps);
+    assert.equal(summary.stages[0].parallel, "ddp");
   } finally {
     await tmp.cleanup();
   }
@@ -245,13 +320,30 @@ test("bad launches are ConfigErrors naming the field", async () => {
     });
     const fsdp = await torchExperiment(tmp.dir, { extra: "launch:\n  fsdp: full_shard auto_wrapp" });
     await assert.rejects(planLaunch(fsdp), configError("XA_LAUNCH_FSDP", /auto_wrapp/));
+    const offload = await torchExperiment(tmp.dir, { extra: "launch:\n  fsdp: full_shard offload" });
+    await assert.rejects(planLaunch(offload), configError("XA_LAUNCH_FSDP", /"offload" is not supported by xalign's runner/));
+    const both = await torchExperiment(tmp.dir, { extra: "launch:\n  fsdp: full_shard shard_grad_op" });
+    await assert.rejects(planLaunch(both), configError("XA_LAUNCH_FSDP", /two sharding strategies/));
+    await assert.rejects(
+      torchExperiment(tmp.dir, { extra: "launch:\n  parallel: zero3" }),
+      (err: unknown) => err instanceof ConfigError && /parallel/.test(err.message),
+    );
+    const few = await torchExperiment(tmp.dir, { n: 5, train: "epochs: 1\n      batch_size: 4" });
+    await assert.rejects(
+      planLaunch(few, { gpusPerNode: 2 }),
+      configError("XA_LAUNCH_BATCH", /fewer than one micro-batch of 4 per GPU x 2 GPUs/),
+    );
     const lm = await torchExperiment(tmp.dir, { stage: "    objective: causal-lm" });
     await assert.rejects(planLaunch(lm), configError("XA_LAUNCH_OBJECTIVE", /stages\[0\]\.objective/));
     const lora = await torchExperiment(tmp.dir, { train: "epochs: 1\n      lora: { rank: 4 }" });
     await assert.rejects(planLaunch(lora), configError("XA_LAUNCH_LORA", /stages\[0\]\.train\.lora/));
     const long = await torchExperiment(tmp.dir, { train: "epochs: 1\n      max_length: 512" });
     await assert.rejects(planLaunch(long), configError("XA_LAUNCH_LENGTH", /128 positions/));
-    const warm = await torchExperiment(tmp.dir, { n: 8, train: "epochs: 1\n      batch_size: 8\n      warmup_steps: 5" });
+    const warm = await torchExperiment(tmp.dir, {
+      n: 8,
+      stage: "    validation_ratio: 0",
+      train: "epochs: 1\n      batch_size: 8\n      warmup_steps: 5",
+    });
     await assert.rejects(planLaunch(warm), configError("XA_LAUNCH_WARMUP"));
     const missing = { ...base, config: { ...base.config, stages: [{ ...base.config.stages[0]!, data: ["data.json", "nope.json"] }] } };
     await assert.rejects(planLaunch(missing), configError("XA_LAUNCH_DATA", /stages\[0\]\.data\[1\].*nope\.json/));
@@ -272,13 +364,32 @@ test("xalign launch --dry-run prints the plan; bad flags are ConfigErrors", asyn
     console.log = log;
   }
   const summary = JSON.parse(printed.join("\n"));
-  assert.equal(summary.format, "xalign-launch-plan/1");
+  assert.equal(summary.format, "xalign-launch-plan/2");
   assert.equal(summary.stages[0].effective_batch, 128);
   await assert.rejects(
     run([join(repoRoot(), "examples", "paper-7b.yaml"), "--dry-run", "--nodes", "two"]),
     configError("XA_CLI_ARGS", /--nodes/),
   );
   await assert.rejects(run([join(repoRoot(), "examples", "paper-7b.yaml"), "--gpus"]), configError("XA_CLI_ARGS"));
+  await assert.rejects(
+    run([join(repoRoot(), "examples", "paper-7b.yaml"), "--dry-run", "--parallel", "zero"]),
+    configError("XA_CLI_ARGS", /--parallel/),
+  );
+  printed.length = 0;
+  console.log = (...args: unknown[]) => printed.push(args.join(" "));
+  try {
+    const args = [join(repoRoot(), "examples", "paper-7b.yaml"), "--dry-run", "--json", "--parallel", "ddp", "--gpu-memory", "141"];
+    assert.equal(await run(args), 0);
+  } finally {
+    console.log = log;
+  }
+  const ddp = JSON.parse(printed.join("\n"));
+  assert.equal(ddp.stages[0].parallel, "ddp", "--parallel ddp overrides the estimate");
+  assert.equal(ddp.settings.gpu_memory_gib, 141);
+  assert.ok(
+    ddp.warnings.some((w: string) => /DDP needs ~\d+ GiB per GPU/.test(w)),
+    "and warns",
+  );
 });
 
 test("the launch: block is strict: an unknown key is a ConfigError with its line", async () => {
