@@ -1263,33 +1263,53 @@ typedef struct {
 } decoder;
 
 /*
- * One freed KV cache block kept for the next session (up to DECODE_SPARE_MAX
- * bytes): evaluation opens a session per batch, and a fresh block of tens of
- * MB costs a page fault per 4 KB page on first touch in every one.
+ * Freed KV cache blocks kept for later sessions (a few, DECODE_SPARE_MAX bytes
+ * at most in all): evaluation opens a session per batch, and a fresh block of
+ * tens of MB costs a page fault per 4 KB page on first touch in every one. A
+ * session takes the smallest kept block that fits.
  */
+#define DECODE_SPARES 4
 #define DECODE_SPARE_MAX ((size_t)256 << 20)
-static float *kv_spare;
-static size_t kv_spare_floats;
+static float *kv_spare[DECODE_SPARES];
+static size_t kv_spare_floats[DECODE_SPARES];
 
 static float *kv_take(size_t floats) {
-  if (kv_spare && kv_spare_floats >= floats) {
-    float *out = kv_spare;
-    kv_spare = NULL;
-    kv_spare_floats = 0;
-    return out;
-  }
-  return (float *)malloc(floats * sizeof(float));
+  int best = -1;
+  for (int i = 0; i < DECODE_SPARES; i++)
+    if (kv_spare[i] && kv_spare_floats[i] >= floats && (best < 0 || kv_spare_floats[i] < kv_spare_floats[best])) best = i;
+  if (best < 0) return (float *)malloc(floats * sizeof(float));
+  float *out = kv_spare[best];
+  kv_spare[best] = NULL;
+  kv_spare_floats[best] = 0;
+  return out;
 }
 
 static void kv_give(float *block, size_t floats) {
   if (!block) return;
-  if (floats * sizeof(float) > DECODE_SPARE_MAX || floats < kv_spare_floats) {
-    free(block);
-    return;
+  /* room for it: drop the smallest kept blocks while the total would pass the limit or no slot is free */
+  for (;;) {
+    size_t total = floats * sizeof(float);
+    int empty = -1, smallest = -1;
+    for (int i = 0; i < DECODE_SPARES; i++) {
+      if (!kv_spare[i]) empty = i;
+      else {
+        total += kv_spare_floats[i] * sizeof(float);
+        if (smallest < 0 || kv_spare_floats[i] < kv_spare_floats[smallest]) smallest = i;
+      }
+    }
+    if (total <= DECODE_SPARE_MAX && empty >= 0) {
+      kv_spare[empty] = block;
+      kv_spare_floats[empty] = floats;
+      return;
+    }
+    if (smallest < 0 || kv_spare_floats[smallest] > floats) {
+      free(block);
+      return;
+    }
+    free(kv_spare[smallest]);
+    kv_spare[smallest] = NULL;
+    kv_spare_floats[smallest] = 0;
   }
-  free(kv_spare);
-  kv_spare = block;
-  kv_spare_floats = floats;
 }
 
 static void decoder_free_buffers(decoder *s) {
