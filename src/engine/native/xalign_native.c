@@ -1234,8 +1234,16 @@ static napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
  * token (padded slots get weight exactly 0, as exp(-1e9 - max) does there);
  * SwiGLU; the head with the final norm folded in.
  *
- *   decodeCreate(dims: Float64Array[11], cos: Float32Array, sin: Float32Array) -> session
- *     dims: layers, d, nh, nkv, hd, f, vocab, canon width (0: none), batch, capacity (positions), eps;
+ * A step runs in passes of at most `chunk` computed positions (whole rows
+ * while they fit, a longer row in pieces; the KV cache and the canon state
+ * carry from one pass to the next), with scratch sized by a pass and kept
+ * between calls. Padding positions other than a row's last are not computed
+ * (their outputs would be discarded, their keys are masked): their cache
+ * slots get zeros and their canon inputs are zero, as before.
+ *
+ *   decodeCreate(dims: Float64Array[11 or 12], cos: Float32Array, sin: Float32Array) -> session
+ *     dims: layers, d, nh, nkv, hd, f, vocab, canon width (0: none), batch, capacity (positions), eps,
+ *     [chunk: most positions per pass, 0 or absent: DECODE_CHUNK];
  *     cos/sin: [capacity, hd] rotary tables (rotate-half layout); the queries' are scaled by 1/sqrt(hd) here.
  *   decodeStep(session, heap, args: Float64Array, logits: Float32Array[batch * vocab])
  *     args: 0 t, 1 embed [vocab, d], 2 head [d, vocab], then per layer 8 offsets: q [d, D], k [d, KV], v [d, KV]
