@@ -17,7 +17,11 @@
  * rows while they fit, a longer row in pieces, each pass through every layer
  * with GEMMs over its positions and causal attention as GEMMs per row and
  * head; left padding is skipped (its outputs would be discarded and its keys
- * are masked). The scratch is sized by a pass and kept between calls and
+ * are masked), and so is a prompt's prefix that an earlier row of the batch
+ * starts with too (8 tokens or more): its keys, values and canon inputs are
+ * the same (same tokens at the same rotary positions, nothing before them),
+ * so they are copied from that row (evaluation prompts share the template,
+ * and QA prompts a paragraph). The scratch is sized by a pass and kept between calls and
  * sessions, and freed KV caches are kept for the next sessions, so an
  * evaluation that opens one session per batch touches memory that is already
  * mapped. Decoding then runs t = 1: one pass over the batch's rows (GEMMs

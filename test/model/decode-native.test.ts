@@ -155,6 +155,30 @@ describe("native decoding", { skip }, () => {
     }
   });
 
+  it("prompts with shared prefixes (computed once in the prefill) agree with the per-op path and give their one-at-a-time tokens", async () => {
+    const model = randomModel({ ...gqa, canon_width: 4 }, 33);
+    after(() => model.dispose());
+    const template = [1, 50, 51, 52, 53, 54, 55, 56, 57, 58];
+    const shared = [
+      [...template, 60, 61, 62, 63, 80, 81], // computes everything
+      [...template, 70, 71, 82], // the template from row 0
+      [...template, 70, 71, 83, 84, 85], // 12 tokens from row 1, whose first 10 are row 0's (the canon window spans both)
+      [1, 90, 91], // shares only BOS: computes everything
+      [...template, 60, 61, 62, 63, 80, 81], // row 0 again: computes only its last position
+      template, // all but its last token from row 0
+    ];
+    for (const chunk of [undefined, 3, 7]) {
+      const diffs = logitDifferences(model, shared, 4, chunk);
+      for (const d of diffs) assert.ok(d < 1e-4, `chunk ${chunk}: logit differences ${diffs}`);
+    }
+    const batched = await generate(model, shared, { maxNewTokens: 10, eosTokenId: [] });
+    assert.deepEqual(batched.tokens[4], batched.tokens[0]);
+    for (const [i, p] of shared.entries()) {
+      const alone = await generate(model, [p], { maxNewTokens: 10, eosTokenId: [], native: false });
+      assert.deepEqual(batched.tokens[i], alone.tokens[0], `prompt ${i}`);
+    }
+  });
+
   it("batch 128 with rows stopping at EOS (compacted out) gives each prompt's one-at-a-time per-op tokens", async () => {
     const model = randomModel({ ...gqa, canon_width: 4 }, 31);
     after(() => model.dispose());

@@ -1239,7 +1239,9 @@ static napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
  * carry from one pass to the next), with scratch sized by a pass and kept
  * between calls. Padding positions other than a row's last are not computed
  * (their outputs would be discarded, their keys are masked): their cache
- * slots get zeros and their canon inputs are zero, as before.
+ * slots get zeros and their canon inputs are zero, as before. In a prefill,
+ * a row whose first real tokens repeat an earlier row's takes their keys,
+ * values and canon inputs from it instead of computing them (decode_share).
  *
  *   decodeCreate(dims: Float64Array[11 or 12], cos: Float32Array, sin: Float32Array) -> session
  *     dims: layers, d, nh, nkv, hd, f, vocab, canon width (0: none), batch, capacity (positions), eps,
@@ -1342,7 +1344,7 @@ static void decoder_finalize(napi_env env, void *data, void *hint) {
  * so a step touches memory that is already mapped: sized by a pass (at most
  * the session's chunk of positions), not by the whole prefill.
  */
-enum { DS_X, DS_XN, DS_Q, DS_K, DS_V, DS_CTX, DS_TMP, DS_GATE, DS_UP, DS_PAD, DS_SCORES, DS_LAST, DS_ROWS, DS_SLOTS };
+enum { DS_X, DS_XN, DS_Q, DS_K, DS_V, DS_CTX, DS_TMP, DS_GATE, DS_UP, DS_PAD, DS_SCORES, DS_LAST, DS_ROWS, DS_SHARE, DS_SLOTS };
 static void *dscratch_buf[DS_SLOTS];
 static size_t dscratch_len[DS_SLOTS];
 
@@ -1570,6 +1572,36 @@ typedef struct {
   int64_t b, i0, i1, r0, r1;
 } decode_seg;
 
+/* A canon input a recipient row of a shared prefix takes from the row that computed it (see decode_share). */
+typedef struct {
+  int64_t src_i, dst_b, dst_k; /* the source row's position, the recipient row, the slot of its canon state */
+} decode_need;
+
+/*
+ * Prefix sharing in a prefill (a first step of t > 1 positions): a row whose
+ * first real tokens equal those of an earlier row (its donor; at least
+ * DECODE_SHARE_MIN of them, not its last) does not compute them. Their keys
+ * and values are the same (same tokens, same rotary positions 0.., nothing
+ * before them to attend to) and are copied from the donor's slots, its canon
+ * state takes the donor's inputs before its first computed position, and its
+ * computation starts there. Evaluation prompts share long prefixes (the
+ * prompt template, a QA paragraph asked about several times).
+ */
+typedef struct {
+  const int64_t *donor;    /* [B]: the donor row, or -1 */
+  const int64_t *shared;   /* [B]: real tokens taken from the donor (0 without one) */
+  const int64_t *lead;     /* [B]: left padding positions before the row's first real token */
+  const int64_t *need_off; /* [B + 1]: the canon inputs that source row b gives are need[need_off[b] .. need_off[b + 1]) */
+  const decode_need *need;
+} decode_share;
+
+#define DECODE_SHARE_MIN 8
+
+/* The first position of row b that a pass computes: after a shared prefix, else 0. */
+static int64_t share_first(const decode_share *sh, int64_t b) {
+  return sh && sh->donor[b] >= 0 ? sh->lead[b] + sh->shared[b] : 0;
+}
+
 /*
  * One pass of a decodeStep: the R computed positions `rows` (grouped by row in
  * the S segments `segs`) through every layer, their keys and values into the
@@ -1580,7 +1612,7 @@ typedef struct {
  * are discarded and keys that are masked).
  */
 static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const double *tok, int64_t t, const decode_row *rows, int64_t R,
-                        const decode_seg *segs, int64_t S, float *last) {
+                        const decode_seg *segs, int64_t S, const decode_share *sh, float *last) {
   const int64_t L = s->layers, d = s->d, nh = s->nh, nkv = s->nkv, hd = s->hd, f = s->f;
   const int64_t D = nh * hd, KV = nkv * hd, group = nh / nkv, cw = s->cw, cw1 = cw > 0 ? cw - 1 : 0, cap = s->cap, len = s->len;
   float *x = (float *)dscratch_buf[DS_X], *xn = (float *)dscratch_buf[DS_XN], *q = (float *)dscratch_buf[DS_Q];
@@ -1598,6 +1630,20 @@ static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const 
       const float *cwt = W(l, 7);
       for (int64_t e = 0; e < S; e++) {
         const decode_seg *g = segs + e;
+        if (sh) {
+          /* inputs of this row that recipients of a shared prefix start from */
+          for (int64_t j = sh->need_off[g->b]; j < sh->need_off[g->b + 1]; j++) {
+            const decode_need *nd = sh->need + j;
+            if (nd->src_i < g->i0 || nd->src_i >= g->i1) continue;
+            int64_t lo = g->r0, hi = g->r1 - 1;
+            while (lo < hi) {
+              const int64_t mid = (lo + hi) / 2;
+              if (rows[mid].i < nd->src_i) lo = mid + 1;
+              else hi = mid;
+            }
+            memcpy(s->canon + ((l * s->batch0 + nd->dst_b) * cw1 + nd->dst_k) * d, xn + lo * d, (size_t)d * sizeof(float));
+          }
+        }
         float *state = s->canon + (l * s->batch0 + g->b) * cw1 * d;
         const int64_t n = g->i1 - g->i0;
         memcpy(pad, state, (size_t)(cw1 * d) * sizeof(float));
@@ -1637,6 +1683,23 @@ static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const 
           for (int64_t c = 0; c < hd; c++) kt[c * cap] = kr[c];
           memcpy(values + ((g->b * nkv + h) * cap + slot) * hd, v + r * KV + h * hd, (size_t)hd * sizeof(float));
         }
+      }
+    }
+    /* a recipient's first pass: zeros in its padding slots, its shared prefix's keys and values from the donor's slots */
+    for (int64_t e = 0; sh && e < S; e++) {
+      const decode_seg *g = segs + e;
+      const int64_t b = g->b, from = sh->donor[b];
+      if (from < 0 || g->i0 != share_first(sh, b)) continue;
+      const int64_t p = sh->shared[b];
+      for (int64_t h = 0; h < nkv; h++) {
+        float *kt = keys + (b * nkv + h) * hd * cap, *vb = values + (b * nkv + h) * cap * hd;
+        const float *kf = keys + (from * nkv + h) * hd * cap + len + sh->lead[from], *vf = values + ((from * nkv + h) * cap + len + sh->lead[from]) * hd;
+        for (int64_t c = 0; c < hd; c++) {
+          memset(kt + c * cap + len, 0, (size_t)sh->lead[b] * sizeof(float));
+          memcpy(kt + c * cap + len + sh->lead[b], kf + c * cap, (size_t)p * sizeof(float));
+        }
+        memset(vb + len * hd, 0, (size_t)(sh->lead[b] * hd) * sizeof(float));
+        memcpy(vb + (len + sh->lead[b]) * hd, vf, (size_t)(p * hd) * sizeof(float));
       }
     }
     /* grouped-query attention: the `group` query heads of kv head h against its cached keys up to each query's own slot */
@@ -1684,6 +1747,75 @@ static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const 
 #undef W
   for (int64_t e = 0; e < S; e++)
     if (segs[e].i1 == t) memcpy(last + segs[e].b * d, x + (segs[e].r1 - 1) * d, (size_t)d * sizeof(float));
+}
+
+/*
+ * The prefix sharing of a prefill's rows (see decode_share), in scratch, or
+ * NULL when no row shares DECODE_SHARE_MIN tokens with an earlier one (or out
+ * of memory: then every row computes everything). Only rows of left padding
+ * then real tokens at rotary positions 0, 1, ... take part.
+ */
+static const decode_share *share_prefixes(decoder *s, const double *tok, int64_t t) {
+  static decode_share sh;
+  const int64_t B = s->batch, cw1 = s->cw > 0 ? s->cw - 1 : 0;
+  const size_t ints = (size_t)(4 * B + 1 + 2 * B), needs = (size_t)(B * (cw1 > 0 ? cw1 : 1));
+  int64_t *mem = (int64_t *)dscratch(DS_SHARE, ints * sizeof(int64_t) + needs * sizeof(decode_need) * 2);
+  if (!mem) return NULL;
+  int64_t *donor = mem, *shared = mem + B, *lead = mem + 2 * B, *off = mem + 3 * B, *eligible = mem + 4 * B + 1, *fill = mem + 5 * B + 1;
+  decode_need *need = (decode_need *)(mem + ints), *tmp = need + needs;
+#define TK(b, i, field) (tok[3 * ((b) * t + (i)) + (field)])
+  for (int64_t b = 0; b < B; b++) {
+    int64_t i = 0;
+    while (i < t && TK(b, i, 2) == 0) i++;
+    lead[b] = i;
+    eligible[b] = i < t;
+    for (int64_t k = 0; i + k < t && eligible[b]; k++) eligible[b] = TK(b, i + k, 2) != 0 && TK(b, i + k, 1) == (double)k;
+  }
+  int64_t any = 0;
+  for (int64_t b = 0; b < B; b++) {
+    donor[b] = -1;
+    shared[b] = 0;
+    if (!eligible[b]) continue;
+    const int64_t nb = t - lead[b];
+    for (int64_t c = 0; c < b; c++) {
+      if (!eligible[c]) continue;
+      const int64_t nc = t - lead[c];
+      int64_t k = 0;
+      while (k < nb - 1 && k < nc && TK(b, lead[b] + k, 0) == TK(c, lead[c] + k, 0)) k++;
+      if (k > shared[b]) {
+        shared[b] = k;
+        donor[b] = c;
+      }
+    }
+    if (shared[b] < DECODE_SHARE_MIN) {
+      donor[b] = -1;
+      shared[b] = 0;
+    }
+    any |= donor[b] >= 0;
+  }
+  if (!any) return NULL;
+  /* each recipient's canon state: the inputs at real indices p - cw1 .. p - 1, from the row that computed each */
+  int64_t n = 0;
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t p = shared[b];
+    for (int64_t k = p - cw1 > 0 ? p - cw1 : 0; donor[b] >= 0 && k < p; k++) {
+      int64_t from = donor[b];
+      while (shared[from] > k) from = donor[from];
+      tmp[n++] = (decode_need){from * t + lead[from] + k, b, k - (p - cw1)};
+    }
+  }
+  /* by source row (src_i above holds row * t + position until here) */
+  for (int64_t b = 0; b <= B; b++) off[b] = 0;
+  for (int64_t j = 0; j < n; j++) off[tmp[j].src_i / t + 1]++;
+  for (int64_t b = 0; b < B; b++) off[b + 1] += off[b];
+  for (int64_t b = 0; b < B; b++) fill[b] = off[b];
+  for (int64_t j = 0; j < n; j++) {
+    const int64_t from = tmp[j].src_i / t;
+    need[fill[from]++] = (decode_need){tmp[j].src_i % t, tmp[j].dst_b, tmp[j].dst_k};
+  }
+#undef TK
+  sh = (decode_share){donor, shared, lead, off, need};
+  return &sh;
 }
 
 static napi_value DecodeStep(napi_env env, napi_callback_info info) {
@@ -1751,15 +1883,16 @@ static napi_value DecodeStep(napi_env env, napi_callback_info info) {
   const int64_t len = s->len;
   for (int64_t b = 0; b < B; b++)
     for (int64_t i = 0; i < t; i++) s->real[b * cap + len + i] = tok[3 * (b * t + i) + 2] != 0;
+  const decode_share *sh = len == 0 && t > DECODE_SHARE_MIN ? share_prefixes(s, tok, t) : NULL;
   /* passes: whole rows while they fit in `chunk` computed positions, a longer row in pieces */
   decode_row *prow = (decode_row *)dscratch_buf[DS_ROWS];
   decode_seg *pseg = (decode_seg *)(prow + P);
   float *last = (float *)dscratch_buf[DS_LAST];
   int64_t R = 0, S = 0;
   for (int64_t b = 0; b < B; b++) {
-    for (int64_t i = 0; i < t;) {
+    for (int64_t i = share_first(sh, b); i < t;) {
       if (R == P) {
-        decode_pass(s, heap, a, tok, t, prow, R, pseg, S, last);
+        decode_pass(s, heap, a, tok, t, prow, R, pseg, S, sh, last);
         R = S = 0;
       }
       decode_seg *g = pseg + S++;
@@ -1772,7 +1905,7 @@ static napi_value DecodeStep(napi_env env, napi_callback_info info) {
       g->r1 = R;
     }
   }
-  if (R > 0) decode_pass(s, heap, a, tok, t, prow, R, pseg, S, last);
+  if (R > 0) decode_pass(s, heap, a, tok, t, prow, R, pseg, S, sh, last);
   /* the head on each row's last new position */
   float *xn = (float *)dscratch_buf[DS_XN];
   if ((int64_t)(dscratch_len[DS_XN] / sizeof(float)) < B * d) xn = (float *)dscratch(DS_XN, (size_t)(B * d) * sizeof(float));
