@@ -154,7 +154,7 @@ for (const v of variants) {
   const s = median(seconds.get(v.name) ?? []);
   const c = median(cpuSeconds.get(v.name) ?? []);
   console.log(
-    `| ${v.name} | ${v.batchSize} | ${s.toFixed(1)} | ${c.toFixed(1)} | ${(baseline / s).toFixed(2)}x | ${(baselineCpu / c).toFixed(2)}x | ` +
+    `| ${v.name} | ${v.batchSize} | ${s.toFixed(2)} | ${c.toFixed(2)} | ${(baseline / s).toFixed(2)}x | ${(baselineCpu / c).toFixed(2)}x | ` +
       `${mismatches.get(v.name) ?? 0} of ${(reference?.length ?? 0) * rounds} |`,
   );
 }
