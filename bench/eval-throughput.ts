@@ -9,7 +9,8 @@
  *    padded by generate()): batched at each batch size, native and per-op
  *    (`native: false`), against "today's one-at-a-time harness", batch 1
  *    per-op over the same prompts. tokens/s = new tokens / wall seconds of the
- *    generate() calls (prefill included).
+ *    generate() calls (prefill included); tokens per CPU-second
+ *    (this process's user + system time) too, which the machine's load moves less.
  *    The eval prompts' prefill alone (maxNewTokens 1) is timed too, which
  *    splits each generate() into prefill and decoding (medians subtracted).
  * 2. Prefill: prompts of `--prefill` random ids at batch 1 and 8, through
@@ -93,10 +94,16 @@ console.log(
     `prefill ${prefillLength} ids at batch ${prefillBatches.join(", ")}`,
 );
 
-async function run(ps: number[][], maxNewTokens: number, native: boolean): Promise<{ seconds: number; tokens: number[][] }> {
+async function run(
+  ps: number[][],
+  maxNewTokens: number,
+  native: boolean,
+): Promise<{ seconds: number; cpuSeconds: number; tokens: number[][] }> {
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const out = await generate(model, ps, { maxNewTokens, eosTokenId: [], native });
-  return { seconds: (performance.now() - start) / 1000, tokens: out.tokens };
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - start) / 1000, cpuSeconds: (used.user + used.system) / 1e6, tokens: out.tokens };
 }
 
 // Warm-up: the inference plan, the wasm kernels, the native session's first allocation, each batch's shapes.
@@ -107,9 +114,12 @@ for (const native of [true, false]) {
 
 type Key = string;
 const rates = new Map<Key, number[]>();
-const record = (key: Key, fields: Record<string, unknown>, tokens: number, seconds: number) => {
+/** Tokens per CPU-second (this process's user + system time), per key: less moved by the machine's load than wall time. */
+const cpuRates = new Map<Key, number[]>();
+const record = (key: Key, fields: Record<string, unknown>, tokens: number, seconds: number, cpuSeconds: number) => {
   const tokensPerS = tokens / seconds;
   (rates.get(key) ?? rates.set(key, []).get(key))?.push(tokensPerS);
+  (cpuRates.get(key) ?? cpuRates.set(key, []).get(key))?.push(tokens / cpuSeconds);
   console.log(
     JSON.stringify({
       bench: "eval-throughput",
@@ -117,6 +127,7 @@ const record = (key: Key, fields: Record<string, unknown>, tokens: number, secon
       tokens,
       seconds: Number(seconds.toFixed(4)),
       tokensPerS: Number(tokensPerS.toFixed(1)),
+      cpuSeconds: Number(cpuSeconds.toFixed(4)),
     }),
   );
 };
@@ -151,17 +162,20 @@ const tasks: Task[] = [
     go: async (round) => {
       // Per prompt, so the rate over the first b prompts is read off the same calls.
       const seconds: number[] = [];
+      const cpuSeconds: number[] = [];
       const outs: number[][] = [];
       for (const p of prompts) {
         const r = await run([p], newTokens, false);
         seconds.push(r.seconds);
+        cpuSeconds.push(r.cpuSeconds);
         outs.push(r.tokens[0] as number[]);
       }
       if (!reference) reference = outs;
       else if (outs.some((o, i) => o.join() !== reference?.[i]?.join())) throw new Error("one-at-a-time outputs changed between rounds");
       for (const b of batches) {
         const s = seconds.slice(0, b).reduce((a, x) => a + x, 0);
-        record(`gen one-at-a-time ${b}`, { kind: "generate", path: "per-op one-at-a-time", prompts: b, round }, b * newTokens, s);
+        const c = cpuSeconds.slice(0, b).reduce((a, x) => a + x, 0);
+        record(`gen one-at-a-time ${b}`, { kind: "generate", path: "per-op one-at-a-time", prompts: b, round }, b * newTokens, s, c);
       }
     },
   },
@@ -171,7 +185,7 @@ const tasks: Task[] = [
       go: async (round) => {
         const r = await run(prompts.slice(0, b), newTokens, native);
         const path = native ? "native" : "per-op";
-        record(`gen ${path} ${b}`, { kind: "generate", path, batch: b, round }, b * newTokens, r.seconds);
+        record(`gen ${path} ${b}`, { kind: "generate", path, batch: b, round }, b * newTokens, r.seconds, r.cpuSeconds);
         if (reference) compare(`gen ${path} ${b}`, r.tokens);
         else pending.push([`gen ${path} ${b}`, r.tokens]);
       },
@@ -186,7 +200,7 @@ const tasks: Task[] = [
         const r = await run(prompts.slice(0, b), 1, native);
         const path = native ? "native" : "per-op";
         const positions = b * Math.max(...prompts.slice(0, b).map((p) => p.length));
-        record(`eval prefill ${path} ${b}`, { kind: "eval-prefill", path, batch: b, round }, positions, r.seconds);
+        record(`eval prefill ${path} ${b}`, { kind: "eval-prefill", path, batch: b, round }, positions, r.seconds, r.cpuSeconds);
       },
     })),
   ),
@@ -196,7 +210,13 @@ const tasks: Task[] = [
       go: async (round) => {
         const r = await run(prefillPrompts.slice(0, b), 1, native);
         const path = native ? "native" : "per-op";
-        record(`prefill ${path} ${b}`, { kind: "prefill", path, batch: b, seq: prefillLength, round }, b * prefillLength, r.seconds);
+        record(
+          `prefill ${path} ${b}`,
+          { kind: "prefill", path, batch: b, seq: prefillLength, round },
+          b * prefillLength,
+          r.seconds,
+          r.cpuSeconds,
+        );
       },
     })),
   ),
@@ -212,6 +232,7 @@ for (let r = 0; r < rounds; r++) {
 console.log(`wall ${((performance.now() - wall) / 1000).toFixed(0)} s`);
 
 const med = (key: Key) => median(rates.get(key) ?? [Number.NaN]);
+const medCpu = (key: Key) => median(cpuRates.get(key) ?? [Number.NaN]);
 console.log(`\nmedian new tokens/s, greedy, ${newTokens} new tokens, prompts of 40-120 ids, quick model shape, random weights`);
 console.log(
   "| batch | native batched | per-op batched | per-op one-at-a-time | native / one-at-a-time | per-op batched / one-at-a-time | native / per-op |",
@@ -224,6 +245,15 @@ for (const b of batches) {
   console.log(
     `| ${b} | ${n.toFixed(0)} | ${p.toFixed(0)} | ${o.toFixed(0)} | ${(n / o).toFixed(1)}x | ${(p / o).toFixed(1)}x | ${(n / p).toFixed(2)}x |`,
   );
+}
+console.log("\nthe same calls in new tokens per CPU-second of this process (less moved by the machine's load)");
+console.log("| batch | native batched | per-op batched | per-op one-at-a-time | native / one-at-a-time | per-op batched / one-at-a-time |");
+console.log("|---|---|---|---|---|---|");
+for (const b of batches) {
+  const n = medCpu(`gen native ${b}`);
+  const p = medCpu(`gen per-op ${b}`);
+  const o = medCpu(`gen one-at-a-time ${b}`);
+  console.log(`| ${b} | ${n.toFixed(0)} | ${p.toFixed(0)} | ${o.toFixed(0)} | ${(n / o).toFixed(1)}x | ${(p / o).toFixed(1)}x |`);
 }
 console.log("\nthe same generate() calls split: prefill of the padded eval prompts alone (maxNewTokens 1), the rest decoding");
 console.log(

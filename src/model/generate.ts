@@ -28,6 +28,12 @@ import { maskPositions, NativeDecoder } from "./nativedecode.js";
 /** Anything that turns ids into text (a {@link Tokenizer} from src/tokenizer fits). */
 export interface TokenDecoder {
   decode(ids: number[], options?: { skipSpecialTokens?: boolean }): Promise<string>;
+  /**
+   * Many id lists at once, as `decode` gives each (optional): generate() decodes every row's text after each step,
+   * and one call instead of one per row saves a round trip per row (a {@link Tokenizer}'s decode is an async call
+   * into its native library).
+   */
+  decodeBatch?(batch: number[][], options?: { skipSpecialTokens?: boolean }): Promise<string[]>;
 }
 
 export interface GenerateOptions {
@@ -112,23 +118,31 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
       }
       const next: number[] = [];
       const stillActive: number[] = [];
-      for (const [row, index] of active.entries()) {
-        const token = chooseToken(values.subarray(row * cfg.vocab_size, (row + 1) * cfg.vocab_size), options, rng);
-        let finished: FinishReason | undefined;
-        if (eos.has(token)) finished = "eos";
-        else {
-          tokens[index]!.push(token);
-          if (options.tokenizer) {
-            const text = await options.tokenizer.decode(tokens[index]!, { skipSpecialTokens: true });
-            const cut = firstStop(text, stops);
-            texts[index] = cut ?? text;
-            if (cut !== undefined) finished = "stop";
-          }
+      // Each row's token (in row order, which sampling's draws follow), then every continuing row's text in one call.
+      const chosen = active.map((_, row) => chooseToken(values.subarray(row * cfg.vocab_size, (row + 1) * cfg.vocab_size), options, rng));
+      const finished: (FinishReason | undefined)[] = chosen.map((token) => (eos.has(token) ? "eos" : undefined));
+      const decoding = active.filter((_, row) => finished[row] === undefined);
+      for (const [row, index] of active.entries()) if (finished[row] === undefined) tokens[index]!.push(chosen[row]!);
+      if (options.tokenizer && decoding.length > 0) {
+        const decoded = await decodeTexts(
+          options.tokenizer,
+          decoding.map((index) => tokens[index]!),
+        );
+        let k = 0;
+        for (const [row, index] of active.entries()) {
+          if (finished[row] !== undefined) continue;
+          const text = decoded[k++] as string;
+          const cut = firstStop(text, stops);
+          texts[index] = cut ?? text;
+          if (cut !== undefined) finished[row] = "stop";
         }
-        if (finished) reasons[index] = finished;
+      }
+      for (const [row, index] of active.entries()) {
+        const reason = finished[row];
+        if (reason) reasons[index] = reason;
         else {
           stillActive.push(row);
-          next.push(token);
+          next.push(chosen[row]!);
         }
       }
       if (stillActive.length < active.length && stillActive.length > 0) {
@@ -144,6 +158,12 @@ export async function generate(model: LlamaModel, prompts: number[][], options: 
     cache?.dispose();
   }
   return { tokens, texts: options.tokenizer ? texts : undefined, finishReasons: reasons };
+}
+
+/** The texts of id lists (special tokens skipped): one decodeBatch call where the decoder has one. */
+async function decodeTexts(tokenizer: TokenDecoder, lists: number[][]): Promise<string[]> {
+  if (tokenizer.decodeBatch) return tokenizer.decodeBatch(lists, { skipSpecialTokens: true });
+  return Promise.all(lists.map((ids) => tokenizer.decode(ids, { skipSpecialTokens: true })));
 }
 
 /** The text before the earliest stop string, or undefined when none occurs. */

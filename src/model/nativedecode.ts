@@ -12,10 +12,22 @@
  * bit for bit (the matrix products run as BLAS matrix-vector products here).
  *
  * Prefill runs the prompt through the same native call with t = prompt width
- * positions per row (GEMMs over all of them, causal attention inside), which
- * fills the cache in one call; decoding then runs t = 1 (matrix-vector
- * products through OpenBLAS sgemv, which splits the larger ones over the BLAS
- * threads that initEngine's `threads` sets).
+ * positions per row, which fills the cache in one call. Inside it the C code
+ * works in passes of at most `chunk` (default 512) computed positions: whole
+ * rows while they fit, a longer row in pieces, each pass through every layer
+ * with GEMMs over its positions and causal attention as GEMMs per row and
+ * head; left padding is skipped (its outputs would be discarded and its keys
+ * are masked), and so is a prompt's prefix that an earlier row of the batch
+ * starts with too (8 tokens or more): its keys, values and canon inputs are
+ * the same (same tokens at the same rotary positions, nothing before them),
+ * so they are copied from that row (evaluation prompts share the template,
+ * and QA prompts a paragraph). The scratch is sized by a pass and kept between calls and
+ * sessions, and freed KV caches are kept for the next sessions, so an
+ * evaluation that opens one session per batch touches memory that is already
+ * mapped. Decoding then runs t = 1: one pass over the batch's rows (GEMMs
+ * with the rows as M; matrix-vector products through OpenBLAS sgemv for a
+ * single row, which splits the larger ones over the BLAS threads that
+ * initEngine's `threads` sets), attention in plain loops over the cache.
  *
  * @example
  * const decoder = NativeDecoder.open(model, model.inferenceWeights(), 1, 64);
@@ -72,8 +84,17 @@ export class NativeDecoder {
    * A session for `batch` rows and up to `capacity` positions (prompt width
    * plus new tokens) on the weights of `plan` (from model.inferenceWeights(),
    * which must outlive the session), or undefined when {@link unsupported}.
+   * `chunk`: the most positions one native pass computes (default 512; the
+   * results do not depend on it beyond float rounding; tests set it small to
+   * exercise the split).
    */
-  static open(model: LlamaModel, plan: InferenceWeights, batch: number, capacity: number): NativeDecoder | undefined {
+  static open(
+    model: LlamaModel,
+    plan: InferenceWeights,
+    batch: number,
+    capacity: number,
+    options: { chunk?: number } = {},
+  ): NativeDecoder | undefined {
     if (NativeDecoder.unsupported(model) !== undefined) return undefined;
     const addon = nativeStatus().addon as NativeAddon;
     const cfg = model.config;
@@ -99,6 +120,7 @@ export class NativeDecoder {
       batch,
       capacity,
       cfg.rms_norm_eps,
+      options.chunk ?? 0,
     ]);
     const folded = (name: string): tf.Tensor => {
       const t = plan.folded.get(name);

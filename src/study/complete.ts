@@ -28,7 +28,7 @@ export async function greedyComplete(
   model: LlamaModel,
   tokenizer: Tokenizer,
   prompts: string[],
-  options: { maxNewTokens: number; batchSize: number },
+  options: { maxNewTokens: number; batchSize: number; native?: boolean },
 ): Promise<string[]> {
   const tok = trainingTokenizer(tokenizer);
   const encoded = (await tokenizer.encodeBatch(prompts, { addBos: false, addEos: false })).map((r) => [tok.bosId, ...r]);
@@ -39,7 +39,13 @@ export async function greedyComplete(
   for (let i = 0; i < order.length; i += options.batchSize) {
     const rows = order.slice(i, i + options.batchSize);
     const ids = rows.map((r) => encoded[r] as number[]);
-    const res = await generate(model, ids, { maxNewTokens: options.maxNewTokens, tokenizer, stopStrings: ["\n"], padTokenId: tok.padId });
+    const res = await generate(model, ids, {
+      maxNewTokens: options.maxNewTokens,
+      tokenizer,
+      stopStrings: ["\n"],
+      padTokenId: tok.padId,
+      ...(options.native === false ? { native: false } : {}),
+    });
     rows.forEach((r, k) => {
       out[r] = (res.texts?.[k] ?? "").trim();
     });
@@ -68,7 +74,11 @@ export class ModelCompleter {
   async complete(model: LlamaModel, prompts: string[], maxNewTokens: number): Promise<string[]> {
     this.torchGeneration ??= torchEngineWanted(this.settings.engine);
     if (!this.torchGeneration) {
-      return greedyComplete(model, this.tokenizer, prompts, { maxNewTokens, batchSize: this.settings.eval.batchSize });
+      return greedyComplete(model, this.tokenizer, prompts, {
+        maxNewTokens,
+        batchSize: this.settings.eval.batchSize,
+        ...(this.settings.eval.native === false ? { native: false } : {}),
+      });
     }
     let dir = this.torchWeights.get(model);
     if (!dir) {

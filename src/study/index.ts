@@ -52,7 +52,7 @@ export {
 } from "./published.js";
 export { dataRoot, type Finding, latestRun, type Row, RunRecord, runsRoot, type SavableFigure, type TableRow, toCsv } from "./record.js";
 export { type DeepPartial, STUDY_LANGUAGES, type StudyMode, type StudySettings, studySettings } from "./settings.js";
-export { type ArmResult, type ArmSpec, Study, type StudyFolders } from "./study.js";
+export { type ArmEvaluation, type ArmResult, type ArmSpec, Study, type StudyFolders } from "./study.js";
 export type { Tuned, TuneOptions } from "./tune.js";
 export { type NotebookFolders, notebookName, runStudy, type StudyRun, type VerifyResult, verifyNotebook } from "./verify.js";
 export { LANGUAGE_NAMES, type WorldManifest } from "./world.js";

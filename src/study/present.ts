@@ -181,7 +181,8 @@ export async function coitExamples(
 
 /**
  * Runs every arm with every seed (seeds outer, as the notebooks do), timed
- * under "arms" in the record, each writing its training metrics to
+ * under "arms" in the record (and each arm's tuning and evaluation seconds,
+ * see RunRecord.armDurations), each writing its training metrics to
  * <run>/train/<label>-<seed>; returns the results in order.
  *
  * @example
@@ -189,7 +190,7 @@ export async function coitExamples(
  */
 export async function runArms(
   study: Pick<Study, "runArm">,
-  record: Pick<RunRecord, "dir" | "time">,
+  record: Pick<RunRecord, "dir" | "time" | "armDurations">,
   arms: readonly { label: string; examples: readonly InstructionExample[] }[],
   options: Omit<ArmSpec, "label" | "seed" | "examples" | "outDir"> & { seeds: readonly number[] },
 ): Promise<ArmResult[]> {
@@ -198,7 +199,9 @@ export async function runArms(
   for (const seed of seeds) {
     for (const arm of arms) {
       const outDir = join(record.dir, "train", `${arm.label.replace(/[^A-Za-z0-9._-]+/g, "-")}-${seed}`);
-      results.push(await record.time("arms", () => study.runArm({ ...rest, label: arm.label, seed, examples: arm.examples, outDir })));
+      const result = await record.time("arms", () => study.runArm({ ...rest, label: arm.label, seed, examples: arm.examples, outDir }));
+      record.armDurations(result);
+      results.push(result);
     }
   }
   return results;
@@ -208,7 +211,7 @@ export async function runArms(
  * One language's scaling arms (notebooks 04, 05, 07): English and the
  * language's Alpaca (`n` each) plus the first `size` en→X translation pairs
  * for each size, so that each subset contains every smaller one; one seed,
- * evaluated on en→X translation, timed under "arms", each writing its
+ * evaluated on en→X translation, timed under "arms" (and its parts), each writing its
  * training metrics to <run>/train/<lang>-<size>. Returns one result per size.
  *
  * @example
@@ -217,7 +220,7 @@ export async function runArms(
  */
 export async function runScaling(
   study: Pick<Study, "alpaca" | "translationExamples" | "runArm">,
-  record: Pick<RunRecord, "dir" | "time">,
+  record: Pick<RunRecord, "dir" | "time" | "armDurations">,
   lang: string,
   options: { sizes: readonly number[]; n: number; seed: number },
 ): Promise<{ pairs: number; result: ArmResult }[]> {
@@ -229,7 +232,9 @@ export async function runScaling(
     const outDir = join(record.dir, "train", `${lang}-${size}`);
     const examples = [...base, ...all.slice(0, size)];
     const spec = { label: `${lang}:${size}`, seed, examples, outDir, translationLanguages: [lang] };
-    out.push({ pairs: size, result: await record.time("arms", () => study.runArm(spec)) });
+    const result = await record.time("arms", () => study.runArm(spec));
+    record.armDurations(result);
+    out.push({ pairs: size, result });
   }
   return out;
 }

@@ -59,6 +59,7 @@ export class RunRecord {
   readonly metrics: Record<string, number> = {};
   private readonly started = Date.now();
   private readonly durations: Record<string, number> = {};
+  private readonly arms: { label: string; seed: number; tune: number; evaluation: number }[] = [];
   /** The checkout's commit when the run started (what the run's code was). */
   private readonly git = gitState();
 
@@ -87,8 +88,24 @@ export class RunRecord {
     try {
       return await work();
     } finally {
-      this.durations[name] = (this.durations[name] ?? 0) + (Date.now() - t0) / 1000;
+      this.addDuration(name, (Date.now() - t0) / 1000);
     }
+  }
+
+  /** Adds seconds measured elsewhere to a named duration of the manifest. */
+  addDuration(name: string, seconds: number): void {
+    this.durations[name] = (this.durations[name] ?? 0) + seconds;
+  }
+
+  /**
+   * Records one arm's tuning and evaluation seconds: listed per arm in the
+   * manifest (`arm_durations_s`) and summed under "arms.tuning" and
+   * "arms.evaluation" in its durations.
+   */
+  armDurations(arm: { label: string; seed: number; tuneSeconds: number; evalSeconds: number }): void {
+    this.arms.push({ label: arm.label, seed: arm.seed, tune: arm.tuneSeconds, evaluation: arm.evalSeconds });
+    this.addDuration("arms.tuning", arm.tuneSeconds);
+    this.addDuration("arms.evaluation", arm.evalSeconds);
   }
 
   /**
@@ -169,6 +186,7 @@ export class RunRecord {
       backend: study?.engine.backend ?? tf.getBackend() ?? null,
       device: study?.engine.device ?? null,
       durations_s: { ...this.durations, total: (Date.now() - this.started) / 1000 },
+      ...(this.arms.length > 0 ? { arm_durations_s: this.arms } : {}),
       tables: Object.keys(this.tables),
       finished_at: new Date().toISOString(),
     });

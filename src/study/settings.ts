@@ -71,7 +71,11 @@ export interface StudySettings {
   scale: { pairs: number[] };
   /** Seeds of the headline comparisons, chosen before any outcome was seen. */
   seeds: number[];
-  eval: { qaPerLanguage: number; translationsPerLanguage: number; maxNewTokens: number; batchSize: number };
+  /**
+   * Evaluation: prompts per language, new tokens, prompts per generate() batch, and `native: false` to
+   * generate on the per-op path even where native decoding runs (a timing baseline; the tokens are the same).
+   */
+  eval: { qaPerLanguage: number; translationsPerLanguage: number; maxNewTokens: number; batchSize: number; native?: boolean };
 }
 
 export const STUDY_LANGUAGES = ["ar", "el", "hi", "tr", "vi", "zh"];

@@ -57,6 +57,18 @@ export interface ArmResult {
   finalLoss: number;
   qa: Record<string, QaEvaluation>;
   translation: Record<string, TranslationEvaluation>;
+  /** Wall seconds of the arm's tuning. */
+  tuneSeconds: number;
+  /** Wall seconds of the arm's evaluation (every QA and translation evaluation, generation and scoring). */
+  evalSeconds: number;
+}
+
+/** An arm's evaluations of a tuned model (see {@link Study.evaluateArm}). */
+export interface ArmEvaluation {
+  qa: Record<string, QaEvaluation>;
+  translation: Record<string, TranslationEvaluation>;
+  /** Wall seconds of them all. */
+  seconds: number;
 }
 
 /** Where {@link Study.prepare} keeps the shared artifacts. */
@@ -155,17 +167,16 @@ export class Study {
    * translation) in each language, frees the model, and returns the numbers.
    */
   async runArm(arm: ArmSpec): Promise<ArmResult> {
+    const started = performance.now();
     const tuned = await this.tune(arm.examples, {
       seed: arm.seed,
       label: `${arm.label} (seed ${arm.seed})`,
       outDir: arm.outDir,
       ...(arm.progress !== undefined ? { progress: arm.progress } : {}),
     });
+    const tuneSeconds = (performance.now() - started) / 1000;
     try {
-      const qa: Record<string, QaEvaluation> = {};
-      for (const lang of arm.qaLanguages ?? []) qa[lang] = await this.evaluateQa(tuned.model, lang);
-      const translation: Record<string, TranslationEvaluation> = {};
-      for (const lang of arm.translationLanguages ?? []) translation[lang] = await this.evaluateTranslation(tuned.model, lang);
+      const { qa, translation, seconds } = await this.evaluateArm(tuned.model, arm);
       return {
         label: arm.label,
         seed: arm.seed,
@@ -174,10 +185,22 @@ export class Study {
         finalLoss: tuned.result.finalLoss,
         qa,
         translation,
+        tuneSeconds,
+        evalSeconds: seconds,
       };
     } finally {
       await this.release(tuned.model);
     }
+  }
+
+  /** An arm's evaluations of a tuned model: QA, then en→X translation, in each of its languages; timed. */
+  async evaluateArm(model: LlamaModel, arm: Pick<ArmSpec, "qaLanguages" | "translationLanguages">): Promise<ArmEvaluation> {
+    const started = performance.now();
+    const qa: Record<string, QaEvaluation> = {};
+    for (const lang of arm.qaLanguages ?? []) qa[lang] = await this.evaluateQa(model, lang);
+    const translation: Record<string, TranslationEvaluation> = {};
+    for (const lang of arm.translationLanguages ?? []) translation[lang] = await this.evaluateTranslation(model, lang);
+    return { qa, translation, seconds: (performance.now() - started) / 1000 };
   }
 
   /**

@@ -60,13 +60,13 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
  * Prefill then `steps` greedy steps through NativeDecoder and through the per-op forward with a KvCache,
  * on left-padded `batch`; returns the largest logit difference of each step.
  */
-function logitDifferences(model: LlamaModel, batch: number[][], steps: number): number[] {
+function logitDifferences(model: LlamaModel, batch: number[][], steps: number, chunk?: number): number[] {
   const cfg = model.config;
   const width = Math.max(...batch.map((p) => p.length));
   let masks = batch.map((p) => [...new Array(width - p.length).fill(0), ...p.map(() => 1)]);
   let input = batch.map((p) => [...new Array(width - p.length).fill(0), ...p]);
   const plan = model.inferenceWeights();
-  const decoder = NativeDecoder.open(model, plan, batch.length, width + steps) as NativeDecoder;
+  const decoder = NativeDecoder.open(model, plan, batch.length, width + steps, { chunk }) as NativeDecoder;
   assert.ok(decoder, "a native decoder opens");
   const cache = new KvCache(cfg.num_hidden_layers);
   const diffs: number[] = [];
@@ -144,6 +144,65 @@ describe("native decoding", { skip }, () => {
       });
     }
   }
+
+  it("prefill in passes of a few positions (rows split, padding skipped) agrees with the per-op path within 1e-4", () => {
+    const model = randomModel({ ...gqa, canon_width: 4 }, 29);
+    after(() => model.dispose());
+    // chunk 3: the 9-token row runs in three pieces, the short rows share passes with pieces of others.
+    for (const chunk of [1, 3, 7]) {
+      const diffs = logitDifferences(model, prompts, 3, chunk);
+      for (const d of diffs) assert.ok(d < 1e-4, `chunk ${chunk}: logit differences ${diffs}`);
+    }
+  });
+
+  it("prompts with shared prefixes (computed once in the prefill) agree with the per-op path and give their one-at-a-time tokens", async () => {
+    const model = randomModel({ ...gqa, canon_width: 4 }, 33);
+    after(() => model.dispose());
+    const template = [1, 50, 51, 52, 53, 54, 55, 56, 57, 58];
+    const shared = [
+      [...template, 60, 61, 62, 63, 80, 81], // computes everything
+      [...template, 70, 71, 82], // the template from row 0
+      [...template, 70, 71, 83, 84, 85], // 12 tokens from row 1, whose first 10 are row 0's (the canon window spans both)
+      [1, 90, 91], // shares only BOS: computes everything
+      [...template, 60, 61, 62, 63, 80, 81], // row 0 again: computes only its last position
+      template, // all but its last token from row 0
+    ];
+    for (const chunk of [undefined, 3, 7]) {
+      const diffs = logitDifferences(model, shared, 4, chunk);
+      for (const d of diffs) assert.ok(d < 1e-4, `chunk ${chunk}: logit differences ${diffs}`);
+    }
+    const batched = await generate(model, shared, { maxNewTokens: 10, eosTokenId: [] });
+    assert.deepEqual(batched.tokens[4], batched.tokens[0]);
+    for (const [i, p] of shared.entries()) {
+      const alone = await generate(model, [p], { maxNewTokens: 10, eosTokenId: [], native: false });
+      assert.deepEqual(batched.tokens[i], alone.tokens[0], `prompt ${i}`);
+    }
+  });
+
+  it("batch 128 with rows stopping at EOS (compacted out) gives each prompt's one-at-a-time per-op tokens", async () => {
+    const model = randomModel({ ...gqa, canon_width: 4 }, 31);
+    after(() => model.dispose());
+    let seed = 5;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed;
+    };
+    const batch = Array.from({ length: 128 }, () => [1, ...Array.from({ length: 1 + (next() % 24) }, () => 3 + (next() % 90))]);
+    const maxNewTokens = 8;
+    const free = await generate(model, batch, { maxNewTokens, eosTokenId: [] });
+    // The EOS: the token most rows produce within their first three, so many rows stop early and others run on.
+    const counts = new Map<number, number>();
+    for (const row of free.tokens) for (const t of new Set(row.slice(0, 3))) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const eos = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+    const batched = await generate(model, batch, { maxNewTokens, eosTokenId: [eos] });
+    const stopped = batched.finishReasons.filter((r) => r === "eos").length;
+    assert.ok(stopped > 8 && stopped < 120, `${stopped} of 128 rows stop at the EOS`);
+    for (const [i, p] of batch.entries()) {
+      const alone = await generate(model, [p], { maxNewTokens, eosTokenId: [eos], native: false });
+      assert.deepEqual(batched.tokens[i], alone.tokens[0], `prompt ${i}`);
+      assert.equal(batched.finishReasons[i], alone.finishReasons[0], `prompt ${i}`);
+    }
+  });
 
   it("rows that stop at EOS leave the native batch, and the others go on as on the per-op path", async () => {
     const model = randomModel({ ...gqa, canon_width: 4 }, 21);

@@ -78,6 +78,37 @@ describe("generate", () => {
     );
   });
 
+  it("decodes a step's texts in one decodeBatch call where the decoder has one, with the same results", async () => {
+    const free = await generate(model, prompts, { maxNewTokens: 10, eosTokenId: [] });
+    // An EOS that only row 1 meets, a stop string that only row 0 meets; row 2 runs to the length limit.
+    const eos = free.tokens[1]![6]!;
+    const stop = `<${free.tokens[0]![4]}>`;
+    const text = async (ids: number[]) => ids.map((i) => `<${i}>`).join("");
+    let single = 0;
+    let batches = 0;
+    const plain = {
+      decode: async (ids: number[]) => {
+        single++;
+        return text(ids);
+      },
+    };
+    const options = { maxNewTokens: 10, eosTokenId: [eos], stopStrings: [stop] };
+    const one = await generate(model, prompts, { ...options, tokenizer: plain });
+    const decodes = single;
+    const batched = {
+      ...plain,
+      decodeBatch: async (lists: number[][]) => {
+        batches++;
+        return Promise.all(lists.map(text));
+      },
+    };
+    const many = await generate(model, prompts, { ...options, tokenizer: batched });
+    assert.deepEqual(many, one);
+    assert.deepEqual(one.finishReasons, ["stop", "eos", "length"]);
+    assert.equal(single, decodes, "decodeBatch replaces decode");
+    assert.ok(batches <= 10 && batches < decodes, `${batches} decodeBatch calls for ${decodes} decodes`);
+  });
+
   it("samples deterministically for a seed, with temperature, top-k and top-p", async () => {
     const options = { maxNewTokens: 10, doSample: true, temperature: 1.5, topK: 20, topP: 0.95, eosTokenId: [] };
     const a = await generate(model, prompts, { ...options, seed: 5 });

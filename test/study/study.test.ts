@@ -175,6 +175,8 @@ const arm = (label: string, seed: number, contains: number, bleu: number): ArmRe
   translation: {
     vi: { lang: "vi", count: 10, bleu, bleuHalfWidth: 0, chrf: 2 * bleu, chrfHalfWidth: 0, signature: "", hypotheses: [], references: [] },
   },
+  tuneSeconds: 2,
+  evalSeconds: 1,
 });
 
 describe("comparison summaries", () => {
@@ -240,6 +242,8 @@ describe("run records", () => {
       assert.match(String((table as unknown as { toHtml(): string }).toHtml()), /<table/);
       record.metric("bleu.vi", 1.5);
       record.finding("something", { bleu: 1.5 });
+      record.armDurations({ label: "vi:target", seed: 0, tuneSeconds: 3, evalSeconds: 1.5 });
+      record.armDurations({ label: "vi:source", seed: 0, tuneSeconds: 4, evalSeconds: 2 });
       const out = await record.finish();
       assert.equal(await latestRun("99-test", dir), out);
       assert.equal(readFileSync(join(out, "scores.csv"), "utf8"), 'lang,bleu,note\nvi,1.5,"a ""quoted"", value"\n');
@@ -247,6 +251,12 @@ describe("run records", () => {
       const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
       assert.deepEqual(manifest.parameters, { mode: "smoke" });
       for (const k of ["versions", "durations_s", "backend"]) assert.ok(k in manifest, k);
+      assert.equal(manifest.durations_s["arms.tuning"], 7);
+      assert.equal(manifest.durations_s["arms.evaluation"], 3.5);
+      assert.deepEqual(manifest.arm_durations_s, [
+        { label: "vi:target", seed: 0, tune: 3, evaluation: 1.5 },
+        { label: "vi:source", seed: 0, tune: 4, evaluation: 2 },
+      ]);
       assert.ok(existsSync(join(out, "findings.json")));
       assert.equal(toCsv([]), "\n");
     } finally {
@@ -327,6 +337,9 @@ describe("helpers for short notebook cells", () => {
         timed.push(name);
         return work();
       },
+      armDurations: (a: { label: string; seed: number; tuneSeconds: number; evalSeconds: number }) => {
+        timed.push(`${a.label}|${a.seed}: tune ${a.tuneSeconds} s, eval ${a.evalSeconds} s`);
+      },
     };
     const out = await runArms(
       fake as never,
@@ -347,7 +360,16 @@ describe("helpers for short notebook cells", () => {
       "vi:target|1|/r/train/vi-target-1|en,vi",
       "m-llama|1|/r/train/m-llama-1|en,vi",
     ]);
-    assert.deepEqual(timed, ["arms", "arms", "arms", "arms"]);
+    assert.deepEqual(timed, [
+      "arms",
+      "vi:target|0: tune 2 s, eval 1 s",
+      "arms",
+      "m-llama|0: tune 2 s, eval 1 s",
+      "arms",
+      "vi:target|1: tune 2 s, eval 1 s",
+      "arms",
+      "m-llama|1: tune 2 s, eval 1 s",
+    ]);
   });
 
   it("runScaling: nested translation subsets of one language, one arm per size, in <run>/train/<lang>-<size>", async () => {
@@ -378,6 +400,9 @@ describe("helpers for short notebook cells", () => {
         timed.push(name);
         return work();
       },
+      armDurations: (a: { label: string }) => {
+        timed.push(`${a.label} timed`);
+      },
     };
     const out = await runScaling(fake as never, record, "vi", { sizes: [1, 3], n: 2, seed: 7 });
     assert.deepEqual(
@@ -388,7 +413,7 @@ describe("helpers for short notebook cells", () => {
       ],
     );
     assert.deepEqual(calls, ["translation vi 3 target", "vi:1|7|/r/train/vi-1|5|vi", "vi:3|7|/r/train/vi-3|7|vi"]);
-    assert.deepEqual(timed, ["arms", "arms"]);
+    assert.deepEqual(timed, ["arms", "vi:1 timed", "arms", "vi:3 timed"]);
   });
 
   it("findingsView: sentences, the study's claim, numbers without NaN%, and the run folder as a relative link", () => {
@@ -535,7 +560,7 @@ describe("study settings", () => {
 });
 
 describe("greedyComplete", () => {
-  it("batches prompts by length and returns each continuation in the prompts' order, as one at a time", async () => {
+  it("batches prompts by length and returns each continuation in the prompts' order, as one at a time (native or per-op)", async () => {
     const { initEngine } = await import("../../src/engine/index.js");
     const { LlamaModel } = await import("../../src/model/llama.js");
     const { trainBpeTokenizer } = await import("../../src/tokenizer/index.js");
@@ -555,6 +580,11 @@ describe("greedyComplete", () => {
       const alone: string[] = [];
       for (const p of prompts) alone.push(...(await greedyComplete(model, tokenizer, [p], { maxNewTokens: 5, batchSize: 1 })));
       assert.deepEqual(batched, alone);
+      // The per-op path one at a time (the study's `eval.native: false` timing baseline) gives the same texts.
+      const perOp: string[] = [];
+      for (const p of prompts)
+        perOp.push(...(await greedyComplete(model, tokenizer, [p], { maxNewTokens: 5, batchSize: 1, native: false })));
+      assert.deepEqual(perOp, alone);
       assert.equal(new Set(alone).size > 1, true, "different prompts give different continuations (the order is tested)");
     } finally {
       model.dispose();
