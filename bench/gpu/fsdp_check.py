@@ -29,6 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 import xalign_torch as xt  # noqa: E402
 
+sys.path.insert(0, HERE)
+import torch_engine  # noqa: E402
+
 RUNNER = os.path.join(HERE, "..", "..", "python", "xalign_torch.py")
 SHAPES = {
     "tiny": dict(vocab=512, dim=128, layers=2, heads=4, hidden=384, seq=64, batch=8, eps=1e-5, tie=False),
@@ -37,23 +40,7 @@ SHAPES = {
 
 
 def write_inputs(c, steps, work):
-    cfg = xt.bench_config(c)
-    model = xt.Llama(cfg)
-    model.init_weights(torch.Generator().manual_seed(7))
-    init = os.path.join(work, "init.safetensors")
-    xt.write_safetensors(init, model.hf_state_dict(), {"format": "pt"})
-    g = torch.Generator().manual_seed(11)
-    batches = []
-    for _ in range(steps * 2):
-        tokens = torch.randint(0, c["vocab"], (c["batch"], c["seq"] + 1), generator=g)
-        labels = tokens[:, 1:].clone()
-        labels[:, : c["seq"] // 4] = -100
-        mask = torch.ones(c["batch"], c["seq"], dtype=torch.int32)
-        mask[0, -5:] = 0  # some padding: the masked attention path
-        labels[0, -5:] = -100
-        batches.append({"input_ids": tokens[:, :-1], "labels": labels, "attention_mask": mask})
-    data = os.path.join(work, "batches.bin")
-    xt.write_batches(data, batches)
+    cfg, init, data = torch_engine.synthetic_inputs(c, steps * 2, work, padded=5)
     return xt.config_json(cfg), init, data
 
 

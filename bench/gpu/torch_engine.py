@@ -35,8 +35,9 @@ import xalign_torch as xt  # noqa: E402
 RUNNER = os.path.join(HERE, "..", "..", "python", "xalign_torch.py")
 
 
-def engine_row(c, mode, steps, warmup, lr, wd, work, timeout):
-    """Runs the runner on `steps` synthetic batches of shape c; returns its tokens/s and losses."""
+def synthetic_inputs(c, n, work, padded=0):
+    """Initial weights (seed 7) and n random batches of shape c (seed 11; the first quarter of each row unscored;
+    the last `padded` positions of row 0 padding) written for the runner; returns (config, weights, batches)."""
     cfg = xt.bench_config(c)
     model = xt.Llama(cfg)
     model.init_weights(torch.Generator().manual_seed(7))
@@ -44,13 +45,23 @@ def engine_row(c, mode, steps, warmup, lr, wd, work, timeout):
     xt.write_safetensors(init, model.hf_state_dict(), {"format": "pt"})
     g = torch.Generator().manual_seed(11)
     batches = []
-    for _ in range(steps):
+    for _ in range(n):
         tokens = torch.randint(0, c["vocab"], (c["batch"], c["seq"] + 1), generator=g)
         labels = tokens[:, 1:].clone()
         labels[:, : c["seq"] // 4] = -100
-        batches.append({"input_ids": tokens[:, :-1], "labels": labels, "attention_mask": torch.ones(c["batch"], c["seq"], dtype=torch.int32)})
+        mask = torch.ones(c["batch"], c["seq"], dtype=torch.int32)
+        if padded:
+            mask[0, -padded:] = 0  # some padding: the masked attention path
+            labels[0, -padded:] = -100
+        batches.append({"input_ids": tokens[:, :-1], "labels": labels, "attention_mask": mask})
     data = os.path.join(work, "batches.bin")
     xt.write_batches(data, batches)
+    return cfg, init, data
+
+
+def engine_row(c, mode, steps, warmup, lr, wd, work, timeout):
+    """Runs the runner on `steps` synthetic batches of shape c; returns its tokens/s and losses."""
+    cfg, init, data = synthetic_inputs(c, steps, work)
     out_dir = os.path.join(work, f"out-{mode}")
     job = {
         "format": "xalign-torch-job/1",
