@@ -1,0 +1,222 @@
+/* Row and elementwise kernels: rmsNorm(Grad), swiglu(Grad), rotary, embedding(Grad). */
+#include "xa_common.h"
+
+/* ---- RMSNorm ----------------------------------------------------------- */
+
+typedef struct {
+  const float *x, *dy;
+  float *y, *r, *dx;
+  const float *rin;
+  int64_t d;
+  float eps;
+} rms_ctx;
+
+XA_CLONES static void rms_range(void *arg, int64_t lo, int64_t hi) {
+  const rms_ctx *c = (const rms_ctx *)arg;
+  const int64_t d = c->d;
+  for (int64_t row = lo; row < hi; row++) {
+    const float *x = c->x + row * d;
+    float *y = c->y + row * d;
+    double ss = 0;
+    for (int64_t i = 0; i < d; i++) ss += (double)x[i] * x[i];
+    const float r = 1.0f / sqrtf((float)(ss / (double)d) + c->eps);
+    c->r[row] = r;
+    for (int64_t i = 0; i < d; i++) y[i] = x[i] * r;
+  }
+}
+
+XA_CLONES static void rms_grad_range(void *arg, int64_t lo, int64_t hi) {
+  const rms_ctx *c = (const rms_ctx *)arg;
+  const int64_t d = c->d;
+  for (int64_t row = lo; row < hi; row++) {
+    const float *x = c->x + row * d;
+    const float *dy = c->dy + row * d;
+    float *dx = c->dx + row * d;
+    const float r = c->rin[row];
+    double dot = 0;
+    for (int64_t i = 0; i < d; i++) dot += (double)dy[i] * x[i];
+    const float k = (float)(dot * (double)r * r * r / (double)d);
+    for (int64_t i = 0; i < d; i++) dx[i] = dy[i] * r - x[i] * k;
+  }
+}
+
+napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  double a[6];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
+  if (!heap) return NULL;
+  const double rows = a[3], d = a[4];
+  BOUNDS(d > 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], rows * d, bytes) && in_heap_d(a[2], rows, bytes), "rmsNorm");
+  rms_ctx c = {(const float *)(heap + (int64_t)a[0]), NULL, (float *)(heap + (int64_t)a[1]), (float *)(heap + (int64_t)a[2]),
+               NULL, NULL, (int64_t)d, (float)a[5]};
+  parallel_for((int64_t)rows, (int64_t)(rows * d), rms_range, &c);
+  return NULL;
+}
+
+napi_value RmsNormGrad(napi_env env, napi_callback_info info) {
+  double a[6];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
+  if (!heap) return NULL;
+  const double rows = a[4], d = a[5];
+  BOUNDS(d > 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], rows, bytes) && in_heap_d(a[2], rows * d, bytes) &&
+             in_heap_d(a[3], rows * d, bytes),
+         "rmsNormGrad");
+  rms_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[2]), NULL, NULL,
+               (float *)(heap + (int64_t)a[3]), (const float *)(heap + (int64_t)a[1]), (int64_t)d, 0.0f};
+  parallel_for((int64_t)rows, (int64_t)(rows * d), rms_grad_range, &c);
+  return NULL;
+}
+
+/* ---- SwiGLU ------------------------------------------------------------ */
+
+typedef struct {
+  const float *gate, *up, *dy;
+  float *y, *dgate, *dup;
+} swiglu_ctx;
+
+XA_CLONES static void swiglu_range(void *arg, int64_t lo, int64_t hi) {
+  const swiglu_ctx *c = (const swiglu_ctx *)arg;
+  for (int64_t i = lo; i < hi; i++) {
+    const float g = c->gate[i];
+    const float s = 1.0f / (1.0f + fast_expf(-g));
+    c->y[i] = g * s * c->up[i];
+  }
+}
+
+XA_CLONES static void swiglu_grad_range(void *arg, int64_t lo, int64_t hi) {
+  const swiglu_ctx *c = (const swiglu_ctx *)arg;
+  for (int64_t i = lo; i < hi; i++) {
+    const float g = c->gate[i], u = c->up[i], dy = c->dy[i];
+    const float s = 1.0f / (1.0f + fast_expf(-g));
+    c->dup[i] = dy * g * s;
+    c->dgate[i] = dy * u * s * (1.0f + g * (1.0f - s));
+  }
+}
+
+napi_value Swiglu(napi_env env, napi_callback_info info) {
+  double a[4];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 4, a, &bytes);
+  if (!heap) return NULL;
+  const double n = a[3];
+  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes), "swiglu");
+  swiglu_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), NULL, (float *)(heap + (int64_t)a[2]),
+                  NULL, NULL};
+  parallel_for((int64_t)n, (int64_t)n, swiglu_range, &c);
+  return NULL;
+}
+
+napi_value SwigluGrad(napi_env env, napi_callback_info info) {
+  double a[6];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
+  if (!heap) return NULL;
+  const double n = a[5];
+  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes) && in_heap_d(a[3], n, bytes) &&
+             in_heap_d(a[4], n, bytes),
+         "swigluGrad");
+  swiglu_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]),
+                  NULL, (float *)(heap + (int64_t)a[3]), (float *)(heap + (int64_t)a[4])};
+  parallel_for((int64_t)n, (int64_t)n, swiglu_grad_range, &c);
+  return NULL;
+}
+
+/* ---- rotary ------------------------------------------------------------ */
+
+typedef struct {
+  const float *x, *cos, *sin;
+  float *y;
+  int64_t t, d;
+  float sign;
+} rotary_ctx;
+
+XA_CLONES static void rotary_range(void *arg, int64_t lo, int64_t hi) {
+  const rotary_ctx *c = (const rotary_ctx *)arg;
+  const int64_t d = c->d, half = d / 2;
+  for (int64_t row = lo; row < hi; row++) {
+    const float *x = c->x + row * d;
+    float *y = c->y + row * d;
+    const float *cs = c->cos + (row % c->t) * d;
+    const float *ss = c->sin + (row % c->t) * d;
+    for (int64_t i = 0; i < half; i++) {
+      const float a = x[i], b = x[i + half];
+      y[i] = a * cs[i] - c->sign * b * ss[i];
+      y[i + half] = b * cs[i + half] + c->sign * a * ss[i + half];
+    }
+  }
+}
+
+napi_value Rotary(napi_env env, napi_callback_info info) {
+  double a[8];
+  size_t bytes;
+  uint8_t *heap = heap_nums(env, info, 8, a, &bytes);
+  if (!heap) return NULL;
+  const double rows = a[4], t = a[5], d = a[6];
+  BOUNDS(t > 0 && d > 0 && (int64_t)d % 2 == 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], t * d, bytes) &&
+             in_heap_d(a[2], t * d, bytes) && in_heap_d(a[3], rows * d, bytes),
+         "rotary");
+  rotary_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]),
+                  (float *)(heap + (int64_t)a[3]), (int64_t)t, (int64_t)d, (float)a[7]};
+  parallel_for((int64_t)rows, (int64_t)(rows * d), rotary_range, &c);
+  return NULL;
+}
+
+/* ---- embedding ------------------------------------------------------------ */
+
+/*
+ * embedding(heap, Float64Array[6]): table [vocab, d], ids int32 [rows] -> out [rows, d] (out[r] = table[ids[r]]);
+ * embeddingGrad(heap, Float64Array[6]): ids, dy [rows, d] -> dtable [vocab, d] (rows of dy summed per id).
+ * An id outside [0, vocab) is a RangeError naming it.
+ */
+static int check_ids(napi_env env, const int32_t *ids, int64_t rows, int64_t vocab) {
+  for (int64_t r = 0; r < rows; r++) {
+    if (ids[r] < 0 || ids[r] >= vocab) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "embedding: token id %d at position %lld is outside the vocabulary [0, %lld)", ids[r], (long long)r,
+               (long long)vocab);
+      napi_throw_range_error(env, "XA_NATIVE_TOKEN_ID", msg);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+napi_value Embedding(napi_env env, napi_callback_info info) {
+  const double *a;
+  size_t bytes;
+  uint8_t *heap = heap_table(env, info, 6, &a, &bytes);
+  if (!heap) return NULL;
+  const int64_t rows = (int64_t)a[3], vocab = (int64_t)a[4], d = (int64_t)a[5];
+  BOUNDS(d > 0 && in_heap_d(a[0], (double)vocab * d, bytes) && in_heap_d(a[1], (double)rows, bytes) &&
+             in_heap_d(a[2], (double)rows * d, bytes),
+         "embedding");
+  const float *table = (const float *)(heap + (int64_t)a[0]);
+  const int32_t *ids = (const int32_t *)(heap + (int64_t)a[1]);
+  float *out = (float *)(heap + (int64_t)a[2]);
+  if (!check_ids(env, ids, rows, vocab)) return NULL;
+  for (int64_t r = 0; r < rows; r++) memcpy(out + r * d, table + (int64_t)ids[r] * d, (size_t)d * sizeof(float));
+  return NULL;
+}
+
+napi_value EmbeddingGrad(napi_env env, napi_callback_info info) {
+  const double *a;
+  size_t bytes;
+  uint8_t *heap = heap_table(env, info, 6, &a, &bytes);
+  if (!heap) return NULL;
+  const int64_t rows = (int64_t)a[3], vocab = (int64_t)a[4], d = (int64_t)a[5];
+  BOUNDS(d > 0 && in_heap_d(a[0], (double)rows, bytes) && in_heap_d(a[1], (double)rows * d, bytes) &&
+             in_heap_d(a[2], (double)vocab * d, bytes),
+         "embeddingGrad");
+  const int32_t *ids = (const int32_t *)(heap + (int64_t)a[0]);
+  const float *dy = (const float *)(heap + (int64_t)a[1]);
+  float *dt = (float *)(heap + (int64_t)a[2]);
+  if (!check_ids(env, ids, rows, vocab)) return NULL;
+  memset(dt, 0, (size_t)(vocab * d) * sizeof(float));
+  for (int64_t r = 0; r < rows; r++) {
+    float *row = dt + (int64_t)ids[r] * d;
+    const float *g = dy + r * d;
+    for (int64_t i = 0; i < d; i++) row[i] += g[i];
+  }
+  return NULL;
+}
