@@ -48,7 +48,7 @@ napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
   float *loss = (float *)(heap + a[2]);
   float *lse_out = (float *)(heap + a[3]);
   if (!check_labels(env, labels, rows, vocab)) return NULL;
-  float *e = scratch(12, (size_t)vocab);
+  float *e = scratch(SCR_EXPS, (size_t)vocab);
   if (!e) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "softmaxXent: out of memory");
     return NULL;
@@ -112,7 +112,7 @@ napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
   const double sizes[9] = {R * dd, dd, dd * V, R, 1, R, R * dd, R * V, R};
   BOUNDS(rows > 0 && d > 0 && vocab > 0 && operands_in_heap(a, sizes, 9, -1, bytes), "lmHeadLoss");
-  float *e = scratch(12, (size_t)vocab);
+  float *e = scratch(SCR_EXPS, (size_t)vocab);
   if (!e) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
     return NULL;
@@ -124,7 +124,7 @@ napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
             (float)a[12]);
   if (tied) gemm(0, 1, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[2]), d, 0.0f, logits, vocab);
   else gemm(0, 0, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[2]), vocab, 0.0f, logits, vocab);
-  float *per_row = scratch(7, (size_t)rows);
+  float *per_row = scratch(SCR_PER_ROW, (size_t)rows);
   if (!per_row) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
     return NULL;
@@ -154,7 +154,7 @@ napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
   const double sizes[12] = {1, R * dd, dd, dd * V, R, R, R * dd, R * V, R, R * dd, dd, dd * V};
   BOUNDS(rows > 0 && d > 0 && vocab > 0 && operands_in_heap(a, sizes, 12, -1, bytes), "lmHeadLossGrad");
-  float *dlogits = scratch(8, (size_t)(rows * vocab)), *dxn = scratch(2, (size_t)(rows * d)), *per_row = scratch(7, (size_t)rows);
+  float *dlogits = scratch(SCR_DLOGITS, (size_t)(rows * vocab)), *dxn = scratch(SCR_DXN, (size_t)(rows * d)), *per_row = scratch(SCR_PER_ROW, (size_t)rows);
   if (!dlogits || !dxn || !per_row) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLossGrad: out of memory");
     return NULL;

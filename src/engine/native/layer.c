@@ -152,7 +152,7 @@ napi_value DecoderLayer(napi_env env, napi_callback_info info) {
                             R * m.hd, R * m.hd, R * m.hd, R * m.hd, R /* int32 */, R * dd, R, R * dd, R * W,
                             (double)m.b * m.nh * m.t * m.t, R * D, R * dd, R, R * dd, R * 2 * ff, R * ff};
   BOUNDS(operands_in_heap(a, sizes, 26, 14, bytes), "decoderLayer");
-  float *wqkv = scratch(9, (size_t)(d * W)), *wgu = scratch(10, (size_t)(d * 2 * f));
+  float *wqkv = scratch(SCR_WQKV, (size_t)(d * W)), *wgu = scratch(SCR_WGU, (size_t)(d * 2 * f));
   if (!wqkv || !wgu) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "decoderLayer: out of memory for packed weights");
     return NULL;
@@ -201,11 +201,11 @@ napi_value DecoderLayerGrad(napi_env env, napi_callback_info info) {
                             R * D, R * dd, R, R * dd, R * 2 * ff, R * ff, R * dd, dd, dd * D, dd * KV, dd * KV,
                             (double)D * dd, dd, dd * ff, dd * ff, ff * dd};
   BOUNDS(operands_in_heap(a, sizes, 35, -1, bytes), "decoderLayerGrad");
-  float *dact = scratch(0, (size_t)(rows * f)), *dgu = scratch(1, (size_t)(rows * 2 * f)), *dxn = scratch(2, (size_t)(rows * d));
-  float *dh = scratch(3, (size_t)(rows * d)), *dctx = scratch(4, (size_t)(rows * D)), *dqkv = scratch(5, (size_t)(rows * W));
-  float *ds = scratch(6, (size_t)(m.b * m.nkv * m.t * m.t));
-  float *wqkv = scratch(9, (size_t)(d * W)), *wgu = scratch(10, (size_t)(d * 2 * f));
-  float *dw = scratch(11, (size_t)(d * (W > 2 * f ? W : 2 * f)));
+  float *dact = scratch(SCR_DACT, (size_t)(rows * f)), *dgu = scratch(SCR_DGU, (size_t)(rows * 2 * f)), *dxn = scratch(SCR_DXN, (size_t)(rows * d));
+  float *dh = scratch(SCR_DH, (size_t)(rows * d)), *dctx = scratch(SCR_DCTX, (size_t)(rows * D)), *dqkv = scratch(SCR_DQKV, (size_t)(rows * W));
+  float *ds = scratch(SCR_DSCORES, (size_t)(m.b * m.nkv * m.t * m.t));
+  float *wqkv = scratch(SCR_WQKV, (size_t)(d * W)), *wgu = scratch(SCR_WGU, (size_t)(d * 2 * f));
+  float *dw = scratch(SCR_DW, (size_t)(d * (W > 2 * f ? W : 2 * f)));
   if (!dact || !dgu || !dxn || !dh || !dctx || !dqkv || !ds || !wqkv || !wgu || !dw) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "decoderLayerGrad: out of memory for scratch buffers");
     return NULL;

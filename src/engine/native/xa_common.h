@@ -116,8 +116,27 @@ XA_HIDDEN int operands_in_heap(const double *off, const double *sizes, int n, in
 
 /* ---- scratch (common.c) --------------------------------------------------- */
 
-/* Grow-only scratch buffers (one call at a time: N-API calls run on the JS thread). */
-#define SCRATCH_SLOTS 13
+/*
+ * Grow-only float scratch buffers, one per slot (one call at a time: N-API calls run on the JS thread).
+ * A slot is reused by every kernel that names it; two buffers one call holds at once need two slots.
+ * (decodeStep has its own byte scratch, DS_* in decode.c.)
+ */
+enum {
+  SCR_DACT,     /* decoderLayerGrad: d(act) [rows, f] */
+  SCR_DGU,      /* decoderLayerGrad: d(gate | up) [rows, 2f] */
+  SCR_DXN,      /* decoderLayerGrad, lmHeadLossGrad: d(normalized rows) [rows, d] */
+  SCR_DH,       /* decoderLayerGrad: d(h) [rows, d] */
+  SCR_DCTX,     /* decoderLayerGrad: d(ctx) [rows, D] */
+  SCR_DQKV,     /* decoderLayerGrad: d(q | k | v) [rows, D + 2 KV] */
+  SCR_DSCORES,  /* decoderLayerGrad: d(scores) [b * nkv, t, t] */
+  SCR_PER_ROW,  /* lmHeadLoss(Grad): per-row loss or gradient scale [rows] */
+  SCR_DLOGITS,  /* lmHeadLossGrad: d(logits) [rows, vocab] */
+  SCR_WQKV,     /* decoderLayer(Grad): packed [Wq | Wk | Wv] [d, D + 2 KV] */
+  SCR_WGU,      /* decoderLayer(Grad): packed [Wg | Wu] [d, 2f] */
+  SCR_DW,       /* decoderLayerGrad: packed weight gradient [d, max(D + 2 KV, 2f)] */
+  SCR_EXPS,     /* softmaxXent, lmHeadLoss: one row's exps [vocab] */
+  SCRATCH_SLOTS
+};
 XA_HIDDEN float *scratch(int slot, size_t n);
 
 /* ---- parallel loops (common.c) -------------------------------------------- */
