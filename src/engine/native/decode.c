@@ -235,7 +235,7 @@ napi_value DecodeCreate(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* y [rows, out] (= or +=, by beta) x [rows, in] @ w [in, out]: a matrix-vector product for one row, else a GEMM. */
+/* y [rows, out] = x [rows, in] @ w [in, out] (overwritten): a matrix-vector product for one row, else a GEMM. */
 static void project_rows(const float *x, int64_t rows, int64_t in, const float *w, int64_t out, float *y) {
   if (rows == 1) cblas_sgemv(CblasRowMajor, CblasTrans, (int)in, (int)out, 1.0f, w, (int)out, x, 1, 0.0f, y, 1);
   else gemm(0, 0, rows, out, in, x, in, w, out, 0.0f, y, out);

@@ -96,7 +96,7 @@ napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
 /* ---- final norm, LM head and mean cross-entropy --------------------------------- */
 
 /*
- * lmHeadLoss(heap, Float64Array[13]): 0 h [rows, d], 1 w [d], 2 head ([d, vocab], or [vocab, d] when tied),
+ * lmHeadLoss(heap, Float64Array[14]): 0 h [rows, d], 1 w [d], 2 head ([d, vocab], or [vocab, d] when tied),
  *   3 labels int32 [rows], outputs 4 loss [1], 5 r [rows], 6 xn [rows, d], 7 logits [rows, vocab], 8 lse [rows];
  *   9 rows, 10 d, 11 vocab, 12 eps, 13 tied (0/1).
  * xn = rmsnorm(h) * w; logits = xn @ head (xn @ head^T when tied); loss = mean over labels >= 0 of
@@ -141,7 +141,7 @@ napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
 }
 
 /*
- * lmHeadLossGrad(heap, Float64Array[15]): 0 dy [1], 1 h, 2 w, 3 head, 4 labels, 5 r, 6 xn, 7 logits, 8 lse,
+ * lmHeadLossGrad(heap, Float64Array[16]): 0 dy [1], 1 h, 2 w, 3 head, 4 labels, 5 r, 6 xn, 7 logits, 8 lse,
  *   outputs 9 dh [rows, d], 10 dw [d], 11 dhead (head's shape); 12 rows, 13 d, 14 vocab, 15 tied.
  */
 napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {

@@ -33,6 +33,9 @@
  *   setThreads(n), getThreads(), blas(): string
  *   setElementwiseThreads(n): the fused kernels above split their loops over n
  *     pthreads (default 1) when the work is large enough to pay for the start.
+ *
+ * This file registers the exports; the kernels live in one file per group (README.md lists each
+ * export, its operands, its file and the TypeScript wrapper that calls it), sharing xa_common.h.
  */
 #include "xa_common.h"
 
