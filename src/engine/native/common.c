@@ -41,7 +41,6 @@ uint8_t *heap_args(napi_env env, napi_callback_info info, size_t count, int64_t 
   return (uint8_t *)data;
 }
 
-int in_heap(int64_t off, int64_t n, size_t bytes) { return off >= 0 && off % 4 == 0 && off + n * 4 <= (int64_t)bytes; }
 
 
 /* ---- parallel loops ---------------------------------------------------- */
@@ -159,14 +158,13 @@ int in_heap_d(double off, double n, size_t bytes) {
   return off >= 0 && n >= 0 && off + n * 4 <= (double)bytes && (int64_t)off % 4 == 0;
 }
 
-/* Whether operand i (byte offset off[i], sizes[i] elements of 4 bytes) lies in the heap for every i < n;
- * operand `optional` (or -1: none) may instead be absent, given as a negative offset. */
-int operands_in_heap(const double *off, const double *sizes, int n, int optional, size_t bytes) {
+/* See xa_common.h. */
+int operand_outside_heap(const double *off, const double *sizes, int n, int optional, size_t bytes) {
   for (int i = 0; i < n; i++) {
     if (i == optional && off[i] < 0) continue;
-    if (!in_heap_d(off[i], sizes[i], bytes)) return 0;
+    if (!in_heap_d(off[i], sizes[i], bytes)) return i;
   }
-  return 1;
+  return -1;
 }
 
 

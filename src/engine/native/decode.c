@@ -619,10 +619,13 @@ napi_value DecodeStep(napi_env env, napi_callback_info info) {
   /* Operand bounds: embed, head, then each layer's weights. */
   const double dd = (double)d, DD = (double)D, KK = (double)KV, ff = (double)f;
   const double lsizes[DECODE_LAYER_ARGS] = {dd * DD, dd * KK, dd * KK, DD * dd, dd * ff, dd * ff, ff * dd, (double)cw * dd};
-  BOUNDS(in_heap_d(a[1], (double)V * dd, bytes) && in_heap_d(a[2], dd * (double)V, bytes), "decodeStep");
+  const double hsizes[2] = {(double)V * dd, dd * (double)V};
+  static const char *const hnames[2] = {"embed", "head"};
+  static const char *const lnames[DECODE_LAYER_ARGS] = {"q", "k", "v", "o", "gate", "up", "down", "canon"};
+  OPERANDS_IN_HEAP("decodeStep", a + 1, hsizes, hnames, 2, -1, bytes);
   for (int64_t l = 0; l < L; l++) {
     const double *w = a + 3 + l * DECODE_LAYER_ARGS;
-    BOUNDS(operands_in_heap(w, lsizes, cw > 0 ? DECODE_LAYER_ARGS : DECODE_LAYER_ARGS - 1, -1, bytes), "decodeStep");
+    OPERANDS_IN_HEAP("decodeStep", w, lsizes, lnames, cw > 0 ? DECODE_LAYER_ARGS : DECODE_LAYER_ARGS - 1, -1, bytes);
   }
   const double *tok = a + fixed;
   for (int64_t r = 0; r < rows; r++) {

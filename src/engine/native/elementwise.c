@@ -46,7 +46,10 @@ napi_value RmsNorm(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
   if (!heap) return NULL;
   const double rows = a[3], d = a[4];
-  BOUNDS(d > 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], rows * d, bytes) && in_heap_d(a[2], rows, bytes), "rmsNorm");
+  BOUNDS(d > 0, "rmsNorm");
+  const double sizes[3] = {rows * d, rows * d, rows};
+  static const char *const names[3] = {"x", "y", "r"};
+  OPERANDS_IN_HEAP("rmsNorm", a, sizes, names, 3, -1, bytes);
   rms_ctx c = {(const float *)(heap + (int64_t)a[0]), NULL, (float *)(heap + (int64_t)a[1]), (float *)(heap + (int64_t)a[2]),
                NULL, NULL, (int64_t)d, (float)a[5]};
   parallel_for((int64_t)rows, (int64_t)(rows * d), rms_range, &c);
@@ -59,9 +62,10 @@ napi_value RmsNormGrad(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
   if (!heap) return NULL;
   const double rows = a[4], d = a[5];
-  BOUNDS(d > 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], rows, bytes) && in_heap_d(a[2], rows * d, bytes) &&
-             in_heap_d(a[3], rows * d, bytes),
-         "rmsNormGrad");
+  BOUNDS(d > 0, "rmsNormGrad");
+  const double sizes[4] = {rows * d, rows, rows * d, rows * d};
+  static const char *const names[4] = {"x", "r", "dy", "dx"};
+  OPERANDS_IN_HEAP("rmsNormGrad", a, sizes, names, 4, -1, bytes);
   rms_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[2]), NULL, NULL,
                (float *)(heap + (int64_t)a[3]), (const float *)(heap + (int64_t)a[1]), (int64_t)d, 0.0f};
   parallel_for((int64_t)rows, (int64_t)(rows * d), rms_grad_range, &c);
@@ -100,7 +104,9 @@ napi_value Swiglu(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_nums(env, info, 4, a, &bytes);
   if (!heap) return NULL;
   const double n = a[3];
-  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes), "swiglu");
+  const double sizes[3] = {n, n, n};
+  static const char *const names[3] = {"gate", "up", "y"};
+  OPERANDS_IN_HEAP("swiglu", a, sizes, names, 3, -1, bytes);
   swiglu_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), NULL, (float *)(heap + (int64_t)a[2]),
                   NULL, NULL};
   parallel_for((int64_t)n, (int64_t)n, swiglu_range, &c);
@@ -113,9 +119,9 @@ napi_value SwigluGrad(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
   if (!heap) return NULL;
   const double n = a[5];
-  BOUNDS(in_heap_d(a[0], n, bytes) && in_heap_d(a[1], n, bytes) && in_heap_d(a[2], n, bytes) && in_heap_d(a[3], n, bytes) &&
-             in_heap_d(a[4], n, bytes),
-         "swigluGrad");
+  const double sizes[5] = {n, n, n, n, n};
+  static const char *const names[5] = {"gate", "up", "dy", "dgate", "dup"};
+  OPERANDS_IN_HEAP("swigluGrad", a, sizes, names, 5, -1, bytes);
   swiglu_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]),
                   NULL, (float *)(heap + (int64_t)a[3]), (float *)(heap + (int64_t)a[4])};
   parallel_for((int64_t)n, (int64_t)n, swiglu_grad_range, &c);
@@ -153,9 +159,10 @@ napi_value Rotary(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_nums(env, info, 8, a, &bytes);
   if (!heap) return NULL;
   const double rows = a[4], t = a[5], d = a[6];
-  BOUNDS(t > 0 && d > 0 && (int64_t)d % 2 == 0 && in_heap_d(a[0], rows * d, bytes) && in_heap_d(a[1], t * d, bytes) &&
-             in_heap_d(a[2], t * d, bytes) && in_heap_d(a[3], rows * d, bytes),
-         "rotary");
+  BOUNDS(t > 0 && d > 0 && (int64_t)d % 2 == 0, "rotary");
+  const double sizes[4] = {rows * d, t * d, t * d, rows * d};
+  static const char *const names[4] = {"x", "cos", "sin", "y"};
+  OPERANDS_IN_HEAP("rotary", a, sizes, names, 4, -1, bytes);
   rotary_ctx c = {(const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]),
                   (float *)(heap + (int64_t)a[3]), (int64_t)t, (int64_t)d, (float)a[7]};
   parallel_for((int64_t)rows, (int64_t)(rows * d), rotary_range, &c);
@@ -188,9 +195,10 @@ napi_value Embedding(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_table(env, info, 6, &a, &bytes);
   if (!heap) return NULL;
   const int64_t rows = (int64_t)a[3], vocab = (int64_t)a[4], d = (int64_t)a[5];
-  BOUNDS(d > 0 && in_heap_d(a[0], (double)vocab * d, bytes) && in_heap_d(a[1], (double)rows, bytes) &&
-             in_heap_d(a[2], (double)rows * d, bytes),
-         "embedding");
+  BOUNDS(d > 0, "embedding");
+  const double sizes[3] = {(double)vocab * d, (double)rows, (double)rows * d};
+  static const char *const names[3] = {"table", "ids", "out"};
+  OPERANDS_IN_HEAP("embedding", a, sizes, names, 3, -1, bytes);
   const float *table = (const float *)(heap + (int64_t)a[0]);
   const int32_t *ids = (const int32_t *)(heap + (int64_t)a[1]);
   float *out = (float *)(heap + (int64_t)a[2]);
@@ -205,9 +213,10 @@ napi_value EmbeddingGrad(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_table(env, info, 6, &a, &bytes);
   if (!heap) return NULL;
   const int64_t rows = (int64_t)a[3], vocab = (int64_t)a[4], d = (int64_t)a[5];
-  BOUNDS(d > 0 && in_heap_d(a[0], (double)rows, bytes) && in_heap_d(a[1], (double)rows * d, bytes) &&
-             in_heap_d(a[2], (double)vocab * d, bytes),
-         "embeddingGrad");
+  BOUNDS(d > 0, "embeddingGrad");
+  const double sizes[3] = {(double)rows, (double)rows * d, (double)vocab * d};
+  static const char *const names[3] = {"ids", "dy", "dtable"};
+  OPERANDS_IN_HEAP("embeddingGrad", a, sizes, names, 3, -1, bytes);
   const int32_t *ids = (const int32_t *)(heap + (int64_t)a[0]);
   const float *dy = (const float *)(heap + (int64_t)a[1]);
   float *dt = (float *)(heap + (int64_t)a[2]);

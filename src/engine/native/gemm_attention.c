@@ -23,12 +23,14 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, argv[10], &trans_b);
   int64_t batch = batch_a > batch_b ? batch_a : batch_b;
   int64_t bytes = (int64_t)length;  // a Uint8Array: elements are bytes
-  if (type != napi_uint8_array || m <= 0 || n <= 0 || k <= 0 || batch <= 0 || a_off < 0 || b_off < 0 || c_off < 0 ||
-      a_off + batch_a * m * k * 4 > bytes || b_off + batch_b * k * n * 4 > bytes || c_off + batch * m * n * 4 > bytes ||
-      (a_off | b_off | c_off) % 4 != 0) {
+  if (type != napi_uint8_array || m <= 0 || n <= 0 || k <= 0 || batch <= 0) {
     napi_throw_range_error(env, "XA_NATIVE_BOUNDS", "sgemm: operands outside the heap or misaligned");
     return NULL;
   }
+  const double offs[3] = {(double)a_off, (double)b_off, (double)c_off};
+  const double sizes[3] = {(double)(batch_a * m * k), (double)(batch_b * k * n), (double)(batch * m * n)};
+  static const char *const names[3] = {"a", "b", "c"};
+  OPERANDS_IN_HEAP("sgemm", offs, sizes, names, 3, -1, (size_t)bytes);
   uint8_t *heap = (uint8_t *)data;
   const float *a = (const float *)(heap + a_off);
   const float *b = (const float *)(heap + b_off);

@@ -38,11 +38,11 @@ napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_args(env, info, 6, a, &bytes);
   if (!heap) return NULL;
   int64_t rows = a[4], vocab = a[5];
-  if (rows < 0 || vocab <= 0 || !in_heap(a[0], rows * vocab, bytes) || !in_heap(a[1], rows, bytes) || !in_heap(a[2], rows, bytes) ||
-      !in_heap(a[3], rows, bytes)) {
-    napi_throw_range_error(env, "XA_NATIVE_BOUNDS", "softmaxXent: operands outside the heap");
-    return NULL;
-  }
+  BOUNDS(rows >= 0 && vocab > 0, "softmaxXent");
+  const double offs[4] = {(double)a[0], (double)a[1], (double)a[2], (double)a[3]};
+  const double sizes[4] = {(double)(rows * vocab), (double)rows, (double)rows, (double)rows};
+  static const char *const names[4] = {"logits", "labels", "loss", "lse"};
+  OPERANDS_IN_HEAP("softmaxXent", offs, sizes, names, 4, -1, bytes);
   const float *logits = (const float *)(heap + a[0]);
   const int32_t *labels = (const int32_t *)(heap + a[1]);
   float *loss = (float *)(heap + a[2]);
@@ -79,11 +79,11 @@ napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
   uint8_t *heap = heap_args(env, info, 7, a, &bytes);
   if (!heap) return NULL;
   int64_t rows = a[5], vocab = a[6];
-  if (rows < 0 || vocab <= 0 || !in_heap(a[0], rows * vocab, bytes) || !in_heap(a[1], rows, bytes) || !in_heap(a[2], rows, bytes) ||
-      !in_heap(a[3], rows, bytes) || !in_heap(a[4], rows * vocab, bytes)) {
-    napi_throw_range_error(env, "XA_NATIVE_BOUNDS", "softmaxXentGrad: operands outside the heap");
-    return NULL;
-  }
+  BOUNDS(rows >= 0 && vocab > 0, "softmaxXentGrad");
+  const double offs[5] = {(double)a[0], (double)a[1], (double)a[2], (double)a[3], (double)a[4]};
+  const double sizes[5] = {(double)(rows * vocab), (double)rows, (double)rows, (double)rows, (double)(rows * vocab)};
+  static const char *const names[5] = {"logits", "labels", "lse", "dy", "dx"};
+  OPERANDS_IN_HEAP("softmaxXentGrad", offs, sizes, names, 5, -1, bytes);
   const float *logits = (const float *)(heap + a[0]);
   const int32_t *labels = (const int32_t *)(heap + a[1]);
   const float *lse = (const float *)(heap + a[2]);
@@ -111,7 +111,9 @@ napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
   const int tied = a[13] != 0;
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
   const double sizes[9] = {R * dd, dd, dd * V, R, 1, R, R * dd, R * V, R};
-  BOUNDS(rows > 0 && d > 0 && vocab > 0 && operands_in_heap(a, sizes, 9, -1, bytes), "lmHeadLoss");
+  static const char *const names[9] = {"h", "w", "head", "labels", "loss", "r", "xn", "logits", "lse"};
+  BOUNDS(rows > 0 && d > 0 && vocab > 0, "lmHeadLoss");
+  OPERANDS_IN_HEAP("lmHeadLoss", a, sizes, names, 9, -1, bytes);
   float *e = scratch(SCR_EXPS, (size_t)vocab);
   if (!e) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
@@ -153,7 +155,9 @@ napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
   const int tied = a[15] != 0;
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
   const double sizes[12] = {1, R * dd, dd, dd * V, R, R, R * dd, R * V, R, R * dd, dd, dd * V};
-  BOUNDS(rows > 0 && d > 0 && vocab > 0 && operands_in_heap(a, sizes, 12, -1, bytes), "lmHeadLossGrad");
+  static const char *const names[12] = {"dy", "h", "w", "head", "labels", "r", "xn", "logits", "lse", "dh", "dw", "dhead"};
+  BOUNDS(rows > 0 && d > 0 && vocab > 0, "lmHeadLossGrad");
+  OPERANDS_IN_HEAP("lmHeadLossGrad", a, sizes, names, 12, -1, bytes);
   float *dlogits = scratch(SCR_DLOGITS, (size_t)(rows * vocab)), *dxn = scratch(SCR_DXN, (size_t)(rows * d)), *per_row = scratch(SCR_PER_ROW, (size_t)rows);
   if (!dlogits || !dxn || !per_row) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLossGrad: out of memory");

@@ -151,7 +151,9 @@ napi_value DecoderLayer(napi_env env, napi_callback_info info) {
   const double sizes[26] = {R * dd, dd, dd * D, dd * KV, dd * KV, (double)D * dd, dd, dd * ff, dd * ff, ff * dd,
                             R * m.hd, R * m.hd, R * m.hd, R * m.hd, R /* int32 */, R * dd, R, R * dd, R * W,
                             (double)m.b * m.nh * m.t * m.t, R * D, R * dd, R, R * dd, R * 2 * ff, R * ff};
-  BOUNDS(operands_in_heap(a, sizes, 26, 14, bytes), "decoderLayer");
+  static const char *const names[26] = {"x", "w1", "wq", "wk", "wv", "wo", "w2", "wg", "wu", "wd", "qcos", "qsin", "kcos",
+                                        "ksin", "mask", "y", "r1", "xn1", "qkv", "p", "ctx", "h", "r2", "xn2", "gu", "act"};
+  OPERANDS_IN_HEAP("decoderLayer", a, sizes, names, 26, 14, bytes);
   float *wqkv = scratch(SCR_WQKV, (size_t)(d * W)), *wgu = scratch(SCR_WGU, (size_t)(d * 2 * f));
   if (!wqkv || !wgu) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "decoderLayer: out of memory for packed weights");
@@ -200,7 +202,10 @@ napi_value DecoderLayerGrad(napi_env env, napi_callback_info info) {
                             R * m.hd, R * m.hd, R * m.hd, R * m.hd, R, R * dd, R * W, (double)m.b * m.nh * m.t * m.t,
                             R * D, R * dd, R, R * dd, R * 2 * ff, R * ff, R * dd, dd, dd * D, dd * KV, dd * KV,
                             (double)D * dd, dd, dd * ff, dd * ff, ff * dd};
-  BOUNDS(operands_in_heap(a, sizes, 35, -1, bytes), "decoderLayerGrad");
+  static const char *const names[35] = {"dy",  "x",   "w1",  "wq",  "wk",  "wv",  "wo",  "w2",  "wg",  "wu",  "wd",  "qcos",
+                                        "qsin", "kcos", "ksin", "r1", "xn1", "qkv", "p",  "ctx", "h",   "r2",  "xn2", "gu",
+                                        "act", "dx",  "dw1", "dwq", "dwk", "dwv", "dwo", "dw2", "dwg", "dwu", "dwd"};
+  OPERANDS_IN_HEAP("decoderLayerGrad", a, sizes, names, 35, -1, bytes);
   float *dact = scratch(SCR_DACT, (size_t)(rows * f)), *dgu = scratch(SCR_DGU, (size_t)(rows * 2 * f)), *dxn = scratch(SCR_DXN, (size_t)(rows * d));
   float *dh = scratch(SCR_DH, (size_t)(rows * d)), *dctx = scratch(SCR_DCTX, (size_t)(rows * D)), *dqkv = scratch(SCR_DQKV, (size_t)(rows * W));
   float *ds = scratch(SCR_DSCORES, (size_t)(m.b * m.nkv * m.t * m.t));

@@ -72,9 +72,9 @@ napi_value AdamWAll(napi_env env, napi_callback_info info) {
   for (int64_t i = 0; i < n; i++) {
     const double *v = a + 12 + 6 * i;
     const double size = floor(v[5] / 2);
-    BOUNDS(in_heap_d(v[0], size, bytes) && in_heap_d(v[1], size, bytes) && in_heap_d(v[2], size, bytes) && in_heap_d(v[3], size, bytes) &&
-               in_heap_d(v[4], size, bytes),
-           "adamwAll");
+    const double sizes[5] = {size, size, size, size, size};
+    static const char *const names[5] = {"p", "g", "m", "v", "out"};
+    OPERANDS_IN_HEAP("adamwAll", v, sizes, names, 5, -1, bytes);
   }
   for (int64_t i = 0; i < n; i++) {
     const double *v = a + 12 + 6 * i;
@@ -108,7 +108,8 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
   }
   double total = 0;
   for (int64_t i = 0; i < n; i++) {
-    BOUNDS(in_heap_d(a[1 + 2 * i], a[2 + 2 * i], bytes), "sumSquares");
+    static const char *const names[1] = {"tensor"};
+    OPERANDS_IN_HEAP("sumSquares", a + 1 + 2 * i, a + 2 + 2 * i, names, 1, -1, bytes);
     total += sum_squares((const float *)(heap + (int64_t)a[1 + 2 * i]), (int64_t)a[2 + 2 * i]);
   }
   napi_value out;

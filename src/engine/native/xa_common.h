@@ -108,11 +108,23 @@ XA_HIDDEN void *typed_arg(napi_env env, napi_value v, napi_typedarray_type want,
 
 /* ---- bounds (common.c) ---------------------------------------------------- */
 
-XA_HIDDEN int in_heap(int64_t off, int64_t n, size_t bytes);
 XA_HIDDEN int in_heap_d(double off, double n, size_t bytes);
-/* Whether operand i (byte offset off[i], sizes[i] elements of 4 bytes) lies in the heap for every i < n;
- * operand `optional` (or -1: none) may instead be absent, given as a negative offset. */
-XA_HIDDEN int operands_in_heap(const double *off, const double *sizes, int n, int optional, size_t bytes);
+/* The first operand i < n (byte offset off[i], sizes[i] elements of 4 bytes) that does not lie in the heap,
+ * or -1 when all do; operand `optional` (or -1: none) may instead be absent, given as a negative offset. */
+XA_HIDDEN int operand_outside_heap(const double *off, const double *sizes, int n, int optional, size_t bytes);
+
+/* The bounds check of every kernel's operands: off[0..n) (heap byte offsets), sizes[i] floats or int32s
+ * each, names[i] naming operand i in the RangeError ("kernel: operands outside the heap (name)"). */
+#define OPERANDS_IN_HEAP(what, off, sizes, names, n, optional, bytes)                          \
+  do {                                                                                          \
+    const int bad_ = operand_outside_heap((off), (sizes), (n), (optional), (bytes));            \
+    if (bad_ >= 0) {                                                                            \
+      char msg_[200];                                                                           \
+      snprintf(msg_, sizeof msg_, "%s: operands outside the heap (%s)", (what), (names)[bad_]); \
+      napi_throw_range_error(env, "XA_NATIVE_BOUNDS", msg_);                                    \
+      return NULL;                                                                              \
+    }                                                                                           \
+  } while (0)
 
 /* ---- scratch (common.c) --------------------------------------------------- */
 
