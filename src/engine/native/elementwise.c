@@ -171,6 +171,18 @@ napi_value Rotary(napi_env env, napi_callback_info info) {
 
 /* ---- embedding ------------------------------------------------------------ */
 
+enum {
+  EM_TABLE, EM_IDS, EM_OUT,
+  EM_OPERANDS, /* the heap offsets above; then the numbers */
+  EM_ROWS = EM_OPERANDS, EM_VOCAB, EM_D,
+  EM_ARGS
+};
+enum {
+  EG_IDS, EG_DY, EG_DTABLE,
+  EG_OPERANDS, /* the heap offsets above; then the numbers */
+  EG_ROWS = EG_OPERANDS, EG_VOCAB, EG_D,
+  EG_ARGS
+};
 /*
  * embedding(heap, Float64Array[6]): table [vocab, d], ids int32 [rows] -> out [rows, d] (out[r] = table[ids[r]]);
  * embeddingGrad(heap, Float64Array[6]): ids, dy [rows, d] -> dtable [vocab, d] (rows of dy summed per id).
@@ -192,16 +204,16 @@ static int check_ids(napi_env env, const int32_t *ids, int64_t rows, int64_t voc
 napi_value Embedding(napi_env env, napi_callback_info info) {
   const double *a;
   size_t bytes;
-  uint8_t *heap = heap_table(env, info, 6, &a, &bytes);
+  uint8_t *heap = heap_table(env, info, EM_ARGS, &a, &bytes);
   if (!heap) return NULL;
-  const int64_t rows = (int64_t)a[3], vocab = (int64_t)a[4], d = (int64_t)a[5];
+  const int64_t rows = (int64_t)a[EM_ROWS], vocab = (int64_t)a[EM_VOCAB], d = (int64_t)a[EM_D];
   BOUNDS(d > 0, "embedding");
-  const double sizes[3] = {(double)vocab * d, (double)rows, (double)rows * d};
-  static const char *const names[3] = {"table", "ids", "out"};
-  OPERANDS_IN_HEAP("embedding", a, sizes, names, 3, -1, bytes);
-  const float *table = (const float *)(heap + (int64_t)a[0]);
-  const int32_t *ids = (const int32_t *)(heap + (int64_t)a[1]);
-  float *out = (float *)(heap + (int64_t)a[2]);
+  const double sizes[EM_OPERANDS] = {(double)vocab * d, (double)rows, (double)rows * d};
+  static const char *const names[EM_OPERANDS] = {"table", "ids", "out"};
+  OPERANDS_IN_HEAP("embedding", a, sizes, names, EM_OPERANDS, -1, bytes);
+  const float *table = (const float *)(heap + (int64_t)a[EM_TABLE]);
+  const int32_t *ids = (const int32_t *)(heap + (int64_t)a[EM_IDS]);
+  float *out = (float *)(heap + (int64_t)a[EM_OUT]);
   if (!check_ids(env, ids, rows, vocab)) return NULL;
   for (int64_t r = 0; r < rows; r++) memcpy(out + r * d, table + (int64_t)ids[r] * d, (size_t)d * sizeof(float));
   return NULL;
@@ -210,16 +222,16 @@ napi_value Embedding(napi_env env, napi_callback_info info) {
 napi_value EmbeddingGrad(napi_env env, napi_callback_info info) {
   const double *a;
   size_t bytes;
-  uint8_t *heap = heap_table(env, info, 6, &a, &bytes);
+  uint8_t *heap = heap_table(env, info, EG_ARGS, &a, &bytes);
   if (!heap) return NULL;
-  const int64_t rows = (int64_t)a[3], vocab = (int64_t)a[4], d = (int64_t)a[5];
+  const int64_t rows = (int64_t)a[EG_ROWS], vocab = (int64_t)a[EG_VOCAB], d = (int64_t)a[EG_D];
   BOUNDS(d > 0, "embeddingGrad");
-  const double sizes[3] = {(double)rows, (double)rows * d, (double)vocab * d};
-  static const char *const names[3] = {"ids", "dy", "dtable"};
-  OPERANDS_IN_HEAP("embeddingGrad", a, sizes, names, 3, -1, bytes);
-  const int32_t *ids = (const int32_t *)(heap + (int64_t)a[0]);
-  const float *dy = (const float *)(heap + (int64_t)a[1]);
-  float *dt = (float *)(heap + (int64_t)a[2]);
+  const double sizes[EG_OPERANDS] = {(double)rows, (double)rows * d, (double)vocab * d};
+  static const char *const names[EG_OPERANDS] = {"ids", "dy", "dtable"};
+  OPERANDS_IN_HEAP("embeddingGrad", a, sizes, names, EG_OPERANDS, -1, bytes);
+  const int32_t *ids = (const int32_t *)(heap + (int64_t)a[EG_IDS]);
+  const float *dy = (const float *)(heap + (int64_t)a[EG_DY]);
+  float *dt = (float *)(heap + (int64_t)a[EG_DTABLE]);
   if (!check_ids(env, ids, rows, vocab)) return NULL;
   memset(dt, 0, (size_t)(vocab * d) * sizeof(float));
   for (int64_t r = 0; r < rows; r++) {

@@ -95,6 +95,12 @@ napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
 
 /* ---- final norm, LM head and mean cross-entropy --------------------------------- */
 
+enum {
+  LH_H, LH_W, LH_HEAD, LH_LABELS, LH_LOSS, LH_R, LH_XN, LH_LOGITS, LH_LSE,
+  LH_OPERANDS, /* the heap offsets above; then the numbers */
+  LH_ROWS = LH_OPERANDS, LH_D, LH_VOCAB, LH_EPS, LH_TIED,
+  LH_ARGS
+};
 /*
  * lmHeadLoss(heap, Float64Array[14]): 0 h [rows, d], 1 w [d], 2 head ([d, vocab], or [vocab, d] when tied),
  *   3 labels int32 [rows], outputs 4 loss [1], 5 r [rows], 6 xn [rows, d], 7 logits [rows, vocab], 8 lse [rows];
@@ -105,27 +111,27 @@ napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
 napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
   const double *a;
   size_t bytes;
-  uint8_t *heap = heap_table(env, info, 14, &a, &bytes);
+  uint8_t *heap = heap_table(env, info, LH_ARGS, &a, &bytes);
   if (!heap) return NULL;
-  const int64_t rows = (int64_t)a[9], d = (int64_t)a[10], vocab = (int64_t)a[11];
-  const int tied = a[13] != 0;
+  const int64_t rows = (int64_t)a[LH_ROWS], d = (int64_t)a[LH_D], vocab = (int64_t)a[LH_VOCAB];
+  const int tied = a[LH_TIED] != 0;
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
-  const double sizes[9] = {R * dd, dd, dd * V, R, 1, R, R * dd, R * V, R};
-  static const char *const names[9] = {"h", "w", "head", "labels", "loss", "r", "xn", "logits", "lse"};
+  const double sizes[LH_OPERANDS] = {R * dd, dd, dd * V, R, 1, R, R * dd, R * V, R};
+  static const char *const names[LH_OPERANDS] = {"h", "w", "head", "labels", "loss", "r", "xn", "logits", "lse"};
   BOUNDS(rows > 0 && d > 0 && vocab > 0, "lmHeadLoss");
-  OPERANDS_IN_HEAP("lmHeadLoss", a, sizes, names, 9, -1, bytes);
+  OPERANDS_IN_HEAP("lmHeadLoss", a, sizes, names, LH_OPERANDS, -1, bytes);
   float *e = scratch(SCR_EXPS, (size_t)vocab);
   if (!e) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
     return NULL;
   }
-  float *xn = (float *)(heap + (int64_t)a[6]), *logits = (float *)(heap + (int64_t)a[7]), *lse = (float *)(heap + (int64_t)a[8]);
-  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[3]);
+  float *xn = (float *)(heap + (int64_t)a[LH_XN]), *logits = (float *)(heap + (int64_t)a[LH_LOGITS]), *lse = (float *)(heap + (int64_t)a[LH_LSE]);
+  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[LH_LABELS]);
   if (!check_labels(env, labels, rows, vocab)) return NULL;
-  norm_rows((const float *)(heap + (int64_t)a[0]), (const float *)(heap + (int64_t)a[1]), (float *)(heap + (int64_t)a[5]), xn, rows, d,
-            (float)a[12]);
-  if (tied) gemm(0, 1, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[2]), d, 0.0f, logits, vocab);
-  else gemm(0, 0, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[2]), vocab, 0.0f, logits, vocab);
+  norm_rows((const float *)(heap + (int64_t)a[LH_H]), (const float *)(heap + (int64_t)a[LH_W]), (float *)(heap + (int64_t)a[LH_R]), xn, rows, d,
+            (float)a[LH_EPS]);
+  if (tied) gemm(0, 1, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[LH_HEAD]), d, 0.0f, logits, vocab);
+  else gemm(0, 0, rows, vocab, d, xn, d, (const float *)(heap + (int64_t)a[LH_HEAD]), vocab, 0.0f, logits, vocab);
   float *per_row = scratch(SCR_PER_ROW, (size_t)rows);
   if (!per_row) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLoss: out of memory");
@@ -138,10 +144,16 @@ napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
     total += per_row[r];
     if (labels[r] >= 0 && labels[r] < vocab) count += 1.0f;
   }
-  *(float *)(heap + (int64_t)a[4]) = total / (count > 1.0f ? count : 1.0f);
+  *(float *)(heap + (int64_t)a[LH_LOSS]) = total / (count > 1.0f ? count : 1.0f);
   return NULL;
 }
 
+enum {
+  LG_DY, LG_H, LG_W, LG_HEAD, LG_LABELS, LG_R, LG_XN, LG_LOGITS, LG_LSE, LG_DH, LG_DW, LG_DHEAD,
+  LG_OPERANDS, /* the heap offsets above; then the numbers */
+  LG_ROWS = LG_OPERANDS, LG_D, LG_VOCAB, LG_TIED,
+  LG_ARGS
+};
 /*
  * lmHeadLossGrad(heap, Float64Array[16]): 0 dy [1], 1 h, 2 w, 3 head, 4 labels, 5 r, 6 xn, 7 logits, 8 lse,
  *   outputs 9 dh [rows, d], 10 dw [d], 11 dhead (head's shape); 12 rows, 13 d, 14 vocab, 15 tied.
@@ -149,28 +161,28 @@ napi_value LmHeadLoss(napi_env env, napi_callback_info info) {
 napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
   const double *a;
   size_t bytes;
-  uint8_t *heap = heap_table(env, info, 16, &a, &bytes);
+  uint8_t *heap = heap_table(env, info, LG_ARGS, &a, &bytes);
   if (!heap) return NULL;
-  const int64_t rows = (int64_t)a[12], d = (int64_t)a[13], vocab = (int64_t)a[14];
-  const int tied = a[15] != 0;
+  const int64_t rows = (int64_t)a[LG_ROWS], d = (int64_t)a[LG_D], vocab = (int64_t)a[LG_VOCAB];
+  const int tied = a[LG_TIED] != 0;
   const double R = (double)rows, dd = (double)d, V = (double)vocab;
-  const double sizes[12] = {1, R * dd, dd, dd * V, R, R, R * dd, R * V, R, R * dd, dd, dd * V};
-  static const char *const names[12] = {"dy", "h", "w", "head", "labels", "r", "xn", "logits", "lse", "dh", "dw", "dhead"};
+  const double sizes[LG_OPERANDS] = {1, R * dd, dd, dd * V, R, R, R * dd, R * V, R, R * dd, dd, dd * V};
+  static const char *const names[LG_OPERANDS] = {"dy", "h", "w", "head", "labels", "r", "xn", "logits", "lse", "dh", "dw", "dhead"};
   BOUNDS(rows > 0 && d > 0 && vocab > 0, "lmHeadLossGrad");
-  OPERANDS_IN_HEAP("lmHeadLossGrad", a, sizes, names, 12, -1, bytes);
+  OPERANDS_IN_HEAP("lmHeadLossGrad", a, sizes, names, LG_OPERANDS, -1, bytes);
   float *dlogits = scratch(SCR_DLOGITS, (size_t)(rows * vocab)), *dxn = scratch(SCR_DXN, (size_t)(rows * d)), *per_row = scratch(SCR_PER_ROW, (size_t)rows);
   if (!dlogits || !dxn || !per_row) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "lmHeadLossGrad: out of memory");
     return NULL;
   }
-  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[4]);
+  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[LG_LABELS]);
   float count = 0.0f;
   for (int64_t r = 0; r < rows; r++) count += (labels[r] >= 0 && labels[r] < vocab) ? 1.0f : 0.0f;
-  const float g = *(const float *)(heap + (int64_t)a[0]) / (count > 1.0f ? count : 1.0f);
+  const float g = *(const float *)(heap + (int64_t)a[LG_DY]) / (count > 1.0f ? count : 1.0f);
   for (int64_t r = 0; r < rows; r++) per_row[r] = g;
-  const float *xn = (const float *)(heap + (int64_t)a[6]), *head = (const float *)(heap + (int64_t)a[3]);
-  xent_grad_rows((const float *)(heap + (int64_t)a[7]), labels, (const float *)(heap + (int64_t)a[8]), per_row, dlogits, rows, vocab);
-  float *dhead = (float *)(heap + (int64_t)a[11]);
+  const float *xn = (const float *)(heap + (int64_t)a[LG_XN]), *head = (const float *)(heap + (int64_t)a[LG_HEAD]);
+  xent_grad_rows((const float *)(heap + (int64_t)a[LG_LOGITS]), labels, (const float *)(heap + (int64_t)a[LG_LSE]), per_row, dlogits, rows, vocab);
+  float *dhead = (float *)(heap + (int64_t)a[LG_DHEAD]);
   if (tied) {
     gemm(1, 0, vocab, d, rows, dlogits, vocab, xn, d, 0.0f, dhead, d);
     gemm(0, 0, rows, d, vocab, dlogits, vocab, head, d, 0.0f, dxn, d);
@@ -178,9 +190,9 @@ napi_value LmHeadLossGrad(napi_env env, napi_callback_info info) {
     gemm(1, 0, d, vocab, rows, xn, d, dlogits, vocab, 0.0f, dhead, vocab);
     gemm(0, 1, rows, d, vocab, dlogits, vocab, head, vocab, 0.0f, dxn, d);
   }
-  float *dh = (float *)(heap + (int64_t)a[9]);
+  float *dh = (float *)(heap + (int64_t)a[LG_DH]);
   memset(dh, 0, (size_t)(rows * d) * sizeof(float));
-  norm_rows_grad((const float *)(heap + (int64_t)a[1]), (const float *)(heap + (int64_t)a[2]), (const float *)(heap + (int64_t)a[5]), dxn,
-                 dh, dh, (float *)(heap + (int64_t)a[10]), rows, d);
+  norm_rows_grad((const float *)(heap + (int64_t)a[LG_H]), (const float *)(heap + (int64_t)a[LG_W]), (const float *)(heap + (int64_t)a[LG_R]), dxn,
+                 dh, dh, (float *)(heap + (int64_t)a[LG_DW]), rows, d);
   return NULL;
 }

@@ -130,6 +130,12 @@ static int read_dims(const double *a, layer_dims *m) {
 
 #define F(i) ((float *)(heap + (int64_t)a[i]))
 
+enum {
+  DL_X, DL_W1, DL_WQ, DL_WK, DL_WV, DL_WO, DL_W2, DL_WG, DL_WU, DL_WD, DL_QCOS, DL_QSIN, DL_KCOS, DL_KSIN, DL_MASK, DL_Y, DL_R1, DL_XN1, DL_QKV, DL_P, DL_CTX, DL_H, DL_R2, DL_XN2, DL_GU, DL_ACT,
+  DL_OPERANDS, /* the heap offsets above; then the numbers */
+  DL_B = DL_OPERANDS, DL_T, DL_D, DL_NH, DL_NKV, DL_HD, DL_F, DL_EPS,
+  DL_ARGS
+};
 /*
  * decoderLayer(heap, Float64Array[34]):
  *   0 x, 1 w1, 2 wq, 3 wk, 4 wv, 5 wo, 6 w2, 7 wg, 8 wu, 9 wd, 10 qcos, 11 qsin, 12 kcos, 13 ksin, 14 mask (-1: none),
@@ -139,47 +145,53 @@ static int read_dims(const double *a, layer_dims *m) {
 napi_value DecoderLayer(napi_env env, napi_callback_info info) {
   const double *a;
   size_t bytes;
-  uint8_t *heap = heap_table(env, info, 34, &a, &bytes);
+  uint8_t *heap = heap_table(env, info, DL_ARGS, &a, &bytes);
   if (!heap) return NULL;
   layer_dims m;
-  if (!read_dims(a + 26, &m)) {
+  if (!read_dims(a + DL_B, &m)) {
     napi_throw_range_error(env, "XA_NATIVE_ARGS", "decoderLayer: bad dimensions");
     return NULL;
   }
   const int64_t rows = m.b * m.t, d = m.d, D = m.nh * m.hd, KV = m.nkv * m.hd, W = D + 2 * KV, f = m.f;
   const double R = (double)rows, dd = (double)d, ff = (double)f;
-  const double sizes[26] = {R * dd, dd, dd * D, dd * KV, dd * KV, (double)D * dd, dd, dd * ff, dd * ff, ff * dd,
+  const double sizes[DL_OPERANDS] = {R * dd, dd, dd * D, dd * KV, dd * KV, (double)D * dd, dd, dd * ff, dd * ff, ff * dd,
                             R * m.hd, R * m.hd, R * m.hd, R * m.hd, R /* int32 */, R * dd, R, R * dd, R * W,
                             (double)m.b * m.nh * m.t * m.t, R * D, R * dd, R, R * dd, R * 2 * ff, R * ff};
-  static const char *const names[26] = {"x", "w1", "wq", "wk", "wv", "wo", "w2", "wg", "wu", "wd", "qcos", "qsin", "kcos",
+  static const char *const names[DL_OPERANDS] = {"x", "w1", "wq", "wk", "wv", "wo", "w2", "wg", "wu", "wd", "qcos", "qsin", "kcos",
                                         "ksin", "mask", "y", "r1", "xn1", "qkv", "p", "ctx", "h", "r2", "xn2", "gu", "act"};
-  OPERANDS_IN_HEAP("decoderLayer", a, sizes, names, 26, 14, bytes);
+  OPERANDS_IN_HEAP("decoderLayer", a, sizes, names, DL_OPERANDS, DL_MASK, bytes);
   float *wqkv = scratch(SCR_WQKV, (size_t)(d * W)), *wgu = scratch(SCR_WGU, (size_t)(d * 2 * f));
   if (!wqkv || !wgu) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "decoderLayer: out of memory for packed weights");
     return NULL;
   }
-  const float eps = (float)a[33];
-  float *x = F(0), *y = F(15), *xn1 = F(17), *qkv = F(18), *ctx = F(20), *h = F(21), *xn2 = F(23), *gu = F(24), *act = F(25);
-  pack3(wqkv, F(2), D, F(3), KV, F(4), KV, d);
-  pack3(wgu, F(7), f, F(8), f, NULL, 0, d);
-  norm_rows(x, F(1), F(16), xn1, rows, d, eps);
+  const float eps = (float)a[DL_EPS];
+  float *x = F(DL_X), *y = F(DL_Y), *xn1 = F(DL_XN1), *qkv = F(DL_QKV), *ctx = F(DL_CTX), *h = F(DL_H), *xn2 = F(DL_XN2), *gu = F(DL_GU), *act = F(DL_ACT);
+  pack3(wqkv, F(DL_WQ), D, F(DL_WK), KV, F(DL_WV), KV, d);
+  pack3(wgu, F(DL_WG), f, F(DL_WU), f, NULL, 0, d);
+  norm_rows(x, F(DL_W1), F(DL_R1), xn1, rows, d, eps);
   gemm(0, 0, rows, W, d, xn1, d, wqkv, W, 0.0f, qkv, W);
-  rotate_heads(qkv, W, F(10), F(11), rows, m.nh, m.hd, 1.0f);
-  rotate_heads(qkv + D, W, F(12), F(13), rows, m.nkv, m.hd, 1.0f);
-  attn_ctx ac = {&m, qkv, NULL, a[14] < 0 ? NULL : (const int32_t *)(heap + (int64_t)a[14]), F(19), ctx, NULL, NULL};
+  rotate_heads(qkv, W, F(DL_QCOS), F(DL_QSIN), rows, m.nh, m.hd, 1.0f);
+  rotate_heads(qkv + D, W, F(DL_KCOS), F(DL_KSIN), rows, m.nkv, m.hd, 1.0f);
+  attn_ctx ac = {&m, qkv, NULL, a[DL_MASK] < 0 ? NULL : (const int32_t *)(heap + (int64_t)a[DL_MASK]), F(DL_P), ctx, NULL, NULL};
   attn_parallel(&m, attn_fwd_range, &ac);
   memcpy(h, x, (size_t)(rows * d) * sizeof(float));
-  gemm(0, 0, rows, d, D, ctx, D, F(5), d, 1.0f, h, d);
-  norm_rows(h, F(6), F(22), xn2, rows, d, eps);
+  gemm(0, 0, rows, d, D, ctx, D, F(DL_WO), d, 1.0f, h, d);
+  norm_rows(h, F(DL_W2), F(DL_R2), xn2, rows, d, eps);
   gemm(0, 0, rows, 2 * f, d, xn2, d, wgu, 2 * f, 0.0f, gu, 2 * f);
   glu_ctx gc = {gu, NULL, act, NULL, f};
   parallel_for(rows, rows * f, glu_range, &gc);
   memcpy(y, h, (size_t)(rows * d) * sizeof(float));
-  gemm(0, 0, rows, d, f, act, f, F(9), d, 1.0f, y, d);
+  gemm(0, 0, rows, d, f, act, f, F(DL_WD), d, 1.0f, y, d);
   return NULL;
 }
 
+enum {
+  DG_DY, DG_X, DG_W1, DG_WQ, DG_WK, DG_WV, DG_WO, DG_W2, DG_WG, DG_WU, DG_WD, DG_QCOS, DG_QSIN, DG_KCOS, DG_KSIN, DG_R1, DG_XN1, DG_QKV, DG_P, DG_CTX, DG_H, DG_R2, DG_XN2, DG_GU, DG_ACT, DG_DX, DG_DW1, DG_DWQ, DG_DWK, DG_DWV, DG_DWO, DG_DW2, DG_DWG, DG_DWU, DG_DWD,
+  DG_OPERANDS, /* the heap offsets above; then the numbers */
+  DG_B = DG_OPERANDS, DG_T, DG_D, DG_NH, DG_NKV, DG_HD, DG_F,
+  DG_ARGS
+};
 /*
  * decoderLayerGrad(heap, Float64Array[42]):
  *   0 dy, 1 x, 2 w1, 3 wq, 4 wk, 5 wv, 6 wo, 7 w2, 8 wg, 9 wu, 10 wd, 11 qcos, 12 qsin, 13 kcos, 14 ksin,
@@ -189,23 +201,23 @@ napi_value DecoderLayer(napi_env env, napi_callback_info info) {
 napi_value DecoderLayerGrad(napi_env env, napi_callback_info info) {
   const double *a;
   size_t bytes;
-  uint8_t *heap = heap_table(env, info, 42, &a, &bytes);
+  uint8_t *heap = heap_table(env, info, DG_ARGS, &a, &bytes);
   if (!heap) return NULL;
   layer_dims m;
-  if (!read_dims(a + 35, &m)) {
+  if (!read_dims(a + DG_B, &m)) {
     napi_throw_range_error(env, "XA_NATIVE_ARGS", "decoderLayerGrad: bad dimensions");
     return NULL;
   }
   const int64_t rows = m.b * m.t, d = m.d, D = m.nh * m.hd, KV = m.nkv * m.hd, W = D + 2 * KV, f = m.f;
   const double R = (double)rows, dd = (double)d, ff = (double)f;
-  const double sizes[35] = {R * dd, R * dd, dd, dd * D, dd * KV, dd * KV, (double)D * dd, dd, dd * ff, dd * ff, ff * dd,
+  const double sizes[DG_OPERANDS] = {R * dd, R * dd, dd, dd * D, dd * KV, dd * KV, (double)D * dd, dd, dd * ff, dd * ff, ff * dd,
                             R * m.hd, R * m.hd, R * m.hd, R * m.hd, R, R * dd, R * W, (double)m.b * m.nh * m.t * m.t,
                             R * D, R * dd, R, R * dd, R * 2 * ff, R * ff, R * dd, dd, dd * D, dd * KV, dd * KV,
                             (double)D * dd, dd, dd * ff, dd * ff, ff * dd};
-  static const char *const names[35] = {"dy",  "x",   "w1",  "wq",  "wk",  "wv",  "wo",  "w2",  "wg",  "wu",  "wd",  "qcos",
+  static const char *const names[DG_OPERANDS] = {"dy",  "x",   "w1",  "wq",  "wk",  "wv",  "wo",  "w2",  "wg",  "wu",  "wd",  "qcos",
                                         "qsin", "kcos", "ksin", "r1", "xn1", "qkv", "p",  "ctx", "h",   "r2",  "xn2", "gu",
                                         "act", "dx",  "dw1", "dwq", "dwk", "dwv", "dwo", "dw2", "dwg", "dwu", "dwd"};
-  OPERANDS_IN_HEAP("decoderLayerGrad", a, sizes, names, 35, -1, bytes);
+  OPERANDS_IN_HEAP("decoderLayerGrad", a, sizes, names, DG_OPERANDS, -1, bytes);
   float *dact = scratch(SCR_DACT, (size_t)(rows * f)), *dgu = scratch(SCR_DGU, (size_t)(rows * 2 * f)), *dxn = scratch(SCR_DXN, (size_t)(rows * d));
   float *dh = scratch(SCR_DH, (size_t)(rows * d)), *dctx = scratch(SCR_DCTX, (size_t)(rows * D)), *dqkv = scratch(SCR_DQKV, (size_t)(rows * W));
   float *ds = scratch(SCR_DSCORES, (size_t)(m.b * m.nkv * m.t * m.t));
@@ -215,29 +227,29 @@ napi_value DecoderLayerGrad(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "decoderLayerGrad: out of memory for scratch buffers");
     return NULL;
   }
-  const float *dy = F(0), *x = F(1), *xn1 = F(16), *h = F(20), *xn2 = F(22);
-  pack3(wqkv, F(3), D, F(4), KV, F(5), KV, d);
-  pack3(wgu, F(8), f, F(9), f, NULL, 0, d);
+  const float *dy = F(DG_DY), *x = F(DG_X), *xn1 = F(DG_XN1), *h = F(DG_H), *xn2 = F(DG_XN2);
+  pack3(wqkv, F(DG_WQ), D, F(DG_WK), KV, F(DG_WV), KV, d);
+  pack3(wgu, F(DG_WG), f, F(DG_WU), f, NULL, 0, d);
   /* feed-forward */
-  gemm(1, 0, f, d, rows, F(24), f, dy, d, 0.0f, F(34), d);
-  gemm(0, 1, rows, f, d, dy, d, F(10), d, 0.0f, dact, f);
-  glu_ctx gc = {F(23), dact, NULL, dgu, f};
+  gemm(1, 0, f, d, rows, F(DG_ACT), f, dy, d, 0.0f, F(DG_DWD), d);
+  gemm(0, 1, rows, f, d, dy, d, F(DG_WD), d, 0.0f, dact, f);
+  glu_ctx gc = {F(DG_GU), dact, NULL, dgu, f};
   parallel_for(rows, rows * f, glu_grad_range, &gc);
   gemm(1, 0, d, 2 * f, rows, xn2, d, dgu, 2 * f, 0.0f, dw, 2 * f);
-  unpack3(dw, F(32), f, F(33), f, NULL, 0, d);
+  unpack3(dw, F(DG_DWG), f, F(DG_DWU), f, NULL, 0, d);
   gemm(0, 1, rows, d, 2 * f, dgu, 2 * f, wgu, 2 * f, 0.0f, dxn, d);
-  norm_rows_grad(h, F(7), F(21), dxn, dy, dh, F(31), rows, d);
+  norm_rows_grad(h, F(DG_W2), F(DG_R2), dxn, dy, dh, F(DG_DW2), rows, d);
   /* attention */
-  gemm(1, 0, D, d, rows, F(19), D, dh, d, 0.0f, F(30), d);
-  gemm(0, 1, rows, D, d, dh, d, F(6), d, 0.0f, dctx, D);
-  attn_ctx ac = {&m, F(17), dctx, NULL, F(18), NULL, dqkv, ds};
+  gemm(1, 0, D, d, rows, F(DG_CTX), D, dh, d, 0.0f, F(DG_DWO), d);
+  gemm(0, 1, rows, D, d, dh, d, F(DG_WO), d, 0.0f, dctx, D);
+  attn_ctx ac = {&m, F(DG_QKV), dctx, NULL, F(DG_P), NULL, dqkv, ds};
   attn_parallel(&m, attn_bwd_range, &ac);
-  rotate_heads(dqkv, W, F(11), F(12), rows, m.nh, m.hd, -1.0f);
-  rotate_heads(dqkv + D, W, F(13), F(14), rows, m.nkv, m.hd, -1.0f);
+  rotate_heads(dqkv, W, F(DG_QCOS), F(DG_QSIN), rows, m.nh, m.hd, -1.0f);
+  rotate_heads(dqkv + D, W, F(DG_KCOS), F(DG_KSIN), rows, m.nkv, m.hd, -1.0f);
   gemm(1, 0, d, W, rows, xn1, d, dqkv, W, 0.0f, dw, W);
-  unpack3(dw, F(27), D, F(28), KV, F(29), KV, d);
+  unpack3(dw, F(DG_DWQ), D, F(DG_DWK), KV, F(DG_DWV), KV, d);
   gemm(0, 1, rows, d, W, dqkv, W, wqkv, W, 0.0f, dxn, d);
-  norm_rows_grad(x, F(2), F(15), dxn, dh, F(25), F(26), rows, d);
+  norm_rows_grad(x, F(DG_W1), F(DG_R1), dxn, dh, F(DG_DX), F(DG_DW1), rows, d);
   return NULL;
 }
 #undef F
