@@ -49,6 +49,16 @@ XA_CLONES static void adamw_range(void *arg, int64_t lo, int64_t hi) {
 
 /* ---- multi-tensor optimizer kernels ----------------------------------------------- */
 
+enum { /* the table's header */
+  AW_N, AW_BETA1, AW_OMB1, AW_BETA2, AW_OMB2, AW_BC1, AW_BC2, AW_EPS, AW_LR, AW_LRWD, AW_GSCALE, AW_SCALED,
+  AW_HEADER
+};
+enum { /* then per variable */
+  AV_P, AV_G, AV_M, AV_V, AV_OUT,
+  AV_OPERANDS, /* the heap offsets above; then size * 2 + decay */
+  AV_SIZE_DECAY = AV_OPERANDS,
+  AV_FIELDS
+};
 /*
  * adamwAll(heap, Float64Array[12 + 6n]): one AdamW step over n variables in one call:
  *   0 n, 1 beta1, 2 1-beta1, 3 beta2, 4 1-beta2, 5 bc1, 6 bc2, 7 eps, 8 lr, 9 lr*wd, 10 gradScale, 11 scaled (0/1),
@@ -60,31 +70,31 @@ napi_value AdamWAll(napi_env env, napi_callback_info info) {
   size_t bytes, length;
   uint8_t *heap = heap_table_any(env, info, &a, &length, &bytes);
   if (!heap) return NULL;
-  if (length < 12) {
+  if (length < AW_HEADER) {
     napi_throw_error(env, "XA_NATIVE_ARGS", "adamwAll: the table is too short");
     return NULL;
   }
-  const int64_t n = (int64_t)a[0];
-  if (n < 0 || length != (size_t)(12 + 6 * n)) {
+  const int64_t n = (int64_t)a[AW_N];
+  if (n < 0 || length != (size_t)(AW_HEADER + AV_FIELDS * n)) {
     napi_throw_error(env, "XA_NATIVE_ARGS", "adamwAll: the table's length does not match its variable count");
     return NULL;
   }
   for (int64_t i = 0; i < n; i++) {
-    const double *v = a + 12 + 6 * i;
-    const double size = floor(v[5] / 2);
-    const double sizes[5] = {size, size, size, size, size};
-    static const char *const names[5] = {"p", "g", "m", "v", "out"};
-    OPERANDS_IN_HEAP("adamwAll", v, sizes, names, 5, -1, bytes);
+    const double *v = a + AW_HEADER + AV_FIELDS * i;
+    const double size = floor(v[AV_SIZE_DECAY] / 2);
+    const double sizes[AV_OPERANDS] = {size, size, size, size, size};
+    static const char *const names[AV_OPERANDS] = {"p", "g", "m", "v", "out"};
+    OPERANDS_IN_HEAP("adamwAll", v, sizes, names, AV_OPERANDS, -1, bytes);
   }
   for (int64_t i = 0; i < n; i++) {
-    const double *v = a + 12 + 6 * i;
-    const int64_t size = (int64_t)v[5] / 2;
-    const int decay = (int64_t)v[5] % 2;
+    const double *v = a + AW_HEADER + AV_FIELDS * i;
+    const int64_t size = (int64_t)v[AV_SIZE_DECAY] / 2;
+    const int decay = (int64_t)v[AV_SIZE_DECAY] % 2;
     adamw_ctx c = {
-        (float *)(heap + (int64_t)v[0]), (float *)(heap + (int64_t)v[2]), (float *)(heap + (int64_t)v[3]),
-        (float *)(heap + (int64_t)v[4]), (const float *)(heap + (int64_t)v[1]),
-        (float)a[1], (float)a[2], (float)a[3], (float)a[4], (float)a[5], (float)a[6], (float)a[7], (float)a[8], (float)a[9],
-        decay, (float)a[10], a[11] != 0,
+        (float *)(heap + (int64_t)v[AV_P]), (float *)(heap + (int64_t)v[AV_M]), (float *)(heap + (int64_t)v[AV_V]),
+        (float *)(heap + (int64_t)v[AV_OUT]), (const float *)(heap + (int64_t)v[AV_G]),
+        (float)a[AW_BETA1], (float)a[AW_OMB1], (float)a[AW_BETA2], (float)a[AW_OMB2], (float)a[AW_BC1], (float)a[AW_BC2], (float)a[AW_EPS], (float)a[AW_LR], (float)a[AW_LRWD],
+        decay, (float)a[AW_GSCALE], a[AW_SCALED] != 0,
     };
     parallel_for(size, size, adamw_range, &c);
   }
