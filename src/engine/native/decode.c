@@ -150,6 +150,12 @@ static decoder *get_decoder(napi_env env, napi_value v) {
   return (decoder *)data;
 }
 
+/* decodeCreate's dims (see the comment above decoder): DC_CHUNK is optional. */
+enum {
+  DC_LAYERS, DC_D, DC_NH, DC_NKV, DC_HD, DC_F, DC_VOCAB, DC_CANON, DC_BATCH, DC_CAP, DC_EPS, DC_CHUNK,
+  DC_FIELDS
+};
+
 napi_value DecodeCreate(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -165,12 +171,12 @@ napi_value DecodeCreate(napi_env env, napi_callback_info info) {
   if (!cos_in) return NULL;
   const float *sin_in = (const float *)typed_arg(env, argv[2], napi_float32_array, &ns, "decodeCreate: sin must be a Float32Array");
   if (!sin_in) return NULL;
-  if (nd != 11 && nd != 12) {
+  if (nd != DC_CHUNK && nd != DC_FIELDS) {
     napi_throw_error(env, "XA_NATIVE_ARGS", "decodeCreate: dims must hold 11 or 12 numbers");
     return NULL;
   }
   for (int i = 0; i < (int)nd; i++) {
-    if (i == 10) continue;
+    if (i == DC_EPS) continue;
     if (!(a[i] >= 0 && a[i] < 1e9 && a[i] == (double)(int64_t)a[i])) {
       napi_throw_range_error(env, "XA_NATIVE_ARGS", "decodeCreate: dimensions must be integers");
       return NULL;
@@ -181,18 +187,18 @@ napi_value DecodeCreate(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "XA_NATIVE_MEMORY", "decodeCreate: out of memory");
     return NULL;
   }
-  s->layers = (int64_t)a[0];
-  s->d = (int64_t)a[1];
-  s->nh = (int64_t)a[2];
-  s->nkv = (int64_t)a[3];
-  s->hd = (int64_t)a[4];
-  s->f = (int64_t)a[5];
-  s->vocab = (int64_t)a[6];
-  s->cw = (int64_t)a[7];
-  s->batch = s->batch0 = (int64_t)a[8];
-  s->cap = (int64_t)a[9];
-  s->eps = (float)a[10];
-  s->chunk = nd == 12 && a[11] >= 1 ? (int64_t)a[11] : DECODE_CHUNK;
+  s->layers = (int64_t)a[DC_LAYERS];
+  s->d = (int64_t)a[DC_D];
+  s->nh = (int64_t)a[DC_NH];
+  s->nkv = (int64_t)a[DC_NKV];
+  s->hd = (int64_t)a[DC_HD];
+  s->f = (int64_t)a[DC_F];
+  s->vocab = (int64_t)a[DC_VOCAB];
+  s->cw = (int64_t)a[DC_CANON];
+  s->batch = s->batch0 = (int64_t)a[DC_BATCH];
+  s->cap = (int64_t)a[DC_CAP];
+  s->eps = (float)a[DC_EPS];
+  s->chunk = nd == DC_FIELDS && a[DC_CHUNK] >= 1 ? (int64_t)a[DC_CHUNK] : DECODE_CHUNK;
   if (s->layers < 1 || s->d < 1 || s->nh < 1 || s->nkv < 1 || s->nh % s->nkv != 0 || s->hd < 2 || s->hd % 2 != 0 || s->f < 1 ||
       s->vocab < 1 || s->batch < 1 || s->cap < 1 || nc != (size_t)(s->cap * s->hd) || ns != nc) {
     free(s);
@@ -319,7 +325,11 @@ XA_CLONES static void swiglu_rows(float *restrict gate, const float *restrict up
   }
 }
 
-#define DECODE_LAYER_ARGS 8
+/* decodeStep's args: t, the embedding and head offsets, then DECODE_LAYER_ARGS offsets per layer (LW_*), then
+ * per row and new position (row-major) DECODE_TOKEN_FIELDS numbers (TK_*). */
+enum { ST_T, ST_EMBED, ST_HEAD, ST_LAYERS };
+enum { LW_Q, LW_K, LW_V, LW_O, LW_GATE, LW_UP, LW_DOWN, LW_CANON, DECODE_LAYER_ARGS };
+enum { TK_ID, TK_POS, TK_REAL, DECODE_TOKEN_FIELDS };
 
 /* The canon convolution at one position: out = xn + sum_k in[-k] * w[k], in[0] at `own` (the padded-input window). */
 XA_CLONES static void canon_row(float *restrict out, const float *restrict xn, const float *restrict own, const float *restrict w, int64_t cw,
@@ -388,15 +398,15 @@ static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const 
   float *k = (float *)dscratch_buf[DS_K], *v = (float *)dscratch_buf[DS_V], *ctx = (float *)dscratch_buf[DS_CTX];
   float *tmp = (float *)dscratch_buf[DS_TMP], *gate = (float *)dscratch_buf[DS_GATE], *up = (float *)dscratch_buf[DS_UP];
   float *pad = (float *)dscratch_buf[DS_PAD], *scores = (float *)dscratch_buf[DS_SCORES];
-#define W(l, i) ((const float *)(heap + (int64_t)a[3 + (l) * DECODE_LAYER_ARGS + (i)]))
-#define TOK(b, i, field) (tok[3 * ((b) * t + (i)) + (field)])
-  const float *embed = (const float *)(heap + (int64_t)a[1]);
-  for (int64_t r = 0; r < R; r++) memcpy(x + r * d, embed + (int64_t)TOK(rows[r].b, rows[r].i, 0) * d, (size_t)d * sizeof(float));
+#define W(l, i) ((const float *)(heap + (int64_t)a[ST_LAYERS + (l) * DECODE_LAYER_ARGS + (i)]))
+#define TOK(b, i, field) (tok[DECODE_TOKEN_FIELDS * ((b) * t + (i)) + (field)])
+  const float *embed = (const float *)(heap + (int64_t)a[ST_EMBED]);
+  for (int64_t r = 0; r < R; r++) memcpy(x + r * d, embed + (int64_t)TOK(rows[r].b, rows[r].i, TK_ID) * d, (size_t)d * sizeof(float));
   for (int64_t l = 0; l < L; l++) {
     /* attention input: normalized rows, then the canon convolution over them */
     normalize_rows(x, xn, R, d, s->eps);
     if (cw > 0) {
-      const float *cwt = W(l, 7);
+      const float *cwt = W(l, LW_CANON);
       for (int64_t e = 0; e < S; e++) {
         const decode_seg *g = segs + e;
         if (sh) {
@@ -418,15 +428,15 @@ static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const 
         memcpy(pad, state, (size_t)(cw1 * d) * sizeof(float));
         memset(pad + cw1 * d, 0, (size_t)(n * d) * sizeof(float));
         for (int64_t r = g->r0; r < g->r1; r++)
-          if (TOK(g->b, rows[r].i, 2) != 0) memcpy(pad + (cw1 + rows[r].i - g->i0) * d, xn + r * d, (size_t)d * sizeof(float));
+          if (TOK(g->b, rows[r].i, TK_REAL) != 0) memcpy(pad + (cw1 + rows[r].i - g->i0) * d, xn + r * d, (size_t)d * sizeof(float));
         for (int64_t r = g->r0; r < g->r1; r++) canon_row(tmp + (r - g->r0) * d, xn + r * d, pad + (cw1 + rows[r].i - g->i0) * d, cwt, cw, d);
         memcpy(xn + g->r0 * d, tmp, (size_t)((g->r1 - g->r0) * d) * sizeof(float));
         memcpy(state, pad + n * d, (size_t)(cw1 * d) * sizeof(float));
       }
     }
-    project_rows(xn, R, d, W(l, 0), D, q);
-    project_rows(xn, R, d, W(l, 1), KV, k);
-    project_rows(xn, R, d, W(l, 2), KV, v);
+    project_rows(xn, R, d, W(l, LW_Q), D, q);
+    project_rows(xn, R, d, W(l, LW_K), KV, k);
+    project_rows(xn, R, d, W(l, LW_V), KV, v);
     float *keys = s->keys + l * s->batch0 * nkv * cap * hd, *values = s->values + l * s->batch0 * nkv * cap * hd;
     for (int64_t e = 0; e < S; e++) {
       const decode_seg *g = segs + e;
@@ -443,7 +453,7 @@ static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const 
         }
       }
       for (int64_t r = g->r0; r < g->r1; r++) {
-        const int64_t p = (int64_t)TOK(g->b, rows[r].i, 1), slot = len + rows[r].i;
+        const int64_t p = (int64_t)TOK(g->b, rows[r].i, TK_POS), slot = len + rows[r].i;
         rotate_row(q + r * D, s->qcos + p * hd, s->qsin + p * hd, nh, hd);
         rotate_row(k + r * KV, s->kcos + p * hd, s->ksin + p * hd, nkv, hd);
         for (int64_t h = 0; h < nkv; h++) {
@@ -502,14 +512,14 @@ static void decode_pass(decoder *s, const uint8_t *heap, const double *a, const 
         }
       }
     }
-    project_rows(ctx, R, D, W(l, 3), d, tmp);
+    project_rows(ctx, R, D, W(l, LW_O), d, tmp);
     add_into(x, tmp, R * d);
     /* SwiGLU feed-forward */
     normalize_rows(x, xn, R, d, s->eps);
-    project_rows(xn, R, d, W(l, 4), f, gate);
-    project_rows(xn, R, d, W(l, 5), f, up);
+    project_rows(xn, R, d, W(l, LW_GATE), f, gate);
+    project_rows(xn, R, d, W(l, LW_UP), f, up);
     swiglu_rows(gate, up, R * f);
-    project_rows(gate, R, f, W(l, 6), d, tmp);
+    project_rows(gate, R, f, W(l, LW_DOWN), d, tmp);
     add_into(x, tmp, R * d);
   }
 #undef TOK
@@ -532,13 +542,13 @@ static const decode_share *share_prefixes(decoder *s, const double *tok, int64_t
   if (!mem) return NULL;
   int64_t *donor = mem, *shared = mem + B, *lead = mem + 2 * B, *off = mem + 3 * B, *eligible = mem + 4 * B + 1, *fill = mem + 5 * B + 1;
   decode_need *need = (decode_need *)(mem + ints), *tmp = need + needs;
-#define TK(b, i, field) (tok[3 * ((b) * t + (i)) + (field)])
+#define TK(b, i, field) (tok[DECODE_TOKEN_FIELDS * ((b) * t + (i)) + (field)])
   for (int64_t b = 0; b < B; b++) {
     int64_t i = 0;
-    while (i < t && TK(b, i, 2) == 0) i++;
+    while (i < t && TK(b, i, TK_REAL) == 0) i++;
     lead[b] = i;
     eligible[b] = i < t;
-    for (int64_t k = 0; i + k < t && eligible[b]; k++) eligible[b] = TK(b, i + k, 2) != 0 && TK(b, i + k, 1) == (double)k;
+    for (int64_t k = 0; i + k < t && eligible[b]; k++) eligible[b] = TK(b, i + k, TK_REAL) != 0 && TK(b, i + k, TK_POS) == (double)k;
   }
   int64_t any = 0;
   for (int64_t b = 0; b < B; b++) {
@@ -550,7 +560,7 @@ static const decode_share *share_prefixes(decoder *s, const double *tok, int64_t
       if (!eligible[c]) continue;
       const int64_t nc = t - lead[c];
       int64_t k = 0;
-      while (k < nb - 1 && k < nc && TK(b, lead[b] + k, 0) == TK(c, lead[c] + k, 0)) k++;
+      while (k < nb - 1 && k < nc && TK(b, lead[b] + k, TK_ID) == TK(c, lead[c] + k, TK_ID)) k++;
       if (k > shared[b]) {
         shared[b] = k;
         donor[b] = c;
@@ -606,13 +616,13 @@ napi_value DecodeStep(napi_env env, napi_callback_info info) {
   if (!logits) return NULL;
   const int64_t L = s->layers, d = s->d, nh = s->nh, nkv = s->nkv, hd = s->hd, f = s->f, V = s->vocab, B = s->batch;
   const int64_t D = nh * hd, KV = nkv * hd, group = nh / nkv, cw = s->cw, cw1 = cw > 0 ? cw - 1 : 0, cap = s->cap;
-  const double tt = na > 0 ? a[0] : 0;
+  const double tt = na > 0 ? a[ST_T] : 0;
   if (!(tt >= 1 && tt <= (double)(cap - s->len)) || tt != (double)(int64_t)tt) {
     napi_throw_range_error(env, "XA_NATIVE_ARGS", "decodeStep: the new positions do not fit the session's capacity");
     return NULL;
   }
-  const int64_t t = (int64_t)tt, rows = B * t, fixed = 3 + L * DECODE_LAYER_ARGS;
-  if (na != (size_t)(fixed + 3 * rows) || nl != (size_t)(B * V)) {
+  const int64_t t = (int64_t)tt, rows = B * t, fixed = ST_LAYERS + L * DECODE_LAYER_ARGS;
+  if (na != (size_t)(fixed + DECODE_TOKEN_FIELDS * rows) || nl != (size_t)(B * V)) {
     napi_throw_error(env, "XA_NATIVE_ARGS", "decodeStep: args or logits of the wrong length for the session's batch");
     return NULL;
   }
@@ -622,14 +632,14 @@ napi_value DecodeStep(napi_env env, napi_callback_info info) {
   const double hsizes[2] = {(double)V * dd, dd * (double)V};
   static const char *const hnames[2] = {"embed", "head"};
   static const char *const lnames[DECODE_LAYER_ARGS] = {"q", "k", "v", "o", "gate", "up", "down", "canon"};
-  OPERANDS_IN_HEAP("decodeStep", a + 1, hsizes, hnames, 2, -1, bytes);
+  OPERANDS_IN_HEAP("decodeStep", a + ST_EMBED, hsizes, hnames, 2, -1, bytes);
   for (int64_t l = 0; l < L; l++) {
-    const double *w = a + 3 + l * DECODE_LAYER_ARGS;
+    const double *w = a + ST_LAYERS + l * DECODE_LAYER_ARGS;
     OPERANDS_IN_HEAP("decodeStep", w, lsizes, lnames, cw > 0 ? DECODE_LAYER_ARGS : DECODE_LAYER_ARGS - 1, -1, bytes);
   }
   const double *tok = a + fixed;
   for (int64_t r = 0; r < rows; r++) {
-    const double id = tok[3 * r], pos = tok[3 * r + 1];
+    const double id = tok[DECODE_TOKEN_FIELDS * r + TK_ID], pos = tok[DECODE_TOKEN_FIELDS * r + TK_POS];
     if (!(id >= 0 && id < (double)V && id == (double)(int64_t)id && pos >= 0 && pos < (double)cap && pos == (double)(int64_t)pos)) {
       char msg[200];
       snprintf(msg, sizeof msg, "decodeStep: token %g at position %g (entry %lld) is outside the vocabulary [0, %lld) or the rotary "
@@ -654,7 +664,7 @@ napi_value DecodeStep(napi_env env, napi_callback_info info) {
   (void)rows;
   const int64_t len = s->len;
   for (int64_t b = 0; b < B; b++)
-    for (int64_t i = 0; i < t; i++) s->real[b * cap + len + i] = tok[3 * (b * t + i) + 2] != 0;
+    for (int64_t i = 0; i < t; i++) s->real[b * cap + len + i] = tok[DECODE_TOKEN_FIELDS * (b * t + i) + TK_REAL] != 0;
   const decode_share *sh = len == 0 && t > DECODE_SHARE_MIN ? share_prefixes(s, tok, t) : NULL;
   /* passes: whole rows while they fit in `chunk` computed positions, a longer row in pieces */
   decode_row *prow = (decode_row *)dscratch_buf[DS_ROWS];
@@ -672,7 +682,7 @@ napi_value DecodeStep(napi_env env, napi_callback_info info) {
       g->i0 = i;
       g->r0 = R;
       for (; i < t && R < P; i++)
-        if (i == t - 1 || tok[3 * (b * t + i) + 2] != 0) prow[R++] = (decode_row){b, i};
+        if (i == t - 1 || tok[DECODE_TOKEN_FIELDS * (b * t + i) + TK_REAL] != 0) prow[R++] = (decode_row){b, i};
       g->i1 = i;
       g->r1 = R;
     }
@@ -686,7 +696,7 @@ napi_value DecodeStep(napi_env env, napi_callback_info info) {
     return NULL;
   }
   normalize_rows(last, xn, B, d, s->eps);
-  project_rows(xn, B, d, (const float *)(heap + (int64_t)a[2]), V, logits);
+  project_rows(xn, B, d, (const float *)(heap + (int64_t)a[ST_HEAD]), V, logits);
   s->len = len + t;
   return NULL;
 }
