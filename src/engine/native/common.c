@@ -21,25 +21,6 @@ int64_t arg_int(napi_env env, napi_value v) {
   return out;
 }
 
-/* Reads a Uint8Array view of the heap and `count` integer arguments after it. */
-uint8_t *heap_args(napi_env env, napi_callback_info info, size_t count, int64_t *out, size_t *bytes) {
-  size_t argc = 9;
-  napi_value argv[9];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != count + 1) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: wrong number of arguments");
-    return NULL;
-  }
-  napi_typedarray_type type;
-  void *data;
-  napi_value buffer;
-  size_t byte_offset;
-  if (napi_get_typedarray_info(env, argv[0], &type, bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the heap must be a Uint8Array");
-    return NULL;
-  }
-  for (size_t i = 0; i < count; i++) out[i] = arg_int(env, argv[i + 1]);
-  return (uint8_t *)data;
-}
 
 
 

@@ -33,20 +33,19 @@ XA_CLONES static void xent_rows(const float *logits, const int32_t *labels, floa
 }
 
 napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
-  int64_t a[6];
+  double a[6];
   size_t bytes;
-  uint8_t *heap = heap_args(env, info, 6, a, &bytes);
+  uint8_t *heap = heap_nums(env, info, 6, a, &bytes);
   if (!heap) return NULL;
-  int64_t rows = a[4], vocab = a[5];
-  BOUNDS(rows >= 0 && vocab > 0, "softmaxXent");
-  const double offs[4] = {(double)a[0], (double)a[1], (double)a[2], (double)a[3]};
+  BOUNDS(a[4] >= 0 && a[4] < 9e15 && a[5] >= 1 && a[5] < 9e15, "softmaxXent");
+  const int64_t rows = (int64_t)a[4], vocab = (int64_t)a[5];
   const double sizes[4] = {(double)(rows * vocab), (double)rows, (double)rows, (double)rows};
   static const char *const names[4] = {"logits", "labels", "loss", "lse"};
-  OPERANDS_IN_HEAP("softmaxXent", offs, sizes, names, 4, -1, bytes);
-  const float *logits = (const float *)(heap + a[0]);
-  const int32_t *labels = (const int32_t *)(heap + a[1]);
-  float *loss = (float *)(heap + a[2]);
-  float *lse_out = (float *)(heap + a[3]);
+  OPERANDS_IN_HEAP("softmaxXent", a, sizes, names, 4, -1, bytes);
+  const float *logits = (const float *)(heap + (int64_t)a[0]);
+  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[1]);
+  float *loss = (float *)(heap + (int64_t)a[2]);
+  float *lse_out = (float *)(heap + (int64_t)a[3]);
   if (!check_labels(env, labels, rows, vocab)) return NULL;
   float *e = scratch(SCR_EXPS, (size_t)vocab);
   if (!e) {
@@ -74,21 +73,20 @@ XA_CLONES static void xent_grad_rows(const float *logits, const int32_t *labels,
 }
 
 napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
-  int64_t a[7];
+  double a[7];
   size_t bytes;
-  uint8_t *heap = heap_args(env, info, 7, a, &bytes);
+  uint8_t *heap = heap_nums(env, info, 7, a, &bytes);
   if (!heap) return NULL;
-  int64_t rows = a[5], vocab = a[6];
-  BOUNDS(rows >= 0 && vocab > 0, "softmaxXentGrad");
-  const double offs[5] = {(double)a[0], (double)a[1], (double)a[2], (double)a[3], (double)a[4]};
+  BOUNDS(a[5] >= 0 && a[5] < 9e15 && a[6] >= 1 && a[6] < 9e15, "softmaxXentGrad");
+  const int64_t rows = (int64_t)a[5], vocab = (int64_t)a[6];
   const double sizes[5] = {(double)(rows * vocab), (double)rows, (double)rows, (double)rows, (double)(rows * vocab)};
   static const char *const names[5] = {"logits", "labels", "lse", "dy", "dx"};
-  OPERANDS_IN_HEAP("softmaxXentGrad", offs, sizes, names, 5, -1, bytes);
-  const float *logits = (const float *)(heap + a[0]);
-  const int32_t *labels = (const int32_t *)(heap + a[1]);
-  const float *lse = (const float *)(heap + a[2]);
-  const float *dy = (const float *)(heap + a[3]);
-  float *dx = (float *)(heap + a[4]);
+  OPERANDS_IN_HEAP("softmaxXentGrad", a, sizes, names, 5, -1, bytes);
+  const float *logits = (const float *)(heap + (int64_t)a[0]);
+  const int32_t *labels = (const int32_t *)(heap + (int64_t)a[1]);
+  const float *lse = (const float *)(heap + (int64_t)a[2]);
+  const float *dy = (const float *)(heap + (int64_t)a[3]);
+  float *dx = (float *)(heap + (int64_t)a[4]);
   xent_grad_rows(logits, labels, lse, dy, dx, rows, vocab);
   return NULL;
 }

@@ -94,8 +94,6 @@ static inline float fast_expf(float x) {
 
 #define MAX_ARGS 20
 
-/* Reads a Uint8Array view of the heap and `count` integer arguments after it. */
-XA_HIDDEN uint8_t *heap_args(napi_env env, napi_callback_info info, size_t count, int64_t *out, size_t *bytes);
 XA_HIDDEN int64_t arg_int(napi_env env, napi_value v);
 /* The heap (argv[0], a Uint8Array) and argv[1..count] as doubles (exact for offsets below 2^53). */
 XA_HIDDEN uint8_t *heap_nums(napi_env env, napi_callback_info info, size_t count, double *out, size_t *bytes);
