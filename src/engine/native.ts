@@ -35,17 +35,17 @@ export interface NativeAddon {
   swiglu(heap: Uint8Array, gate: number, up: number, y: number, n: number): void;
   swigluGrad(heap: Uint8Array, gate: number, up: number, dy: number, dgate: number, dup: number, n: number): void;
   rotary(heap: Uint8Array, x: number, cos: number, sin: number, y: number, rows: number, t: number, d: number, sign: number): void;
-  /** A whole decoder layer forward; `args` lists heap offsets and dimensions (src/engine/native/xalign_native.c). */
+  /** A whole decoder layer forward; `args` lists heap offsets and dimensions (src/engine/native/layer.c). */
   decoderLayer(heap: Uint8Array, args: Float64Array): void;
   /** Its backward: the input's and the nine weights' gradients. */
   decoderLayerGrad(heap: Uint8Array, args: Float64Array): void;
   /** Rows of a table by int32 id, and the rows' gradient summed per id (a dense [vocab, d] gradient). */
   embedding(heap: Uint8Array, args: Float64Array): void;
   embeddingGrad(heap: Uint8Array, args: Float64Array): void;
-  /** Final norm, LM head and mean cross-entropy, forward and backward (layout in src/engine/native/xalign_native.c). */
+  /** Final norm, LM head and mean cross-entropy, forward and backward (layout in src/engine/native/head_loss.c). */
   lmHeadLoss(heap: Uint8Array, args: Float64Array): void;
   lmHeadLossGrad(heap: Uint8Array, args: Float64Array): void;
-  /** One AdamW step over many variables (layout in src/engine/native/xalign_native.c). */
+  /** One AdamW step over many variables (layout in src/engine/native/optimizer.c). */
   adamwAll(heap: Uint8Array, args: Float64Array): void;
   /** Sum of squares over many tensors, in double: [n, offset0, size0, ...]. */
   sumSquares(heap: Uint8Array, args: Float64Array): number;
@@ -55,7 +55,7 @@ export interface NativeAddon {
    * with rotary tables cos/sin [capacity, headDim]; see src/model/nativedecode.ts.
    */
   decodeCreate(dims: Float64Array, cos: Float32Array, sin: Float32Array): NativeDecodeSession;
-  /** t new positions per row through every layer; the logits of each row's last new position (layout in the C file). */
+  /** t new positions per row through every layer; the logits of each row's last new position (layout in src/engine/native/decode.c). */
   decodeStep(session: NativeDecodeSession, heap: Uint8Array, args: Float64Array, logits: Float32Array): void;
   /** Keeps only the given (ascending) rows of the session. */
   decodeSelectRows(session: NativeDecodeSession, rows: Float64Array): void;

@@ -1,6 +1,6 @@
 /**
  * Native decoding: every layer and the head of one decoding step in one call
- * into the C addon (src/engine/native/xalign_native.c, "native decoding"),
+ * into the C addon (src/engine/native/decode.c, "native decoding"),
  * with the KV cache in native memory, in place of the ~250 TF.js ops per token
  * of the per-op path ({@link LlamaModel.forward} with a {@link KvCache}).
  *

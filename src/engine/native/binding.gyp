@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "xalign_native",
-      "sources": ["xalign_native.c"],
+      "sources": ["xalign_native.c", "common.c", "gemm_attention.c", "layer.c", "head_loss.c", "optimizer.c", "elementwise.c", "decode.c"],
       "cflags": ["-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-pthread"],
       "ldflags": ["-pthread"],
       "conditions": [
