@@ -117,21 +117,15 @@ uint8_t *heap_nums(napi_env env, napi_callback_info info, size_t count, double *
     napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: wrong number of arguments");
     return NULL;
   }
-  napi_typedarray_type type;
-  void *data;
-  napi_value buffer;
-  size_t byte_offset;
-  if (napi_get_typedarray_info(env, argv[0], &type, bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the heap must be a Uint8Array");
-    return NULL;
-  }
+  uint8_t *data = (uint8_t *)typed_arg(env, argv[0], napi_uint8_array, bytes, "xalign_native: the heap must be a Uint8Array");
+  if (!data) return NULL;
   for (size_t i = 0; i < count; i++) {
     if (napi_get_value_double(env, argv[i + 1], &out[i]) != napi_ok) {
       napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: arguments after the heap must be numbers");
       return NULL;
     }
   }
-  return (uint8_t *)data;
+  return data;
 }
 
 int in_heap_d(double off, double n, size_t bytes) {
@@ -157,21 +151,10 @@ uint8_t *heap_table_any(napi_env env, napi_callback_info info, const double **nu
     napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: expected (heap, Float64Array)");
     return NULL;
   }
-  napi_typedarray_type type;
-  void *data;
-  napi_value buffer;
-  size_t byte_offset;
-  if (napi_get_typedarray_info(env, argv[0], &type, bytes, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the heap must be a Uint8Array");
-    return NULL;
-  }
-  void *table;
-  if (napi_get_typedarray_info(env, argv[1], &type, length, &table, &buffer, &byte_offset) != napi_ok || type != napi_float64_array) {
-    napi_throw_error(env, "XA_NATIVE_ARGS", "xalign_native: the arguments must be a Float64Array");
-    return NULL;
-  }
-  *nums = (const double *)table;
-  return (uint8_t *)data;
+  uint8_t *data = (uint8_t *)typed_arg(env, argv[0], napi_uint8_array, bytes, "xalign_native: the heap must be a Uint8Array");
+  if (!data) return NULL;
+  *nums = (const double *)typed_arg(env, argv[1], napi_float64_array, length, "xalign_native: the arguments must be a Float64Array");
+  return *nums ? data : NULL;
 }
 
 /* The heap (argv[0]) and a Float64Array of exactly `count` numbers (argv[1]). */
