@@ -174,3 +174,19 @@ test("fused rotary embedding: values and gradient equal the split/concat ops", {
   }
   tf.dispose([cos, sin, x, w]);
 });
+
+test("the addon's argument readers reject a wrong heap, table or argument count with XA_NATIVE_ARGS", { skip: skipNative }, () => {
+  const addon = nativeStatus().addon as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const heap = new Uint8Array(1024);
+  const rejects = (call: () => unknown, message: RegExp) =>
+    assert.throws(call, (e: Error & { code?: string }) => e.code === "XA_NATIVE_ARGS" && message.test(e.message));
+  // heap_nums: rmsNorm(heap, x, y, r, rows, d, eps)
+  rejects(() => addon.rmsNorm?.(new Float32Array(256), 0, 64, 128, 1, 8, 1e-5), /the heap must be a Uint8Array/);
+  rejects(() => addon.rmsNorm?.(heap, 0, 64, 128, 1, 8), /wrong number of arguments/);
+  rejects(() => addon.rmsNorm?.(heap, 0, "64", 128, 1, 8, 1e-5), /arguments after the heap must be numbers/);
+  // heap_table: lmHeadLoss(heap, Float64Array table)
+  rejects(() => addon.lmHeadLoss?.(new Float32Array(256), new Float64Array(14)), /the heap must be a Uint8Array/);
+  rejects(() => addon.lmHeadLoss?.(heap, new Float32Array(14)), /the arguments must be a Float64Array/);
+  rejects(() => addon.lmHeadLoss?.(heap, new Float64Array(3)), /of the right length/);
+  rejects(() => addon.lmHeadLoss?.(heap), /expected \(heap, Float64Array\)/);
+});
