@@ -15,6 +15,9 @@
  * ORDER (random: a QA document's questions drawn and ordered at random; passage, the default: its first facts in order),
  * COPY (share of extra documents that are BOS + span + span of 4-24 tokens drawn from the corpus's own
  * tokens, a content-copy curriculum mixed into pretraining; 0),
+ * PERROW (documents per row at most; 1: one document per row, as the issue's prototypes), WD (AdamW weight
+ * decay, 0.01), B2 (Adam beta2, 0.999), NODECAY (comma-separated name patterns kept out of decay; the trainer's
+ * default norm,bias,embed_tokens; the prototypes': norm,canon, which decays the tied embedding),
  * EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
@@ -52,10 +55,14 @@ const questions = E("QUESTIONS", 2);
 const order = process.env.ORDER === "random" ? "random" : "passage";
 const lr = E("LR", quick.pretrain.lr);
 const evals = E("EVALS", 4);
+const perRow = process.env.PERROW ? E("PERROW", 0) : undefined;
+const wd = E("WD", 0.01);
+const beta2 = E("B2", 0.999);
+const noDecay = process.env.NODECAY?.split(",");
 const { maxLength: len } = quick.pretrain;
 const bs = E("BATCH", quick.pretrain.batchSize);
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `${process.env.COPY ? `copy${process.env.COPY}-` : ""}${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}`;
+const run = `${process.env.COPY ? `copy${process.env.COPY}-` : ""}${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}${perRow ? `-perrow${perRow}` : ""}${wd !== 0.01 ? `-wd${wd}` : ""}${beta2 !== 0.999 ? `-b2${beta2}` : ""}${noDecay ? `-nodecay${noDecay.join("+")}` : ""}`;
 const mix = process.env.MIX ? parseMix(process.env.MIX) : undefined;
 const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
@@ -100,7 +107,17 @@ if (copyShare > 0) {
   }
 }
 const corpusTokens = docs.reduce((a, d) => a + d.length, 0);
-const packed = pack === "doc" ? documentBatches(docs, { maxLength: len, batchSize: bs, seed, padId: tok.padId, isolate }) : undefined;
+const packed =
+  pack === "doc"
+    ? documentBatches(docs, {
+        maxLength: len,
+        batchSize: bs,
+        seed,
+        padId: tok.padId,
+        isolate,
+        ...(perRow ? { maxPerRow: perRow } : {}),
+      })
+    : undefined;
 const source = packed ?? packedBatches(Int32Array.from(docs.flatMap((d) => [...d])), { maxLength: len, batchSize: bs, seed });
 const fill = packed?.packing.fill ?? 1;
 const steps = Math.round(budget / (bs * len * fill));
@@ -155,7 +172,9 @@ await train({
     lr,
     warmup_steps: Math.round(steps * 0.03),
     schedule: "cosine",
-    weight_decay: 0.01,
+    weight_decay: wd,
+    beta2,
+    ...(noDecay ? { no_decay: noDecay } : {}),
     clip_norm: 1,
     eval_every: every,
     eval_batches: 1,

@@ -117,7 +117,15 @@ export interface DocumentPacking {
  */
 export function documentBatches(
   documents: readonly ArrayLike<number>[],
-  options: { maxLength: number; batchSize: number; seed: number; padId: number; isolate?: boolean },
+  options: {
+    maxLength: number;
+    batchSize: number;
+    seed: number;
+    padId: number;
+    isolate?: boolean;
+    /** At most this many documents share a row (1: one document per row, the rest padding); unbounded by default. */
+    maxPerRow?: number;
+  },
 ): BatchSource & { packing: DocumentPacking } {
   const { maxLength, batchSize, seed, padId } = options;
   // A piece is a run of tokens that stays together; its last token predicts nothing.
@@ -138,6 +146,8 @@ export function documentBatches(
   const space: number[] = [];
   /** Rows still open for first fit; a bounded window keeps packing linear in the corpus. */
   const open: number[] = [];
+  const perRow = options.maxPerRow ?? Number.POSITIVE_INFINITY;
+  if (!(perRow >= 1)) throw new TrainingError("XA_TRAIN_BAD_PACKING", `maxPerRow must be at least 1, got ${perRow}`);
   for (const i of order) {
     const piece = pieces[i] as ArrayLike<number>;
     // An over-long piece fills a row alone: maxLength inputs, its last token a label only.
@@ -153,7 +163,7 @@ export function documentBatches(
     const r = open[at] as number;
     (rows[r] as number[]).push(i);
     space[r] = (space[r] as number) - need;
-    if ((space[r] as number) < 8) open.splice(at, 1);
+    if ((space[r] as number) < 8 || (rows[r] as number[]).length >= perRow) open.splice(at, 1);
   }
   const perEpoch = Math.floor(rows.length / batchSize);
   if (perEpoch < 1) {

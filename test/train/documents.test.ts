@@ -51,6 +51,21 @@ describe("documentBatches (whole-document packing)", () => {
     assert.equal(source.packing.split, 0);
   });
 
+  it("maxPerRow bounds the documents in a row (1: one per row, the rest padding); a bound below 1 is refused", () => {
+    const docs = corpus(120, 3, 20);
+    const one = documentBatches(docs, { maxLength: 64, batchSize: 4, seed: 5, padId: PAD, maxPerRow: 1 });
+    assert.equal(one.packing.rows, docs.length, "one row per document");
+    const two = documentBatches(docs, { maxLength: 64, batchSize: 4, seed: 5, padId: PAD, maxPerRow: 2 });
+    for (const batch of two.epoch(0))
+      for (let r = 0; r < batch.batchSize; r++) {
+        const row = Array.from(batch.inputIds.subarray(r * 64, (r + 1) * 64));
+        assert.ok(row.filter((t) => t === BOS).length <= 2);
+      }
+    const free = documentBatches(docs, { maxLength: 64, batchSize: 4, seed: 5, padId: PAD });
+    assert.ok(free.packing.rows < two.packing.rows && two.packing.rows < one.packing.rows);
+    assert.throws(() => documentBatches(docs, { maxLength: 64, batchSize: 4, seed: 5, padId: PAD, maxPerRow: 0 }), /maxPerRow/);
+  });
+
   it("is deterministic in (seed, epoch) and reshuffles rows per epoch", () => {
     const docs = corpus(200, 2, 30);
     const a = documentBatches(docs, { maxLength: 48, batchSize: 4, seed: 9, padId: PAD });
