@@ -15,6 +15,7 @@
  * ORDER (random: a QA document's questions drawn and ordered at random; passage, the default: its first facts in order),
  * COPY (share of extra documents that are BOS + span + span of 4-24 tokens drawn from the corpus's own
  * tokens, a content-copy curriculum mixed into pretraining; 0),
+ * NAMES (fresh: fresh-fact QA documents are about invented people with names the world does not use),
  * PERROW (documents per row at most; 1: one document per row, as the issue's prototypes), WD (AdamW weight
  * decay, 0.01), B2 (Adam beta2, 0.999), NODECAY (comma-separated name patterns kept out of decay; the trainer's
  * default norm,bias,embed_tokens; the prototypes': norm,canon, which decays the tied embedding),
@@ -53,6 +54,7 @@ const qa = E("QA", 0.3);
 const fresh = E("FRESH", 0);
 const questions = E("QUESTIONS", 2);
 const order = process.env.ORDER === "random" ? "random" : "passage";
+const freshNames = process.env.NAMES === "fresh";
 const lr = E("LR", quick.pretrain.lr);
 const evals = E("EVALS", 4);
 const perRow = process.env.PERROW ? E("PERROW", 0) : undefined;
@@ -62,9 +64,9 @@ const noDecay = process.env.NODECAY?.split(",");
 const { maxLength: len } = quick.pretrain;
 const bs = E("BATCH", quick.pretrain.batchSize);
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `${process.env.COPY ? `copy${process.env.COPY}-` : ""}${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}${perRow ? `-perrow${perRow}` : ""}${wd !== 0.01 ? `-wd${wd}` : ""}${beta2 !== 0.999 ? `-b2${beta2}` : ""}${noDecay ? `-nodecay${noDecay.join("+")}` : ""}`;
+const run = `${process.env.COPY ? `copy${process.env.COPY}-` : ""}${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}${freshNames ? "-fnames" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}${perRow ? `-perrow${perRow}` : ""}${wd !== 0.01 ? `-wd${wd}` : ""}${beta2 !== 0.999 ? `-b2${beta2}` : ""}${noDecay ? `-nodecay${noDecay.join("+")}` : ""}`;
 const mix = process.env.MIX ? parseMix(process.env.MIX) : undefined;
-const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}`;
+const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}${freshNames ? "-fnames" : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
 await initEngine({ backend: "wasm", threads: E("THREADS", 1) });
 if (!existsSync(join(worldDir, "manifest.json")))
@@ -76,6 +78,7 @@ if (!existsSync(join(worldDir, "manifest.json")))
     pretrainFreshShare: fresh,
     pretrainQuestions: questions,
     pretrainQuestionOrder: order,
+    pretrainFreshNames: freshNames,
     counterfactual: 100,
     ...(mix ? { mix } : {}),
   });

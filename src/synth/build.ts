@@ -10,7 +10,7 @@ import { ConfigError } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
 import { BASE_SPEC, type LanguageSpec } from "./language.js";
 import { type Preset, presetName, resolvePreset } from "./presets.js";
-import type { Realizer } from "./realize.js";
+import { Realizer } from "./realize.js";
 import { measureSimilarity, type Similarity } from "./similarity.js";
 import { SynthWorld } from "./synth-world.js";
 import {
@@ -24,7 +24,7 @@ import {
   renderInstruction,
   renderPassage,
 } from "./tasks.js";
-import { RELATIONS } from "./world.js";
+import { freshNamePool, RELATIONS } from "./world.js";
 
 /** How much of everything to generate. Counts are per language unless noted. */
 export interface SynthSizes {
@@ -77,6 +77,12 @@ export interface SynthBuildOptions {
   /** Which of a QA document's questions are asked, in what order (default "passage"; see QuestionOrder). */
   pretrainQuestionOrder?: QuestionOrder;
   /**
+   * Fresh-fact QA documents are about invented people (default false): each gets a name the world does not use
+   * (two syllables, like every person's), so the names in them are as new to the tokenizer and the model as the
+   * held-out people's are. Needs pretrainFreshShare > 0.
+   */
+  pretrainFreshNames?: boolean;
+  /**
    * Counterfactual QA passages per language (default 0): train people with freshly drawn facts, written
    * to qa/counterfactual.<lang>.json with each question's memorised (world) answer, for the probe.
    */
@@ -109,6 +115,7 @@ export interface SynthManifest {
   pretrainFreshShare?: number;
   pretrainQuestions?: number;
   pretrainQuestionOrder?: QuestionOrder;
+  pretrainFreshNames?: boolean;
   counterfactual?: number;
   languages: LanguageSpec[];
   /** Chance level of each QA set (mean over its questions of 1 / same-type candidates in the passage). */
@@ -229,6 +236,16 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     throw new ConfigError("XA_SYNTH_ORDER", `pretrainQuestionOrder "${String(order)}" is neither "passage" nor "random"`, {
       field: "pretrainQuestionOrder",
       hint: 'use "random" (questions drawn and ordered at random) or "passage" (the first facts, in passage order)',
+    });
+  const freshNames = options.pretrainFreshNames ?? false;
+  if (typeof freshNames !== "boolean")
+    throw new ConfigError("XA_SYNTH_NAMES", `pretrainFreshNames ${String(freshNames)} is not true or false`, {
+      field: "pretrainFreshNames",
+    });
+  if (freshNames && freshShare === 0)
+    throw new ConfigError("XA_SYNTH_NAMES", "pretrainFreshNames needs fresh-fact QA documents, but pretrainFreshShare is 0", {
+      field: "pretrainFreshNames",
+      hint: "set pretrainFreshShare above 0 (e.g. 1), or leave pretrainFreshNames off",
     });
   const counterfactual = options.counterfactual ?? 0;
   if (!Number.isInteger(counterfactual) || counterfactual < 0)
@@ -358,11 +375,15 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   // The imbalanced pretraining corpus: one document per line, languages drawn by the mix.
   const prng = sw.rng("pretrain");
   const weights = all.map((r) => mix[r.language.spec.code] as number);
+  // Invented people's names follow the world's in the corpus realisers' name lists (world indices unchanged).
+  const pool = freshNames ? freshNamePool(world, sw.rng("fresh-names")) : [];
+  const block = freshNames ? { first: world.names.length, count: pool.length } : undefined;
+  const writers = freshNames ? all.map((r) => new Realizer(r.language, [...world.names, ...pool])) : all;
   const docs: string[] = [];
   const langs: string[] = [];
   for (let i = 0; i < sizes.pretrain; i++) {
-    const r = all[prng.weighted(weights)] as Realizer;
-    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare, perDoc, order));
+    const r = writers[prng.weighted(weights)] as Realizer;
+    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare, perDoc, order, block));
     langs.push(r.language.spec.code);
   }
   files.set("pretrain/corpus.txt", { text: lines(docs), count: docs.length });
@@ -389,6 +410,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     ...(counterfactual > 0 ? { counterfactual } : {}),
     ...(perDoc !== 2 ? { pretrainQuestions: perDoc } : {}),
     ...(order !== "passage" ? { pretrainQuestionOrder: order } : {}),
+    ...(freshNames ? { pretrainFreshNames: true } : {}),
     languages: [BASE_SPEC, ...specs],
     qaChance,
     qaQuestions: questions,

@@ -11,7 +11,7 @@ import { type AnswerType, Grammar, type Question, type Sentence } from "./gramma
 import { W } from "./lexicon.js";
 import type { Realized, Realizer } from "./realize.js";
 import { type Leaf, LeafBuilder } from "./syntax.js";
-import { type Person, RELATIONS, type Relation, type World, withFreshFacts } from "./world.js";
+import { type FreshNames, type Person, RELATIONS, type Relation, type World, withFreshFacts } from "./world.js";
 
 /** A passage realised in one language, with each sentence's character offset. */
 export interface RenderedPassage {
@@ -312,6 +312,8 @@ export function planQaPassage(g: Grammar, rng: Rng, maxQuestions = 3): QaPassage
  * by questions and answers. With `freshShare` > 0 that share of the QA
  * documents states freshly drawn facts of its people (the names are the
  * world's, the values are not), so only reading the passage answers them.
+ * With `freshNames` those people also get names from that block (invented
+ * people, as the held-out probe's are to the model); `r` must then know them.
  */
 export function pretrainDocument(
   g: Grammar,
@@ -321,11 +323,12 @@ export function pretrainDocument(
   freshShare = 0,
   questions = 2,
   order: QuestionOrder = "passage",
+  freshNames?: FreshNames,
 ): string {
   if (freshShare > 0 || questions !== 2 || order !== "passage") {
     const qa = rng.float() < qaShare;
     const fresh = qa && rng.float() < freshShare;
-    const grammar = fresh ? new Grammar(withFreshFacts(g.world, rng.fork(`fresh-${rng.nextU32()}`))) : g;
+    const grammar = fresh ? new Grammar(withFreshFacts(g.world, rng.fork(`fresh-${rng.nextU32()}`), freshNames)) : g;
     const sentences = grammar.passage(g.world.trainPeople, rng, true);
     return qa ? qaDocument(grammar, r, rng, sentences, questions, order) : renderPassage(r, sentences).text;
   }

@@ -144,14 +144,50 @@ export function generateWorld(rng: Rng, sizes: WorldSizes = DEFAULT_WORLD): Worl
   return { sizes, names, people, places, trainPeople: train, heldOutPeople: heldOut };
 }
 
+/** A block of names appended after the world's own (indices first .. first + count - 1 of a longer names list). */
+export interface FreshNames {
+  readonly first: number;
+  readonly count: number;
+}
+
+/**
+ * Every person-like name (two syllables, as the world's people have) that the world does not use, in an order
+ * drawn from `rng`: names for people invented per document, who look to the tokenizer like held-out people
+ * (never seen elsewhere) rather than like the train people whose names recur through the corpus.
+ */
+export function freshNamePool(world: World, rng: Rng): string[] {
+  const taken = new Set<string>([...LEXICON.flatMap((l) => l.forms), ...world.names].map((f) => f.toLowerCase()));
+  const pool: string[] = [];
+  for (const a of ONSETS)
+    for (const b of VOWELS)
+      for (const c of ONSETS)
+        for (const d of VOWELS) {
+          const w = a + b + c + d;
+          if (!taken.has(w)) pool.push(w.charAt(0).toUpperCase() + w.slice(1));
+        }
+  return rng.shuffle(pool);
+}
+
 /**
  * The world with each person's facts (home, job, age, colour, object, food,
  * birth month) redrawn from `rng`, lazily and once per person asked for:
  * fresh bindings for documents that must be read rather than recalled, and
- * for the counterfactual probe. Names, friendships and places stay.
+ * for the counterfactual probe. Friendships and places stay; names stay too unless `names` is given, when each
+ * person asked for also gets a name drawn from that block (distinct within the returned world).
  */
-export function withFreshFacts(world: World, rng: Rng): World {
+export function withFreshFacts(world: World, rng: Rng, names?: FreshNames): World {
   const drawn = new Map<number, Person>();
+  const used = new Set<number>();
+  const freshName = (n: FreshNames): number => {
+    if (used.size >= n.count) throw new RangeError(`the fresh-name pool of ${n.count} names is used up in one document`);
+    for (;;) {
+      const k = rng.int(n.count);
+      if (!used.has(k)) {
+        used.add(k);
+        return n.first + k;
+      }
+    }
+  };
   const people = new Proxy(world.people as Person[], {
     get(target, prop, receiver) {
       if (typeof prop !== "string" || !/^\d+$/.test(prop)) return Reflect.get(target, prop, receiver);
@@ -162,6 +198,7 @@ export function withFreshFacts(world: World, rng: Rng): World {
       if (!p) {
         p = {
           ...base,
+          ...(names ? { name: freshName(names) } : {}),
           home: rng.int(world.places.length),
           job: rng.choice(JOBS),
           age: 18 + rng.int(70),

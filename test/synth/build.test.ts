@@ -14,6 +14,7 @@ import {
   type SynthManifest,
   SynthWorld,
 } from "../../src/synth/index.js";
+import { freshNamePool } from "../../src/synth/world.js";
 import { ConfigError } from "../../src/util/errors.js";
 import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
@@ -284,6 +285,42 @@ describe("xalign synth build", () => {
     // Measured: 0.79 vs 0.07 (an answer value can also occur earlier in the passage, so "passage" is not 1).
     assert.ok(passage > 0.6, `passage order: ${passage} of documents in stated order`);
     assert.ok(random < 0.25, `random order: ${random} of documents in stated order`);
+  });
+
+  it("pretrainFreshNames: fresh-fact QA documents are about invented people, named like the world's but never by it", async () => {
+    const { world } = new SynthWorld("paper", 5, { people: SIZES.people, heldOutPeople: SIZES.heldOutPeople, places: SIZES.places });
+    const worldPeople = new Set(world.names.slice(0, SIZES.people));
+    const pool = new Set(freshNamePool(world, new Rng(1)));
+    assert.ok(pool.size > 4000 && [...worldPeople].every((n) => !pool.has(n)));
+    const names = async (freshNames: boolean, name: string) => {
+      const mf = await buildSynthWorld(join(dir, name), {
+        preset: "paper",
+        seed: 5,
+        sizes: SIZES,
+        mix: { en: 1 },
+        pretrainQaShare: 1,
+        pretrainFreshShare: 1,
+        pretrainFreshNames: freshNames,
+      });
+      assert.equal(mf.pretrainFreshNames, freshNames ? true : undefined);
+      const docs = (await readFile(join(dir, name, "pretrain", "corpus.txt"), "utf8")).trim().split("\n");
+      let world = 0;
+      let invented = 0;
+      for (const doc of docs)
+        for (const w of doc.match(/\b[A-Z][a-z]{3}\b/g) ?? []) {
+          if (worldPeople.has(w)) world++;
+          else if (pool.has(w)) invented++;
+        }
+      return { world, invented };
+    };
+    const kept = await names(false, "names-world");
+    const fresh = await names(true, "names-fresh");
+    assert.ok(kept.world > 500 && kept.invented === 0, `world names kept: ${JSON.stringify(kept)}`);
+    assert.ok(fresh.world === 0 && fresh.invented > 500, `invented names: ${JSON.stringify(fresh)}`);
+    await assert.rejects(
+      buildSynthWorld(join(dir, "names-bad"), { preset: "paper", seed: 5, sizes: SIZES, pretrainFreshNames: true }),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_NAMES" && /pretrainFreshShare/.test(e.message),
+    );
   });
 
   it("bad input is a ConfigError and writes nothing", async () => {
