@@ -40,6 +40,8 @@ export interface StudySettings {
     questions?: number;
     /** Which questions, in what order ("passage" when absent; see QuestionOrder in src/synth/tasks.ts). */
     questionOrder?: QuestionOrder;
+    /** Fresh-fact QA documents are about invented people, named as held-out people are (false when absent). */
+    freshNames?: boolean;
   };
   /** splitPunctuation: punctuation never joins a word piece (see trainBpeTokenizer). */
   tokenizer: { vocabSize: number; splitPunctuation?: boolean };

@@ -65,6 +65,7 @@ export async function prepareWorld(
     ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
     ...(w.questions !== undefined ? { questions: w.questions } : {}),
     ...(w.questionOrder && w.questionOrder !== "passage" ? { questionOrder: w.questionOrder } : {}),
+    ...(w.freshNames ? { freshNames: true } : {}),
   };
   const dir = await cached(
     cacheDir,
@@ -81,6 +82,7 @@ export async function prepareWorld(
         ...(w.counterfactual ? { counterfactual: w.counterfactual } : {}),
         ...(w.questions !== undefined ? { pretrainQuestions: w.questions } : {}),
         ...(w.questionOrder ? { pretrainQuestionOrder: w.questionOrder } : {}),
+        ...(w.freshNames ? { pretrainFreshNames: true } : {}),
       });
     },
     onStatus,

@@ -557,6 +557,25 @@ describe("study settings", () => {
     assert.ok(studySettings("full").model.hidden_size > studySettings("quick").model.hidden_size);
     assert.equal(studySettings("smoke").mode, "smoke");
   });
+
+  it("world.freshNames reaches the world build and its cache key; absent, the key is the one worlds had before", async () => {
+    const { prepareWorld } = await import("../../src/study/world.js");
+    const { dir, cleanup } = await tempDir();
+    try {
+      const smoke = studySettings("smoke");
+      const small = { ...smoke, world: { ...smoke.world, sizes: { ...smoke.world.sizes, pretrain: 200, parallel: 300 } } };
+      const plain = await prepareWorld(small, dir);
+      const fresh = await prepareWorld({ ...small, world: { ...small.world, freshNames: true } }, dir);
+      assert.notEqual(plain.key, fresh.key);
+      const manifest = (d: string) => JSON.parse(readFileSync(join(d, "manifest.json"), "utf8")) as { pretrainFreshNames?: boolean };
+      assert.equal(manifest(fresh.dir).pretrainFreshNames, true);
+      assert.equal(manifest(plain.dir).pretrainFreshNames, undefined);
+      const off = await prepareWorld({ ...small, world: { ...small.world, freshNames: false } }, dir);
+      assert.equal(off.key, plain.key, "freshNames: false is the world without the option");
+    } finally {
+      await cleanup();
+    }
+  });
 });
 
 describe("greedyComplete", () => {
