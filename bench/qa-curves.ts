@@ -1,0 +1,67 @@
+/**
+ * Learning curves of issue 16's reading runs: held-out English QA (contains) against pretraining tokens, one line
+ * per run of notebooks/experiments/016-results.jsonl that the table in notebooks/README.md names, next to the
+ * chance of a type-correct guess. Writes a static SVG (drawn by our plot module, readable on GitHub) beside the
+ * results; `--html` also writes the interactive plotly page.
+ *
+ *   npx tsx bench/qa-curves.ts [--html]
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type LineSeries, lineChart } from "../src/plot/index.js";
+
+interface Row {
+  run: string;
+  tokens: number;
+  en: { contains: number; chance: number };
+}
+
+/** Table label of a run (first rule that matches), or undefined for runs the figure leaves out. */
+const LABELS: [RegExp, string][] = [
+  [/^X11 reference.*seed(\d)/, "X11 reference"],
+  [/fnames.*qa0\.8|qa0\.8.*fnames/, "X13 (80% QA, invented people)"],
+  [/tok8000000.*fnames/, "X12 at 8M"],
+  [/tok4000000.*fnames/, "X12 (invented people)"],
+  [/^copy/, "X10 (copy documents)"],
+  [/qrandom/, "X9 (random order)"],
+  [/isolated-punct-seed\d-tok16000000/, "X7 (16M schedule)"],
+  [/^canon4-doc-isolated-punct-seed\d-tok4000000-docs180000-qa0\.5-fresh1-q4-lr0\.003$/, "X4 (study's recipe)"],
+];
+
+/** The project folder: the nearest folder above this file with a package.json (bench/ or dist/bench/). */
+let root = dirname(fileURLToPath(import.meta.url));
+while (!existsSync(join(root, "package.json")) && dirname(root) !== root) root = dirname(root);
+const file = join(root, "notebooks", "experiments", "016-results.jsonl");
+const rows = readFileSync(file, "utf8")
+  .split("\n")
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l) as Row);
+const runs = new Map<string, { label: string; points: [number, number][] }>();
+for (const r of rows) {
+  const label = LABELS.find(([re]) => re.test(r.run))?.[1];
+  if (!label) continue;
+  const entry = runs.get(r.run) ?? { label, points: [] };
+  entry.points.push([r.tokens / 1e6, r.en.contains]);
+  runs.set(r.run, entry);
+}
+// One colour and legend entry per table row; its seeds are lines of that colour.
+const series: LineSeries[] = [...runs.values()].map(({ label, points }) => {
+  points.sort((a, b) => a[0] - b[0]);
+  return { name: label, group: label, x: points.map((p) => p[0]), y: points.map((p) => p[1]) };
+});
+const chance = rows.find((r) => r.en.chance)?.en.chance ?? 0;
+const maxTokens = Math.max(...series.flatMap((s) => [...s.x]));
+series.push({ name: "chance (type-correct guess)", x: [0, maxTokens], y: [chance, chance], dash: "dot", color: "#888888" });
+series.push({ name: "issue 16's target", x: [0, maxTokens], y: [0.6, 0.6], dash: "dash", color: "#444444" });
+const figure = lineChart({
+  series,
+  title: "Held-out English QA while pretraining (contains; 200 questions)",
+  xTitle: "pretraining tokens (millions)",
+  yTitle: "held-out QA contains",
+  height: 480,
+});
+const out = join(root, "notebooks", "experiments", "016-curves");
+writeFileSync(`${out}.svg`, figure.toSvg());
+if (process.argv.includes("--html")) await figure.saveHtml(`${out}.html`);
+console.log(`${runs.size} runs -> ${out}.svg`);
