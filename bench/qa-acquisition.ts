@@ -19,6 +19,7 @@
  * PERROW (documents per row at most; 1: one document per row, as the issue's prototypes), WD (AdamW weight
  * decay, 0.01), B2 (Adam beta2, 0.999), NODECAY (comma-separated name patterns kept out of decay; the trainer's
  * default norm,bias,embed_tokens; the prototypes': norm,canon, which decays the tied embedding),
+ * LAYERS (decoder layers; quick mode's when absent),
  * EVALS (4),
  * THREADS (1), OUT (/tmp/qaexp/results.jsonl), SAVE (a folder for the final model and tokenizer).
  *
@@ -64,7 +65,7 @@ const noDecay = process.env.NODECAY?.split(",");
 const { maxLength: len } = quick.pretrain;
 const bs = E("BATCH", quick.pretrain.batchSize);
 const out = process.env.OUT ?? "/tmp/qaexp/results.jsonl";
-const run = `${process.env.COPY ? `copy${process.env.COPY}-` : ""}${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}${freshNames ? "-fnames" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}${perRow ? `-perrow${perRow}` : ""}${wd !== 0.01 ? `-wd${wd}` : ""}${beta2 !== 0.999 ? `-b2${beta2}` : ""}${noDecay ? `-nodecay${noDecay.join("+")}` : ""}`;
+const run = `${process.env.LAYERS ? `layers${process.env.LAYERS}-` : ""}${process.env.COPY ? `copy${process.env.COPY}-` : ""}${process.env.TIE === "0" ? "untied-" : ""}${process.env.INIT ? `init${process.env.INIT}-` : ""}${process.env.MIX ? `mix${process.env.MIX}-` : ""}canon${canon}-${pack}${isolate ? "-isolated" : ""}${process.env.PUNCT === "1" ? "-punct" : ""}-seed${seed}-tok${budget}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}${freshNames ? "-fnames" : ""}-lr${lr}${bs !== quick.pretrain.batchSize ? `-bs${bs}` : ""}${perRow ? `-perrow${perRow}` : ""}${wd !== 0.01 ? `-wd${wd}` : ""}${beta2 !== 0.999 ? `-b2${beta2}` : ""}${noDecay ? `-nodecay${noDecay.join("+")}` : ""}`;
 const mix = process.env.MIX ? parseMix(process.env.MIX) : undefined;
 const worldDir = `/tmp/qaexp/world${process.env.MIX ? `-mix${process.env.MIX}` : ""}-docs${docsN}-qa${qa}-fresh${fresh}${questions !== 2 ? `-q${questions}` : ""}${order === "random" ? "-qrandom" : ""}${freshNames ? "-fnames" : ""}`;
 mkdirSync("/tmp/qaexp", { recursive: true });
@@ -89,8 +90,9 @@ if (!existsSync(join(tokDir, "tokenizer.json")))
 const tokenizer = await loadTokenizer(tokDir);
 const tok = trainingTokenizer(tokenizer);
 const untied = process.env.TIE === "0";
+const layers = process.env.LAYERS ? E("LAYERS", quick.model.num_hidden_layers) : undefined;
 const config = {
-  ...baseModelConfig(quick.model, tokenizer),
+  ...baseModelConfig(layers ? { ...quick.model, num_hidden_layers: layers } : quick.model, tokenizer),
   ...(canon > 0 ? { canon_width: canon } : {}),
   ...(untied ? { tie_word_embeddings: false } : {}),
 };
