@@ -19,14 +19,15 @@ interface Row {
 
 /** Table label of a run (first rule that matches), or undefined for runs the figure leaves out. */
 const LABELS: [RegExp, string][] = [
-  [/^X11 reference.*seed(\d)/, "X11 reference"],
-  [/fnames.*qa0\.8|qa0\.8.*fnames/, "X13 (80% QA, invented people)"],
-  [/tok8000000.*fnames/, "X12 at 8M"],
-  [/tok4000000.*fnames/, "X12 (invented people)"],
-  [/^copy/, "X10 (copy documents)"],
-  [/qrandom/, "X9 (random order)"],
-  [/isolated-punct-seed\d-tok16000000/, "X7 (16M schedule)"],
-  [/^canon4-doc-isolated-punct-seed\d-tok4000000-docs180000-qa0\.5-fresh1-q4-lr0\.003$/, "X4 (study's recipe)"],
+  [/^X11 reference/, "X11 reference (PyTorch, X4's world)"],
+  [/^layers4-.*fnames/, "X16 (X12, 4 layers)"],
+  [/canon0-.*fnames/, "X14 (X12, no convolution)"],
+  [/qrandom-fnames/, "X15 (X12, random order)"],
+  [/qa0\.8-.*fnames/, "X13 (X12, 80% QA)"],
+  [/tok8000000-.*fnames/, "X12 on the 8M schedule"],
+  [/tok4000000-.*fnames/, "X12 (invented people)"],
+  [/isolated-punct-seed\d-tok16000000/, "X7 (X4, 16M schedule)"],
+  [/^canon4-doc-isolated-punct-seed\d-tok4000000-docs180000-qa0\.5-fresh1-q4-lr0\.003$/, "X4 (the published base's recipe)"],
 ];
 
 /** The project folder: the nearest folder above this file with a package.json (bench/ or dist/bench/). */
