@@ -7,7 +7,7 @@
  * the memorised-answer rate) and the copy probe; at the end also every study language. One JSON line per
  * evaluation goes to OUT.
  *
- * Env: CANON (canon_width, 0), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
+ * Env: CANON (canon_width; quick mode's, 4, when absent; 0 is a plain LLaMA), PACK (doc | window), SEED (init and data order, 1), TOKENS (real tokens, 2e6),
  * DOCS (pretraining documents, 20000), QA (share with questions, 0.3), FRESH (share of those with fresh
  * facts, 0), QUESTIONS (per QA document, at most; 2), ISOLATE (1: attention and positions per document inside a packed row), PUNCT (1: the tokenizer keeps punctuation
  * out of word pieces), MIX (pretraining shares, e.g. en=1; the world's default), TIE (0: an untied head), INIT
@@ -45,7 +45,8 @@ import { Rng } from "../src/util/rng.js";
 
 const quick = studySettings("quick");
 const E = (k: string, d: number) => Number(process.env[k] ?? d);
-const canon = E("CANON", 0);
+// CANON sets the width outright (0: a plain LLaMA); absent, quick mode's model keeps its own (4 since X3).
+const canon = E("CANON", quick.model.canon_width ?? 0);
 const pack = process.env.PACK ?? "doc";
 const isolate = process.env.ISOLATE === "1";
 const seed = E("SEED", 1);
@@ -93,7 +94,7 @@ const untied = process.env.TIE === "0";
 const layers = process.env.LAYERS ? E("LAYERS", quick.model.num_hidden_layers) : undefined;
 const config = {
   ...baseModelConfig(layers ? { ...quick.model, num_hidden_layers: layers } : quick.model, tokenizer),
-  ...(canon > 0 ? { canon_width: canon } : {}),
+  canon_width: canon,
   ...(untied ? { tie_word_embeddings: false } : {}),
 };
 const initStd = E("INIT", 0.02);
