@@ -18,10 +18,10 @@ interface Row {
 }
 
 /** Table label of a run (first rule that matches), or undefined for runs the figure leaves out. */
-const LABELS: [RegExp, string][] = [
+const LABELS: [RegExp, string, string?][] = [
   [/^X11 reference/, "X11 reference (PyTorch, X4's world)"],
   [/^layers4-.*fnames/, "X16 (X12, 4 layers)"],
-  [/canon0-.*fnames/, "X14 (X12, no convolution)"],
+  [/canon0-.*fnames/, "X14 (X12, no convolution)", "#17becf"],
   [/qrandom-fnames/, "X15 (X12, random order)"],
   [/qa0\.8-.*fnames/, "X13 (X12, 80% QA)"],
   [/tok8000000-.*fnames/, "X12 on the 8M schedule"],
@@ -38,18 +38,19 @@ const rows = readFileSync(file, "utf8")
   .split("\n")
   .filter((l) => l.trim())
   .map((l) => JSON.parse(l) as Row);
-const runs = new Map<string, { label: string; points: [number, number][] }>();
+const runs = new Map<string, { label: string; color?: string; points: [number, number][] }>();
 for (const r of rows) {
-  const label = LABELS.find(([re]) => re.test(r.run))?.[1];
-  if (!label) continue;
-  const entry = runs.get(r.run) ?? { label, points: [] };
+  const rule = LABELS.find(([re]) => re.test(r.run));
+  if (!rule) continue;
+  const [, label, color] = rule;
+  const entry = runs.get(r.run) ?? { label, ...(color ? { color } : {}), points: [] };
   entry.points.push([r.tokens / 1e6, r.en.contains]);
   runs.set(r.run, entry);
 }
 // One colour and legend entry per table row; its seeds are lines of that colour.
-const series: LineSeries[] = [...runs.values()].map(({ label, points }) => {
+const series: LineSeries[] = [...runs.values()].map(({ label, color, points }) => {
   points.sort((a, b) => a[0] - b[0]);
-  return { name: label, group: label, x: points.map((p) => p[0]), y: points.map((p) => p[1]) };
+  return { name: label, group: label, ...(color ? { color } : {}), x: points.map((p) => p[0]), y: points.map((p) => p[1]) };
 });
 const chance = rows.find((r) => r.en.chance)?.en.chance ?? 0;
 const maxTokens = Math.max(...series.flatMap((s) => [...s.x]));
