@@ -376,9 +376,8 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   const prng = sw.rng("pretrain");
   const weights = all.map((r) => mix[r.language.spec.code] as number);
   // Invented people's names follow the world's in the corpus realisers' name lists (world indices unchanged).
-  const pool = freshNames ? freshNamePool(world, sw.rng("fresh-names")) : [];
-  const block = freshNames ? { first: world.names.length, count: pool.length } : undefined;
-  const writers = freshNames ? all.map((r) => new Realizer(r.language, [...world.names, ...pool])) : all;
+  const block = freshNames ? freshNamePool(world, sw.rng("fresh-names")) : undefined;
+  const writers = block ? all.map((r) => new Realizer(r.language, block.names)) : all;
   const docs: string[] = [];
   const langs: string[] = [];
   for (let i = 0; i < sizes.pretrain; i++) {

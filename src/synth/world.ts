@@ -60,6 +60,14 @@ const ONSETS = ["b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t",
 const VOWELS = ["a", "e", "i", "o", "u"];
 const CODAS = ["n", "r", "k", "l", "m", "s", "t", "d"];
 
+/** Syllables of a person's name (a place's get a coda too). */
+const PERSON_SYLLABLES = 2;
+
+/** Every lexicon word form, lower-cased: no name may spell one. */
+function lexiconForms(): Set<string> {
+  return new Set(LEXICON.flatMap((l) => l.forms.map((f) => f.toLowerCase())));
+}
+
 function makeNames(rng: Rng, count: number, syllables: number, coda: boolean, taken: Set<string>): string[] {
   const out: string[] = [];
   while (out.length < count) {
@@ -102,8 +110,8 @@ function checkSizes(s: WorldSizes): void {
  */
 export function generateWorld(rng: Rng, sizes: WorldSizes = DEFAULT_WORLD): World {
   checkSizes(sizes);
-  const taken = new Set<string>(LEXICON.flatMap((l) => l.forms.map((f) => f.toLowerCase())));
-  const personNames = makeNames(rng.fork("person-names"), sizes.people, 2, false, taken);
+  const taken = lexiconForms();
+  const personNames = makeNames(rng.fork("person-names"), sizes.people, PERSON_SYLLABLES, false, taken);
   const placeNames = makeNames(rng.fork("place-names"), sizes.places, 2, true, taken);
   const names = [...personNames, ...placeNames];
   const places: Place[] = placeNames.map((_, i) => {
@@ -144,28 +152,29 @@ export function generateWorld(rng: Rng, sizes: WorldSizes = DEFAULT_WORLD): Worl
   return { sizes, names, people, places, trainPeople: train, heldOutPeople: heldOut };
 }
 
-/** A block of names appended after the world's own (indices first .. first + count - 1 of a longer names list). */
+/**
+ * Names for invented people: `names` is the world's names followed by a pool of unused ones (see freshNamePool),
+ * and the pool starts at `first` (the world's name count), so every world index keeps its meaning.
+ */
 export interface FreshNames {
+  readonly names: readonly string[];
   readonly first: number;
-  readonly count: number;
 }
 
 /**
- * Every person-like name (two syllables, as the world's people have) that the world does not use, in an order
- * drawn from `rng`: names for people invented per document, who look to the tokenizer like held-out people
- * (never seen elsewhere) rather than like the train people whose names recur through the corpus.
+ * The world's names followed by every person-like name (two syllables, as the world's people have) that neither
+ * the world nor the lexicon uses, the pool in an order drawn from `rng`: names for people invented per document,
+ * who look to the tokenizer like held-out people (never seen elsewhere) rather than like the train people whose
+ * names recur through the corpus.
  */
-export function freshNamePool(world: World, rng: Rng): string[] {
-  const taken = new Set<string>([...LEXICON.flatMap((l) => l.forms), ...world.names].map((f) => f.toLowerCase()));
-  const pool: string[] = [];
-  for (const a of ONSETS)
-    for (const b of VOWELS)
-      for (const c of ONSETS)
-        for (const d of VOWELS) {
-          const w = a + b + c + d;
-          if (!taken.has(w)) pool.push(w.charAt(0).toUpperCase() + w.slice(1));
-        }
-  return rng.shuffle(pool);
+export function freshNamePool(world: World, rng: Rng): FreshNames {
+  const taken = lexiconForms();
+  for (const n of world.names) taken.add(n.toLowerCase());
+  let forms = [""];
+  const syllables = ONSETS.flatMap((o) => VOWELS.map((v) => o + v));
+  for (let i = 0; i < PERSON_SYLLABLES; i++) forms = forms.flatMap((f) => syllables.map((x) => f + x));
+  const pool = rng.shuffle(forms.filter((w) => !taken.has(w)).map((w) => w.charAt(0).toUpperCase() + w.slice(1)));
+  return { names: [...world.names, ...pool], first: world.names.length };
 }
 
 /**
@@ -179,12 +188,13 @@ export function withFreshFacts(world: World, rng: Rng, names?: FreshNames): Worl
   const drawn = new Map<number, Person>();
   const used = new Set<number>();
   const freshName = (n: FreshNames): number => {
-    if (used.size >= n.count) throw new RangeError(`the fresh-name pool of ${n.count} names is used up in one document`);
+    const count = n.names.length - n.first;
+    if (used.size >= count) throw new RangeError(`the fresh-name pool of ${count} names is used up in one document`);
     for (;;) {
-      const k = rng.int(n.count);
+      const k = n.first + rng.int(count);
       if (!used.has(k)) {
         used.add(k);
-        return n.first + k;
+        return k;
       }
     }
   };
@@ -212,5 +222,5 @@ export function withFreshFacts(world: World, rng: Rng, names?: FreshNames): Worl
       return p;
     },
   });
-  return { ...world, people };
+  return { ...world, ...(names ? { names: names.names } : {}), people };
 }

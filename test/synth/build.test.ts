@@ -290,7 +290,9 @@ describe("xalign synth build", () => {
   it("pretrainFreshNames: fresh-fact QA documents are about invented people, named like the world's but never by it", async () => {
     const { world } = new SynthWorld("paper", 5, { people: SIZES.people, heldOutPeople: SIZES.heldOutPeople, places: SIZES.places });
     const worldPeople = new Set(world.names.slice(0, SIZES.people));
-    const pool = new Set(freshNamePool(world, new Rng(1)));
+    const block = freshNamePool(world, new Rng(1));
+    assert.deepEqual(block.names.slice(0, block.first), world.names, "the world's names keep their indices");
+    const pool = new Set(block.names.slice(block.first));
     assert.ok(pool.size > 4000 && [...worldPeople].every((n) => !pool.has(n)));
     const names = async (freshNames: boolean, name: string) => {
       const mf = await buildSynthWorld(join(dir, name), {
@@ -321,6 +323,17 @@ describe("xalign synth build", () => {
       buildSynthWorld(join(dir, "names-bad"), { preset: "paper", seed: 5, sizes: SIZES, pretrainFreshNames: true }),
       (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_NAMES" && /pretrainFreshShare/.test(e.message),
     );
+    await assert.rejects(
+      buildSynthWorld(join(dir, "names-bad"), {
+        preset: "paper",
+        seed: 5,
+        sizes: SIZES,
+        pretrainFreshShare: 1,
+        pretrainFreshNames: "yes" as unknown as boolean,
+      }),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_NAMES" && e.field === "pretrainFreshNames",
+    );
+    assert.ok(!existsSync(join(dir, "names-bad")), "a refused build writes nothing");
   });
 
   it("bad input is a ConfigError and writes nothing", async () => {
