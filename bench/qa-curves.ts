@@ -6,10 +6,10 @@
  *
  *   npx tsx bench/qa-curves.ts [--html]
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { type LineSeries, lineChart } from "../src/plot/index.js";
+import { installationRoot } from "../src/util/fs.js";
 
 interface Row {
   run: string;
@@ -30,9 +30,7 @@ const LABELS: [RegExp, string, string?][] = [
   [/^canon4-doc-isolated-punct-seed\d-tok4000000-docs180000-qa0\.5-fresh1-q4-lr0\.003$/, "X4 (the published base's recipe)"],
 ];
 
-/** The project folder: the nearest folder above this file with a package.json (bench/ or dist/bench/). */
-let root = dirname(fileURLToPath(import.meta.url));
-while (!existsSync(join(root, "package.json")) && dirname(root) !== root) root = dirname(root);
+const root = installationRoot();
 const file = join(root, "notebooks", "experiments", "016-results.jsonl");
 const rows = readFileSync(file, "utf8")
   .split("\n")
