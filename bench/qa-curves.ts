@@ -22,6 +22,7 @@ const LABELS: [RegExp, string, string?][] = [
   [/^X11 reference/, "X11 reference (PyTorch, X4's world)"],
   [/^layers4-.*fnames/, "X16 (X12, 4 layers)"],
   [/canon0-.*fnames/, "X14 (X12, no convolution)", "#17becf"],
+  [/canon8-.*fnames/, "X18 (X12, convolution width 8)"],
   [/qrandom-fnames/, "X15 (X12, random order)"],
   [/qa0\.8-.*fnames/, "X13 (X12, 80% QA)"],
   [/tok8000000-.*fnames/, "X12 on the 8M schedule"],
