@@ -1,7 +1,8 @@
 # An independent PyTorch reference of issue 16's prototype recipe (deviation 11 in
 # notebooks/experiments/016-reading-preregistration.md), trained on a world exported by bench/export-world.ts:
 # LLaMA d128 L3 H4 (SwiGLU 352, RoPE, RMSNorm, tied head), an optional canon convolution (CANON, width) on each
-# block's normed attention input, one document per row (PACK=one) or several with attention kept inside each
+# block's normed attention input (POS=A; POS=ABCD adds Allen-Zhu's other three: B on the q/k/v projections, C on
+# the normed MLP input, D on the MLP's gate and up projections, each zero-initialised and residual), one document per row (PACK=one) or several with attention kept inside each
 # (PACK=many), padding unscored, lr cosine with 3% warmup, AdamW (WD, betas 0.9 / B2), clip 1, batch 8 x 128.
 # It shares no code with the TypeScript stack. Probes held-out and counterfactual English QA (greedy, contains)
 # at every quarter of TOKENS and appends one JSON line per probe to OUT.
@@ -12,7 +13,7 @@ import numpy as np
 import torch.nn as nn, torch.nn.functional as F
 torch.set_num_threads(1)
 E=lambda k,d: type(d)(os.environ.get(k,d))
-OUT=os.environ.get("OUT","/tmp/proto/results.jsonl"); CANON=E("CANON",4); TOKENS=E("TOKENS",4e6); SEED=E("SEED",1); DIR=E("DIR","/tmp/proto/x4"); LR=E("LR",3e-3); PACK=E("PACK","one"); WD=E("WD",0.1); B2=E("B2",0.95)
+OUT=os.environ.get("OUT","/tmp/proto/results.jsonl"); CANON=E("CANON",4); TOKENS=E("TOKENS",4e6); SEED=E("SEED",1); DIR=E("DIR","/tmp/proto/x4"); LR=E("LR",3e-3); PACK=E("PACK","one"); WD=E("WD",0.1); B2=E("B2",0.95); POS=E("POS","A")
 torch.manual_seed(SEED); rnd=random.Random(SEED)
 meta=json.load(open(f"{DIR}/meta.json")); V=len(meta["vocab"]); PAD=meta["pad"]; BOS=meta["bos"]
 D,L,H,T,B=128,3,4,128,8
@@ -29,18 +30,23 @@ class Block(nn.Module):
     def __init__(s):
         super().__init__(); s.n1=RMS(D); s.n2=RMS(D); s.q=nn.Linear(D,D,bias=False); s.k=nn.Linear(D,D,bias=False); s.v=nn.Linear(D,D,bias=False); s.o=nn.Linear(D,D,bias=False)
         s.g=nn.Linear(D,352,bias=False); s.u=nn.Linear(D,352,bias=False); s.d=nn.Linear(352,D,bias=False)
-        s.canon=nn.Parameter(torch.zeros(CANON,D)) if CANON else None
+        widths={"A":D,"B":3*D,"C":D,"D":2*352}
+        s.canon=nn.ParameterDict({p:nn.Parameter(torch.zeros(CANON,widths[p])) for p in POS}) if CANON else {}
+    def conv(s,p,x,same):
+        # causal depthwise convolution over the last CANON positions of the same document, added to its input
+        if p not in s.canon: return x
+        w=s.canon[p]; xp=F.pad(x,(0,0,CANON-1,0)); t=x.shape[1]
+        return x+sum(xp[:,CANON-1-k:CANON-1-k+t]*w[k]*same[k] for k in range(CANON))
     def forward(s,h,pos,mask,same):
-        x=s.n1(h)
-        if s.canon is not None:
-            xp=F.pad(x,(0,0,CANON-1,0)); t=x.shape[1]
-            x=x+sum(xp[:,CANON-1-k:CANON-1-k+t]*s.canon[k]*same[k] for k in range(CANON))
+        x=s.conv("A",s.n1(h),same)
         b,t,_=x.shape
-        q=s.q(x).view(b,t,H,hd).transpose(1,2); k=s.k(x).view(b,t,H,hd).transpose(1,2); v=s.v(x).view(b,t,H,hd).transpose(1,2)
+        qkv=s.conv("B",torch.cat([s.q(x),s.k(x),s.v(x)],-1),same); q,k,v=qkv.split(D,-1)
+        q=q.reshape(b,t,H,hd).transpose(1,2); k=k.reshape(b,t,H,hd).transpose(1,2); v=v.reshape(b,t,H,hd).transpose(1,2)
         q=rope(q,pos); k=rope(k,pos)
         a=(q@k.transpose(-1,-2))/math.sqrt(hd); a=a.masked_fill(~mask,-1e9).softmax(-1)
         h=h+s.o((a@v).transpose(1,2).reshape(b,t,D))
-        x=s.n2(h); return h+s.d(F.silu(s.g(x))*s.u(x))
+        x=s.conv("C",s.n2(h),same); gu=s.conv("D",torch.cat([s.g(x),s.u(x)],-1),same); g,u=gu.split(352,-1)
+        return h+s.d(F.silu(g)*u)
 class M(nn.Module):
     def __init__(s):
         super().__init__(); s.e=nn.Embedding(V,D); s.b=nn.ModuleList([Block() for _ in range(L)]); s.n=RMS(D)
@@ -92,7 +98,7 @@ decay=[p for n,p in m.named_parameters() if p.dim()==2 and "canon" not in n]; no
 opt=torch.optim.AdamW([{"params":decay,"weight_decay":WD},{"params":nod,"weight_decay":0}],lr=LR,betas=(0.9,B2))
 seen=0; t0=time.time(); step=0; nexteval=TOKENS/4
 def lrf(): w=0.03*TOKENS; f=seen/w if seen<w else 0.5*(1+math.cos(math.pi*min(1,(seen-w)/(TOKENS-w)))); return LR*max(f,0.0)
-run=f"proto canon{CANON} pack{PACK} seed{SEED} lr{LR} wd{WD} b2{B2} tok{TOKENS:g} {DIR}"
+run=f"proto canon{CANON}{'' if POS=='A' else POS} pack{PACK} seed{SEED} lr{LR} wd{WD} b2{B2} tok{TOKENS:g} {DIR}"
 print(run,flush=True)
 while seen<TOKENS:
     for g in opt.param_groups: g["lr"]=lrf()
