@@ -42,6 +42,8 @@ export interface StudySettings {
     questionOrder?: QuestionOrder;
     /** Fresh-fact QA documents are about invented people, named as held-out people are (false when absent). */
     freshNames?: boolean;
+    /** Instructions are about invented people with fresh facts, answerable only from their passage (false when absent). */
+    freshInstructions?: boolean;
   };
   /** splitPunctuation: punctuation never joins a word piece (see trainBpeTokenizer). */
   tokenizer: { vocabSize: number; splitPunctuation?: boolean };

@@ -66,6 +66,7 @@ export async function prepareWorld(
     ...(w.questions !== undefined ? { questions: w.questions } : {}),
     ...(w.questionOrder && w.questionOrder !== "passage" ? { questionOrder: w.questionOrder } : {}),
     ...(w.freshNames ? { freshNames: true } : {}),
+    ...(w.freshInstructions ? { freshInstructions: true } : {}),
   };
   const dir = await cached(
     cacheDir,
@@ -83,6 +84,7 @@ export async function prepareWorld(
         ...(w.questions !== undefined ? { pretrainQuestions: w.questions } : {}),
         ...(w.questionOrder ? { pretrainQuestionOrder: w.questionOrder } : {}),
         ...(w.freshNames ? { pretrainFreshNames: true } : {}),
+        ...(w.freshInstructions ? { instructionFreshFacts: true } : {}),
       });
     },
     onStatus,

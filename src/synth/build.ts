@@ -83,6 +83,14 @@ export interface SynthBuildOptions {
    */
   pretrainFreshNames?: boolean;
   /**
+   * Every instruction (every epoch, every language) is about invented people with freshly drawn facts (default
+   * false), named as pretrainFreshNames names them, so an instruction's answer can only come from its passage.
+   * Off, instructions are about train people with the world's facts, which pretraining taught: QA instructions
+   * can then be answered from memory, and tuning on them teaches a model to answer held-out questions from
+   * memory too (issue 16, deviation 20).
+   */
+  instructionFreshFacts?: boolean;
+  /**
    * Counterfactual QA passages per language (default 0): train people with freshly drawn facts, written
    * to qa/counterfactual.<lang>.json with each question's memorised (world) answer, for the probe.
    */
@@ -116,6 +124,7 @@ export interface SynthManifest {
   pretrainQuestions?: number;
   pretrainQuestionOrder?: QuestionOrder;
   pretrainFreshNames?: boolean;
+  instructionFreshFacts?: boolean;
   counterfactual?: number;
   languages: LanguageSpec[];
   /** Chance level of each QA set (mean over its questions of 1 / same-type candidates in the passage). */
@@ -247,6 +256,11 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
       field: "pretrainFreshNames",
       hint: "set pretrainFreshShare above 0 (e.g. 1), or leave pretrainFreshNames off",
     });
+  const freshInstructions = options.instructionFreshFacts ?? false;
+  if (typeof freshInstructions !== "boolean")
+    throw new ConfigError("XA_SYNTH_NAMES", `instructionFreshFacts ${String(freshInstructions)} is not true or false`, {
+      field: "instructionFreshFacts",
+    });
   const counterfactual = options.counterfactual ?? 0;
   if (!Number.isInteger(counterfactual) || counterfactual < 0)
     throw new ConfigError("XA_SYNTH_SIZE", `counterfactual ${counterfactual} is not a non-negative integer`, { field: "counterfactual" });
@@ -262,6 +276,10 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   });
   const { world, grammar: g, english, languages: realizers } = sw;
   const all = [english, ...realizers];
+  // Invented people's names follow the world's in these realisers' name lists (world indices unchanged, so
+  // they write the world's people exactly as `all` does).
+  const block = freshNames || freshInstructions ? freshNamePool(world, sw.rng("fresh-names")) : undefined;
+  const writers = block ? all.map((r) => new Realizer(r.language, block.names)) : all;
   const files = new Map<string, { text: string; count: number }>();
   const steps = 6 + realizers.length;
   let step = 0;
@@ -292,8 +310,8 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
 
   // Alpaca-like instructions: one plan, realised in every language; a fresh sample per epoch.
   for (let epoch = 0; epoch < epochs; epoch++) {
-    const plans = sw.instructionPlans(sizes.instructions, epoch);
-    for (const r of all) {
+    const plans = sw.instructionPlans(sizes.instructions, epoch, freshInstructions ? block : undefined);
+    for (const r of writers) {
       const items: AlpacaItem[] = plans.map((p) => renderInstruction(r, p));
       const dir = epoch === 0 ? "instructions" : `instructions/epoch-${epoch}`;
       files.set(`${dir}/alpaca.${r.language.spec.code}.json`, { text: `${JSON.stringify(items, null, 1)}\n`, count: items.length });
@@ -375,14 +393,11 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
   // The imbalanced pretraining corpus: one document per line, languages drawn by the mix.
   const prng = sw.rng("pretrain");
   const weights = all.map((r) => mix[r.language.spec.code] as number);
-  // Invented people's names follow the world's in the corpus realisers' name lists (world indices unchanged).
-  const block = freshNames ? freshNamePool(world, sw.rng("fresh-names")) : undefined;
-  const writers = block ? all.map((r) => new Realizer(r.language, block.names)) : all;
   const docs: string[] = [];
   const langs: string[] = [];
   for (let i = 0; i < sizes.pretrain; i++) {
     const r = writers[prng.weighted(weights)] as Realizer;
-    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare, perDoc, order, block));
+    docs.push(pretrainDocument(g, r, prng, qaShare, freshShare, perDoc, order, freshNames ? block : undefined));
     langs.push(r.language.spec.code);
   }
   files.set("pretrain/corpus.txt", { text: lines(docs), count: docs.length });
@@ -410,6 +425,7 @@ export async function buildSynthWorld(outDir: string, options: SynthBuildOptions
     ...(perDoc !== 2 ? { pretrainQuestions: perDoc } : {}),
     ...(order !== "passage" ? { pretrainQuestionOrder: order } : {}),
     ...(freshNames ? { pretrainFreshNames: true } : {}),
+    ...(freshInstructions ? { instructionFreshFacts: true } : {}),
     languages: [BASE_SPEC, ...specs],
     qaChance,
     qaQuestions: questions,

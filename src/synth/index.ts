@@ -48,4 +48,15 @@ export {
   renderInstruction,
   renderPassage,
 } from "./tasks.js";
-export { DEFAULT_WORLD, generateWorld, type Person, type Place, RELATIONS, type Relation, type World, type WorldSizes } from "./world.js";
+export {
+  DEFAULT_WORLD,
+  type FreshNames,
+  freshNamePool,
+  generateWorld,
+  type Person,
+  type Place,
+  RELATIONS,
+  type Relation,
+  type World,
+  type WorldSizes,
+} from "./world.js";

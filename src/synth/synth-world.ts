@@ -11,7 +11,7 @@ import { BASE_SPEC, deriveLanguage, type LanguageSpec } from "./language.js";
 import { type Preset, resolvePreset } from "./presets.js";
 import { Realizer } from "./realize.js";
 import { type InstructionPlan, parallelSentence, planInstruction } from "./tasks.js";
-import { DEFAULT_WORLD, generateWorld, type World, type WorldSizes } from "./world.js";
+import { DEFAULT_WORLD, type FreshNames, generateWorld, type World, type WorldSizes, withFreshFacts } from "./world.js";
 
 /**
  * @example
@@ -69,9 +69,14 @@ export class SynthWorld {
     return { en, text };
   }
 
-  /** n instruction plans, sampled fresh per epoch (render them with renderInstruction). */
-  instructionPlans(n: number, epoch = 0): InstructionPlan[] {
+  /**
+   * n instruction plans, sampled fresh per epoch (render them with renderInstruction). With `fresh`, each plan
+   * is about invented people named from that block, with freshly drawn facts (render with a realiser that has
+   * `fresh.names`): its answer can be read from its passage and from nowhere else.
+   */
+  instructionPlans(n: number, epoch = 0, fresh?: FreshNames): InstructionPlan[] {
     const rng = this.rng(epoch === 0 ? "instructions" : `instructions:${epoch}`);
-    return Array.from({ length: n }, () => planInstruction(this.grammar, rng));
+    const grammar = () => (fresh ? new Grammar(withFreshFacts(this.world, rng.fork(`fresh-${rng.nextU32()}`), fresh)) : this.grammar);
+    return Array.from({ length: n }, () => planInstruction(grammar(), rng));
   }
 }

@@ -558,20 +558,25 @@ describe("study settings", () => {
     assert.equal(studySettings("smoke").mode, "smoke");
   });
 
-  it("world.freshNames reaches the world build and its cache key; absent, the key is the one worlds had before", async () => {
+  it("world.freshNames and world.freshInstructions reach the world build and its cache key; absent, the key is the one worlds had before", async () => {
     const { prepareWorld } = await import("../../src/study/world.js");
     const { dir, cleanup } = await tempDir();
     try {
       const smoke = studySettings("smoke");
-      const small = { ...smoke, world: { ...smoke.world, sizes: { ...smoke.world.sizes, pretrain: 200, parallel: 300 } } };
+      const { freshNames: _n, freshInstructions: _i, ...plainWorld } = smoke.world;
+      const small = { ...smoke, world: { ...plainWorld, sizes: { ...smoke.world.sizes, pretrain: 200, parallel: 300 } } };
       const plain = await prepareWorld(small, dir);
       const fresh = await prepareWorld({ ...small, world: { ...small.world, freshNames: true } }, dir);
-      assert.notEqual(plain.key, fresh.key);
-      const manifest = (d: string) => JSON.parse(readFileSync(join(d, "manifest.json"), "utf8")) as { pretrainFreshNames?: boolean };
+      const taught = await prepareWorld({ ...small, world: { ...small.world, freshInstructions: true } }, dir);
+      assert.equal(new Set([plain.key, fresh.key, taught.key]).size, 3);
+      type Manifest = { pretrainFreshNames?: boolean; instructionFreshFacts?: boolean };
+      const manifest = (d: string) => JSON.parse(readFileSync(join(d, "manifest.json"), "utf8")) as Manifest;
       assert.equal(manifest(fresh.dir).pretrainFreshNames, true);
       assert.equal(manifest(plain.dir).pretrainFreshNames, undefined);
-      const off = await prepareWorld({ ...small, world: { ...small.world, freshNames: false } }, dir);
-      assert.equal(off.key, plain.key, "freshNames: false is the world without the option");
+      assert.equal(manifest(taught.dir).instructionFreshFacts, true);
+      assert.equal(manifest(plain.dir).instructionFreshFacts, undefined);
+      const off = await prepareWorld({ ...small, world: { ...small.world, freshNames: false, freshInstructions: false } }, dir);
+      assert.equal(off.key, plain.key, "freshNames: false and freshInstructions: false are the world without the options");
     } finally {
       await cleanup();
     }

@@ -336,6 +336,49 @@ describe("xalign synth build", () => {
     assert.ok(!existsSync(join(dir, "names-bad")), "a refused build writes nothing");
   });
 
+  it("instructionFreshFacts: every instruction is about invented people, answerable from its passage; pretraining is untouched", async () => {
+    const { world } = new SynthWorld("paper", 5, { people: SIZES.people, heldOutPeople: SIZES.heldOutPeople, places: SIZES.places });
+    const worldPeople = new Set(world.names.slice(0, SIZES.people));
+    const pool = new Set(freshNamePool(world, new Rng(1)).names.slice(world.names.length));
+    const build = async (fresh: boolean, name: string) => {
+      const mf = await buildSynthWorld(join(dir, name), {
+        preset: "paper",
+        seed: 5,
+        sizes: { ...SIZES, instructions: 200 },
+        instructionEpochs: 2,
+        instructionFreshFacts: fresh,
+      });
+      assert.equal(mf.instructionFreshFacts, fresh ? true : undefined);
+      const items = [];
+      for (const file of ["instructions/alpaca.en.json", "instructions/epoch-1/alpaca.en.json"])
+        items.push(
+          ...(JSON.parse(await readFile(join(dir, name, file), "utf8")) as { instruction: string; input: string; output: string }[]),
+        );
+      let worldNames = 0;
+      let invented = 0;
+      for (const it of items)
+        for (const w of `${it.instruction} ${it.input}`.match(/\b[A-Z][a-z]{3}\b/g) ?? []) {
+          if (worldPeople.has(w)) worldNames++;
+          else if (pool.has(w)) invented++;
+        }
+      const qa = items.filter((it) => it.instruction === "Answer the question.");
+      const read = qa.filter((it) => it.input.includes(it.output)).length;
+      const corpus = mf.files.find((f) => f.path === "pretrain/corpus.txt")?.sha256;
+      return { worldNames, invented, qa: qa.length, read, corpus };
+    };
+    const plain = await build(false, "instr-world");
+    const fresh = await build(true, "instr-fresh");
+    assert.ok(plain.worldNames > 300 && plain.invented === 0, `world people: ${JSON.stringify(plain)}`);
+    assert.ok(fresh.worldNames === 0 && fresh.invented > 300, `invented people: ${JSON.stringify(fresh)}`);
+    assert.ok(fresh.qa > 20 && fresh.read === fresh.qa, `every QA answer is in its passage: ${JSON.stringify(fresh)}`);
+    assert.equal(fresh.corpus, plain.corpus, "the pretraining corpus is the same bytes");
+    await assert.rejects(
+      buildSynthWorld(join(dir, "instr-bad"), { preset: "paper", seed: 5, sizes: SIZES, instructionFreshFacts: 1 as unknown as boolean }),
+      (e: unknown) => e instanceof ConfigError && e.code === "XA_SYNTH_NAMES" && e.field === "instructionFreshFacts",
+    );
+    assert.ok(!existsSync(join(dir, "instr-bad")), "a refused build writes nothing");
+  });
+
   it("bad input is a ConfigError and writes nothing", async () => {
     const out = join(dir, "bad");
     const code = (c: string) => (e: unknown) => e instanceof ConfigError && e.code === c;
