@@ -317,6 +317,12 @@ describe("xalign synth build", () => {
     };
     const kept = await names(false, "names-world");
     const fresh = await names(true, "names-fresh");
+    // Every other file (instructions, QA sets, parallel text) is the same bytes: only pretraining changes.
+    const others = async (name: string) =>
+      (JSON.parse(await readFile(join(dir, name, "manifest.json"), "utf8")) as { files: { path: string; sha256: string }[] }).files
+        .filter((f) => !f.path.startsWith("pretrain/"))
+        .map((f) => `${f.path} ${f.sha256}`);
+    assert.deepEqual(await others("names-fresh"), await others("names-world"));
     assert.ok(kept.world > 500 && kept.invented === 0, `world names kept: ${JSON.stringify(kept)}`);
     assert.ok(fresh.world === 0 && fresh.invented > 500, `invented names: ${JSON.stringify(fresh)}`);
     await assert.rejects(
