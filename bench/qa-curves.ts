@@ -20,6 +20,8 @@ interface Row {
 /** Table label of a run (first rule that matches), or undefined for runs the figure leaves out. */
 const LABELS: [RegExp, string, string?][] = [
   [/^X11 reference/, "X11 reference (PyTorch, X4's world)"],
+  [/^X19 control/, "X19 control (PyTorch, canon A, X12's world)"],
+  [/^X19 reference/, "X19 reference (PyTorch, canon A-D, X12's world)"],
   [/^layers4-.*fnames/, "X16 (X12, 4 layers)"],
   [/canon0-.*fnames/, "X14 (X12, no convolution)", "#17becf"],
   [/canon8-.*fnames/, "X18 (X12, convolution width 8)"],
