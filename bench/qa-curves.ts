@@ -22,6 +22,7 @@ const LABELS: [RegExp, string, string?][] = [
   [/^X11 reference/, "X11 reference (PyTorch, X4's world)"],
   [/^X19 control/, "X19 control (PyTorch, canon A, X12's world)"],
   [/^X19 reference/, "X19 reference (PyTorch, canon A-D, X12's world)"],
+  [/perrow1-wd0\.1-b20\.95-.*fnames/, "X21 (X12 with the reference's settings)"],
   [/^layers4-.*fnames/, "X16 (X12, 4 layers)"],
   [/canon0-.*fnames/, "X14 (X12, no convolution)", "#17becf"],
   [/canon8-.*fnames/, "X18 (X12, convolution width 8)"],
