@@ -1,16 +1,18 @@
 /** `xalign run`: execute a notebook headless with the xalign kernel (no Python). */
-import { relative } from "node:path";
+import { basename, relative } from "node:path";
 import { CellExecutionError } from "../runner/failure.js";
 import { checkParameters, parseParameterArgs, readNotebook, sourceText } from "../runner/nbformat.js";
 import { runNotebook } from "../runner/run.js";
 import { ConfigError } from "../util/errors.js";
 import { parseCommand } from "./args.js";
 
-const HELP = `Usage: xalign run NOTEBOOK [-p key=value ...] [--allow-unknown-params] [--out FILE] [--timeout S] [--allow-errors] [--log-output]
+const HELP = `Usage: xalign run NOTEBOOK (--out FILE | --inplace) [-p key=value ...] [--allow-unknown-params] [--timeout S] [--allow-errors] [--log-output]
 
 Starts the xalign kernel, runs every code cell in order and writes the
-notebook (nbformat 4.5, outputs and execution counts) atomically to --out
-(default: over NOTEBOOK). Parameters go into a new cell after the cell
+executed notebook (nbformat 4.5, outputs and execution counts) atomically
+to --out, or over NOTEBOOK with --inplace (nbconvert's flag): one of the two
+is required, so a rerun never replaces a source notebook by accident.
+Parameters go into a new cell after the cell
 tagged "parameters" (papermill's convention); values are YAML scalars or
 lists, e.g. -p steps=10 -p lang=vi -p langs=[ar,zh]. A parameter the
 parameters cell does not declare (const/let/var) is an error listing the
@@ -18,7 +20,8 @@ ones it does, so a typo cannot silently run with the default.
 
   -p, --parameter key=value  set a parameter (repeatable)
   --allow-unknown-params     inject undeclared parameters anyway, with a warning (papermill's behaviour)
-  --out FILE                 where to write the executed notebook
+  -o, --out FILE             where to write the executed notebook
+  --inplace                  write it over NOTEBOOK instead
   --timeout S                seconds one cell may run before it is interrupted
   --allow-errors             keep running after a cell raises; exit 0
   --cwd DIR                  the kernel's working directory (default: the notebook's folder)
@@ -32,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     parameter: { type: "string", short: "p", multiple: true },
     "allow-unknown-params": { type: "boolean" },
     out: { type: "string", short: "o" },
+    inplace: { type: "boolean" },
     timeout: { type: "string" },
     "allow-errors": { type: "boolean" },
     cwd: { type: "string" },
@@ -45,6 +49,17 @@ export async function run(argv: string[]): Promise<number> {
   const [notebook, ...extra] = positionals;
   if (!notebook || extra.length > 0) {
     throw new ConfigError("XA_CLI_ARGS", `expected one notebook, got ${positionals.length}`, { hint: "run `xalign run --help`" });
+  }
+  const inplace = values.inplace === true;
+  if (inplace === (typeof values.out === "string")) {
+    throw new ConfigError(
+      "XA_CLI_ARGS",
+      inplace ? "--out and --inplace both given: choose one" : `no --out: where should the executed copy of ${notebook} go?`,
+      {
+        field: inplace ? "inplace" : "out",
+        hint: `add --out FILE (e.g. --out runs/${basename(notebook)}) to keep ${notebook} as it is, or --inplace to overwrite it with its outputs`,
+      },
+    );
   }
   let timeoutSeconds: number | undefined;
   if (typeof values.timeout === "string") {
@@ -69,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = await runNotebook(notebook, {
       parameters,
       allowUnknownParameters: allowUnknown,
-      ...(typeof values.out === "string" ? { out: values.out } : {}),
+      out: inplace ? notebook : (values.out as string),
       ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
       ...(typeof values.cwd === "string" ? { cwd: values.cwd } : {}),
       allowErrors: values["allow-errors"] === true,

@@ -65,9 +65,20 @@ describe("parameters (papermill's convention)", () => {
       const file = join(dir, "nb.ipynb");
       await writeNotebook(file, nb);
       await assert.rejects(
-        runCli([file, "-p", "stepz=5"]),
+        runCli([file, "-p", "stepz=5", "--out", join(dir, "out.ipynb")]),
         (e: unknown) => e instanceof ConfigError && /parameters are steps, lang/.test(e.message),
       );
+      // Where the executed copy goes must be said: --out FILE or --inplace, not both, and the notebook is untouched.
+      const before = await readFile(file, "utf8");
+      await assert.rejects(
+        runCli([file, "-p", "steps=5"]),
+        (e: unknown) => e instanceof ConfigError && e.field === "out" && /--out FILE/.test(e.hint ?? "") && /--inplace/.test(e.hint ?? ""),
+      );
+      await assert.rejects(
+        runCli([file, "--inplace", "--out", join(dir, "out.ipynb")]),
+        (e: unknown) => e instanceof ConfigError && /both given/.test(e.message),
+      );
+      assert.equal(await readFile(file, "utf8"), before);
     } finally {
       await cleanup();
     }
