@@ -22,7 +22,10 @@ const LABELS: [RegExp, string, string?][] = [
   [/^X11 reference/, "X11 reference (PyTorch, X4's world)"],
   [/^X19 control/, "X19 control (PyTorch, canon A, X12's world)"],
   [/^X19 reference/, "X19 reference (PyTorch, canon A-D, X12's world)"],
-  [/perrow1-wd0\.1-b20\.95-.*fnames/, "X21 (X12 with the reference's settings)"],
+  // Options follow "fnames" in a run's name, so these come before X12's rule.
+  [/fnames-lr0\.003-perrow1-wd0\.1-b20\.95-nodecay/, "X21 (X12 with the reference's settings)"],
+  [/fnames-lr0\.003-perrow1$/, "X23p (X12, one document per row)"],
+  [/fnames-lr0\.003-wd0\.1-b20\.95-nodecaynorm\+canon$/, "X23o (X12, the reference's optimizer)"],
   [/^layers4-.*fnames/, "X16 (X12, 4 layers)"],
   [/canon0-.*fnames/, "X14 (X12, no convolution)", "#17becf"],
   [/canon8-.*fnames/, "X18 (X12, convolution width 8)"],
