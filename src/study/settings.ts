@@ -114,8 +114,9 @@ const QUICK: StudySettings = {
     canon_width: 4,
   },
   pretrain: { steps: 8190, batchSize: 8, maxLength: 128, lr: 3e-3, warmupSteps: 246, packing: "isolated" },
-  // Deviation 20/22: instructions whose answers must be read (freshInstructions) and a gentler, longer tuning
-  // keep the base's reading (notebook 00's tuned QA en/vi 18.3/15.0 vs 1.7/3.3 with the world's instructions).
+  // Deviations 20 and 22: instructions whose answers must be read (freshInstructions) and a gentler, longer
+  // tuning keep part of the base's reading (bench/tune-reading.ts on the previous base: QA en/vi 18.3/15.0 against
+  // 1.7/3.3 with the world's instructions; the published notebook 00 on this base: 8.3/11.7).
   tune: { epochs: 6, batchSize: 16, maxLength: 192, lr: 1e-3, warmupRatio: 0.03, examplesPerSource: 200 },
   scale: { pairs: [125, 250, 500, 1000, 2000] },
   seeds: [0, 1, 2],
